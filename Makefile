@@ -1,0 +1,45 @@
+# crane — every target describes itself: `make help`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install crane with its dev tools
+
+services: ## make sure PostgreSQL and MariaDB are up and configured (idempotent)
+	bash scripts/services.sh
+
+lint: $(STAMP) ## ruff lint + format check, mypy on src/
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples
+
+test: $(STAMP) services lint ## install, start services, lint, run the whole suite
+	$(BIN)/pytest -q
+
+demo: $(STAMP) ## run the example retail warehouse end to end on the embedded default
+	bash examples/retail/run_demo.sh
+
+bench: $(STAMP) services ## build peer virtualenvs and run the benchmarks (see BENCHMARKS.md)
+	bash bench/run_all.sh
+
+clean: ## remove the virtualenv and generated files
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache examples/retail/.demo
+
+.PHONY: help install services lint format test demo bench clean

@@ -1,0 +1,192 @@
+"""The connector contract every system implements.
+
+A connector streams Arrow record batches out (`read`), bulk-writes them in
+(`write`), runs SQL (`execute`) inside `transaction()`, and *declares* what it
+supports as data (`Capabilities`) so callers never branch on the system's name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import unquote, urlsplit
+
+from crane.registry import Registry
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlglot import exp
+
+WriteMode = Literal["append", "replace", "create"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a system supports; callers read these flags instead of checking names."""
+
+    transactions: bool = True
+    transactional_ddl: bool = True
+    merge: bool = False  # native MERGE statement
+    copy: bool = False  # a bulk COPY path
+    logical_replication: bool = False
+    advisory_locks: bool = False
+    schemas: bool = True  # namespaces inside one database
+    # the TYPE name DuckDB's scanner uses to ATTACH this system, if it can
+    duckdb_attach_type: str | None = None
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A schema-qualified table name; rendered quoted by the SQL builder, never by hand."""
+
+    name: str
+    schema: str | None = None
+
+    @classmethod
+    def parse(cls, dotted: str, default_schema: str | None = None) -> TableRef:
+        schema, _, name = dotted.rpartition(".")
+        return cls(name=name, schema=schema or default_schema)
+
+    def expression(self) -> exp.Table:
+        from sqlglot import exp
+
+        return exp.table_(
+            exp.to_identifier(self.name, quoted=True),
+            db=exp.to_identifier(self.schema, quoted=True) if self.schema else None,
+        )
+
+    def sql(self, dialect: str) -> str:
+        return self.expression().sql(dialect=dialect)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class ConnectionURL:
+    """A parsed connection URL; ``masked`` is what logs and errors may show."""
+
+    raw: str
+    scheme: str
+    host: str | None
+    port: int | None
+    database: str | None
+    user: str | None
+    password: str | None
+    params: dict[str, str]
+
+    @classmethod
+    def parse(cls, url: str) -> ConnectionURL:
+        parts = urlsplit(url)
+        scheme = parts.scheme.split("+")[0].lower()
+        params = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        database = unquote(parts.path.lstrip("/")) if scheme not in ("duckdb", "sqlite") else None
+        if scheme in ("duckdb", "sqlite"):
+            # duckdb:///relative.db, duckdb:////abs/path.db, duckdb:///:memory:
+            database = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+            database = database or ":memory:"
+        return cls(
+            raw=url,
+            scheme=scheme,
+            host=parts.hostname,
+            port=parts.port,
+            database=database,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            params=params,
+        )
+
+    @property
+    def masked(self) -> str:
+        if not self.password:
+            return self.raw
+        return self.raw.replace(f":{self.password}@", ":***@", 1)
+
+
+class Connector(ABC):
+    """One open session to one system. Not thread-safe: use one per thread."""
+
+    scheme: ClassVar[str]
+    dialect: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    default_schema: ClassVar[str | None] = None
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        self.url = ConnectionURL.parse(url)
+        self.is_read_only = read_only
+
+    # -- reading -------------------------------------------------------------
+    @abstractmethod
+    def read(
+        self, source: str | TableRef, batch_rows: int = 100_000, params: Sequence[Any] = ()
+    ) -> pa.RecordBatchReader:
+        """Stream a table or a query as Arrow record batches of at most ``batch_rows``."""
+
+    def fetch(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run a query and return all rows; for small results (metadata, metrics)."""
+        return self.execute(sql, params)
+
+    # -- writing -------------------------------------------------------------
+    @abstractmethod
+    def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
+        """Bulk-write a stream into ``table`` by the fastest path; returns rows written."""
+
+    @abstractmethod
+    def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run one statement in the current transaction; returns rows if it yields any."""
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit on success, roll back on error; nested use joins the outer one."""
+
+    # -- metadata ------------------------------------------------------------
+    @abstractmethod
+    def table_schema(self, table: TableRef) -> pa.Schema | None:
+        """The table's columns as an Arrow schema, or None if it does not exist."""
+
+    def duckdb_attach(self) -> tuple[str, str] | None:
+        """(TYPE, connection string) for DuckDB's scanner to read this system in-engine."""
+        return None
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def render(self, sql: str | exp.Expression) -> str:
+        return sql if isinstance(sql, str) else sql.sql(dialect=self.dialect)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url.masked}>"
+
+
+connectors: Registry[type[Connector]] = Registry(
+    "connector",
+    builtins={
+        "duckdb": "crane.connectors.duckdb",
+        "postgresql": "crane.connectors.postgres",
+        "postgres": "crane.connectors.postgres",
+        "mysql": "crane.connectors.mysql",
+        "mariadb": "crane.connectors.mysql",
+        "sqlite": "crane.connectors.sqlite",
+    },
+)
+
+
+def connect(url: str, *, read_only: bool = False) -> Connector:
+    """Open a connector for ``url``, chosen by its scheme.
+
+    >>> with connect("duckdb:///:memory:") as con:
+    ...     con.execute("select 42")
+    [(42,)]
+    """
+    scheme = ConnectionURL.parse(url).scheme
+    return connectors.get(scheme)(url, read_only=read_only)

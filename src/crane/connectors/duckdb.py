@@ -1,0 +1,163 @@
+"""DuckDB: the embedded default warehouse, and the engine that moves rows in-engine.
+
+DuckDB can ATTACH PostgreSQL, MySQL/MariaDB and SQLite through its scanner
+extensions, so a load from those systems into a DuckDB target never passes rows
+through Python. The extensions come from the ``duckdb-extension-*`` packages
+(``duckdb_extensions.import_extension``): a plain ``INSTALL`` would download.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from crane.connectors.base import Capabilities, Connector, TableRef, WriteMode, connectors
+from crane.errors import ConnectorError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    from sqlglot import exp
+
+_extension_lock = threading.Lock()
+_view_ids = itertools.count()
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load a scanner extension from its installed package; never from the network."""
+    with _extension_lock:
+        try:
+            con.execute(f"LOAD {name}")  # already installed into the local extension dir
+        except Exception:
+            import duckdb_extensions
+
+            duckdb_extensions.import_extension(name, con=con)
+            con.execute(f"LOAD {name}")
+
+
+@connectors.register("duckdb")
+class DuckDBConnector(Connector):
+    """A DuckDB database file (or ``:memory:``)."""
+
+    scheme = "duckdb"
+    dialect = "duckdb"
+    default_schema = "main"
+    capabilities = Capabilities(merge=True, copy=True)
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        super().__init__(url, read_only=read_only)
+        import duckdb
+
+        self.path = self.url.database or ":memory:"
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only and self.path != ":memory:")
+        except duckdb.IOException as error:
+            raise ConnectorError(
+                f"cannot open DuckDB file {self.path}: {error}",
+                transient="lock" in str(error).lower(),
+                hint="another process may be writing to it; only one writer at a time",
+            ) from error
+        self._depth = 0
+        self._attached: dict[str, str] = {}
+
+    # -- reading -------------------------------------------------------------
+    def read(
+        self, source: str | TableRef, batch_rows: int = 100_000, params: Sequence[Any] = ()
+    ) -> pa.RecordBatchReader:
+        sql = f"SELECT * FROM {source.sql('duckdb')}" if isinstance(source, TableRef) else source
+        cursor = self.con.cursor()
+        result = cursor.execute(sql, list(params)) if params else cursor.execute(sql)
+        return result.fetch_record_batch(batch_rows)
+
+    # -- writing -------------------------------------------------------------
+    def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
+        view = f"_crane_in_{next(_view_ids)}"
+        self.con.register(view, reader)
+        try:
+            target = table.sql("duckdb")
+            if table.schema:
+                self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
+            if mode == "append":
+                if self.table_schema(table) is None:
+                    self.con.execute(f"CREATE TABLE {target} AS SELECT * FROM {view} LIMIT 0")
+                before = self._count(target)
+                self.con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+                return self._count(target) - before
+            verb = "CREATE OR REPLACE TABLE" if mode == "replace" else "CREATE TABLE"
+            self.con.execute(f"{verb} {target} AS SELECT * FROM {view}")
+            return self._count(target)
+        finally:
+            self.con.unregister(view)
+
+    def _count(self, target: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {target}").fetchone()
+        return int(row[0]) if row else 0
+
+    def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
+        text = self.render(sql)
+        result = self.con.execute(text, list(params)) if params else self.con.execute(text)
+        try:
+            return result.fetchall()
+        except Exception:  # statements without a result set
+            return []
+
+    def arrow(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a query and return its whole result as an Arrow table (small results)."""
+        text = self.render(sql)
+        result = self.con.execute(text, list(params)) if params else self.con.execute(text)
+        return result.fetch_arrow_table()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.con.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.con.execute("COMMIT")
+
+    # -- metadata ------------------------------------------------------------
+    def table_schema(self, table: TableRef) -> pa.Schema | None:
+        found = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name = ? AND table_schema = coalesce(?, current_schema()) "
+            "AND table_catalog = current_database()",
+            [table.name, table.schema],
+        ).fetchone()
+        if not found or not found[0]:
+            return None
+        return self.con.execute(f"SELECT * FROM {table.sql('duckdb')} LIMIT 0").arrow().schema
+
+    def attach(self, other: Connector, alias: str) -> str:
+        """ATTACH another system read-only through DuckDB's scanner; returns the alias."""
+        spec = other.duckdb_attach()
+        if spec is None:
+            raise ConnectorError(f"{other!r} cannot be attached to DuckDB")
+        kind, dsn = spec
+        if self._attached.get(alias) == dsn:
+            return alias
+        load_extension(self.con, kind)
+        escaped = dsn.replace("'", "''")
+        self.con.execute(f"ATTACH '{escaped}' AS \"{alias}\" (TYPE {kind}, READ_ONLY)")
+        self._attached[alias] = dsn
+        return alias
+
+    def duckdb_attach(self) -> tuple[str, str] | None:
+        return ("duckdb", self.path) if self.path != ":memory:" else None
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,33 @@
+import pyarrow as pa
+import pytest
+
+from crane.connectors import TableRef, connect
+
+
+def test_write_append_replace_and_read_back(duck_url):
+    batch = pa.table({"id": [1, 2, 3], "name": ["a", None, "c"]})
+    with connect(duck_url) as con:
+        assert con.write(batch.to_reader(), TableRef("t", "raw"), "append") == 3
+        assert con.write(batch.to_reader(), TableRef("t", "raw"), "append") == 3
+        assert con.execute("select count(*) from raw.t") == [(6,)]
+        assert con.write(batch.to_reader(), TableRef("t", "raw"), "replace") == 3
+        back = con.read(TableRef("t", "raw"), batch_rows=2)
+        batches = list(back)
+        assert [b.num_rows for b in batches] == [2, 1]
+        assert pa.Table.from_batches(batches).equals(batch)
+
+
+def test_transaction_rolls_back_on_error(duck_url):
+    with connect(duck_url) as con:
+        con.execute("create table t (x int)")
+        with pytest.raises(RuntimeError), con.transaction():
+            con.execute("insert into t values (1)")
+            raise RuntimeError("boom")
+        assert con.execute("select count(*) from t") == [(0,)]
+
+
+def test_read_only_refuses_writes(duck_url):
+    with connect(duck_url) as con:
+        con.execute("create table t (x int)")
+    with connect(duck_url, read_only=True) as con, pytest.raises(Exception, match="read-only"):
+        con.execute("insert into t values (1)")
