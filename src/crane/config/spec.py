@@ -143,11 +143,19 @@ class LineageSpec(Spec):
     url: str | None = None
 
 
+class PipelineDefaults(Spec):
+    """Project-wide values for pipelines that do not set their own (env BATCH_SIZE/MAX_RETRIES)."""
+
+    batch_size: int | None = Field(default=None, ge=1)
+    max_retries: int | None = Field(default=None, ge=0)
+
+
 class ProjectSpec(Spec):
     """A crane project: its connections, its warehouse and its pipelines."""
 
     name: str = "crane-project"
     warehouse: str = DEFAULT_WAREHOUSE  # a connection name or URL
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
+    defaults: PipelineDefaults = Field(default_factory=PipelineDefaults)
     pipelines: dict[str, PipelineSpec] = Field(default_factory=dict)
     lineage: LineageSpec = Field(default_factory=LineageSpec)
