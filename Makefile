@@ -4,6 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_PATHS := $(wildcard $(LINT_PATHS) scripts)
 
 .DEFAULT_GOAL := help
 
@@ -22,13 +23,13 @@ services: ## make sure PostgreSQL and MariaDB are up and configured (idempotent)
 	bash scripts/services.sh
 
 lint: $(STAMP) ## ruff lint + format check, mypy on src/
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 format: $(STAMP) ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix src tests bench examples
-	$(BIN)/ruff format src tests bench examples
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 test: $(STAMP) services lint ## install, start services, lint, run the whole suite
 	$(BIN)/pytest -q
