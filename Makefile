@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LINT_PATHS := $(wildcard $(LINT_PATHS) scripts)
+LINT_PATHS := $(wildcard src tests bench examples)
 
 .DEFAULT_GOAL := help
 

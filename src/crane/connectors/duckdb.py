@@ -70,7 +70,7 @@ class DuckDBConnector(Connector):
         sql = f"SELECT * FROM {source.sql('duckdb')}" if isinstance(source, TableRef) else source
         cursor = self.con.cursor()
         result = cursor.execute(sql, list(params)) if params else cursor.execute(sql)
-        return result.fetch_record_batch(batch_rows)
+        return result.to_arrow_reader(batch_rows)
 
     # -- writing -------------------------------------------------------------
     def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
