@@ -1,0 +1,437 @@
+"""PostgreSQL: psycopg for the session, DuckDB's scanner for reads, ADBC COPY for writes.
+
+Paths chosen by measurement on a 1M-row, 7-column table (PG 15, 2 cores; see
+/work/notes/h1_measurements.md): reading into Arrow took 0.68-0.79 s through
+DuckDB's postgres scanner (binary COPY, parallel ctid ranges, keeps numeric(p,s)
+as decimal), 0.91-1.65 s through ADBC (numeric arrives as opaque text), 1.6 s
+through connectorx (numeric widened to decimal(38,10)) and 8.5-9.6 s through
+psycopg binary COPY rows; writing took 1.2-1.65 s through ADBC ``adbc_ingest``
+(binary COPY built in C), 1.4-1.8 s through DuckDB's scanner, 4.6-5.1 s through
+psycopg CSV COPY and 16 s through psycopg ``write_row``.
+
+Writes go through ADBC into a staging table and are published with one
+``INSERT … SELECT`` (explicit casts to the target's column types) on the
+session connection, so a write inside ``transaction()`` commits atomically with
+the caller's other statements (e.g. the watermark) — exactly-once.
+
+DuckDB's scanner reads unconstrained ``numeric`` as DOUBLE (lossy); `duckdb_scan`
+fixes that by casting such columns in PostgreSQL to ``numeric(38, s)`` with the
+largest scale present (or to text when 38 digits cannot hold the values).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from crane.connectors import types
+from crane.connectors.base import Capabilities, Connector, TableRef, WriteMode, connectors
+from crane.connectors.pool import Pool
+from crane.errors import ConnectorError
+
+if TYPE_CHECKING:
+    import duckdb
+    import psycopg
+    import pyarrow as pa
+    from sqlglot import exp
+
+# SQLSTATEs worth a retry: serialization failure, deadlock, lock timeout, admin or
+# crash shutdown, cannot-connect-now, too many connections, out of memory/disk.
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53000", "53100", "53200", "53300"}
+)
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})  # connection exceptions
+# Without a SQLSTATE the server never answered: transient, unless libpq says it refused us.
+TERMINAL_CONNECT_MESSAGES = (
+    "authentication failed",
+    "no password supplied",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "invalid dsn",
+    "invalid connection option",
+)
+CONNECTION_ERROR_NAMES = frozenset({"OperationalError", "InterfaceError", "ConnectionError"})
+NUMERIC_OID = 1700
+MAX_DECIMAL_DIGITS = 38  # DuckDB/Arrow decimal128
+
+
+def classify(error: BaseException) -> bool:
+    """True if ``error`` (psycopg, ADBC or OS) is worth retrying; False if terminal."""
+    state = getattr(error, "sqlstate", None)
+    if state:
+        return state in TRANSIENT_SQLSTATES or state[:2] in TRANSIENT_SQLSTATE_CLASSES
+    text = str(error).lower()
+    if any(fragment in text for fragment in TERMINAL_CONNECT_MESSAGES):
+        return False
+    return isinstance(error, OSError) or type(error).__name__ in CONNECTION_ERROR_NAMES
+
+
+def _close(con: Any) -> None:
+    con.close()
+
+
+_sessions = Pool(_close)
+_ingesters = Pool(_close)
+
+
+@connectors.register("postgresql", "postgres")
+class PostgresConnector(Connector):
+    """A PostgreSQL database; ``read_only`` sets ``default_transaction_read_only``."""
+
+    scheme = "postgresql"
+    dialect = "postgres"
+    default_schema = "public"
+    capabilities = Capabilities(
+        merge=True,  # PostgreSQL 15+
+        copy=True,
+        logical_replication=True,
+        advisory_locks=True,
+        duckdb_attach_type="postgres",
+    )
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        super().__init__(url, read_only=read_only)
+        self.dsn = self._dsn()
+        self._key = ("pg", self.url.raw, str(read_only))
+        self._depth = 0
+        self._orphans: list[TableRef] = []
+        self._duck: duckdb.DuckDBPyConnection | None = None
+        self._duck_lock = threading.Lock()
+        try:
+            self.con: psycopg.Connection = _sessions.acquire(self._key, self._open)
+        except Exception as error:
+            raise self._error(error, "cannot connect") from error
+
+    def _dsn(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        parts: dict[str, Any] = {
+            "host": self.url.host,
+            "port": self.url.port,
+            "dbname": self.url.database,
+            "user": self.url.user,
+            "password": self.url.password,
+            **self.url.params,
+        }
+        if self.is_read_only:
+            parts["options"] = "-c default_transaction_read_only=on"
+        return make_conninfo(**{k: v for k, v in parts.items() if v not in (None, "")})
+
+    def _open(self) -> psycopg.Connection:
+        import psycopg
+
+        return psycopg.connect(self.dsn, autocommit=True)
+
+    def _error(self, error: BaseException, action: str, **context: Any) -> ConnectorError:
+        text = str(error).strip()
+        if self.url.password:
+            text = text.replace(self.url.password, "***")
+        return ConnectorError(
+            f"{action} on {self.url.masked}: {text}", transient=classify(error), **context
+        )
+
+    # -- reading -------------------------------------------------------------
+    def read(
+        self, source: str | TableRef, batch_rows: int = 100_000, params: Sequence[Any] = ()
+    ) -> pa.RecordBatchReader:
+        duck = self._duckdb()
+        if isinstance(source, TableRef):
+            sql, pg_types = self._scan(source, "pg"), self._column_types(source)
+        else:
+            sql, pg_types = self._query_scan(self._inline(source, params), "pg"), {}
+        try:
+            reader = duck.cursor().execute(sql).to_arrow_reader(batch_rows)
+        except Exception as error:
+            raise self._error(error, "read", table=str(source)[:200]) from error
+        schema = types.with_sql_types(reader.schema, pg_types, self.dialect)
+        return types.with_schema(reader, schema) if pg_types else reader
+
+    def _duckdb(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB with this database attached read-only as ``pg``."""
+        with self._duck_lock:
+            if self._duck is None:
+                import duckdb
+
+                from crane.connectors.duckdb import load_extension
+
+                duck = duckdb.connect()
+                load_extension(duck, "postgres")
+                escaped = self.dsn.replace("'", "''")
+                duck.execute(f"ATTACH '{escaped}' AS pg (TYPE postgres, READ_ONLY)")
+                self._duck = duck
+            else:
+                # tables created since the attach must be visible to this read
+                self._duck.execute("SELECT * FROM pg_clear_cache()")
+            return self._duck
+
+    def _inline(self, sql: str, params: Sequence[Any]) -> str:
+        """Bind parameters client-side: the scanner takes a query text, not parameters."""
+        if not params:
+            return sql
+        from psycopg import ClientCursor
+
+        return ClientCursor(self.con).mogrify(sql, list(params))
+
+    def duckdb_scan(self, table: TableRef, alias: str) -> str:
+        """A DuckDB SELECT reading ``table`` of the database attached as ``alias`` exactly."""
+        return self._scan(table, alias)
+
+    def _scan(self, table: TableRef, alias: str) -> str:
+        from sqlglot import exp
+
+        columns = self._columns(table)
+        if columns is None:
+            raise ConnectorError(f"table does not exist in {self.url.masked}", table=str(table))
+        loose = [name for name, _, unconstrained in columns if unconstrained]
+        if not loose:
+            full = exp.table_(
+                exp.to_identifier(table.name, quoted=True),
+                db=exp.to_identifier(table.schema or self.default_schema, quoted=True),
+                catalog=exp.to_identifier(alias, quoted=True),
+            )
+            return exp.select("*").from_(full).sql("duckdb")
+        source = exp.select("*").from_(table.expression())
+        return self._query_scan(source.sql("postgres"), alias, loose)
+
+    def _query_scan(self, sql: str, alias: str, loose: list[str] | None = None) -> str:
+        """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type."""
+        from sqlglot import exp
+
+        names = [d.name for d in self._describe(sql)] if loose is None else None
+        if loose is None:
+            loose = [d.name for d in self._describe(sql) if self._is_loose(d)]
+        if loose:
+            sql = self._exact_numeric(sql, loose, names)
+        call = exp.func("postgres_query", exp.Literal.string(alias), exp.Literal.string(sql))
+        return exp.select("*").from_(call).sql("duckdb")
+
+    @staticmethod
+    def _is_loose(column: Any) -> bool:
+        return bool(column.type_code == NUMERIC_OID and column.precision is None)
+
+    def _describe(self, sql: str) -> list[Any]:
+        from sqlglot import exp
+
+        probe = exp.select("*").from_(exp.paren(exp.maybe_parse(sql, dialect="postgres")).as_("_q"))
+        cur = self.con.execute(probe.limit(0).sql("postgres"))
+        return list(cur.description or [])
+
+    def _exact_numeric(self, sql: str, loose: list[str], names: list[str] | None) -> str:
+        """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)."""
+        from sqlglot import exp
+
+        names = names or [d.name for d in self._describe(sql)]
+        inner = exp.paren(exp.maybe_parse(sql, dialect="postgres")).as_("_q")
+        stats: list[Any] = []
+        for name in loose:
+            value = exp.column(name, quoted=True)
+            width = exp.func("length", exp.cast(exp.func("trunc", exp.func("abs", value)), "text"))
+            stats += [exp.func("max", exp.func("scale", value)), exp.func("max", width)]
+        row = self.con.execute(exp.select(*stats).from_(inner).sql("postgres")).fetchone() or ()
+        projections: list[Any] = []
+        for name in names:
+            col: Any = exp.column(name, quoted=True)
+            if name in loose:
+                i = loose.index(name)
+                scale, digits = int(row[2 * i] or 0), int(row[2 * i + 1] or 1)
+                exact = f"numeric({MAX_DECIMAL_DIGITS},{scale})"
+                to = exact if scale + digits <= MAX_DECIMAL_DIGITS else "text"
+                to_type = exp.DataType.build(to, dialect="postgres")
+                col = exp.cast(col, to_type).as_(name, quoted=True)
+            projections.append(col)
+        return exp.select(*projections).from_(inner).sql("postgres")
+
+    # -- metadata ------------------------------------------------------------
+    def _columns(self, table: TableRef) -> list[tuple[str, str, bool]] | None:
+        """(name, SQL type, is unconstrained numeric) per column, or None if no table."""
+        rows = self.con.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+            " a.atttypid = 'numeric'::regtype AND a.atttypmod = -1"
+            " FROM pg_attribute a WHERE a.attrelid = to_regclass(%s)"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [self._qualified(table)],
+        ).fetchall()
+        return [(r[0], r[1], bool(r[2])) for r in rows] or None
+
+    def _column_types(self, table: TableRef) -> dict[str, str]:
+        return {name: sql_type for name, sql_type, _ in self._columns(table) or []}
+
+    def _qualified(self, table: TableRef) -> str:
+        return TableRef(table.name, table.schema or self.default_schema).sql("postgres")
+
+    def table_schema(self, table: TableRef) -> pa.Schema | None:
+        if self._columns(table) is None:
+            return None
+        sql = f"SELECT * FROM ({self._scan(table, 'pg')}) LIMIT 0"
+        schema = self._duckdb().execute(sql).to_arrow_table().schema
+        return types.with_sql_types(schema, self._column_types(table), self.dialect)
+
+    # -- writing -------------------------------------------------------------
+    def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
+        if self.is_read_only:
+            raise ConnectorError(f"{self.url.masked} is open read-only", table=str(table))
+        table = TableRef(table.name, table.schema or self.default_schema)
+        reader = types.to_plain(reader)
+        stage = TableRef(f"_crane_stage_{uuid.uuid4().hex[:12]}", table.schema)
+        self._ingest(reader, stage)
+        try:
+            with self.transaction():
+                rows = self._publish(stage, table, mode, reader.schema)
+                self.execute(f"DROP TABLE {stage.sql('postgres')}")
+        except ConnectorError:
+            self._orphans.append(stage)
+            self._drop_orphans()
+            raise
+        except Exception as error:
+            self._orphans.append(stage)
+            self._drop_orphans()
+            raise self._error(error, "write", table=str(table)) from error
+        return rows
+
+    def _ingest(self, reader: pa.RecordBatchReader, stage: TableRef) -> None:
+        """Binary COPY of the stream into a fresh staging table, on its own connection."""
+        import adbc_driver_postgresql.dbapi as adbc
+
+        key = ("adbc", self.url.raw)
+        con = _ingesters.acquire(key, lambda: adbc.connect(self.dsn))
+        healthy = False
+        try:
+            with con.cursor() as cur:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(stage.schema or 'public')}")
+                cur.adbc_ingest(stage.name, reader, mode="create", db_schema_name=stage.schema)
+            con.commit()
+            healthy = True
+        except Exception as error:
+            con.rollback()
+            healthy = True
+            raise self._error(error, "bulk copy", table=str(stage)) from error
+        finally:
+            _ingesters.release(key, con, healthy=healthy)
+
+    def _publish(self, stage: TableRef, table: TableRef, mode: WriteMode, schema: pa.Schema) -> int:
+        from sqlglot import exp
+
+        target = table.sql("postgres")
+        existing = self._column_types(table)
+        if existing and mode == "create":
+            raise ConnectorError("table already exists", table=str(table))
+        if existing and mode == "replace":
+            self.execute(f"DROP TABLE {target}")
+            existing = {}
+        if not existing:
+            self._create(table, schema)
+            existing = self._column_types(table)
+        unknown = [f.name for f in schema if f.name not in existing]
+        if unknown:
+            raise ConnectorError(
+                f"columns {unknown} are not in the target", table=str(table), column=unknown[0]
+            )
+        columns = [exp.to_identifier(f.name, quoted=True) for f in schema]
+        casts = [exp.cast(exp.column(f.name, quoted=True), _type(existing[f.name])) for f in schema]
+        insert = exp.Insert(
+            this=exp.Schema(this=table.expression(), expressions=columns),
+            expression=exp.select(*casts).from_(stage.expression()),
+        )
+        with self.con.cursor() as cur:
+            cur.execute(insert.sql("postgres"))
+            return cur.rowcount
+
+    def _create(self, table: TableRef, schema: pa.Schema) -> None:
+        from sqlglot import exp
+
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema or 'public')}")
+        defs = []
+        for field in schema:
+            sql_type = types.field_sql_type(field, self.dialect)
+            if not self._type_exists(sql_type):  # e.g. an enum of the source database
+                sql_type = types.sql_type(field.type, self.dialect)
+            defs.append(
+                exp.ColumnDef(this=exp.to_identifier(field.name, quoted=True), kind=_type(sql_type))
+            )
+        create = exp.Create(
+            this=exp.Schema(this=table.expression(), expressions=defs), kind="TABLE"
+        )
+        self.execute(create)
+
+    def _type_exists(self, sql_type: str) -> bool:
+        return bool(self.execute("SELECT to_regtype(%s) IS NOT NULL", [sql_type])[0][0])
+
+    def _drop_orphans(self) -> None:
+        """Drop staging tables of failed writes once no transaction holds them."""
+        if self._depth or not self._orphans:
+            return
+        orphans, self._orphans = self._orphans, []
+        for stage in orphans:
+            with contextlib.suppress(Exception):  # broken session: found later by name
+                self.con.execute(f"DROP TABLE IF EXISTS {stage.sql('postgres')}")
+
+    # -- statements ----------------------------------------------------------
+    def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
+        text = self.render(sql)
+        try:
+            cur = self.con.execute(text, list(params) if params else None)
+            return cur.fetchall() if cur.description else []
+        except Exception as error:
+            raise self._error(error, "execute") from error
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN/COMMIT on the session; nested use joins the outer transaction (DDL too)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._quiet_rollback()
+            self._drop_orphans()
+            raise
+        self._depth = 0
+        self.execute("COMMIT")
+        self._drop_orphans()
+
+    def _quiet_rollback(self) -> None:
+        with contextlib.suppress(Exception):  # connection gone: the server rolled back for us
+            self.con.execute("ROLLBACK")
+
+    def duckdb_attach(self) -> tuple[str, str] | None:
+        return ("postgres", self.dsn)
+
+    def close(self) -> None:
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
+        con = self.__dict__.pop("con", None)
+        if con is None:
+            return
+        from psycopg.pq import TransactionStatus
+
+        if not con.closed and con.info.transaction_status != TransactionStatus.IDLE:
+            with contextlib.suppress(Exception):  # broken: the pool closes it below
+                con.execute("ROLLBACK")
+        healthy = not con.closed and con.info.transaction_status == TransactionStatus.IDLE
+        _sessions.release(self._key, con, healthy=healthy)
+
+
+def _ident(name: str) -> str:
+    from sqlglot import exp
+
+    return exp.to_identifier(name, quoted=True).sql("postgres")
+
+
+def _type(sql_type: str) -> exp.DataType:
+    from sqlglot import exp
+
+    return exp.DataType.build(sql_type, dialect="postgres", udt=True)
