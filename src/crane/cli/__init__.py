@@ -1,0 +1,51 @@
+"""The ``crane`` command line: a thin Typer layer over the Python API.
+
+``main`` is the console-script entry point. It turns every error into one
+masked line on stderr and a non-zero exit code; ``--debug`` shows the
+traceback instead. Command modules import heavy libraries inside the commands
+so ``crane --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and exit with its status."""
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code instead of exiting (used by tests)."""
+    import typer
+    import typer.main
+
+    from crane.cli.app import build_app
+    from crane.cli.output import report_error, setup_logging
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    setup_logging(debug)
+    command = typer.main.get_command(build_app())
+    try:
+        result = command.main(args=args, prog_name="crane", standalone_mode=False)
+    except typer.Exit as done:
+        return int(done.exit_code or 0)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    except typer.TyperException as usage:  # usage errors: bad option, missing argument
+        show = getattr(usage, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"Error: {usage.format_message()}", file=sys.stderr)
+        return usage.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        return report_error(error, debug)
+    return result if isinstance(result, int) else 0

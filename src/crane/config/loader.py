@@ -1,0 +1,202 @@
+"""YAML files → spec objects, with errors that point at file, line and field.
+
+PyYAML's composer keeps the position of every node, so the loader builds the
+plain data *and* a map from each key path to its line. When pydantic rejects
+the data, each error location (``('load', 'strategy')``) is looked up in that
+map and reported as ``pipelines/orders.yml, line 7, field load.strategy: …``.
+``${VAR}`` references are interpolated per scalar, after parsing, so a secret
+containing YAML syntax cannot change the structure of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from crane.config.env import Environment
+from crane.config.spec import PipelineSpec, ProjectSpec
+from crane.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+Key = str | int
+KeyPath = tuple[Key, ...]
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# pydantic appends the tried type to the location of a union member; not a field
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "is-instance"}
+
+
+class SpecError(ConfigError):
+    """A spec file is invalid; names every problem as ``file, line N, field a.b: reason``."""
+
+    def __init__(self, problems: Sequence[tuple[str, int | None, str | None, str]]) -> None:
+        self.problems = list(problems)
+        file, line, fld, _ = self.problems[0]
+        super().__init__(self.problems[0][3], file=file, line=line, field=fld)
+
+    def _render(self) -> str:
+        return "\n".join(_problem_line(*problem) for problem in self.problems)
+
+
+def _problem_line(file: str, line: int | None, fld: str | None, reason: str) -> str:
+    where = [file] + ([f"line {line}"] if line else []) + ([f"field {fld}"] if fld else [])
+    return f"{', '.join(where)}: {reason}"
+
+
+@dataclass
+class Document:
+    """One parsed YAML file: its data, and where each key path came from."""
+
+    display: str  # the path shown in messages, relative to the project
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    # key path -> the environment variables its scalar referred to
+    refs: dict[KeyPath, list[str]] = field(default_factory=dict)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that appears in the file."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def fail(self, path: KeyPath, reason: str) -> SpecError:
+        return SpecError([(self.display, self.line_of(path), _dotted(path) or None, reason)])
+
+
+def parse_yaml(text: str, display: str, env: Environment) -> Document:
+    """Parse ``text`` into a `Document`, interpolating ``${VAR}`` in string scalars."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(error, "problem", None) or str(error)
+        raise SpecError([(display, line, None, f"invalid YAML: {reason}")]) from None
+    doc = Document(display, None)
+    doc.lines[()] = 1
+    if root is not None:
+        doc.data = _build(root, (), doc, env, yaml.SafeLoader(""))
+    return doc
+
+
+def _build(node: Any, path: KeyPath, doc: Document, env: Environment, loader: Any) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node))
+            if key in result:
+                raise doc.fail(path + (key,), f"duplicate key {key!r}")
+            doc.lines[path + (key,)] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, path + (key,), doc, env, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            doc.lines[path + (index,)] = item.start_mark.line + 1
+            items.append(_build(item, path + (index,), doc, env, loader))
+        return items
+    if node.tag == _TIMESTAMP_TAG:
+        return node.value  # keep dates as written: a watermark is compared as text by the source
+    value = loader.construct_object(node)
+    if isinstance(value, str) and "${" in value:
+        doc.refs[path] = env.references(value)
+        try:
+            value = env.interpolate(value)
+        except ConfigError as error:
+            raise doc.fail(path, error.detail) from None
+    return value
+
+
+def validate(model: type[M], data: Any, doc: Document, prefix: KeyPath = ()) -> M:
+    """``model.model_validate(data)``, with errors mapped to the file's lines."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise SpecError([_problem(doc, prefix, e) for e in error.errors()]) from None
+
+
+def _problem(doc: Document, prefix: KeyPath, err: Any) -> tuple[str, int | None, str | None, str]:
+    loc = tuple(k for k in err["loc"] if not _is_type_tag(k))
+    path = prefix + loc
+    reason = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        reason = f"unknown field {loc[-1]!r}" if loc else reason
+    return (doc.display, doc.line_of(path), _dotted(path) or None, reason)
+
+
+def _is_type_tag(key: Any) -> bool:
+    return isinstance(key, str) and (key in _TYPE_TAGS or "[" in key)
+
+
+def _dotted(path: KeyPath) -> str:
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else key)
+    return text
+
+
+def read_document(path: Path, root: Path, env: Environment) -> Document:
+    """Read and parse one YAML file; ``root`` makes the displayed path relative."""
+    try:
+        display = str(path.relative_to(root))
+    except ValueError:
+        display = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read {display}: {error.strerror}", file=display) from None
+    return parse_yaml(text, display, env)
+
+
+def load_project_document(doc: Document, overlay: Mapping[str, Any] | None = None) -> ProjectSpec:
+    """Validate a ``crane.yml`` document (``overlay`` replaces top-level keys: env, CLI)."""
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise doc.fail((), "crane.yml must be a mapping of settings")
+    data = {**data, **(overlay or {})}
+    inline = data.get("pipelines")
+    if isinstance(inline, dict):  # pipelines written in crane.yml are named by their key
+        data["pipelines"] = {
+            k: {"name": k, **v} if isinstance(v, dict) else v for k, v in inline.items()
+        }
+    return validate(ProjectSpec, data, doc)
+
+
+def load_pipeline_document(doc: Document, stem: str) -> list[PipelineSpec]:
+    """A pipeline file holds one pipeline (named after the file by default) or ``pipelines:``."""
+    data = doc.data
+    if isinstance(data, dict) and set(data) == {"pipelines"}:
+        items = data["pipelines"]
+        if not isinstance(items, list):
+            raise doc.fail(("pipelines",), "'pipelines' must be a list of pipelines")
+        return [validate(PipelineSpec, item, doc, ("pipelines", i)) for i, item in enumerate(items)]
+    if not isinstance(data, dict):
+        raise doc.fail((), "a pipeline file must be a mapping (one pipeline) or 'pipelines:' list")
+    return [validate(PipelineSpec, {"name": stem, **data}, doc)]
+
+
+def apply_defaults(spec: PipelineSpec, defaults: Mapping[str, Any]) -> PipelineSpec:
+    """Fill the fields a pipeline did not set itself from project defaults.
+
+    Uses pydantic's ``model_fields_set``, so YAML and Python pipelines behave
+    the same: an explicit ``batch_size: 100000`` is kept even if it equals the
+    built-in default.
+    """
+    update = {k: v for k, v in defaults.items() if v is not None and k not in spec.model_fields_set}
+    if not update:
+        return spec
+    return PipelineSpec.model_validate({**spec.model_dump(by_alias=True), **update})
+
+
+def load_pipeline_file(path: Path, root: Path, env: Environment) -> list[PipelineSpec]:
+    """Load the pipelines of one YAML file."""
+    return load_pipeline_document(read_document(path, root, env), path.stem)
