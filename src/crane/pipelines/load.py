@@ -1,0 +1,374 @@
+"""Load strategies: publish a validated staging table into its target table.
+
+Each strategy runs inside the caller's open transaction (the runner commits the
+data together with the new watermark and run record), creates the target when
+it is missing, and builds every statement as a sqlglot tree rendered by
+``target.dialect``. Strategies are plug-ins registered by name in
+``load_strategies``; adding one is one function with the same signature.
+
+``replace`` builds the new table beside the old one and swaps them in the same
+transaction, so readers see the old rows or the new rows, never an empty or
+half-loaded table. ``merge`` and ``delete_insert`` join on the key columns only.
+Hard-delete detection (``hard_deletes: delete | soft``) runs only for full
+extracts, where a key missing from staging really means the row is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlglot import exp
+
+from crane.connectors.base import TableRef
+from crane.errors import LoadError
+from crane.registry import Registry
+from crane.sql import build as b
+from crane.sql import merge as m
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from crane.config.spec import LoadSpec
+    from crane.connectors.base import Connector
+
+NEW_SUFFIX = "__crane_new"
+OLD_SUFFIX = "__crane_old"
+
+
+@dataclass
+class LoadResult:
+    """What a load did to the target, for the run record."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    soft_deleted: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class LoadStrategy(Protocol):
+    def __call__(
+        self,
+        target: Connector,
+        staging: TableRef,
+        table: TableRef,
+        spec: LoadSpec,
+        *,
+        columns: list[str],
+        full_extract: bool,
+        run_at: datetime,
+    ) -> LoadResult: ...
+
+
+load_strategies: Registry[LoadStrategy] = Registry(
+    "load strategy",
+    builtins={name: __name__ for name in ("append", "replace", "merge", "delete_insert")},
+)
+
+
+@load_strategies.register("append")
+def append(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    *,
+    columns: list[str],
+    full_extract: bool,
+    run_at: datetime,
+) -> LoadResult:
+    """Insert every staged row; with a key and a full extract, also detect hard deletes.
+
+    The created target gets no primary key: an appended log may repeat keys.
+    """
+    ensure_target(target, staging, table, spec, columns, run_at, with_key=False)
+    result = hard_deletes(target, staging, table, spec, full_extract, run_at)
+    result.inserted = _scalar(target, m.build_count(staging))
+    target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
+    return result
+
+
+@load_strategies.register("merge")
+def merge(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    *,
+    columns: list[str],
+    full_extract: bool,
+    run_at: datetime,
+) -> LoadResult:
+    """Upsert by primary key: insert new keys, update rows whose values changed.
+
+    Unchanged rows are not rewritten (NULL-safe comparison), which keeps
+    PostgreSQL from bloating on incremental loads that re-read a lookback window.
+    A re-appearing soft-deleted row gets its soft-delete column cleared.
+    """
+    keys = _keys(spec, table, columns)
+    ensure_target(target, staging, table, spec, columns, run_at)
+    result = hard_deletes(target, staging, table, spec, full_extract, run_at)
+    on_update: dict[str, exp.Expr] = {}
+    extra: list[exp.Expr] = []
+    if spec.hard_deletes == "soft":
+        on_update[spec.soft_delete_column] = exp.Null()
+        extra.append(m.not_null(spec.soft_delete_column, m.T))
+    counts = m.build_merge_counts(table, staging, keys=keys, columns=columns, changed_extra=extra)
+    rows, matched, changed = _row(target, counts)
+    if rows:
+        statement = m.build_merge(
+            table,
+            staging,
+            keys=keys,
+            columns=columns,
+            native=target.capabilities.merge,
+            on_update=on_update,
+            changed_extra=extra,
+        )
+        target.execute(statement)
+    result.inserted, result.updated = rows - matched, changed
+    return result
+
+
+@load_strategies.register("delete_insert", "delete-insert")
+def delete_insert(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    *,
+    columns: list[str],
+    full_extract: bool,
+    run_at: datetime,
+) -> LoadResult:
+    """Delete target rows whose key is staged, then insert all staged rows.
+
+    Unlike ``merge`` this also works when the target has no unique key (e.g. a
+    key that names a partition such as a date); ``updated`` counts staged rows
+    whose key was already present.
+    """
+    keys = _keys(spec, table, columns)
+    ensure_target(target, staging, table, spec, columns, run_at)
+    result = hard_deletes(target, staging, table, spec, full_extract, run_at)
+    rows = _scalar(target, m.build_count(staging))
+    in_target = m.key_in_source(keys, staging, table)  # staging rows whose key is in target
+    matched = _scalar(target, m.build_count(staging, in_target)) if rows else 0
+    if matched:
+        target.execute(m.build_delete_matching(table, staging, keys))
+    if rows:
+        target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
+    result.inserted, result.updated = rows - matched, matched
+    return result
+
+
+@load_strategies.register("replace")
+def replace(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    *,
+    columns: list[str],
+    full_extract: bool,
+    run_at: datetime,
+) -> LoadResult:
+    """Swap in a new table built from staging, atomically for readers.
+
+    The new table keeps the old one's columns and types (columns the source
+    dropped load NULLs). With soft deletes, rows that vanished from the source
+    are carried over with their soft-delete column stamped.
+    """
+    existing = target.table_schema(table)
+    new = TableRef(table.name + NEW_SUFFIX, table.schema)
+    target.execute(b.drop_table(new))
+    if existing is None:
+        _create_from_staging(target, staging, new, spec, columns, run_at)
+    else:
+        _check_columns(table, existing, columns)
+        _create_like(target, table, new, spec, existing.names, run_at)
+    result = LoadResult(inserted=_scalar(target, m.build_count(staging)))
+    target.execute(b.insert_select(new, columns, b.select_from(columns, staging)))
+    if existing is None:
+        target.execute(b.rename_table(new, table.name))
+        return result
+    if spec.hard_deletes == "soft":
+        result.soft_deleted = _carry_soft_deleted(
+            target, staging, table, new, spec, existing.names, run_at
+        )
+    _swap(target, table, new)
+    return result
+
+
+def _create_like(
+    target: Connector,
+    table: TableRef,
+    new: TableRef,
+    spec: LoadSpec,
+    names: list[str],
+    run_at: datetime,
+) -> None:
+    query = b.select_from(names, table)
+    if spec.hard_deletes == "soft" and spec.soft_delete_column not in names:
+        query = query.select(_soft_null(spec, run_at))
+    target.execute(b.create_table_as(new, query.limit(0)))
+    if spec.primary_key:
+        target.execute(b.add_primary_key(new, spec.primary_key))
+
+
+def _carry_soft_deleted(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    new: TableRef,
+    spec: LoadSpec,
+    names: list[str],
+    run_at: datetime,
+) -> int:
+    """Copy rows missing from staging into the new table, stamped as deleted.
+
+    Returns how many were newly stamped (rows already soft-deleted keep their stamp).
+    """
+    keys = _keys(spec, table, names)
+    flag = spec.soft_delete_column
+    missing = m.missing_rows(table, staging, keys, None)
+    if not _scalar(target, m.build_count(table, missing)):
+        return 0
+    stamp = b.timestamp_literal(run_at)
+    kept = [n for n in names if n != flag]
+    if flag in names:
+        unflagged = exp.Is(this=b.qualified_col(flag, table), expression=exp.Null())
+        newly = _scalar(target, m.build_count(table, exp.and_(missing, unflagged)))
+        value: exp.Expr = exp.func("COALESCE", b.col(flag), stamp)
+    else:
+        newly = -1
+        value = stamp
+    select = exp.select(*(b.col(c) for c in kept), exp.alias_(value, b.ident(flag)))
+    query = select.from_(b.table(table)).where(missing)
+    target.execute(b.insert_select(new, [*kept, flag], query))
+    return newly if newly >= 0 else _scalar(target, m.build_count(table, missing))
+
+
+def _swap(target: Connector, table: TableRef, new: TableRef) -> None:
+    """Old out, new in: one transaction where DDL is transactional, else one RENAME."""
+    if target.capabilities.transactional_ddl:
+        target.execute(b.drop_table(table))
+        target.execute(b.rename_table(new, table.name))
+        return
+    # MySQL/MariaDB: DDL commits implicitly, but a multi-table RENAME is atomic.
+    old = TableRef(table.name + OLD_SUFFIX, table.schema)
+    target.execute(b.drop_table(old))
+    pairs = [(table, old), (new, table)]
+    renames = ", ".join(f"{a.sql(target.dialect)} TO {z.sql(target.dialect)}" for a, z in pairs)
+    target.execute(exp.Command(this="RENAME", expression=f"TABLE {renames}"))
+    target.execute(b.drop_table(old))
+
+
+def ensure_target(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    columns: Sequence[str],
+    run_at: datetime,
+    *,
+    with_key: bool = True,
+) -> None:
+    """Create the target from staging's columns (with its primary key) if it is missing,
+    add the soft-delete column if needed, and fail early if a loaded column is absent."""
+    existing = target.table_schema(table)
+    if existing is None:
+        _create_from_staging(target, staging, table, spec, columns, run_at, with_key=with_key)
+        return
+    _check_columns(table, existing, columns)
+    if spec.hard_deletes == "soft" and spec.soft_delete_column not in existing.names:
+        target.execute(b.add_column(table, spec.soft_delete_column, _soft_type(run_at)))
+
+
+def _check_columns(table: TableRef, existing: pa.Schema, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in existing.names]
+    if missing:
+        raise LoadError(
+            f"target has no column {missing[0]!r}",
+            table=str(table),
+            column=missing[0],
+            hint="apply the schema change first (on_schema_change: evolve)",
+        )
+
+
+def _create_from_staging(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    columns: Sequence[str],
+    run_at: datetime,
+    *,
+    with_key: bool = True,
+) -> None:
+    if table.schema and target.capabilities.schemas:
+        target.execute(b.create_schema(table.schema))
+    query = b.select_from(columns, staging)
+    if spec.hard_deletes == "soft":
+        query = query.select(_soft_null(spec, run_at))
+    target.execute(b.create_table_as(table, query.limit(0)))
+    if spec.primary_key and with_key:
+        target.execute(b.add_primary_key(table, spec.primary_key))
+
+
+def _soft_type(run_at: datetime) -> exp.DataType:
+    return exp.DataType.build("TIMESTAMPTZ" if run_at.tzinfo else "TIMESTAMP")
+
+
+def _soft_null(spec: LoadSpec, run_at: datetime) -> exp.Expr:
+    return exp.alias_(exp.cast(exp.Null(), _soft_type(run_at)), b.ident(spec.soft_delete_column))
+
+
+def hard_deletes(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    full_extract: bool,
+    run_at: datetime,
+) -> LoadResult:
+    """Delete (or soft-delete) target rows whose key is absent from a full extract."""
+    if spec.hard_deletes == "ignore" or not full_extract:
+        return LoadResult()
+    keys = _keys(spec, table, spec.primary_key)
+    soft = spec.hard_deletes == "soft"
+    flag = spec.soft_delete_column if soft else None
+    count = _scalar(target, m.build_count(table, m.missing_rows(table, staging, keys, flag)))
+    if count and flag:
+        stamp = b.timestamp_literal(run_at)
+        target.execute(m.build_soft_delete_missing(table, staging, keys, flag, stamp))
+        return LoadResult(soft_deleted=count)
+    if count:
+        target.execute(m.build_delete_missing(table, staging, keys))
+    return LoadResult(deleted=count)
+
+
+def _keys(spec: LoadSpec, table: TableRef, columns: Sequence[str]) -> list[str]:
+    if not spec.primary_key:
+        raise LoadError(
+            "this load needs a primary key", table=str(table), hint="set load.primary_key"
+        )
+    absent = [k for k in spec.primary_key if k not in columns]
+    if absent:
+        raise LoadError(
+            f"primary key column {absent[0]!r} is not loaded", table=str(table), column=absent[0]
+        )
+    return list(spec.primary_key)
+
+
+def _row(target: Connector, query: exp.Select) -> tuple[int, ...]:
+    rows = target.fetch(query)
+    return tuple(int(v or 0) for v in rows[0])
+
+
+def _scalar(target: Connector, query: exp.Select) -> int:
+    return _row(target, query)[0]

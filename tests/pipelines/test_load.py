@@ -1,0 +1,291 @@
+"""Load strategies executed on real DuckDB files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crane.config.spec import LoadSpec
+from crane.connectors.base import TableRef, connect
+from crane.errors import LoadError
+from crane.pipelines.load import LoadResult, load_strategies
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+RUN_1 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+RUN_2 = datetime(2026, 1, 2, 2, 0, tzinfo=UTC)
+
+
+def open_pg():
+    """The PostgreSQL connector once it exists; a psycopg stand-in until then."""
+    try:
+        importlib.import_module("crane.connectors.postgres")
+    except ModuleNotFoundError:
+        path = Path(__file__).parents[1] / "sql" / "pg_fallback.py"
+        spec = importlib.util.spec_from_file_location("crane_test_pg_fallback", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.PsycopgTarget(PG_URL)
+    return connect(PG_URL)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def engine(request, tmp_path):
+    """(connector, schema) on a fresh DuckDB file or a fresh PostgreSQL schema."""
+    if request.param == "duckdb":
+        con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+        con.execute('CREATE SCHEMA "w"')
+        yield con, "w"
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        con = open_pg()
+        yield con, schema
+    con.close()
+
+
+def run(
+    con, schema, strategy, rows, *, full=False, run_at=RUN_1, columns=None, **load
+) -> LoadResult:
+    """Stage ``rows`` and publish them with ``strategy`` in one transaction."""
+    data = pa.Table.from_pylist(rows, schema=load.pop("arrow_schema", None))
+    staging = TableRef("stg", schema)
+    con.write(data.to_reader(), staging, "replace")
+    spec = LoadSpec(strategy=strategy, **load)
+    with con.transaction():
+        return load_strategies.get(strategy)(
+            con,
+            staging,
+            TableRef("t", schema),
+            spec,
+            columns=columns or data.schema.names,
+            full_extract=full,
+            run_at=run_at,
+        )
+
+
+def rows_of(con, schema, order="id", columns="*"):
+    return con.execute(f'SELECT {columns} FROM "{schema}"."t" ORDER BY {order}')
+
+
+def test_append_creates_the_target_and_adds_rows(engine):
+    con, schema = engine
+    batch = [{"id": 1, "v": "a"}, {"id": 2, "v": None}]
+    assert run(con, schema, "append", batch) == LoadResult(inserted=2)
+    assert run(con, schema, "append", batch) == LoadResult(inserted=2)
+    assert rows_of(con, schema) == [(1, "a"), (1, "a"), (2, None), (2, None)]
+
+
+def test_merge_inserts_new_keys_and_updates_only_changed_rows(engine):
+    con, schema = engine
+    first = [
+        {"id": 1, "v": "a", "n": 1},
+        {"id": 2, "v": "b", "n": None},
+        {"id": 3, "v": "c", "n": 3},
+    ]
+    assert run(con, schema, "merge", first, primary_key=["id"]) == LoadResult(inserted=3)
+    second = [
+        {"id": 1, "v": "a", "n": 1},  # unchanged
+        {"id": 2, "v": "b", "n": 20},  # NULL -> value
+        {"id": 3, "v": "c", "n": None},  # value -> NULL
+        {"id": 4, "v": "d", "n": 4},  # new
+    ]
+    result = run(con, schema, "merge", second, primary_key=["id"])
+    assert result == LoadResult(inserted=1, updated=2)
+    assert rows_of(con, schema) == [(1, "a", 1), (2, "b", 20), (3, "c", None), (4, "d", 4)]
+
+
+def test_merge_created_target_has_the_primary_key(engine):
+    con, schema = engine
+    run(con, schema, "merge", [{"id": 1, "v": "a"}], primary_key=["id"])
+    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
+        con.execute(f'INSERT INTO "{schema}"."t" VALUES (1, \'again\')')
+
+
+def test_merge_composite_key_is_compared_column_by_column(engine):
+    con, schema = engine
+    # Concatenated, (1, '23') and (12, '3') would both read '123' and collide.
+    first = [{"a": 1, "b": "23", "v": "x"}, {"a": 12, "b": "3", "v": "y"}]
+    assert run(con, schema, "merge", first, primary_key=["a", "b"]) == LoadResult(inserted=2)
+    second = [{"a": 12, "b": "3", "v": "Y"}, {"a": 1, "b": "3", "v": "z"}]
+    assert run(con, schema, "merge", second, primary_key=["a", "b"]) == LoadResult(
+        inserted=1, updated=1
+    )
+    assert rows_of(con, schema, order="a, b") == [(1, "23", "x"), (1, "3", "z"), (12, "3", "Y")]
+
+
+def test_delete_insert_replaces_rows_by_key(engine):
+    con, schema = engine
+    first = [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+    run(con, schema, "delete_insert", first, primary_key=["id"])
+    result = run(
+        con, schema, "delete_insert", [{"id": 2, "v": "B"}, {"id": 3, "v": "c"}], primary_key=["id"]
+    )
+    assert result == LoadResult(inserted=1, updated=1)
+    assert rows_of(con, schema) == [(1, "a"), (2, "B"), (3, "c")]
+
+
+def test_replace_swaps_in_new_rows_and_keeps_the_key(engine):
+    con, schema = engine
+    run(con, schema, "replace", [{"id": i, "v": str(i)} for i in range(5)], primary_key=["id"])
+    result = run(con, schema, "replace", [{"id": 7, "v": "seven"}], primary_key=["id"])
+    assert result == LoadResult(inserted=1)
+    assert rows_of(con, schema) == [(7, "seven")]
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+        f"'{schema}' ORDER BY table_name"
+    )
+    assert tables == [("stg",), ("t",)]  # no leftover swap table
+    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
+        con.execute(f'INSERT INTO "{schema}"."t" VALUES (7, \'again\')')
+
+
+def test_replace_keeps_target_columns_the_source_dropped(engine):
+    con, schema = engine
+    run(con, schema, "replace", [{"id": 1, "v": "a", "old": 5}])
+    run(con, schema, "replace", [{"id": 2, "v": "b"}])
+    assert rows_of(con, schema) == [(2, "b", None)]
+
+
+def test_failed_load_leaves_the_target_untouched(engine):
+    con, schema = engine
+    run(con, schema, "merge", [{"id": 1, "v": "a"}], primary_key=["id"])
+    with pytest.raises(LoadError, match="no column 'w2'"):
+        run(con, schema, "merge", [{"id": 1, "w2": "x"}], primary_key=["id"])
+    assert rows_of(con, schema) == [(1, "a")]
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert", "append"])
+def test_hard_deletes_remove_rows_missing_from_a_full_extract(engine, strategy):
+    con, schema = engine
+    first = [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}, {"id": 3, "v": "c"}]
+    run(con, schema, strategy, first, primary_key=["id"], hard_deletes="delete", full=True)
+    # an incremental batch never deletes
+    partial = run(
+        con,
+        schema,
+        strategy,
+        [{"id": 3, "v": "c"}],
+        primary_key=["id"],
+        hard_deletes="delete",
+        full=False,
+    )
+    assert partial.deleted == 0
+    batch = [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}]
+    if strategy == "append":
+        con.execute(f'DELETE FROM "{schema}"."t" WHERE "id" IN (1, 3)')
+    result = run(con, schema, strategy, batch, primary_key=["id"], hard_deletes="delete", full=True)
+    assert result.deleted == 1
+    assert rows_of(con, schema) == [(1, "a"), (3, "c")]
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert", "replace"])
+def test_soft_deletes_stamp_missing_rows_and_clear_reappearing_ones(engine, strategy):
+    con, schema = engine
+    load = {"primary_key": ["id"], "hard_deletes": "soft", "full": True}
+    run(con, schema, strategy, [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], **load)
+    gone = run(con, schema, strategy, [{"id": 1, "v": "a"}], run_at=RUN_1, **load)
+    assert gone.soft_deleted == 1
+    again = run(con, schema, strategy, [{"id": 1, "v": "a"}], run_at=RUN_2, **load)
+    assert again.soft_deleted == 0  # already stamped: no redundant delete every run
+    stamped = rows_of(con, schema, columns='"id", "_crane_deleted_at"')
+    assert [(i, d is not None and d.astimezone(UTC)) for i, d in stamped] == [
+        (1, False),
+        (2, RUN_1),
+    ]
+    back = run(
+        con, schema, strategy, [{"id": 1, "v": "a"}, {"id": 2, "v": "B"}], run_at=RUN_2, **load
+    )
+    assert back.soft_deleted == 0
+    assert rows_of(con, schema) == [(1, "a", None), (2, "B", None)]
+
+
+def test_merge_updates_a_row_that_only_reappears(engine):
+    con, schema = engine
+    load = {"primary_key": ["id"], "hard_deletes": "soft", "full": True}
+    run(con, schema, "merge", [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], **load)
+    run(con, schema, "merge", [{"id": 1, "v": "a"}], **load)
+    back = run(con, schema, "merge", [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], **load)
+    assert back == LoadResult(updated=1)  # same values, but the soft delete is cleared
+    assert rows_of(con, schema) == [(1, "a", None), (2, "b", None)]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_replace_is_atomic_for_a_concurrent_reader_on_postgres(pg_schema):
+    import psycopg
+
+    con = open_pg()
+    old, new = 20_000, 30_000
+    run(con, pg_schema, "replace", [{"id": i, "v": "old"} for i in range(old)], primary_key=["id"])
+    data = pa.table({"id": range(new), "v": ["new"] * new})
+    con.write(data.to_reader(), TableRef("stg", pg_schema), "replace")
+    seen: list[int] = []
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as r:
+            while not done.is_set():
+                try:
+                    seen.append(r.execute(f'SELECT count(*) FROM "{pg_schema}"."t"').fetchone()[0])
+                except Exception as error:  # pragma: no cover - the failure we test against
+                    errors.append(error)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.05)
+    spec = LoadSpec(strategy="replace", primary_key=["id"])
+    with con.transaction():
+        load_strategies.get("replace")(
+            con,
+            TableRef("stg", pg_schema),
+            TableRef("t", pg_schema),
+            spec,
+            columns=["id", "v"],
+            full_extract=True,
+            run_at=RUN_1,
+        )
+        time.sleep(0.2)  # readers keep polling while the swap is uncommitted
+    time.sleep(0.05)
+    done.set()
+    thread.join()
+    con.close()
+    assert not errors
+    assert set(seen) == {old, new}
+
+
+def _reference_merge(state: dict, batch: list[dict]) -> dict:
+    for row in batch:
+        state[(row["a"], row["b"])] = row["v"]
+    return state
+
+
+_key = st.tuples(st.integers(0, 4), st.sampled_from(["x", "y", "xy"]))
+_batch = st.dictionaries(_key, st.one_of(st.none(), st.integers(-3, 3)), max_size=8)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=st.lists(_batch, min_size=1, max_size=4))
+def test_merge_of_random_batches_equals_a_dict_reference(tmp_path, batches):
+    con = connect("duckdb:///:memory:")
+    expected: dict = {}
+    schema_ = pa.schema([("a", pa.int64()), ("b", pa.string()), ("v", pa.int64())])
+    for batch in batches:
+        rows = [{"a": a, "b": b, "v": v} for (a, b), v in batch.items()]
+        before = dict(expected)
+        result = run(con, "main", "merge", rows, primary_key=["a", "b"], arrow_schema=schema_)
+        _reference_merge(expected, rows)
+        assert result.inserted == len(expected) - len(before)
+        assert result.updated == sum(1 for k, v in batch.items() if k in before and before[k] != v)
+    got = {(a, b): v for a, b, v in con.execute('SELECT "a", "b", "v" FROM "main"."t"')}
+    assert got == expected
+    con.close()
