@@ -1,0 +1,165 @@
+"""Commit-safe upper bounds: up to where an incremental extract may safely read.
+
+A ``> max(updated_at)`` watermark skips rows on a busy source, because commit
+order is not timestamp order: a transaction that began at 10:00:00 and commits at
+10:00:05 writes rows stamped 10:00:00, after a reader already moved past 10:00:04
+(LESSONS.md: dlt #2269, Airbyte #85918, Sling #36). So each extract reads the
+half-open window ``[watermark, bound)`` where ``bound`` is no later than the start
+of any transaction that may still commit rows; the rows of such a transaction
+are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`):
+
+* PostgreSQL: the oldest ``xact_start`` among other sessions holding a write lock
+  (RowExclusiveLock or stronger) on the source table, or, for a custom query
+  source, among sessions that hold a transaction id; capped by the source clock.
+  ``now()``/``clock_timestamp()``/``statement_timestamp()`` of a writer are all
+  >= its ``xact_start``, so its rows fall at or after the bound. A transaction
+  that takes its timestamp before it first writes cannot be seen until it writes:
+  give such sources a ``lag`` (subtracted from the bound).
+* MySQL/MariaDB: the oldest ``trx_started`` in ``information_schema.innodb_trx``
+  (any other open InnoDB transaction: the conservative choice), capped by the clock.
+* SQLite and DuckDB: one writer at a time, so every committed row is visible and
+  ``max(cursor)`` is safe; the window is ``(watermark, max]``.
+* Integer cursors (any engine): the window is ``(watermark, max(cursor)]`` read at
+  extract start. Ids handed out by a sequence can commit out of order on a
+  multi-writer source, and no catalog says which ids are still in flight: use a
+  timestamp cursor there, or an integer ``lookback`` with a merge load.
+
+The bound only ever holds a window back; it never moves a watermark backwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from crane.connectors.base import Connector, TableRef
+
+CursorKind = Literal["int", "timestamptz", "timestamp", "date", "other"]
+
+
+@dataclass(frozen=True)
+class BoundRule:
+    """How one engine reports its clock and its oldest still-open writing transaction.
+
+    ``clock_sql`` returns one row: (aware now, naive local now, oldest-open age in
+    seconds or NULL). ``{table}`` in it is replaced by the source table as a quoted
+    string literal, ``{generic}`` marks the query used when there is no table.
+    """
+
+    clock_sql: str | None = None
+    clock_sql_no_table: str | None = None
+    single_writer: bool = False
+
+
+_PG_CLOCK = (
+    "SELECT c.t, c.t::timestamp, (SELECT extract(epoch FROM c.t - min(a.xact_start))::float8 "
+    "FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL "
+    "AND a.datname = current_database() AND {filter}) FROM (SELECT clock_timestamp() AS t) c"
+)
+_PG_TABLE_WRITERS = (
+    "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.relation = to_regclass({table}) "
+    "AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
+    "'AccessExclusiveLock'))"
+)
+_MY_CLOCK = (
+    "SELECT UTC_TIMESTAMP(6), NOW(6), (SELECT TIMESTAMPDIFF(MICROSECOND, MIN(trx_started), "
+    "NOW(6)) / 1000000 FROM information_schema.innodb_trx "
+    "WHERE trx_mysql_thread_id <> CONNECTION_ID())"
+)
+
+BOUND_RULES: dict[str, BoundRule] = {
+    "postgres": BoundRule(
+        clock_sql=_PG_CLOCK.replace("{filter}", _PG_TABLE_WRITERS),
+        clock_sql_no_table=_PG_CLOCK.replace("{filter}", "a.backend_xid IS NOT NULL"),
+    ),
+    "mysql": BoundRule(clock_sql=_MY_CLOCK, clock_sql_no_table=_MY_CLOCK),
+    "sqlite": BoundRule(single_writer=True),
+    "duckdb": BoundRule(single_writer=True),
+}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The upper end of a window: ``< value`` (clock bound) or ``<= value`` (max bound)."""
+
+    value: Any
+    inclusive: bool
+    held_back: float = 0.0  # seconds the bound sits before the clock because of open txns
+
+
+def cursor_kind(arrow_type: pa.DataType) -> CursorKind:
+    """The cursor's kind, which decides how windows and bounds are computed."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return "int"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    return "other"
+
+
+def upper_bound(
+    source: Connector,
+    relation: exp.Expr,
+    cursor: str,
+    kind: CursorKind,
+    *,
+    lag: dt.timedelta | None = None,
+    table: TableRef | None = None,
+) -> Bound:
+    """The commit-safe upper bound for ``cursor`` on ``relation`` of ``source``."""
+    rule = BOUND_RULES.get(source.dialect, BoundRule(single_writer=True))
+    if rule.single_writer or kind in ("int", "other") or not rule.clock_sql:
+        return Bound(max_cursor(source, relation, cursor), inclusive=True)
+    sql = rule.clock_sql if table is not None else (rule.clock_sql_no_table or rule.clock_sql)
+    if table is not None:
+        sql = sql.replace("{table}", exp.Literal.string(table.sql(source.dialect)).sql())
+    aware, naive, age = source.fetch(sql)[0]
+    held_back = max(float(age or 0.0), 0.0)
+    margin = dt.timedelta(seconds=held_back) + (lag or dt.timedelta(0))
+    if kind == "timestamptz":
+        now = aware if aware.tzinfo else aware.replace(tzinfo=dt.UTC)
+        return Bound(now - margin, inclusive=False, held_back=held_back)
+    local = naive.replace(tzinfo=None) - margin
+    value = local.date() if kind == "date" else local
+    return Bound(value, inclusive=False, held_back=held_back)
+
+
+def max_cursor(source: Connector, relation: exp.Expr, cursor: str) -> Any:
+    """``max(cursor)`` over the source relation, run on the source."""
+    query = exp.select(exp.Max(this=exp.column(cursor, quoted=True))).from_(relation)
+    rows = source.fetch(query)
+    return rows[0][0] if rows else None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | float | None) -> dt.timedelta | None:
+    """``"5s"``, ``"2h"``, ``"1d"``, ``"500ms"`` or seconds as a number → timedelta.
+
+    >>> parse_duration("2h")
+    datetime.timedelta(seconds=7200)
+    >>> parse_duration("90")
+    datetime.timedelta(seconds=90)
+    """
+    if text is None:
+        return None
+    if isinstance(text, int | float):
+        return dt.timedelta(seconds=text)
+    match = _DURATION.match(text)
+    if not match:
+        from crane.errors import ConfigError
+
+        raise ConfigError(f"cannot read duration {text!r}", hint='use e.g. "30s", "5m", "2h", "1d"')
+    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])

@@ -1,0 +1,248 @@
+"""Moving extracted rows into the target's staging area, by the fastest route available.
+
+Routes, chosen by what the two ends declare (never by their names):
+
+* **in-engine**: the target is DuckDB and the source can be ATTACHed by a DuckDB
+  scanner. Rows never enter Python: ``CREATE TABLE staging AS SELECT ... FROM
+  <attached source> WHERE <window>``. The PostgreSQL scanner pushes the WHERE
+  down into its ``COPY (SELECT ... WHERE ...)``. A source that offers an *exact*
+  scan of a table (``duckdb_scan``: e.g. unconstrained numerics cast without
+  rounding) is used for unfiltered reads; filtered reads of such a source take
+  the streaming route, which runs the window inside the source's own query.
+* **streaming**: ``source.read(query, batch_size)`` yields bounded Arrow batches
+  that ``target.write`` bulk-loads (COPY, Arrow scans); Python only hands batches
+  over, never loops over rows.
+
+Partitioned plans run one part per worker thread, each with its own connections,
+into ``<staging>__p<i>`` tables that are then concatenated. Staging tables are
+always *replaced*, so the leftovers of a crashed run never leak into a rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from crane.connectors.base import TableRef, connect
+from crane.pipelines.extract import source_relation, source_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from crane.config.spec import PipelineSpec
+    from crane.connectors.base import Connector
+    from crane.console import Console
+    from crane.pipelines.extract import ExtractPlan
+
+STAGING_SCHEMA = "_crane_staging"
+BYTES_SAMPLE_ROWS = 2048
+
+
+@dataclass
+class Staged:
+    """A staging table holding this run's rows, and whatever else to drop afterwards."""
+
+    table: TableRef
+    rows: int
+    bytes: int
+    leftovers: list[TableRef] = field(default_factory=list)
+
+
+@dataclass
+class _Counter:
+    rows: int = 0
+    bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, rows: int, nbytes: int) -> None:
+        with self.lock:
+            self.rows += rows
+            self.bytes += nbytes
+
+
+def staging_table(spec: PipelineSpec) -> TableRef:
+    return TableRef(f"{spec.name}__{spec.target.table}", STAGING_SCHEMA)
+
+
+def stage(
+    target: Connector,
+    source: Connector,
+    plan: ExtractPlan,
+    *,
+    spec: PipelineSpec,
+    source_url: str,
+    target_url: str,
+    console: Console,
+    crash_point: Callable[[str], None],
+) -> Staged:
+    """Fill the staging table with the plan's rows; returns where and how many."""
+    table = staging_table(spec)
+    _create_schema(target, STAGING_SCHEMA)
+    mover = _Mover(target, source, plan, spec, source_url, target_url, console, crash_point)
+    console.start_task(spec.name)
+    try:
+        if len(plan.filters) == 1:
+            rows = mover.move(0, table, target, source)
+        else:
+            rows = mover.parallel(table)
+    finally:
+        console.finish_task(spec.name)
+    nbytes = mover.counter.bytes or _estimate_bytes(target, table, rows)
+    return Staged(table, rows, nbytes)
+
+
+class _Mover:
+    """Moves one part of a plan into one table by the route the two ends allow."""
+
+    def __init__(
+        self,
+        target: Connector,
+        source: Connector,
+        plan: ExtractPlan,
+        spec: PipelineSpec,
+        source_url: str,
+        target_url: str,
+        console: Console,
+        crash_point: Callable[[str], None],
+    ) -> None:
+        self.plan, self.spec = plan, spec
+        self.source_url, self.target_url = source_url, target_url
+        self.console, self.crash_point = console, crash_point
+        self.counter = _Counter()
+        self.relation = self._in_engine_relation(target, source)
+
+    # -- route choice ------------------------------------------------------------
+    def _in_engine_relation(self, target: Connector, source: Connector) -> exp.Expr | None:
+        """The source as DuckDB sees it once attached, or None to stream instead."""
+        table = source_table(self.spec, source)
+        attach = getattr(target, "attach", None)
+        if table is None or attach is None or source.duckdb_attach() is None:
+            return None
+        exact_scan = getattr(source, "duckdb_scan", None)
+        filtered = any(f is not None for f in self.plan.filters)
+        if exact_scan is not None and filtered:
+            return None  # the window runs inside the source's own query (streaming route)
+        alias = "_crane_src_" + hashlib.sha1(self.source_url.encode()).hexdigest()[:10]
+        attach(source, alias)
+        if exact_scan is not None:
+            parsed = exp.maybe_parse(exact_scan(table, alias), dialect="duckdb")
+            return exp.Subquery(this=parsed, alias=exp.TableAlias(this=exp.to_identifier("s")))
+        return exp.table_(
+            exp.to_identifier(table.name, quoted=True),
+            db=exp.to_identifier(table.schema, quoted=True) if table.schema else None,
+            catalog=exp.to_identifier(alias, quoted=True),
+        )
+
+    # -- moving ----------------------------------------------------------------------
+    def move(self, index: int, into: TableRef, target: Connector, source: Connector) -> int:
+        if self.relation is not None:
+            return self._in_engine(index, into, target)
+        return self._stream(index, into, target, source)
+
+    def _in_engine(self, index: int, into: TableRef, target: Connector) -> int:
+        assert self.relation is not None
+        query = self.plan.select(self.relation.copy(), index)
+        create = exp.Create(this=into.expression(), kind="TABLE", replace=True, expression=query)
+        target.execute(create)
+        self.crash_point("stage:created")
+        rows = _count(target, into)
+        self.console.advance(self.spec.name, rows)
+        return rows
+
+    def _stream(self, index: int, into: TableRef, target: Connector, source: Connector) -> int:
+        query = self.plan.select(source_relation(self.spec, source), index)
+        reader = source.read(query.sql(dialect=source.dialect), self.spec.batch_size)
+        return target.write(self._counted(reader), into, "replace")
+
+    def _counted(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """The same stream, reporting progress per batch (never per row)."""
+        import pyarrow as pa
+
+        def batches() -> Any:
+            for number, batch in enumerate(reader):
+                self.counter.add(batch.num_rows, batch.nbytes)
+                self.console.advance(self.spec.name, batch.num_rows)
+                yield batch
+                if number == 1:
+                    self.crash_point("stage:batch")
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def parallel(self, into: TableRef) -> int:
+        """One part per worker, each on its own connections; then one staging table."""
+        parts = [TableRef(f"{into.name}__p{i}", into.schema) for i in range(len(self.plan.filters))]
+
+        def work(index: int) -> int:
+            with (
+                connect(self.target_url) as target,
+                connect(self.source_url, read_only=True) as source,
+            ):
+                rows = self.move(index, parts[index], target, source)
+            self.crash_point("stage:part")
+            return rows
+
+        with ThreadPoolExecutor(max_workers=max(self.spec.extract.workers, 1)) as pool:
+            rows = sum(pool.map(work, range(len(parts))))
+        with connect(self.target_url) as target:
+            union: exp.Query = exp.select("*").from_(parts[0].expression())
+            for part in parts[1:]:
+                union = exp.union(union, exp.select("*").from_(part.expression()), distinct=False)
+            target.execute(exp.Drop(this=into.expression(), kind="TABLE", exists=True))
+            target.execute(exp.Create(this=into.expression(), kind="TABLE", expression=union))
+            for part in parts:
+                target.execute(exp.Drop(this=part.expression(), kind="TABLE", exists=True))
+        return rows
+
+
+def transform(target: Connector, staged: Staged, sql: str) -> Staged:
+    """Run the pipeline's SELECT over ``source`` (the staged rows) inside the target."""
+    import sqlglot
+
+    out = TableRef(f"{staged.table.name}__t", staged.table.schema)
+    query = sqlglot.parse_one(sql, read=target.dialect)
+    cte = exp.CTE(
+        this=exp.select("*").from_(staged.table.expression()),
+        alias=exp.TableAlias(this=exp.to_identifier("source")),
+    )
+    key = "with_" if "with_" in query.arg_types else "with"
+    existing = query.args.get(key)
+    if existing is not None:  # `source` first, so the user's own CTEs may use it
+        existing.set("expressions", [cte, *existing.expressions])
+    else:
+        query.set(key, exp.With(expressions=[cte]))
+    target.execute(exp.Drop(this=out.expression(), kind="TABLE", exists=True))
+    target.execute(exp.Create(this=out.expression(), kind="TABLE", expression=query))
+    return Staged(out, _count(target, out), staged.bytes, [staged.table, *staged.leftovers])
+
+
+def drop_staging(target: Connector, staged: Staged) -> None:
+    for table in (staged.table, *staged.leftovers):
+        target.execute(exp.Drop(this=table.expression(), kind="TABLE", exists=True))
+
+
+def _create_schema(target: Connector, name: str) -> None:
+    target.execute(
+        exp.Create(
+            this=exp.Table(this=exp.to_identifier(name, quoted=True)), kind="SCHEMA", exists=True
+        )
+    )
+
+
+def _count(target: Connector, table: TableRef) -> int:
+    rows = target.fetch(exp.select(exp.Count(this=exp.Star())).from_(table.expression()))
+    return int(rows[0][0]) if rows else 0
+
+
+def _estimate_bytes(target: Connector, table: TableRef, rows: int) -> int:
+    """In-engine moves never see the bytes: estimate from the Arrow size of a sample."""
+    if not rows:
+        return 0
+    sample = exp.select("*").from_(table.expression()).limit(BYTES_SAMPLE_ROWS)
+    data = target.read(sample.sql(dialect=target.dialect), BYTES_SAMPLE_ROWS).read_all()
+    return int(data.nbytes * rows / max(data.num_rows, 1))
