@@ -150,7 +150,8 @@ class DuckDBConnector(Connector):
         kind, dsn = spec
         if self._attached.get(alias) == dsn:
             return alias
-        load_extension(self.con, kind)
+        if kind != "duckdb":  # DuckDB attaches its own files without an extension
+            load_extension(self.con, kind)
         escaped = dsn.replace("'", "''")
         self.con.execute(f"ATTACH '{escaped}' AS \"{alias}\" (TYPE {kind}, READ_ONLY)")
         self._attached[alias] = dsn
