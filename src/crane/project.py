@@ -83,6 +83,8 @@ class Outcome:
 def _as_dict(result: Any) -> dict[str, Any]:
     import dataclasses
 
+    if callable(getattr(result, "to_dict", None)):
+        return dict(result.to_dict())
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         return dataclasses.asdict(result)
     if isinstance(result, Mapping):

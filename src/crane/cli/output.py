@@ -17,13 +17,27 @@ EXIT_FAILURE = 1
 def setup_logging(debug: bool) -> None:
     """Log to stderr (warnings, or everything with --debug) through the masking filter."""
     root = logging.getLogger()
-    if not any(getattr(h, "_crane", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler._crane = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     install_logging_filter(root)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def report_error(error: BaseException, debug: bool) -> int:

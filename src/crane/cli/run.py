@@ -118,6 +118,8 @@ def _row(record: dict[str, Any], columns: Any) -> list[Any]:
         value = record.get(key)
         if key == "duration" and value is None:
             value = record.get("duration_seconds") or record.get("seconds")
+        if key == "started_at" and value is not None:
+            value = str(value)[:19]  # to the second; the JSON output keeps the full instant
         if key == "run_id" and isinstance(value, str):
             value = value[:12]
         if key == "error" and isinstance(value, str):

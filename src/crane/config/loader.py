@@ -93,9 +93,9 @@ def _build(node: Any, path: KeyPath, doc: Document, env: Environment, loader: An
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = str(loader.construct_object(key_node))
-            if key in result:
-                raise doc.fail(path + (key,), f"duplicate key {key!r}")
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
+            if key in result:  # PyYAML would silently keep the last one
+                raise doc.fail(path + (key,), f"duplicate key {key!r}")
             result[key] = _build(value_node, path + (key,), doc, env, loader)
         return result
     if isinstance(node, yaml.SequenceNode):

@@ -1,0 +1,222 @@
+"""The crane CLI end to end: exit codes, masked errors, JSON output, progress, speed."""
+
+import io
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from crane.cli import run_cli
+from crane.cli.console import RichConsole
+from crane.config import secrets
+
+
+@pytest.fixture(autouse=True)
+def forget_secrets():
+    secrets.forget_all()
+    yield
+    secrets.forget_all()
+
+
+def crane(capsys, *args):
+    code = run_cli([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def project(tmp_path, capsys, monkeypatch):
+    for var in ("SOURCE_DB_HOST", "SOURCE_DB_NAME", "TARGET_DB_HOST", "TARGET_DB_NAME",
+                "CRANE_WAREHOUSE", "BATCH_SIZE", "MAX_RETRIES", "OPENLINEAGE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    code, out, _ = crane(capsys, "init", tmp_path / "shop")
+    assert code == 0 and "crane run --all" in out
+    return tmp_path / "shop"
+
+
+def test_help_is_fast_and_light():
+    probe = (
+        "import sys, time; t = time.perf_counter(); from crane.cli import run_cli; "
+        "code = run_cli(['--help']); "
+        "heavy = [m for m in ('duckdb', 'pyarrow', 'sqlglot', 'pydantic', 'openlineage', 'httpx')"
+        " if m in sys.modules]; print(code, heavy, time.perf_counter() - t)"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - started
+    code, heavy, _ = done.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert code == "0" and heavy.startswith("[]"), done.stdout
+    assert elapsed < 2.0  # interpreter start included; about 0.25 s here
+
+
+def test_pipeline_list_and_show_json(project, capsys):
+    code, out, _ = crane(capsys, "pipeline", "list", "--json", "--project", project)
+    assert code == 0
+    rows = json.loads(out)
+    assert [(r["name"], r["extract"], r["load"], r["file"]) for r in rows] == [
+        ("customers", "incremental", "merge", "pipelines/customers.yml"),
+        ("orders_etl", "incremental", "merge", "pipelines/orders_etl.py"),
+    ]
+    code, out, _ = crane(capsys, "pipeline", "show", "orders_etl", "--json", "-p", project)
+    shown = json.loads(out)
+    assert code == 0 and shown["load"]["primary_key"] == ["id"] and shown["max_retries"] == 3
+    code, out, _ = crane(capsys, "pipeline", "show", "orders_etl", "-p", project)
+    assert "transform: |\n  SELECT id," in out
+
+
+def test_config_show_masks_secrets_and_shows_origins(project, capsys, monkeypatch):
+    (project / ".env").write_text("SOURCE_DB_PASSWORD=env-file-secret-42\n")
+    monkeypatch.setenv("SOURCE_DB_HOST", "pg.example.com")
+    monkeypatch.setenv("SOURCE_DB_NAME", "shop")
+    monkeypatch.setenv("SOURCE_DB_USER", "etl")
+    monkeypatch.setenv("BATCH_SIZE", "2500")
+    code, out, _ = crane(capsys, "config", "show", "--json", "-p", project,
+                         "--warehouse", "duckdb:///other.duckdb")
+    assert code == 0
+    assert "env-file-secret-42" not in out
+    settings = {r["key"]: r for r in json.loads(out)}
+    assert settings["connections.source"]["value"] == "postgresql://etl:***@pg.example.com/shop"
+    assert settings["connections.source"]["origin"] == (
+        "env SOURCE_DB_HOST, env SOURCE_DB_NAME, env SOURCE_DB_USER, .env SOURCE_DB_PASSWORD"
+    )
+    assert settings["warehouse"]["origin"] == "cli"
+    assert settings["defaults.batch_size"] == {
+        "key": "defaults.batch_size", "value": 2500, "origin": "env BATCH_SIZE"
+    }
+    assert settings["name"]["origin"] == "crane.yml:3"
+    code, out, _ = crane(capsys, "config", "show", "-p", project)
+    assert "env-file-secret-42" not in out and "***" in out
+
+
+def test_validation_error_is_one_line_on_stderr(project, capsys):
+    (project / "pipelines/bad.yml").write_text(
+        "source:\n  table: a\ntarget:\n  table: a\nload:\n  primary_key: [id]\n  strategy: upsert\n"
+    )
+    code, out, err = crane(capsys, "pipeline", "list", "-p", project)
+    assert code == 1 and out == ""
+    assert err.startswith("error: pipelines/bad.yml, line 7, field load.strategy: Input should be")
+    assert "Traceback" not in err
+    code, _, err = crane(capsys, "--debug", "pipeline", "list", "-p", project)
+    assert code == 1 and "Traceback" in err and "SpecError" in err
+
+
+def test_errors_are_masked(tmp_path, capsys):
+    (tmp_path / "crane.yml").write_text(
+        "connections:\n  source:\n    url: postgresql://u:cli-secret-77@h/db\n"
+        "warehouse: nope\n"
+    )
+    code, _, err = crane(capsys, "config", "show", "-p", tmp_path)
+    assert code == 1 and "unknown connection 'nope'" in err
+    secrets.register("cli-secret-77")
+    (tmp_path / "crane.yml").write_text("name: ${MISSING_VAR_X}\n# cli-secret-77\n")
+    code, _, err = crane(capsys, "config", "show", "-p", tmp_path)
+    assert code == 1 and "MISSING_VAR_X is not set" in err
+
+
+def test_unknown_pipeline_and_usage_errors(project, capsys):
+    code, _, err = crane(capsys, "run", "custmers", "-p", project)
+    assert code == 1 and "did you mean 'customers'" in err
+    code, _, err = crane(capsys, "run", "-p", project)
+    assert code == 2 and "--all" in err
+    code, _, err = crane(capsys, "run", "--no-such-flag")
+    assert code == 2
+
+
+def test_missing_project(tmp_path, capsys):
+    code, _, err = crane(capsys, "runs", "-p", tmp_path)
+    assert code == 1 and "crane init" in err
+
+
+def test_progress_only_on_a_terminal():
+    from rich.console import Console
+
+    shown = io.StringIO()
+    console = RichConsole(Console(file=shown, force_terminal=True, width=100))
+    console.start_task("orders", total=None)
+    console.advance("orders", 1500)
+    console.finish_task("orders")
+    assert "orders" in shown.getvalue() and "rows/s" in shown.getvalue()
+    assert "1,500 rows" in shown.getvalue()
+
+    piped = io.StringIO()
+    console = RichConsole(Console(file=piped, force_terminal=False))
+    console.start_task("orders")
+    console.advance("orders", 10)
+    console.finish_task("orders")
+    console.info("done")
+    assert piped.getvalue() == "done\n"
+
+
+def test_console_masks_messages():
+    from rich.console import Console
+
+    secrets.register("console-secret")
+    out = io.StringIO()
+    console = RichConsole(Console(file=out, force_terminal=False))
+    console.warn("retrying after console-secret leaked")
+    assert "console-secret" not in out.getvalue() and "***" in out.getvalue()
+
+
+def test_logging_goes_through_the_mask(capsys):
+    import logging
+
+    from crane.cli.output import setup_logging
+
+    secrets.register("log-secret-99")
+    setup_logging(debug=False)
+    logging.getLogger("crane.something").warning("password is log-secret-99")
+    err = capsys.readouterr().err
+    assert "password is ***" in err and "log-secret-99" not in err
+
+
+def _duck_project(root):
+    import duckdb
+
+    root.mkdir(exist_ok=True)
+    con = duckdb.connect(str(root / "src.duckdb"))
+    con.execute(
+        "CREATE TABLE items AS SELECT range AS id, 'item ' || range AS label, "
+        "TIMESTAMP '2026-01-01' + to_minutes(range) AS updated_at FROM range(500)"
+    )
+    con.close()
+    (root / "crane.yml").write_text("name: duck\nconnections:\n  source:\n    url: duckdb:///src.duckdb\n")
+    (root / "pipelines").mkdir()
+    (root / "pipelines/items.yml").write_text(
+        "source: {table: items}\ntarget: {table: items}\n"
+        "extract: {strategy: incremental, cursor: updated_at}\n"
+        "load: {strategy: merge, primary_key: [id]}\n"
+    )
+    (root / "pipelines/missing.yml").write_text("source: {table: nope}\ntarget: {table: nope}\n")
+    return root
+
+
+def test_run_runs_and_lineage(tmp_path, capsys):
+    root = _duck_project(tmp_path / "duck")
+    code, out, err = crane(capsys, "run", "items", "--json", "-p", root)
+    assert code == 0, err
+    [record] = json.loads(out)
+    assert record["status"] == "success" and record["rows_loaded"] == 500 and record["ok"]
+    code, out, _ = crane(capsys, "run", "items", "-p", root)  # incremental: nothing new
+    assert code == 0 and "success" in out
+    code, out, _ = crane(capsys, "runs", "--json", "--limit", "5", "-p", root)
+    runs = json.loads(out)
+    assert [r["rows_loaded"] for r in runs] == [0, 500] and runs[0]["pipeline"] == "items"
+    code, out, _ = crane(capsys, "runs", "-p", root)
+    assert code == 0 and "items" in out and "success" in out
+    events = [json.loads(line) for line in (root / "lineage.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 2
+    assert events[0]["job"] == {"namespace": "duck", "name": "items", "facets": {}}
+
+
+def test_failed_run_exits_non_zero_with_the_error(tmp_path, capsys):
+    root = _duck_project(tmp_path / "duck")
+    code, out, err = crane(capsys, "run", "missing", "items", "-p", root)
+    assert code == 1
+    assert "error: pipeline missing:" in err and "Traceback" not in err
+    assert "items" in out  # the other pipeline still ran
+    code, out, _ = crane(capsys, "runs", "--json", "-p", root)
+    assert {r["pipeline"]: r["status"] for r in json.loads(out)} == {
+        "missing": "failed", "items": "success"
+    }

@@ -1,0 +1,84 @@
+"""Secret masking in text, URLs and log records."""
+
+import doctest
+import io
+import logging
+
+import pytest
+
+from crane.config import secrets
+from crane.config.secrets import MaskingFilter, mask, register, register_env, register_url
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    secrets.forget_all()
+    yield
+    secrets.forget_all()
+
+
+def test_doctests():
+    result = doctest.testmod(secrets)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_known_secret_masked_everywhere_in_text():
+    register("Tr0ub4dor&3")
+    assert mask("a Tr0ub4dor&3 b Tr0ub4dor&3") == "a *** b ***"
+    # the URL-encoded form, as it appears inside a connection URL, too
+    assert mask("pg://u:Tr0ub4dor%263@h/db") == "pg://u:***@h/db"
+
+
+def test_url_password_masked_without_registration():
+    assert mask("mysql://root:hunter2@127.0.0.1:3306/test") == "mysql://root:***@127.0.0.1:3306/test"
+    assert mask("no url here: a:b@c") == "no url here: a:b@c"
+
+
+def test_env_secret_names():
+    register_env(
+        {
+            "SOURCE_DB_PASSWORD": "pgpass-1",
+            "API_TOKEN": "tok-abcdef",
+            "AWS_SECRET_ACCESS_KEY": "aws-xyz-123",
+            "SOURCE_DB_HOST": "db.example.com",
+            "DSN": "postgresql://a:dsnpass99@h/db",
+        }
+    )
+    text = "pgpass-1 tok-abcdef aws-xyz-123 db.example.com dsnpass99"
+    assert mask(text) == "*** *** *** db.example.com ***"
+
+
+def test_short_values_are_not_masked_as_free_text():
+    register("pw")
+    assert mask("password pw") == "password pw"
+
+
+def test_longest_secret_wins():
+    register("abcd", "abcdefgh")
+    assert mask("abcdefgh") == "***"
+
+
+def test_register_url():
+    register_url("postgresql://u:s3cret-x@h/db")
+    assert mask("error near s3cret-x") == "error near ***"
+
+
+def test_logging_filter_masks_message_args_and_traceback():
+    register("leaky-secret")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger("crane.test.secrets")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("connect failed with %s", "leaky-secret")
+        try:
+            raise RuntimeError("boom leaky-secret")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert "leaky-secret" not in out
+    assert "connect failed with ***" in out and "boom ***" in out
