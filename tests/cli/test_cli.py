@@ -28,8 +28,16 @@ def crane(capsys, *args):
 
 @pytest.fixture
 def project(tmp_path, capsys, monkeypatch):
-    for var in ("SOURCE_DB_HOST", "SOURCE_DB_NAME", "TARGET_DB_HOST", "TARGET_DB_NAME",
-                "CRANE_WAREHOUSE", "BATCH_SIZE", "MAX_RETRIES", "OPENLINEAGE_URL"):
+    for var in (
+        "SOURCE_DB_HOST",
+        "SOURCE_DB_NAME",
+        "TARGET_DB_HOST",
+        "TARGET_DB_NAME",
+        "CRANE_WAREHOUSE",
+        "BATCH_SIZE",
+        "MAX_RETRIES",
+        "OPENLINEAGE_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     code, out, _ = crane(capsys, "init", tmp_path / "shop")
     assert code == 0 and "crane run --all" in out
@@ -72,8 +80,9 @@ def test_config_show_masks_secrets_and_shows_origins(project, capsys, monkeypatc
     monkeypatch.setenv("SOURCE_DB_NAME", "shop")
     monkeypatch.setenv("SOURCE_DB_USER", "etl")
     monkeypatch.setenv("BATCH_SIZE", "2500")
-    code, out, _ = crane(capsys, "config", "show", "--json", "-p", project,
-                         "--warehouse", "duckdb:///other.duckdb")
+    code, out, _ = crane(
+        capsys, "config", "show", "--json", "-p", project, "--warehouse", "duckdb:///other.duckdb"
+    )
     assert code == 0
     assert "env-file-secret-42" not in out
     settings = {r["key"]: r for r in json.loads(out)}
@@ -83,7 +92,9 @@ def test_config_show_masks_secrets_and_shows_origins(project, capsys, monkeypatc
     )
     assert settings["warehouse"]["origin"] == "cli"
     assert settings["defaults.batch_size"] == {
-        "key": "defaults.batch_size", "value": 2500, "origin": "env BATCH_SIZE"
+        "key": "defaults.batch_size",
+        "value": 2500,
+        "origin": "env BATCH_SIZE",
     }
     assert settings["name"]["origin"] == "crane.yml:3"
     code, out, _ = crane(capsys, "config", "show", "-p", project)
@@ -104,8 +115,7 @@ def test_validation_error_is_one_line_on_stderr(project, capsys):
 
 def test_errors_are_masked(tmp_path, capsys):
     (tmp_path / "crane.yml").write_text(
-        "connections:\n  source:\n    url: postgresql://u:cli-secret-77@h/db\n"
-        "warehouse: nope\n"
+        "connections:\n  source:\n    url: postgresql://u:cli-secret-77@h/db\nwarehouse: nope\n"
     )
     code, _, err = crane(capsys, "config", "show", "-p", tmp_path)
     assert code == 1 and "unknown connection 'nope'" in err
@@ -181,7 +191,9 @@ def _duck_project(root):
         "TIMESTAMP '2026-01-01' + to_minutes(range) AS updated_at FROM range(500)"
     )
     con.close()
-    (root / "crane.yml").write_text("name: duck\nconnections:\n  source:\n    url: duckdb:///src.duckdb\n")
+    (root / "crane.yml").write_text(
+        "name: duck\nconnections:\n  source:\n    url: duckdb:///src.duckdb\n"
+    )
     (root / "pipelines").mkdir()
     (root / "pipelines/items.yml").write_text(
         "source: {table: items}\ntarget: {table: items}\n"
@@ -218,5 +230,6 @@ def test_failed_run_exits_non_zero_with_the_error(tmp_path, capsys):
     assert "items" in out  # the other pipeline still ran
     code, out, _ = crane(capsys, "runs", "--json", "-p", root)
     assert {r["pipeline"]: r["status"] for r in json.loads(out)} == {
-        "missing": "failed", "items": "success"
+        "missing": "failed",
+        "items": "success",
     }

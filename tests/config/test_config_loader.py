@@ -95,7 +95,8 @@ def test_duplicate_keys_are_errors():
 
 def test_interpolation_per_scalar_and_missing_variable_line():
     env = Environment.of({"TABLE": "orders: injected", "SIZE": "500"})
-    [spec] = _pipelines("source:\n  table: ${TABLE}\ntarget:\n  table: t\nbatch_size: ${SIZE}\n", env)
+    text = "source:\n  table: ${TABLE}\ntarget:\n  table: t\nbatch_size: ${SIZE}\n"
+    [spec] = _pipelines(text, env)
     assert spec.source.table == "orders: injected"  # a value, never YAML structure
     assert spec.batch_size == 500
     with pytest.raises(SpecError, match=r"line 4, field target\.table: .*NOPE is not set"):
@@ -118,13 +119,16 @@ def test_project_document_and_inline_pipelines():
     spec = load_project_document(doc)
     assert spec.pipelines["stores"].name == "stores"
     assert doc.lines[("connections", "source", "url")] == 4
-    bad = parse_yaml("name: x\nconnections:\n  source:\n    host: h\n", "crane.yml", Environment.of({}))
-    with pytest.raises(SpecError, match=r"crane.yml, line 3, field connections.source: a connection"):
+    text = "name: x\nconnections:\n  source:\n    host: h\n"
+    bad = parse_yaml(text, "crane.yml", Environment.of({}))
+    with pytest.raises(SpecError, match=r"crane.yml, line 3, field connections.source: a conn"):
         load_project_document(bad)
 
 
 def test_apply_defaults_only_fills_unset_fields():
-    explicit = PipelineSpec(name="a", source={"table": "a"}, target={"table": "a"}, batch_size=100_000)
+    explicit = PipelineSpec(
+        name="a", source={"table": "a"}, target={"table": "a"}, batch_size=100_000
+    )
     implicit = PipelineSpec(name="b", source={"table": "b"}, target={"table": "b"})
     defaults = {"batch_size": "5000", "max_retries": None}
     assert apply_defaults(explicit, defaults).batch_size == 100_000

@@ -30,7 +30,9 @@ def test_known_secret_masked_everywhere_in_text():
 
 
 def test_url_password_masked_without_registration():
-    assert mask("mysql://root:hunter2@127.0.0.1:3306/test") == "mysql://root:***@127.0.0.1:3306/test"
+    assert (
+        mask("mysql://root:hunter2@127.0.0.1:3306/test") == "mysql://root:***@127.0.0.1:3306/test"
+    )
     assert mask("no url here: a:b@c") == "no url here: a:b@c"
 
 

@@ -21,7 +21,8 @@ def test_doctests():
 
 def _datasets():
     schema = pa.schema([("id", pa.int64()), ("email", pa.string())])
-    source = LineageDataset.from_table("postgresql://etl:pw-9999@db:5432/shop", "public.orders", schema)
+    url = "postgresql://etl:pw-9999@db:5432/shop"
+    source = LineageDataset.from_table(url, "public.orders", schema)
     target = LineageDataset.from_table("duckdb:////data/wh.duckdb", "main.orders", schema, rows=42)
     return source, target
 
