@@ -193,10 +193,10 @@ class _Mover:
             union: exp.Query = exp.select("*").from_(parts[0].expression())
             for part in parts[1:]:
                 union = exp.union(union, exp.select("*").from_(part.expression()), distinct=False)
-            target.execute(exp.Drop(this=into.expression(), kind="TABLE", exists=True))
+            target.execute(_drop(into))
             target.execute(exp.Create(this=into.expression(), kind="TABLE", expression=union))
             for part in parts:
-                target.execute(exp.Drop(this=part.expression(), kind="TABLE", exists=True))
+                target.execute(_drop(part))
         return rows
 
 
@@ -216,14 +216,18 @@ def transform(target: Connector, staged: Staged, sql: str) -> Staged:
         existing.set("expressions", [cte, *existing.expressions])
     else:
         query.set(key, exp.With(expressions=[cte]))
-    target.execute(exp.Drop(this=out.expression(), kind="TABLE", exists=True))
+    target.execute(_drop(out))
     target.execute(exp.Create(this=out.expression(), kind="TABLE", expression=query))
     return Staged(out, _count(target, out), staged.bytes, [staged.table, *staged.leftovers])
 
 
 def drop_staging(target: Connector, staged: Staged) -> None:
     for table in (staged.table, *staged.leftovers):
-        target.execute(exp.Drop(this=table.expression(), kind="TABLE", exists=True))
+        target.execute(_drop(table))
+
+
+def _drop(table: TableRef) -> exp.Drop:
+    return exp.Drop(tables=[table.expression()], kind="TABLE", exists=True)
 
 
 def _create_schema(target: Connector, name: str) -> None:

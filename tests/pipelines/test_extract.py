@@ -1,0 +1,208 @@
+"""Extract strategies on real engines: windows, commit-safe bounds, partitions, backfill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import duckdb
+import pyarrow as pa
+import pytest
+from _runner_helpers import (
+    PG_URL,
+    duck_change,
+    duck_rows,
+    make_duck_orders,
+    make_pg_orders,
+    normalize,
+    pg,
+    pg_change,
+    pg_rows,
+    spec,
+)
+
+from crane.pipelines.bounds import cursor_kind, parse_duration
+from crane.pipelines.extract import coerce, minus_lookback, split_points
+from crane.pipelines.runner import run_pipeline
+from crane.state.store import decode, encode, value_kind
+
+# -- pure pieces ------------------------------------------------------------------------
+
+
+def test_split_points_cover_ints_times_and_dates():
+    assert split_points(0, 100, 4) == [25, 50, 75]
+    assert split_points(5, 5, 4) == []
+    assert split_points(None, None, 4) == []
+    start = dt.datetime(2024, 1, 1)
+    assert split_points(start, start + dt.timedelta(hours=4), 2) == [start + dt.timedelta(hours=2)]
+    assert split_points(dt.date(2024, 1, 1), dt.date(2024, 1, 9), 4) == [
+        dt.date(2024, 1, 3),
+        dt.date(2024, 1, 5),
+        dt.date(2024, 1, 7),
+    ]
+
+
+def test_coerce_and_lookback_keep_the_cursor_type():
+    assert coerce("42", "int") == 42
+    instant = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert coerce("2024-01-02T03:04:05", "timestamptz") == instant
+    assert coerce("2024-01-02", "date") == dt.date(2024, 1, 2)
+    assert minus_lookback(100, 10, "int") == 90
+    assert minus_lookback(dt.datetime(2024, 1, 1, 2), "2h", "timestamp") == dt.datetime(2024, 1, 1)
+    assert parse_duration("500ms") == dt.timedelta(milliseconds=500)
+    assert cursor_kind(pa.timestamp("us", tz="UTC")) == "timestamptz"
+    assert cursor_kind(pa.int32()) == "int"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        7,
+        dt.datetime(2024, 1, 1, 1, 2, 3, 456789),
+        dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        dt.date(2024, 2, 29),
+        "abc",
+    ],
+)
+def test_watermark_values_round_trip_as_one_small_value(value):
+    assert decode(encode(value), value_kind(value)) == value
+    assert len(encode(value) or "") < 40  # state stays one small value, never a hash list
+
+
+# -- incremental on DuckDB sources (single writer: window (watermark, max]) -----------------
+
+
+def test_incremental_reads_each_row_once_including_ties_at_the_boundary(tmp_path):
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    con = duckdb.connect(src)
+    con.execute(
+        "CREATE TABLE orders AS SELECT i AS id, TIMESTAMP '2024-01-01' AS updated_at, "
+        "1.0::DECIMAL(10,2) AS amount, 'a' AS name FROM range(10) t(i)"
+    )
+    con.close()
+    pipeline = spec("ties", load={"strategy": "append", "primary_key": []})
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    first = run_pipeline(pipeline, **urls).raise_for_status()
+    assert first.rows_loaded == 10
+    con = duckdb.connect(src)  # more rows sharing the old boundary value can't appear later
+    con.execute(
+        "INSERT INTO orders SELECT i, TIMESTAMP '2024-01-02', 2, 'b' FROM range(10, 13) t(i)"
+    )
+    con.close()
+    second = run_pipeline(pipeline, **urls).raise_for_status()
+    third = run_pipeline(pipeline, **urls).raise_for_status()
+    assert (second.rows_loaded, third.rows_loaded) == (3, 0)
+    assert [r[0] for r in duck_rows(tgt, "ties")] == list(range(13))  # append: no duplicates
+
+
+def test_backfill_reads_only_its_range_and_keeps_the_watermark(tmp_path):
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 100)
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    pipeline = spec("bf")
+    before = run_pipeline(pipeline, **urls).raise_for_status().watermark_after
+    window = ("2024-01-01T00:10:00", "2024-01-01T00:20:00")
+    result = run_pipeline(pipeline, backfill=window, **urls).raise_for_status()
+    assert result.rows_extracted == 10  # minutes 10..19, end exclusive
+    assert result.watermark_after == before
+    con = duckdb.connect(tgt, read_only=True)
+    assert con.execute("SELECT value FROM _crane.watermarks").fetchall() == [(encode(before),)]
+    con.close()
+
+
+def test_lookback_rereads_and_merge_dedupes(tmp_path):
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 100)
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    pipeline = spec("lb", extract={"lookback": "30m"})
+    run_pipeline(pipeline, **urls).raise_for_status()
+    again = run_pipeline(pipeline, **urls).raise_for_status()
+    assert again.rows_extracted == 31  # the last 30 minutes, inclusive of the watermark row
+    assert duck_rows(tgt, "lb") == duck_rows(src)
+
+
+def test_null_cursor_rows_load_on_full_loads_or_always(tmp_path):
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 20)
+    con = duckdb.connect(src)
+    con.execute("INSERT INTO orders VALUES (100, NULL, 1, 'null cursor')")
+    con.close()
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    skip = run_pipeline(spec("nskip"), **urls).raise_for_status()
+    assert skip.rows_loaded == 21  # the first run is a full load: NULLs included
+    con = duckdb.connect(src)
+    con.execute("INSERT INTO orders VALUES (101, NULL, 1, 'later null')")
+    con.close()
+    assert run_pipeline(spec("nskip"), **urls).raise_for_status().rows_extracted == 0
+    always = spec("nalways", extract={"null_cursor": "always"})
+    run_pipeline(always, **urls).raise_for_status()
+    assert run_pipeline(always, **urls).raise_for_status().rows_extracted == 2
+    assert len(duck_rows(tgt, "nalways")) == 22
+
+
+def test_full_refresh_ignores_the_watermark(tmp_path):
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 50)
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    run_pipeline(spec("fr"), **urls).raise_for_status()
+    duck_change(src, 51, 5)
+    result = run_pipeline(spec("fr"), full_refresh=True, **urls).raise_for_status()
+    assert result.rows_extracted == 55
+    assert duck_rows(tgt, "fr") == duck_rows(src)
+
+
+# -- PostgreSQL: commit-safe bound, custom queries, partitions ---------------------------
+
+
+@pytest.mark.integration
+def test_late_commit_with_older_timestamp_is_not_skipped(pg_schema, duck_url):
+    """T1 stamps its row early and commits late; T2 commits a later row first."""
+    make_pg_orders(pg_schema, 100)
+    append = {"strategy": "append", "primary_key": []}
+    pipeline = spec("late", source={"schema": pg_schema}, load=append)
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    t1 = pg()
+    t1.autocommit = False
+    t1_start = t1.execute("SELECT now()").fetchone()[0]
+    t1.execute(f"INSERT INTO \"{pg_schema}\".orders (id, amount, name) VALUES (1001, 1, 't1')")
+    time.sleep(0.05)
+    with pg() as t2:
+        t2.execute(f"INSERT INTO \"{pg_schema}\".orders (id, amount, name) VALUES (1002, 2, 't2')")
+    during = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.watermark_after <= t1_start  # held back at T1's start
+    t1.commit()
+    t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "late"))
+    assert target == normalize(pg_rows(pg_schema))  # both late rows present, none twice
+    assert during.rows_loaded + after.rows_loaded == 2
+
+
+@pytest.mark.integration
+def test_custom_query_source_incremental(pg_schema, duck_url):
+    make_pg_orders(pg_schema, 300)
+    query = f'SELECT id, updated_at, amount, upper(name) AS name FROM "{pg_schema}".orders'
+    pipeline = spec("q", source={"table": None, "query": query})
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 300
+    pg_change(pg_schema, 301, 7)
+    second = run_pipeline(pipeline, **urls).raise_for_status()
+    assert second.rows_extracted == 7 + 3  # 7 new rows; ids 10, 107, 204 updated
+    rows = duck_rows(duck_url.removeprefix("duckdb:///"), "q")
+    assert len(rows) == 307 and rows[-1][3] == "NEW 307"
+
+
+@pytest.mark.integration
+def test_partitioned_extract_equals_the_source(pg_schema, duck_url):
+    make_pg_orders(pg_schema, 4000)
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    parted = spec(
+        "parted",
+        source={"schema": pg_schema},
+        extract={"strategy": "partitioned", "partition_column": "id", "partitions": 4},
+    )
+    result = run_pipeline(parted, **urls).raise_for_status()
+    assert result.rows_extracted == 4000 and result.window["parts"] == "4"
+    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted"))
+    assert target == normalize(pg_rows(pg_schema))
