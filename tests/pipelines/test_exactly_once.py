@@ -1,0 +1,141 @@
+"""Exactly-once: SIGKILL a run at each named point, rerun, and the target equals the source.
+
+Each kill happens in a real child process (``CRANE_TEST_KILL_AT=<point>`` makes the
+runner SIGKILL itself there); the rerun happens here. Between points the source
+keeps changing (new rows, updated rows), so every kill interrupts a load that
+has real work to do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from _runner_helpers import (
+    PG_URL,
+    duck_change,
+    duck_rows,
+    make_duck_orders,
+    make_pg_orders,
+    normalize,
+    pg_change,
+    pg_rows,
+    spec,
+)
+
+from crane.pipelines.runner import CRASH_ENV, run_pipeline
+
+CHILD = """
+import sys
+from crane.config.spec import PipelineSpec
+from crane.pipelines.runner import run_pipeline
+spec = PipelineSpec.model_validate_json(sys.argv[1])
+result = run_pipeline(spec, source_url=sys.argv[2], target_url=sys.argv[3])
+sys.exit(0 if result.ok else 1)
+"""
+
+# the streaming route (PostgreSQL window query -> Arrow batches -> DuckDB), with a transform
+STREAM_POINTS = [
+    "lock:acquired",
+    "extract:planned",
+    "stage:batch",
+    "stage:done",
+    "transform:done",
+    "validate:before",
+    "validate:after",
+    "schema:after",
+    "publish:after",
+    "state:watermark",
+    "commit:before",
+    "commit:after",
+]
+# the in-engine route (DuckDB attaches the source file; rows never enter Python)
+IN_ENGINE_POINTS = [
+    "stage:created",
+    "schema:after",
+    "publish:after",
+    "commit:before",
+    "commit:after",
+]
+
+
+def _kill_at(point: str, pipeline, source_url: str, target_url: str) -> None:
+    env = {**os.environ, CRASH_ENV: point}
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            pipeline.model_dump_json(by_alias=True),
+            source_url,
+            target_url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, (point, child.returncode, child.stderr[-2000:])
+
+
+def _state(target_path: str, pipeline: str) -> tuple[list, list]:
+    con = duckdb.connect(target_path, read_only=True)
+    try:
+        marks = con.execute(
+            "SELECT value, run_id FROM _crane.watermarks WHERE pipeline = ?", [pipeline]
+        ).fetchall()
+        runs = con.execute(
+            "SELECT run_id, status, watermark_after, rows_in, rows_loaded + rows_quarantined "
+            "FROM _crane.runs WHERE pipeline = ? ORDER BY started_at",
+            [pipeline],
+        ).fetchall()
+        return marks, runs
+    finally:
+        con.close()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_kill_anywhere_then_rerun_equals_postgres_source(pg_schema, tmp_path):
+    target_path = str(tmp_path / "w.duckdb")
+    target_url = f"duckdb:///{target_path}"
+    make_pg_orders(pg_schema, 3000)
+    pipeline = spec(
+        "eo_pg",
+        source={"schema": pg_schema},
+        target={"table": "orders"},
+        transform="SELECT id, updated_at, amount, name FROM source",
+    )
+    committed = 0
+    for number, point in enumerate(STREAM_POINTS):
+        pg_change(pg_schema, 10_000 + number * 1000, 600)  # > 1 batch of 500 every time
+        _kill_at(point, pipeline, PG_URL, target_url)
+        committed += point == "commit:after"
+        rerun = run_pipeline(pipeline, source_url=PG_URL, target_url=target_url)
+        assert rerun.ok, (point, rerun.error)
+        committed += 1
+        assert normalize(duck_rows(target_path)) == normalize(pg_rows(pg_schema)), point
+        marks, runs = _state(target_path, "eo_pg")
+        assert len(marks) == 1 and marks[0][1] == runs[-1][0], point  # state of the last run
+        assert [r[1] for r in runs] == ["success"] * committed, point
+        assert all(r[3] == r[4] for r in runs)  # rows_in = loaded + quarantined
+
+
+@pytest.mark.slow
+def test_kill_anywhere_then_rerun_equals_duckdb_source(tmp_path):
+    source_path, target_path = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    source_url, target_url = f"duckdb:///{source_path}", f"duckdb:///{target_path}"
+    make_duck_orders(source_path, 2000)
+    pipeline = spec("eo_duck", target={"table": "orders"}, extract={"strategy": "full"})
+    for number, point in enumerate(IN_ENGINE_POINTS):
+        duck_change(source_path, 10_000 + number * 100, 50)
+        _kill_at(point, pipeline, source_url, target_url)
+        rerun = run_pipeline(pipeline, source_url=source_url, target_url=target_url)
+        assert rerun.ok, (point, rerun.error)
+        assert duck_rows(target_path) == duck_rows(source_path), point
+        _, runs = _state(target_path, "eo_duck")
+        assert runs[-1][1] == "success"
