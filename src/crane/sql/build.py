@@ -154,8 +154,11 @@ def insert_select(target: TableRef, columns: Sequence[str], query: exp.Query) ->
 
 
 def sql_type(type_text: str) -> exp.DataType:
-    """Parse a user-declared type (``DECIMAL(10,2)``, ``varchar(20)``, ``bigint``)."""
-    return exp.DataType.build(type_text, dialect="duckdb")
+    """Parse a user-declared type (``DECIMAL(10,2)``, ``varchar(20)``, ``bigint``).
+
+    Parsed without a dialect so lengths survive (DuckDB's reader drops them).
+    """
+    return exp.DataType.build(type_text)
 
 
 def arrow_to_sql(arrow_type: pa.DataType) -> exp.DataType:

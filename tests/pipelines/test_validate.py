@@ -1,0 +1,192 @@
+"""Staging validation and quarantine on real DuckDB files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from crane.config.spec import PipelineSpec
+from crane.connectors.base import TableRef, connect
+from crane.errors import LoadError, QuarantineLimitError
+from crane.pipelines.validate import ValidationResult, check_ratio, validate_staging
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def pg_connector():
+    con = connect(PG_URL)
+    yield con
+    con.close()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def engine(request, tmp_path):
+    """(connector, schema); PostgreSQL tests drop their own _crane schema afterwards."""
+    if request.param == "duckdb":
+        con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+        con.execute('CREATE SCHEMA "w"')
+        yield con, "w"
+        con.close()
+        return
+    con = request.getfixturevalue("pg_connector")
+    schema = request.getfixturevalue("pg_schema")
+    yield con, schema
+    if con.table_schema(TableRef("quarantine", "_crane")) is not None:
+        con.execute(f'DELETE FROM "_crane"."quarantine" WHERE "run_id" = \'run-{schema}\'')
+
+
+def pipeline(schema, **load):
+    columns = load.pop("columns", {})
+    return PipelineSpec(
+        name="orders",
+        source={"table": "orders"},
+        target={"table": "orders", "schema": schema},
+        load={"strategy": "merge", "primary_key": ["id"], **load},
+        columns=columns,
+    )
+
+
+def stage(con, schema, data: dict, arrow_schema=None) -> TableRef:
+    staging = TableRef("stg", schema)
+    con.write(pa.table(data, schema=arrow_schema).to_reader(), staging, "replace")
+    return staging
+
+
+def validate(con, staging, spec, rows_in):
+    run_id = f"run-{staging.schema}"
+    with con.transaction():
+        return validate_staging(
+            con, staging, spec, run_id=run_id, source_name="pg.orders", rows_in=rows_in
+        )
+
+
+def quarantined(con, schema):
+    return con.execute(
+        'SELECT "column_name", "reason", "row_json", "pipeline", "source", "target_table" '
+        f'FROM "_crane"."quarantine" WHERE "run_id" = \'run-{schema}\''
+    )
+
+
+def test_a_clean_batch_passes_untouched(engine):
+    con, schema = engine
+    staging = stage(con, schema, {"id": [1, 2, 3], "v": ["a", None, "c"]})
+    result = validate(con, staging, pipeline(schema), 3)
+    assert result == ValidationResult(rows_in=3, rows_valid=3, rows_quarantined=0)
+    assert con.execute(f'SELECT count(*) FROM "{schema}"."stg"') == [(3,)]
+
+
+def test_contract_violations_are_quarantined_with_value_and_reason(engine):
+    con, schema = engine
+    staging = stage(
+        con,
+        schema,
+        {
+            "id": [1, 2, 3, 4, 5],
+            "price": ["1.50", "abc", "12345678901.00", None, "7"],
+            "qty": [1, 2, 3, 4, None],
+            "code": ["ab", "abc", "x", "abcd", "y"],
+        },
+    )
+    columns = {
+        "price": {"type": "decimal(10,2)"},
+        "qty": {"nullable": False},
+        "code": {"type": "varchar(3)"},
+    }
+    result = validate(con, staging, pipeline(schema, columns=columns), 5)
+    assert (result.rows_in, result.rows_valid, result.rows_quarantined) == (5, 1, 4)
+    assert result.reasons == {
+        "price: does not fit DECIMAL(10,2)": 2,
+        "qty: NULL in NOT NULL column": 1,
+        "code: does not fit VARCHAR(3)": 1,
+    }
+    rows = sorted(quarantined(con, schema), key=lambda r: json.loads(r[2])["id"])
+    assert [(c, r) for c, r, *_ in rows] == [
+        ("price", "value 'abc' does not fit DECIMAL(10,2)"),
+        ("price", "value '12345678901.00' does not fit DECIMAL(10,2)"),
+        ("code", "value 'abcd' does not fit VARCHAR(3)"),
+        ("qty", "NULL in NOT NULL column"),
+    ]
+    assert json.loads(rows[0][2]) == {"id": 2, "price": "abc", "qty": 2, "code": "abc"}
+    assert {r[3:] for r in rows} == {("orders", "pg.orders", f"{schema}.orders")}
+    # the survivors carry the declared type, so the target is created with it
+    assert con.execute(f'SELECT "id", "price", "code" FROM "{schema}"."stg"') == [
+        (1, Decimal("1.50"), "ab")
+    ]
+    assert con.table_schema(staging).field("price").type == pa.decimal128(10, 2)
+
+
+def test_null_primary_key_is_quarantined(engine):
+    con, schema = engine
+    staging = stage(con, schema, {"id": [1, None, 3], "v": ["a", "b", "c"]})
+    result = validate(con, staging, pipeline(schema), 3)
+    assert result.reasons == {"id: NULL in primary key column": 1}
+    assert result.rows_valid == 2
+
+
+def test_duplicate_keys_fail_the_run_naming_a_sample_key(engine):
+    con, schema = engine
+    staging = stage(con, schema, {"id": [1, 2, 2, 3], "v": ["a", "b", "B", "c"]})
+    with pytest.raises(LoadError) as caught:
+        validate(con, staging, pipeline(schema), 4)
+    error = caught.value
+    assert (error.pipeline, error.table, error.column) == ("orders", f"{schema}.orders", "id")
+    assert "id=2" in str(error) and "1 rows repeat" in str(error)
+
+
+def test_duplicate_keys_quarantine_all_but_the_last_by_row_ordinal(engine):
+    con, schema = engine
+    data = {
+        "a": [1, 1, 1, 2, 1],
+        "b": ["x", "x", "y", "x", "x"],
+        "v": ["first", "third", "only", "only", "second"],
+        "_crane_row": [1, 3, 4, 5, 2],
+    }
+    staging = stage(con, schema, data)
+    spec = pipeline(schema, primary_key=["a", "b"], duplicate_keys="quarantine")
+    result = validate(con, staging, spec, 5)
+    assert (result.rows_valid, result.rows_quarantined) == (3, 2)
+    assert result.reasons == {"a, b: duplicate key": 2}
+    assert con.execute(f'SELECT "a", "b", "v" FROM "{schema}"."stg" ORDER BY "a", "b"') == [
+        (1, "x", "third"),
+        (1, "y", "only"),
+        (2, "x", "only"),
+    ]
+    kept = sorted(json.loads(r[2])["v"] for r in quarantined(con, schema))
+    assert kept == ["first", "second"]
+
+
+def test_keep_last_drops_earlier_rows_and_counts_them(engine):
+    con, schema = engine
+    staging = stage(con, schema, {"id": [1, 2, 1, 1], "v": ["old", "b", "mid", "new"]})
+    result = validate(con, staging, pipeline(schema, duplicate_keys="keep_last"), 4)
+    assert result == ValidationResult(
+        rows_in=4,
+        rows_valid=2,
+        rows_quarantined=0,
+        reasons={"id: duplicate key, earlier rows dropped": 2},
+        rows_deduplicated=2,
+    )
+    assert con.execute(f'SELECT "id", "v" FROM "{schema}"."stg" ORDER BY "id"') == [
+        (1, "new"),
+        (2, "b"),
+    ]
+
+
+def test_staging_must_hold_what_was_extracted(engine):
+    con, schema = engine
+    staging = stage(con, schema, {"id": [1, 2], "v": ["a", "b"]})
+    with pytest.raises(LoadError, match="staging holds 2 rows but 3 were extracted"):
+        validate(con, staging, pipeline(schema), 3)
+
+
+def test_quarantine_ratio_limit():
+    spec = pipeline("w", max_quarantine_ratio=0.25)
+    check_ratio(ValidationResult(4, 3, 1, {"x: NULL": 1}), spec)  # exactly at the limit
+    check_ratio(ValidationResult(0, 0, 0), spec)
+    with pytest.raises(QuarantineLimitError, match=r"2 of 4 rows quarantined \(50.0%\)") as e:
+        check_ratio(ValidationResult(4, 2, 2, {"x: NULL": 2}), spec)
+    assert e.value.pipeline == "orders" and e.value.table == "w.orders"
