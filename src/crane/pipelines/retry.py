@@ -125,8 +125,11 @@ class RetryPolicy:
             return 0.0
         exponent = max(attempt - 1, 0)
         # compare in log space so a huge attempt number cannot overflow a float
-        log_delay = math.log(self.initial) + exponent * math.log(max(self.multiplier, 1.0))
-        base = self.max_delay if log_delay >= math.log(self.max_delay) else math.exp(log_delay)
+        growth = exponent * math.log(max(self.multiplier, 1.0))
+        if growth >= math.log(max(self.max_delay / self.initial, 1.0)):
+            base = float(self.max_delay)
+        else:
+            base = float(self.initial * max(self.multiplier, 1.0) ** exponent)
         if self.jitter <= 0:
             return base
         spread = base * min(self.jitter, 1.0)

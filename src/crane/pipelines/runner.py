@@ -276,11 +276,7 @@ def _publish(run: _Run, target: Connector, staged: Staged, plan: ExtractPlan) ->
 
 
 def _validate(run: _Run, target: Connector, staged: Staged) -> None:
-    try:
-        from crane.pipelines.validate import check_ratio, validate_staging
-    except ImportError:  # TODO(h2): remove once validate.py has landed
-        run.result.rows_loaded = staged.rows
-        return
+    from crane.pipelines.validate import check_ratio, validate_staging
 
     outcome = validate_staging(
         target,
