@@ -116,7 +116,8 @@ def _insert_on_duplicate(
         for c in updates
     ]
     assignments += [exp.EQ(this=col(c), expression=e) for c, e in on_update.items()]
-    insert.set("conflict", exp.OnConflict(duplicate=True, expressions=assignments))
+    conflict = exp.OnConflict(duplicate=True, expressions=assignments, action=exp.var("UPDATE"))
+    insert.set("conflict", conflict)
     return insert
 
 
