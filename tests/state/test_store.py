@@ -1,0 +1,89 @@
+"""The state store on real targets: DDL, watermarks of every kind, run records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from crane.connectors.base import connect
+from crane.state import store
+
+PG_ADMIN = "host=127.0.0.1 user=postgres dbname=test"
+
+
+@pytest.fixture
+def pg_target() -> Iterator[str]:
+    """A fresh PostgreSQL database: the store's ``_crane`` schema must not leak into others'."""
+    name = f"t_state_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_ddl_renders_the_same_tables_for_every_target():
+    for dialect in ("duckdb", "postgres"):
+        sql = [s.sql(dialect=dialect) for s in store.ddl()]
+        assert sql[0] == 'CREATE SCHEMA IF NOT EXISTS "_crane"'
+        assert all("IF NOT EXISTS" in s for s in sql)
+        assert any('"_crane"."watermarks"' in s for s in sql)
+
+
+VALUES = [
+    17,
+    Decimal("12.50"),
+    dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
+    dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC),
+    dt.date(2024, 5, 6),
+    "text-cursor",
+]
+
+
+def _exercise(url: str) -> None:
+    with connect(url) as target:
+        store.ensure_state(target)
+        store.ensure_state(target)  # idempotent
+        assert store.read_watermark(target, "p") is None
+        for value in VALUES:
+            with target.transaction():
+                store.write_watermark(target, "p", store.Watermark(value, "c", "gt"), "run-1")
+            mark = store.read_watermark(target, "p")
+            assert mark == store.Watermark(value, "c", "gt")
+        with target.transaction():
+            for i in range(3):
+                started = dt.datetime(2024, 1, 1, i, tzinfo=dt.UTC)
+                store.record_run(
+                    target,
+                    {
+                        "run_id": f"r{i}",
+                        "pipeline": "p",
+                        "status": "success",
+                        "started_at": started,
+                        "phases": {"extract": 0.5},
+                        "schema_diff": {"added": ["x"]},
+                        "rows_in": i,
+                    },
+                )
+        runs = store.read_runs(target, limit=2)
+        assert [r["run_id"] for r in runs] == ["r2", "r1"]
+        assert runs[0]["phases"] == {"extract": 0.5} and runs[0]["schema_diff"] == {"added": ["x"]}
+        assert store.read_runs(target, pipeline="other") == []
+        with pytest.raises(RuntimeError), target.transaction():  # rolled back with the data
+            store.write_watermark(target, "p", store.Watermark(99, "c"), "run-2")
+            raise RuntimeError("crash before commit")
+        assert store.read_watermark(target, "p").value == VALUES[-1]
+
+
+def test_store_on_duckdb(duck_url):
+    _exercise(duck_url)
+
+
+@pytest.mark.integration
+def test_store_on_postgres(pg_target):
+    _exercise(pg_target)
