@@ -1,0 +1,155 @@
+"""The runner end to end on real engines: metrics, run records, progress, lineage, failures."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import duckdb
+import psycopg
+import pytest
+from _runner_helpers import (
+    PG_DSN,
+    PG_URL,
+    duck_rows,
+    make_pg_orders,
+    normalize,
+    pg,
+    pg_change,
+    pg_rows,
+    spec,
+)
+
+from crane.connectors.base import connect
+from crane.pipelines.lineage import LineageEmitter
+from crane.pipelines.runner import list_runs, run_pipeline
+
+
+class RecordingConsole:
+    """A real Console implementation that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def info(self, message: str) -> None:
+        self.calls.append(("info", message))
+
+    def warn(self, message: str) -> None:
+        self.calls.append(("warn", message))
+
+    def start_task(self, name: str, total: int | None = None) -> None:
+        self.calls.append(("start", name))
+
+    def advance(self, name: str, rows: int) -> None:
+        self.calls.append(("advance", name, rows))
+
+    def finish_task(self, name: str) -> None:
+        self.calls.append(("finish", name))
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    name = f"t_run_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.mark.integration
+def test_run_metrics_record_progress_and_lineage(pg_schema, duck_url, tmp_path):
+    make_pg_orders(pg_schema, 2000)
+    pipeline = spec("metrics", source={"schema": pg_schema})
+    console, lineage = RecordingConsole(), LineageEmitter(file=tmp_path / "lineage.jsonl")
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    first = run_pipeline(pipeline, console=console, lineage=lineage, **urls).raise_for_status()
+    assert (first.rows_extracted, first.rows_loaded, first.rows_quarantined) == (2000, 2000, 0)
+    assert first.bytes > 2000 * 8 and first.throughput > 0 and first.attempts == 1
+    assert {"plan", "extract", "validate", "schema", "publish", "state"} <= set(first.phases)
+    assert first.watermark_before is None and first.watermark_after is not None
+    assert first.schema_diff and first.schema_diff["new_table"] is True
+    advances = [c[2] for c in console.calls if c[0] == "advance"]
+    assert advances == [500, 500, 500, 500]  # one progress step per batch, never per row
+    assert console.calls[0] == ("start", "metrics") and console.calls[-1] == ("finish", "metrics")
+
+    pg_change(pg_schema, 5000, 10)
+    second = run_pipeline(pipeline, lineage=lineage, **urls).raise_for_status()
+    assert second.watermark_before == first.watermark_after
+    assert second.rows_extracted == 10 + 21  # 10 new rows, 21 updated (id % 97 == 53)
+    records = list_runs(duck_url, 10)
+    assert [r["run_id"] for r in records] == [second.run_id, first.run_id]
+    latest = records[0]
+    assert latest["status"] == "success" and latest["rows_in"] == 31
+    assert latest["rows_loaded"] == 31 and latest["watermark_after"] is not None
+    assert set(latest["phases"]) >= {"extract", "publish"}
+    events = [json.loads(line) for line in (tmp_path / "lineage.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE", "START", "COMPLETE"]
+    assert normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "metrics")) == normalize(
+        pg_rows(pg_schema)
+    )
+
+
+@pytest.mark.integration
+def test_postgres_to_postgres_keeps_state_in_the_target(pg_schema, pg_database):
+    make_pg_orders(pg_schema, 1500)
+    pipeline = spec("pg2pg", source={"schema": pg_schema}, target={"schema": "public"})
+    run_pipeline(pipeline, source_url=PG_URL, target_url=pg_database).raise_for_status()
+    pg_change(pg_schema, 9000, 25)
+    second = run_pipeline(pipeline, source_url=PG_URL, target_url=pg_database)
+    assert second.ok, second.error
+    with connect(pg_database) as target:
+        rows = target.fetch("SELECT id, updated_at, amount, name FROM public.pg2pg ORDER BY id")
+        marks = target.fetch("SELECT count(*) FROM _crane.watermarks WHERE pipeline = 'pg2pg'")
+        runs = target.fetch("SELECT count(*) FROM _crane.runs WHERE status = 'success'")
+    assert normalize(rows) == normalize(pg_rows(pg_schema))
+    assert marks == [(1,)] and runs == [(2,)]
+    assert [r["run_id"] for r in list_runs(pg_database, 5)][0] == second.run_id
+
+
+@pytest.mark.integration
+def test_transform_runs_in_the_target_over_source(pg_schema, duck_url):
+    make_pg_orders(pg_schema, 100)
+    pipeline = spec(
+        "shaped",
+        source={"schema": pg_schema},
+        transform="SELECT id, upper(name) AS name, amount * 2 AS doubled FROM source WHERE id < 11",
+    )
+    result = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url).raise_for_status()
+    assert result.rows_extracted == 100 and result.rows_loaded == 10
+    con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
+    assert con.execute("SELECT id, name, doubled FROM shaped ORDER BY id LIMIT 1").fetchall() == [
+        (1, "NAME 1", 2.5)
+    ]
+    leftovers = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '_crane_staging'"
+    ).fetchall()
+    con.close()
+    assert leftovers == [(0,)]
+
+
+@pytest.mark.integration
+def test_failed_run_is_recorded_and_changes_nothing(pg_schema, duck_url):
+    make_pg_orders(pg_schema, 200)
+    pipeline = spec("strict", source={"schema": pg_schema})
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    first = run_pipeline(pipeline, **urls).raise_for_status()
+    with pg() as con:  # a new column with a type the target column cannot take
+        con.execute(f'ALTER TABLE "{pg_schema}".orders ALTER COLUMN amount TYPE text')
+        con.execute(f"UPDATE \"{pg_schema}\".orders SET amount = 'n/a', updated_at = now()")
+    failed = run_pipeline(pipeline, **urls)
+    assert failed.status == "failed" and "amount" in (failed.error or "")
+    records = list_runs(duck_url, 5)
+    assert [r["status"] for r in records] == ["failed", "success"]
+    assert records[0]["error"] and records[0]["watermark_after"] is None
+    con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
+    mark = con.execute("SELECT value FROM _crane.watermarks").fetchall()
+    amounts = con.execute("SELECT count(*) FROM strict WHERE amount IS NOT NULL").fetchall()
+    con.close()
+    assert amounts == [(200,)]  # the target still holds the first load, untouched
+    assert mark == [(first.watermark_after.isoformat(),)]
+
+
+def test_list_runs_of_a_missing_warehouse_is_empty(tmp_path):
+    assert list_runs(f"duckdb:///{tmp_path / 'none.duckdb'}", 5) == []
