@@ -222,3 +222,13 @@ def test_connection_url_from_parts():
     spec = ConnectionSpec(type="mysql", host="h", port=3307, database="d", user="u", password="a b")
     assert connection_url(spec) == "mysql://u:a%20b@h:3307/d"
     assert connection_url(ConnectionSpec(type="sqlite", database="x.db")) == "sqlite:///x.db"
+
+
+def test_bad_environment_values_name_the_variable(project_dir):
+    env = Environment.of({"SOURCE_DB_HOST": "h", "SOURCE_DB_PORT": "five"})
+    with pytest.raises(SpecError, match=r"^environment variable SOURCE_DB_PORT: Input should be"):
+        Project.load(project_dir, env=env)
+    with pytest.raises(SpecError, match=r"^environment variable BATCH_SIZE: Input should be grea"):
+        Project.load(project_dir, env=Environment.of({"BATCH_SIZE": "0"}))
+    with pytest.raises(SpecError, match=r"^command line defaults.max_retries: Input should be"):
+        Project.load(project_dir, env=NO_ENV, overrides={"defaults.max_retries": "x"})

@@ -29,9 +29,14 @@ from crane.config.loader import (
     load_pipeline_document,
     load_project_document,
     read_document,
-    validate,
 )
-from crane.config.spec import ConnectionSpec, PipelineSpec, ProjectSpec
+from crane.config.spec import (
+    ConnectionSpec,
+    LineageSpec,
+    PipelineDefaults,
+    PipelineSpec,
+    ProjectSpec,
+)
 from crane.connectors.base import ConnectionURL
 from crane.errors import ConfigError, UnknownNameError
 
@@ -392,10 +397,9 @@ def _overlay(
     overlay: dict[str, Any] = {}
     conventional = conventional_connections(env)
     if conventional:
-        env_doc = Document("environment", None)
         connections = dict(data.get("connections") or {})
         for name, raw in conventional.items():
-            connections[name] = validate(ConnectionSpec, raw, env_doc, (f"{name} connection",))
+            connections[name] = _env_connection(name, raw)
             used = [v for v in conventional_variables(name) if env.get(v)]
             origins[f"connections.{name}"] = _env_origin(env, used)
         overlay["connections"] = connections
@@ -404,13 +408,40 @@ def _overlay(
         origins["warehouse"] = origins["connections.target"]
     for key, var in {**_ENV_OVERRIDES, **_ENV_DEFAULTS}.items():
         if env.get(var):
-            _set(overlay, data, key, env[var])
+            _set(overlay, data, key, _checked(key, env[var], f"environment variable {var}"))
             origins[key] = _env_origin(env, [var])
     for key, value in cli.items():
         if value is not None:
-            _set(overlay, data, key, value)
+            _set(overlay, data, key, _checked(key, value, f"command line {key}"))
             origins[key] = "cli"
     return overlay
+
+
+def _env_connection(name: str, raw: dict[str, Any]) -> ConnectionSpec:
+    """Validate a SOURCE_DB_*/TARGET_DB_* connection; errors name the variable at fault."""
+    try:
+        return ConnectionSpec.model_validate(raw)
+    except ValidationError as error:
+        fields = {"type": "TYPE", "host": "HOST", "port": "PORT", "database": "NAME", "user": "USER"}
+        prefix = conventional_variables(name)[0].removesuffix("TYPE")
+        problems = []
+        for err in error.errors():
+            part = fields.get(str(err["loc"][0]) if err["loc"] else "", "HOST")
+            problems.append((f"environment variable {prefix}{part}", None, None, str(err["msg"])))
+        raise SpecError(problems) from None
+
+
+def _checked(key: str, value: Any, where: str) -> Any:
+    """Validate one override of a crane.yml setting where it came from (env or CLI)."""
+    section, _, name = key.partition(".")
+    model = {"defaults": PipelineDefaults, "lineage": LineageSpec}.get(section)
+    if model is None or not name:
+        return value
+    try:
+        model.model_validate({name: value})
+    except ValidationError as error:
+        raise SpecError([(where, None, None, str(e["msg"])) for e in error.errors()]) from None
+    return value
 
 
 def _set(overlay: dict[str, Any], data: dict[str, Any], key: str, value: Any) -> None:

@@ -37,7 +37,7 @@ def register(*values: str | None) -> None:
     added = False
     with _lock:
         for value in values:
-            if not value or len(value) < MIN_SECRET_LENGTH:
+            if not value or len(value) < MIN_SECRET_LENGTH or _looks_like_a_count(value):
                 continue
             for form in {value, quote(value, safe=""), quote_plus(value)}:
                 if form not in _known:
@@ -47,6 +47,12 @@ def register(*values: str | None) -> None:
             # longest first, so a secret that contains another is masked whole
             ordered = sorted(_known, key=len, reverse=True)
             _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def _looks_like_a_count(value: str) -> bool:
+    # A short all-digit value (a port, a PIN) would mask row counts and years in
+    # every message; such values are still masked inside URLs by pattern.
+    return value.isdigit() and len(value) < 8
 
 
 def register_url(url: str | None) -> None:
