@@ -49,6 +49,7 @@ SUCCESS_STATES = ("success", "succeeded", "ok", "completed", "complete", "skippe
 PIPELINE_DIR = "pipelines"
 _FILE_SCHEMES = ("duckdb", "sqlite")
 _ENV_OVERRIDES = {"warehouse": "CRANE_WAREHOUSE", "lineage.url": "OPENLINEAGE_URL"}
+_ENV_PARTS = {"type": "TYPE", "host": "HOST", "port": "PORT", "database": "NAME", "user": "USER"}
 _ENV_DEFAULTS = {"defaults.batch_size": "BATCH_SIZE", "defaults.max_retries": "MAX_RETRIES"}
 
 
@@ -422,11 +423,10 @@ def _env_connection(name: str, raw: dict[str, Any]) -> ConnectionSpec:
     try:
         return ConnectionSpec.model_validate(raw)
     except ValidationError as error:
-        fields = {"type": "TYPE", "host": "HOST", "port": "PORT", "database": "NAME", "user": "USER"}
         prefix = conventional_variables(name)[0].removesuffix("TYPE")
         problems = []
         for err in error.errors():
-            part = fields.get(str(err["loc"][0]) if err["loc"] else "", "HOST")
+            part = _ENV_PARTS.get(str(err["loc"][0]) if err["loc"] else "", "HOST")
             problems.append((f"environment variable {prefix}{part}", None, None, str(err["msg"])))
         raise SpecError(problems) from None
 
