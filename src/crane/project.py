@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from crane.config import secrets
 from crane.config.env import Environment, conventional_connections, conventional_variables
@@ -434,7 +434,8 @@ def _env_connection(name: str, raw: dict[str, Any]) -> ConnectionSpec:
 def _checked(key: str, value: Any, where: str) -> Any:
     """Validate one override of a crane.yml setting where it came from (env or CLI)."""
     section, _, name = key.partition(".")
-    model = {"defaults": PipelineDefaults, "lineage": LineageSpec}.get(section)
+    models: dict[str, type[BaseModel]] = {"defaults": PipelineDefaults, "lineage": LineageSpec}
+    model = models.get(section)
     if model is None or not name:
         return value
     try:
