@@ -23,6 +23,7 @@ _PUBLIC = {
     "TargetSpec": "crane.config.spec",
     "ExtractSpec": "crane.config.spec",
     "LoadSpec": "crane.config.spec",
+    "Project": "crane.project",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -61,7 +61,7 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from crane.project import Project
+    from crane import Project
 
     project = Project.load(Path(__file__).resolve().parent)
     outcomes = project.run([pipeline.name])
