@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -24,16 +22,14 @@ RUN_2 = datetime(2026, 1, 2, 2, 0, tzinfo=UTC)
 
 
 def open_pg():
-    """The PostgreSQL connector once it exists; a psycopg stand-in until then."""
-    try:
-        importlib.import_module("crane.connectors.postgres")
-    except ModuleNotFoundError:
-        path = Path(__file__).parents[1] / "sql" / "pg_fallback.py"
-        spec = importlib.util.spec_from_file_location("crane_test_pg_fallback", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.PsycopgTarget(PG_URL)
     return connect(PG_URL)
+
+
+@pytest.fixture(scope="module")
+def pg_connector():
+    con = open_pg()
+    yield con
+    con.close()
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -43,11 +39,9 @@ def engine(request, tmp_path):
         con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
         con.execute('CREATE SCHEMA "w"')
         yield con, "w"
+        con.close()
     else:
-        schema = request.getfixturevalue("pg_schema")
-        con = open_pg()
-        yield con, schema
-    con.close()
+        yield request.getfixturevalue("pg_connector"), request.getfixturevalue("pg_schema")
 
 
 def run(

@@ -107,16 +107,22 @@ def test_unconstrained_numeric_target_holds_any_decimal():
     assert not diff_schema(pa.schema([("n", pa.decimal128(10, 2))]), target)
 
 
+@pytest.fixture(scope="module")
+def pg_connector():
+    con = connect(PG_URL)
+    yield con
+    con.close()
+
+
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
 def engine(request, tmp_path):
     if request.param == "duckdb":
         con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
         con.execute('CREATE SCHEMA "w"')
         yield con, "w"
+        con.close()
     else:
-        con = connect(PG_URL)
-        yield con, request.getfixturevalue("pg_schema")
-    con.close()
+        yield request.getfixturevalue("pg_connector"), request.getfixturevalue("pg_schema")
 
 
 def _table(con, schema):

@@ -205,3 +205,27 @@ def test_docstring_examples_run(name):
         importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE
     )
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.integration
+def test_mysql_upsert_and_deletes_execute_on_mariadb(my_db):
+    import pymysql
+
+    target, staging = TableRef("t", my_db), TableRef("stg", my_db)
+    con = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    with con.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{my_db}`.t (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b))")
+        cur.execute(f"CREATE TABLE `{my_db}`.stg (a INT, b VARCHAR(5), v INT)")
+        cur.execute(f"INSERT INTO `{my_db}`.t VALUES (1, '23', 1), (12, '3', 2), (5, 'x', 5)")
+        cur.execute(f"INSERT INTO `{my_db}`.stg VALUES (12, '3', 20), (1, '3', 3), (1, '23', 1)")
+        counts = m.build_merge_counts(target, staging, keys=["a", "b"], columns=["a", "b", "v"])
+        cur.execute(counts.sql("mysql"))
+        assert cur.fetchone() == (3, 2, 1)  # rows, matched, changed
+        cur.execute(m.build_delete_missing(target, staging, ["a", "b"]).sql("mysql"))
+        upsert = m.build_merge(
+            target, staging, keys=["a", "b"], columns=["a", "b", "v"], native=False
+        )
+        cur.execute(upsert.sql("mysql"))
+        cur.execute(f"SELECT a, b, v FROM `{my_db}`.t ORDER BY a, b")
+        assert cur.fetchall() == ((1, "23", 1), (1, "3", 3), (12, "3", 20))
+    con.close()
