@@ -85,6 +85,7 @@ def test_diff_sorts_changes_and_ignores_crane_columns():
         "removed": ["gone"],
         "widened": [{"column": "price", "from": "decimal128(10, 2)", "to": "decimal128(12, 2)"}],
         "incompatible": [{"column": "when", "from": "timestamp[us]", "to": "string"}],
+        "applied": [],
     }
     assert diff_schema(source, None).new_table
     assert not diff_schema(target, target)
@@ -152,6 +153,7 @@ def test_evolve_adds_and_widens_columns_and_keeps_removed_ones(engine):
     with con.transaction():
         columns = apply_schema_change(con, table, diff, "evolve", "orders")
     assert columns == ["id", "qty", "price", "note"]
+    assert len(diff.applied) == 3 and "ADD COLUMN" in diff.applied[0]
     after = con.table_schema(table)
     assert after.field("qty").type == pa.int64()
     assert after.field("price").type == pa.decimal128(12, 2)

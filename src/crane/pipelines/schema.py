@@ -73,6 +73,8 @@ class SchemaDiff:
     removed: list[str] = field(default_factory=list)
     widened: list[TypeChange] = field(default_factory=list)
     incompatible: list[TypeChange] = field(default_factory=list)
+    # the statements apply_schema_change ran, rendered for the target (for the run record)
+    applied: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.widened or self.incompatible)
@@ -85,6 +87,7 @@ class SchemaDiff:
             "removed": list(self.removed),
             "widened": [_change(c, str(c.widened or c.sql_type)) for c in self.widened],
             "incompatible": [_change(c, str(c.source)) for c in self.incompatible],
+            "applied": list(self.applied),
         }
 
 
@@ -273,6 +276,8 @@ def apply_schema_change(
 ) -> list[str]:
     """Carry out ``diff`` under ``policy``; returns the source columns to load.
 
+    The statements it ran are kept in ``diff.applied`` for the run record.
+
     Raises before touching the target if any change is refused, so a failed
     check never leaves a half-changed table behind.
     """
@@ -310,10 +315,11 @@ def apply_schema_change(
     if policy == "discard":
         dropped = {f.name for f in diff.added}
         return [c for c in diff.source_columns if c not in dropped]
-    for f in diff.added:
-        target.execute(b.add_column(table, f.name, b.arrow_to_sql(f.type)))
-    for change in diff.widened:
-        target.execute(b.alter_column_type(table, change.column, change.new_sql_type()))
+    statements = [b.add_column(table, f.name, b.arrow_to_sql(f.type)) for f in diff.added]
+    statements += [b.alter_column_type(table, c.column, c.new_sql_type()) for c in diff.widened]
+    for statement in statements:
+        target.execute(statement)
+        diff.applied.append(target.render(statement))
     return list(diff.source_columns)
 
 
