@@ -190,3 +190,73 @@ def test_quarantine_ratio_limit():
     with pytest.raises(QuarantineLimitError, match=r"2 of 4 rows quarantined \(50.0%\)") as e:
         check_ratio(ValidationResult(4, 2, 2, {"x: NULL": 2}), spec)
     assert e.value.pipeline == "orders" and e.value.table == "w.orders"
+
+
+def test_runner_publishes_valid_rows_and_quarantines_the_rest_end_to_end(tmp_path):
+    """Through the real runner: contracts, duplicate keys, schema evolution and the ratio."""
+    import duckdb
+
+    from crane.pipelines.runner import run_pipeline
+
+    source_path, target_url = tmp_path / "source.duckdb", f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    src = duckdb.connect(str(source_path))
+    src.execute(
+        "CREATE TABLE orders AS SELECT * FROM (VALUES (1, '1.50', 'a'), (2, 'abc', 'b'), "
+        "(3, '3.00', 'c'), (3, '3.50', 'c2'), (4, '4.00', NULL)) t(id, price, name)"
+    )
+    src.close()
+    spec = PipelineSpec(
+        name="orders",
+        source={"connection": "source", "table": "orders"},
+        target={"table": "orders"},
+        load={
+            "strategy": "merge",
+            "primary_key": ["id"],
+            "duplicate_keys": "quarantine",
+            "max_quarantine_ratio": 0.6,
+        },
+        columns={"price": {"type": "decimal(10,2)"}, "name": {"nullable": False}},
+        max_retries=0,
+    )
+    urls = {"source_url": f"duckdb:///{source_path}", "target_url": target_url}
+    first = run_pipeline(spec, **urls).raise_for_status()
+    assert (first.rows_extracted, first.rows_loaded, first.rows_quarantined) == (5, 2, 3)
+    with connect(target_url) as con:
+        assert con.execute('SELECT "id", "price", "name" FROM "main"."orders" ORDER BY 1') == [
+            (1, Decimal("1.50"), "a"),
+            (3, Decimal("3.50"), "c2"),
+        ]
+        reasons = con.execute(
+            'SELECT "column_name", "reason" FROM "_crane"."quarantine" WHERE "run_id" = ? '
+            "ORDER BY 1, 2",
+            [first.run_id],
+        )
+    assert reasons == [
+        ("id", "duplicate key in batch (a later row with this key was kept)"),
+        ("name", "NULL in NOT NULL column"),
+        ("price", "value 'abc' does not fit DECIMAL(10,2)"),
+    ]
+
+    src = duckdb.connect(str(source_path))
+    src.execute("ALTER TABLE orders ADD COLUMN qty INTEGER")
+    src.execute("DELETE FROM orders WHERE id IN (2, 4) OR name = 'c'")
+    src.execute("UPDATE orders SET qty = id * 10")
+    src.close()
+    second = run_pipeline(spec, **urls).raise_for_status()
+    assert [f["column"] for f in second.schema_diff["added"]] == ["qty"]
+    with connect(target_url) as con:
+        assert con.execute('SELECT "id", "qty" FROM "main"."orders" ORDER BY 1') == [
+            (1, 10),
+            (3, 30),
+        ]
+
+    src = duckdb.connect(str(source_path))
+    src.execute("UPDATE orders SET price = 'bad'")
+    src.close()
+    third = run_pipeline(spec, **urls)
+    assert third.status == "failed" and "max_quarantine_ratio" in str(third.error)
+    with connect(target_url) as con:  # nothing of the failed run was published
+        assert con.execute('SELECT "price" FROM "main"."orders" ORDER BY "id"') == [
+            (Decimal("1.50"),),
+            (Decimal("3.50"),),
+        ]
