@@ -119,6 +119,21 @@ def test_contract_violations_are_quarantined_with_value_and_reason(engine):
     assert con.table_schema(staging).field("price").type == pa.decimal128(10, 2)
 
 
+def test_typed_columns_are_checked_only_where_values_can_fail(engine):
+    con, schema = engine
+    data = {
+        "id": [1, 2],
+        "qty": pa.array([1, 3_000_000_000], pa.int64()),  # bigint declared int: range checked
+        "price": pa.array([Decimal("1.50"), None], pa.decimal128(10, 2)),  # fits by its type
+    }
+    staging = stage(con, schema, data)
+    columns = {"price": {"type": "decimal(12,2)"}, "qty": {"type": "int"}}
+    result = validate(con, staging, pipeline(schema, columns=columns), 2)
+    assert result.reasons == {"qty: does not fit INT": 1}
+    assert con.table_schema(staging).field("price").type == pa.decimal128(10, 2)
+    assert con.table_schema(staging).field("qty").type == pa.int32()
+
+
 def test_null_primary_key_is_quarantined(engine):
     con, schema = engine
     staging = stage(con, schema, {"id": [1, None, 3], "v": ["a", "b", "c"]})

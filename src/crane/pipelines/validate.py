@@ -161,9 +161,48 @@ def _checks(batch: _Batch, schema: pa.Schema) -> list[_Check]:
             )
         if not contract.nullable and name not in spec.load.primary_key:
             checks.append(_null_check(name, "NULL in NOT NULL column"))
-        if contract.type:
+        if contract.type and not _fits_by_type(schema.field(name), contract.type):
             checks.append(_type_check(batch.target, name, contract.type))
     return checks
+
+
+def _fits_by_type(staged: pa.Field, type_text: str) -> bool:
+    """True when every value of the staged column's type fits the declared type.
+
+    Such a column needs no per-value check (on PostgreSQL 15 that check is a
+    function call per row) and no conversion: a decimal(10,2) column declared
+    decimal(12,2) is loaded as it is, and the target widens later if it must.
+    """
+    from crane.pipelines.schema import supertype
+
+    declared = _arrow_type(b.sql_type(type_text))
+    return declared is not None and supertype(staged.type, declared)[0] == "fits"
+
+
+def _arrow_type(dtype: exp.DataType) -> pa.DataType | None:
+    """The Arrow type of a declared SQL type, for the common scalar types only."""
+    import pyarrow as pa
+
+    t = exp.DataType.Type
+    if dtype.is_type(t.DECIMAL) and len(dtype.expressions) == 2:
+        precision, scale = (int(e.this.name) for e in dtype.expressions)
+        return pa.decimal128(precision, scale)
+    if dtype.expressions:  # varchar(n), char(n), decimal(p): values need checking
+        return None
+    simple = {
+        t.SMALLINT: pa.int16(),
+        t.INT: pa.int32(),
+        t.BIGINT: pa.int64(),
+        t.FLOAT: pa.float32(),
+        t.DOUBLE: pa.float64(),
+        t.BOOLEAN: pa.bool_(),
+        t.TEXT: pa.string(),
+        t.VARCHAR: pa.string(),
+        t.DATE: pa.date32(),
+        t.TIMESTAMP: pa.timestamp("us"),
+        t.TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
+    }
+    return simple.get(dtype.this)
 
 
 def _null_check(name: str, reason: str) -> _Check:
@@ -436,13 +475,10 @@ def _enforce_types(batch: _Batch, schema: pa.Schema) -> None:
     table that the same transaction deleted from, and its ALTER would also convert
     the deleted (bad) rows. Every remaining value was checked to fit the type.
     """
-    dialect = batch.target.dialect
     declared = {
         name: b.sql_type(contract.type)
         for name, contract in batch.spec.columns.items()
-        if contract.type
-        and b.sql_type(contract.type).sql(dialect)
-        != b.arrow_to_sql(schema.field(name).type).sql(dialect)
+        if contract.type and not _fits_by_type(schema.field(name), contract.type)
     }
     if not declared:
         return
