@@ -255,31 +255,38 @@ def test_replace_is_atomic_for_a_concurrent_reader_on_postgres(pg_schema):
     assert set(seen) == {old, new}
 
 
-def _reference_merge(state: dict, batch: list[dict]) -> dict:
-    for row in batch:
-        state[(row["a"], row["b"])] = row["v"]
-    return state
+def _reference_merge(state: dict, batch: dict, full: bool) -> dict:
+    """What a merge must do: upsert every batch row; a full extract also drops absent keys."""
+    merged = {k: v for k, v in state.items() if k in batch or not full}
+    merged.update(batch)
+    return merged
 
 
 _key = st.tuples(st.integers(0, 4), st.sampled_from(["x", "y", "xy"]))
 _batch = st.dictionaries(_key, st.one_of(st.none(), st.integers(-3, 3)), max_size=8)
+_strategy = st.sampled_from(["merge", "delete_insert"])
 
 
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(batches=st.lists(_batch, min_size=1, max_size=4))
-def test_merge_of_random_batches_equals_a_dict_reference(tmp_path, batches):
+@given(
+    strategy=_strategy, batches=st.lists(st.tuples(_batch, st.booleans()), min_size=1, max_size=4)
+)
+def test_merge_of_random_batches_equals_a_dict_reference(tmp_path, strategy, batches):
     con = connect("duckdb:///:memory:")
     expected: dict = {}
     schema_ = pa.schema([("a", pa.int64()), ("b", pa.string()), ("v", pa.int64())])
-    for batch in batches:
+    load = {"primary_key": ["a", "b"], "hard_deletes": "delete", "arrow_schema": schema_}
+    for batch, full in batches:
         rows = [{"a": a, "b": b, "v": v} for (a, b), v in batch.items()]
-        before = dict(expected)
-        result = run(con, "main", "merge", rows, primary_key=["a", "b"], arrow_schema=schema_)
-        _reference_merge(expected, rows)
-        assert result.inserted == len(expected) - len(before)
-        assert result.updated == sum(1 for k, v in batch.items() if k in before and before[k] != v)
-    got = {(a, b): v for a, b, v in con.execute('SELECT "a", "b", "v" FROM "main"."t"')}
-    assert got == expected
+        before, expected = expected, _reference_merge(expected, batch, full)
+        result = run(con, "main", strategy, rows, full=full, **load)
+        assert result.inserted == sum(1 for k in batch if k not in before)
+        assert result.deleted == len(before) + result.inserted - len(expected)
+        if strategy == "merge":  # only changed rows count as updated
+            changed = sum(1 for k, v in batch.items() if k in before and before[k] != v)
+            assert result.updated == changed
+        got = {(a, b): v for a, b, v in con.execute('SELECT "a", "b", "v" FROM "main"."t"')}
+        assert got == expected
     con.close()
