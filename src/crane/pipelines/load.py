@@ -239,21 +239,19 @@ def _carry_soft_deleted(
     keys = _keys(spec, table, names)
     flag = spec.soft_delete_column
     missing = m.missing_rows(table, staging, keys, None)
-    if not _scalar(target, m.build_count(table, missing)):
+    newly = total = _scalar(target, m.build_count(table, missing))
+    if not total:
         return 0
-    stamp = b.timestamp_literal(run_at)
-    kept = [n for n in names if n != flag]
-    if flag in names:
+    value: exp.Expr = b.timestamp_literal(run_at)
+    if flag in names:  # rows stamped by an earlier run keep their stamp
         unflagged = exp.Is(this=b.qualified_col(flag, table), expression=exp.Null())
         newly = _scalar(target, m.build_count(table, exp.and_(missing, unflagged)))
-        value: exp.Expr = exp.func("COALESCE", b.col(flag), stamp)
-    else:
-        newly = -1
-        value = stamp
+        value = exp.func("COALESCE", b.col(flag), value)
+    kept = [n for n in names if n != flag]
     select = exp.select(*(b.col(c) for c in kept), exp.alias_(value, b.ident(flag)))
     query = select.from_(b.table(table)).where(missing)
     target.execute(b.insert_select(new, [*kept, flag], query))
-    return newly if newly >= 0 else _scalar(target, m.build_count(table, missing))
+    return newly
 
 
 def _swap(target: Connector, table: TableRef, new: TableRef) -> None:
