@@ -53,7 +53,8 @@ STREAM_POINTS = [
     "commit:before",
     "commit:after",
 ]
-# the in-engine route (DuckDB attaches the source file; rows never enter Python)
+# the in-engine route (DuckDB attaches the source; rows never enter Python)
+PG_IN_ENGINE_POINTS = ["stage:created", "validate:after", "publish:after", "commit:before"]
 IN_ENGINE_POINTS = [
     "stage:created",
     "schema:after",
@@ -98,20 +99,30 @@ def _state(target_path: str, pipeline: str) -> tuple[list, list]:
         con.close()
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_kill_anywhere_then_rerun_equals_postgres_source(pg_schema, tmp_path):
-    target_path = str(tmp_path / "w.duckdb")
-    target_url = f"duckdb:///{target_path}"
-    make_pg_orders(pg_schema, 3000)
-    pipeline = spec(
+def _pg_pipeline(schema: str, route: str):
+    if route == "in-engine":  # DuckDB attaches PostgreSQL and pushes the window down
+        return spec("eo_pg", source={"schema": schema}, target={"table": "orders"})
+    query = f'SELECT id, updated_at, amount, name FROM "{schema}".orders'
+    return spec(
         "eo_pg",
-        source={"schema": pg_schema},
+        source={"table": None, "query": query},  # a query source streams Arrow batches
         target={"table": "orders"},
         transform="SELECT id, updated_at, amount, name FROM source",
     )
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("route", "points"), [("streaming", STREAM_POINTS), ("in-engine", PG_IN_ENGINE_POINTS)]
+)
+def test_kill_anywhere_then_rerun_equals_postgres_source(pg_schema, tmp_path, route, points):
+    target_path = str(tmp_path / "w.duckdb")
+    target_url = f"duckdb:///{target_path}"
+    make_pg_orders(pg_schema, 3000)
+    pipeline = _pg_pipeline(pg_schema, route)
     committed = 0
-    for number, point in enumerate(STREAM_POINTS):
+    for number, point in enumerate(points):
         pg_change(pg_schema, 10_000 + number * 1000, 600)  # > 1 batch of 500 every time
         _kill_at(point, pipeline, PG_URL, target_url)
         committed += point == "commit:after"

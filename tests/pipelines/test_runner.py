@@ -70,9 +70,8 @@ def test_run_metrics_record_progress_and_lineage(pg_schema, duck_url, tmp_path):
     assert {"plan", "extract", "validate", "schema", "publish", "state"} <= set(first.phases)
     assert first.watermark_before is None and first.watermark_after is not None
     assert first.schema_diff and first.schema_diff["new_table"] is True
-    advances = [c[2] for c in console.calls if c[0] == "advance"]
-    assert advances == [500, 500, 500, 500]  # one progress step per batch, never per row
-    assert console.calls[0] == ("start", "metrics") and console.calls[-1] == ("finish", "metrics")
+    assert [c[0] for c in console.calls] == ["start", "advance", "finish"]  # in-engine: one step
+    assert console.calls[1] == ("advance", "metrics", 2000)
 
     pg_change(pg_schema, 5000, 10)
     second = run_pipeline(pipeline, lineage=lineage, **urls).raise_for_status()
@@ -89,6 +88,18 @@ def test_run_metrics_record_progress_and_lineage(pg_schema, duck_url, tmp_path):
     assert normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "metrics")) == normalize(
         pg_rows(pg_schema)
     )
+
+
+@pytest.mark.integration
+def test_streamed_rows_report_progress_per_batch(pg_schema, duck_url):
+    make_pg_orders(pg_schema, 2000)
+    query = f'SELECT * FROM "{pg_schema}".orders'  # a query source streams Arrow batches
+    pipeline = spec("batches", source={"table": None, "query": query}, extract={"strategy": "full"})
+    console = RecordingConsole()
+    run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url, console=console)
+    advances = [c[2] for c in console.calls if c[0] == "advance"]
+    assert advances == [500, 500, 500, 500]  # one progress step per batch, never per row
+    assert console.calls[0] == ("start", "batches") and console.calls[-1] == ("finish", "batches")
 
 
 @pytest.mark.integration

@@ -9,8 +9,10 @@ of any transaction that may still commit rows; the rows of such a transaction
 are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`):
 
 * PostgreSQL: the oldest ``xact_start`` among other sessions holding a write lock
-  (RowExclusiveLock or stronger) on the source table, or, for a custom query
-  source, among sessions that hold a transaction id; capped by the source clock.
+  (RowExclusiveLock or stronger) on the source table (for a custom query: on any
+  table it reads), or, when no table is known, among sessions that hold a
+  transaction id; capped by the source clock. Sessions busy with other tables
+  never hold the window back.
   ``now()``/``clock_timestamp()``/``statement_timestamp()`` of a writer are all
   >= its ``xact_start``, so its rows fall at or after the bound. A transaction
   that takes its timestamp before it first writes cannot be seen until it writes:
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,8 +52,8 @@ class BoundRule:
     """How one engine reports its clock and its oldest still-open writing transaction.
 
     ``clock_sql`` returns one row: (aware now, naive local now, oldest-open age in
-    seconds or NULL). ``{table}`` in it is replaced by the source table as a quoted
-    string literal, ``{generic}`` marks the query used when there is no table.
+    seconds or NULL). ``{tables}`` in it becomes the source tables as quoted string
+    literals; ``clock_sql_no_table`` is used when the source tables are unknown.
     """
 
     clock_sql: str | None = None
@@ -64,7 +67,7 @@ _PG_CLOCK = (
     "AND a.datname = current_database() AND {filter}) FROM (SELECT clock_timestamp() AS t) c"
 )
 _PG_TABLE_WRITERS = (
-    "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.relation = to_regclass({table}) "
+    "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.relation IN ({tables}) "
     "AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
     "'AccessExclusiveLock'))"
 )
@@ -114,15 +117,18 @@ def upper_bound(
     kind: CursorKind,
     *,
     lag: dt.timedelta | None = None,
-    table: TableRef | None = None,
+    tables: Sequence[TableRef] = (),
 ) -> Bound:
     """The commit-safe upper bound for ``cursor`` on ``relation`` of ``source``."""
     rule = BOUND_RULES.get(source.dialect, BoundRule(single_writer=True))
     if rule.single_writer or kind in ("int", "other") or not rule.clock_sql:
         return Bound(max_cursor(source, relation, cursor), inclusive=True)
-    sql = rule.clock_sql if table is not None else (rule.clock_sql_no_table or rule.clock_sql)
-    if table is not None:
-        sql = sql.replace("{table}", exp.Literal.string(table.sql(source.dialect)).sql())
+    sql = rule.clock_sql if tables else (rule.clock_sql_no_table or rule.clock_sql)
+    regclasses = ", ".join(
+        exp.func("to_regclass", exp.Literal.string(t.sql(source.dialect))).sql(source.dialect)
+        for t in tables
+    )
+    sql = sql.replace("{tables}", regclasses)
     aware, naive, age = source.fetch(sql)[0]
     held_back = max(float(age or 0.0), 0.0)
     margin = dt.timedelta(seconds=held_back) + (lag or dt.timedelta(0))

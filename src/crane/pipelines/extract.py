@@ -81,6 +81,23 @@ def source_table(spec: PipelineSpec, source: Connector) -> TableRef | None:
     return ref if ref.schema else TableRef(ref.name, source.default_schema)
 
 
+def source_tables(spec: PipelineSpec, source: Connector) -> list[TableRef]:
+    """The tables the source reads: its table, or every table a custom query names."""
+    table = source_table(spec, source)
+    if table is not None:
+        return [table]
+    import sqlglot
+
+    assert spec.source.query is not None
+    parsed = sqlglot.parse_one(spec.source.query, read=source.dialect)
+    ctes = {cte.alias_or_name for cte in parsed.find_all(exp.CTE)}
+    found = []
+    for node in parsed.find_all(exp.Table):
+        if isinstance(node.this, exp.Identifier) and node.name not in ctes:
+            found.append(TableRef(node.name, node.db or source.default_schema))
+    return found
+
+
 def source_relation(spec: PipelineSpec, source: Connector) -> exp.Expr:
     """The source as a FROM item: its table, or the custom query as subquery ``q``."""
     table = source_table(spec, source)
@@ -94,8 +111,17 @@ def source_relation(spec: PipelineSpec, source: Connector) -> exp.Expr:
 
 
 def probe_kind(source: Connector, relation: exp.Expr, column: str) -> CursorKind:
-    """The cursor column's kind, read from a zero-row query on the source."""
-    query = exp.select(exp.column(column, quoted=True)).from_(relation).where(exp.false())
+    """The cursor column's kind: from one non-NULL value if there is one (a cheap query
+    through the source's own driver), else from the type of a zero-row read."""
+    cursor = exp.column(column, quoted=True)
+    sample = exp.select(cursor).from_(relation).where(cursor.copy().is_(exp.null()).not_())
+    try:
+        rows = source.fetch(sample.limit(1))
+    except Exception:
+        rows = []
+    if rows and rows[0][0] is not None:
+        return _python_kind(rows[0][0])
+    query = exp.select(cursor.copy()).from_(relation).where(exp.false())
     try:
         schema = source.read(query.sql(dialect=source.dialect), 1).schema
     except Exception as error:
@@ -103,6 +129,18 @@ def probe_kind(source: Connector, relation: exp.Expr, column: str) -> CursorKind
             f"cannot read cursor column {column!r} from the source: {error}", column=column
         ) from error
     return cursor_kind(schema.field(0).type)
+
+
+def _python_kind(value: Any) -> CursorKind:
+    if isinstance(value, bool):
+        return "other"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, dt.datetime):
+        return "timestamptz" if value.tzinfo else "timestamp"
+    if isinstance(value, dt.date):
+        return "date"
+    return "other"
 
 
 # -- values in the cursor's kind ------------------------------------------------------
@@ -177,7 +215,7 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
         cursor,
         kind,
         lag=parse_duration(spec.extract.lag),
-        table=source_table(spec, source),
+        tables=source_tables(spec, source),
     )
     if ctx.console and bound.held_back > 60:
         ctx.console.warn(

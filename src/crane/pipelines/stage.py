@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 
 STAGING_SCHEMA = "_crane_staging"
 BYTES_SAMPLE_ROWS = 2048
+# scanner settings for windowed (filtered) reads, by DuckDB attach type. The postgres
+# scanner splits a table scan into ctid ranges, which turns an indexed window query
+# into a full sequential scan; one plain query with the pushed-down WHERE uses the index.
+FILTERED_SCAN_SETTINGS: dict[str, dict[str, str]] = {"postgres": {"pg_use_ctid_scan": "false"}}
 
 
 @dataclass
@@ -115,6 +119,9 @@ class _Mover:
         self.source_url, self.target_url = source_url, target_url
         self.console, self.crash_point = console, crash_point
         self.counter = _Counter()
+        self.filtered = any(f is not None for f in plan.filters)
+        attach = source.duckdb_attach()
+        self.settings = FILTERED_SCAN_SETTINGS.get(attach[0], {}) if attach else {}
         self.relation = self._in_engine_relation(target, source)
 
     # -- route choice ------------------------------------------------------------
@@ -124,15 +131,17 @@ class _Mover:
         attach = getattr(target, "attach", None)
         if table is None or attach is None or source.duckdb_attach() is None:
             return None
-        exact_scan = getattr(source, "duckdb_scan", None)
-        filtered = any(f is not None for f in self.plan.filters)
-        if exact_scan is not None and filtered:
-            return None  # the window runs inside the source's own query (streaming route)
         alias = "_crane_src_" + hashlib.sha1(self.source_url.encode()).hexdigest()[:10]
-        attach(source, alias)
+        exact_scan = getattr(source, "duckdb_scan", None)
         if exact_scan is not None:
-            parsed = exp.maybe_parse(exact_scan(table, alias), dialect="duckdb")
-            return exp.Subquery(this=parsed, alias=exp.TableAlias(this=exp.to_identifier("s")))
+            scan = exp.maybe_parse(exact_scan(table, alias), dialect="duckdb")
+            if self.filtered and not _is_plain_scan(scan):
+                # a query-text scan cannot push our WHERE down: let the window run inside
+                # the source's own query instead (streaming route)
+                return None
+            attach(source, alias)
+            return exp.Subquery(this=scan, alias=exp.TableAlias(this=exp.to_identifier("s")))
+        attach(source, alias)
         return exp.table_(
             exp.to_identifier(table.name, quoted=True),
             db=exp.to_identifier(table.schema, quoted=True) if table.schema else None,
@@ -149,7 +158,14 @@ class _Mover:
         assert self.relation is not None
         query = self.plan.select(self.relation.copy(), index)
         create = exp.Create(this=into.expression(), kind="TABLE", replace=True, expression=query)
-        target.execute(create)
+        settings = self.settings if self.filtered else {}
+        for name, value in settings.items():
+            target.execute(f"SET {name} = {value}")
+        try:
+            target.execute(create)
+        finally:
+            for name in settings:
+                target.execute(f"RESET {name}")
         self.crash_point("stage:created")
         rows = _count(target, into)
         self.console.advance(self.spec.name, rows)
@@ -224,6 +240,15 @@ def transform(target: Connector, staged: Staged, sql: str) -> Staged:
 def drop_staging(target: Connector, staged: Staged) -> None:
     for table in (staged.table, *staged.leftovers):
         target.execute(_drop(table))
+
+
+def _is_plain_scan(scan: exp.Expr) -> bool:
+    """``SELECT * FROM catalog.schema.table``: DuckDB pushes filters on it into the source."""
+    if not isinstance(scan, exp.Select) or scan.args.get("where") or scan.args.get("joins"):
+        return False
+    source = scan.args.get("from_") or scan.args.get("from")
+    table = source.this if isinstance(source, exp.From) else None
+    return isinstance(table, exp.Table) and isinstance(table.this, exp.Identifier)
 
 
 def _drop(table: TableRef) -> exp.Drop:
