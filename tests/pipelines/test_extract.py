@@ -206,3 +206,34 @@ def test_partitioned_extract_equals_the_source(pg_schema, duck_url):
     assert result.rows_extracted == 4000 and result.window["parts"] == "4"
     target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted"))
     assert target == normalize(pg_rows(pg_schema))
+
+
+@pytest.mark.integration
+def test_integer_cursor_reads_new_ids_once(pg_schema, duck_url):
+    make_pg_orders(pg_schema, 300)
+    pipeline = spec(
+        "ids",
+        source={"schema": pg_schema},
+        extract={"cursor": "id"},
+        load={"strategy": "append", "primary_key": []},
+    )
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    first = run_pipeline(pipeline, **urls).raise_for_status()
+    assert (first.rows_loaded, first.watermark_after) == (300, 300)
+    assert first.window["upper_op"] == "<="  # (watermark, max(id)]
+    pg_change(pg_schema, 301, 5)  # the updates keep their ids: an id cursor sees only new rows
+    second = run_pipeline(pipeline, **urls).raise_for_status()
+    assert (second.rows_loaded, second.watermark_after) == (5, 305)
+    assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 0
+    ids = [r[0] for r in duck_rows(duck_url.removeprefix("duckdb:///"), "ids")]
+    assert ids == list(range(1, 306))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from crane.pipelines import bounds, extract
+
+    for module in (bounds, extract):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0
