@@ -290,3 +290,29 @@ def test_merge_of_random_batches_equals_a_dict_reference(tmp_path, strategy, bat
         got = {(a, b): v for a, b, v in con.execute('SELECT "a", "b", "v" FROM "main"."t"')}
         assert got == expected
     con.close()
+
+
+@pytest.mark.integration
+def test_merge_compares_json_columns_as_text_on_postgres(pg_connector, pg_schema):
+    """PostgreSQL's json type has no equality operator; the merge must still work."""
+    con, stg = pg_connector, f'"{pg_schema}"."stg"'
+    spec = LoadSpec(strategy="merge", primary_key=["id"])
+    results = []
+    for docs in (["{}", '{"a": 1}'], ["{}", '{"a": 2}']):
+        con.execute(f"DROP TABLE IF EXISTS {stg}")
+        con.execute(f"CREATE TABLE {stg} (id bigint, doc json)")
+        con.execute(f"INSERT INTO {stg} VALUES (1, %s), (2, %s)", docs)
+        with con.transaction():
+            results.append(
+                load_strategies.get("merge")(
+                    con,
+                    TableRef("stg", pg_schema),
+                    TableRef("t", pg_schema),
+                    spec,
+                    columns=["id", "doc"],
+                    full_extract=False,
+                    run_at=RUN_1,
+                )
+            )
+    assert results == [LoadResult(inserted=2), LoadResult(updated=1)]
+    assert rows_of(con, pg_schema, columns='"id", "doc"::text') == [(1, "{}"), (2, '{"a": 2}')]

@@ -119,7 +119,10 @@ def merge(
     if spec.hard_deletes == "soft":
         on_update[spec.soft_delete_column] = exp.Null()
         extra.append(m.not_null(spec.soft_delete_column, m.T))
-    counts = m.build_merge_counts(table, staging, keys=keys, columns=columns, changed_extra=extra)
+    as_text = _text_compared(target.table_schema(table))
+    counts = m.build_merge_counts(
+        table, staging, keys=keys, columns=columns, changed_extra=extra, as_text=as_text
+    )
     rows, matched, changed = _row(target, counts)
     if rows and not matched:  # only new keys: a plain INSERT needs no join at all
         target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
@@ -132,6 +135,7 @@ def merge(
             native=target.capabilities.merge,
             on_update=on_update,
             changed_extra=extra,
+            as_text=as_text,
         )
         target.execute(statement)
     result.inserted, result.updated = rows - matched, changed
@@ -366,6 +370,21 @@ def hard_deletes(
     if count:
         target.execute(m.build_delete_missing(table, staging, keys))
     return LoadResult(deleted=count)
+
+
+# Column types with no equality operator (PostgreSQL): merges compare them as text.
+NO_EQUALITY_TYPES = frozenset(
+    {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}
+)
+
+
+def _text_compared(schema: pa.Schema | None) -> set[str]:
+    names = set()
+    for f in schema or []:
+        sql_type = (f.metadata or {}).get(b"crane.sql_type", b"").decode().lower()
+        if sql_type in NO_EQUALITY_TYPES:
+            names.add(f.name)
+    return names
 
 
 def _keys(spec: LoadSpec, table: TableRef, columns: Sequence[str]) -> list[str]:

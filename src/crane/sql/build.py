@@ -13,7 +13,7 @@ one dialect's text, so the same builder serves DuckDB, PostgreSQL and MySQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
@@ -80,9 +80,20 @@ def keys_match(keys: Sequence[str], left: str | TableRef, right: str | TableRef)
     return and_all(exp.EQ(this=_side(k, left), expression=_side(k, right)) for k in keys)
 
 
-def all_same(columns: Sequence[str], left: str, right: str) -> exp.Expr:
-    """NULL-safe equality of every column: NULL equals NULL, NULL differs from 1."""
-    return and_all(exp.NullSafeEQ(this=col(c, left), expression=col(c, right)) for c in columns)
+def all_same(
+    columns: Sequence[str], left: str, right: str, as_text: Collection[str] = ()
+) -> exp.Expr:
+    """NULL-safe equality of every column: NULL equals NULL, NULL differs from 1.
+
+    Columns in ``as_text`` are compared as text: some types (PostgreSQL ``json``)
+    have no equality operator at all.
+    """
+
+    def side(name: str, alias: str) -> exp.Expr:
+        ref = col(name, alias)
+        return exp.cast(ref, exp.DataType.build("TEXT")) if name in as_text else ref
+
+    return and_all(exp.NullSafeEQ(this=side(c, left), expression=side(c, right)) for c in columns)
 
 
 def _side(name: str, side: str | TableRef) -> exp.Column:

@@ -20,7 +20,7 @@ WHEN NOT MATCHED THEN INSERT ("id", "v") VALUES ("_crane_s"."id", "_crane_s"."v"
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -55,6 +55,7 @@ def build_merge(
     native: bool,
     on_update: Mapping[str, exp.Expr] | None = None,
     changed_extra: Sequence[exp.Expr] = (),
+    as_text: Collection[str] = (),
 ) -> exp.Merge | exp.Insert:
     """Upsert ``source`` into ``target`` by ``keys``.
 
@@ -72,7 +73,7 @@ def build_merge(
     assignments += [exp.EQ(this=col(c), expression=e) for c, e in on_update.items()]
     whens = []
     if assignments:
-        changed = changed_condition(values, changed_extra)
+        changed = changed_condition(values, changed_extra, as_text)
         whens.append(
             exp.When(matched=True, condition=changed, then=exp.Update(expressions=assignments))
         )
@@ -89,11 +90,13 @@ def build_merge(
     )
 
 
-def changed_condition(values: Sequence[str], extra: Sequence[exp.Expr] = ()) -> exp.Expr:
+def changed_condition(
+    values: Sequence[str], extra: Sequence[exp.Expr] = (), as_text: Collection[str] = ()
+) -> exp.Expr:
     """A matched row differs: some value column differs NULL-safely, or an extra reason."""
     reasons: list[exp.Expr] = []
     if values:
-        reasons.append(exp.Not(this=exp.Paren(this=all_same(values, T, S))))
+        reasons.append(exp.Not(this=exp.Paren(this=all_same(values, T, S, as_text))))
     reasons.extend(extra)
     if not reasons:
         return exp.false()
@@ -128,6 +131,7 @@ def build_merge_counts(
     keys: Sequence[str],
     columns: Sequence[str],
     changed_extra: Sequence[exp.Expr] = (),
+    as_text: Collection[str] = (),
 ) -> exp.Select:
     """One key join that says what a merge will do: (rows, matched, changed).
 
@@ -137,7 +141,7 @@ def build_merge_counts(
     values = [c for c in columns if c not in keys]
     probe = col(keys[0], T)
     found = exp.Not(this=exp.Is(this=probe, expression=exp.Null()))
-    changed = exp.and_(found, exp.Paren(this=changed_condition(values, changed_extra)))
+    changed = exp.and_(found, exp.Paren(this=changed_condition(values, changed_extra, as_text)))
     join = exp.Join(this=table(target, T), side="LEFT", on=keys_match(keys, S, T))
     return (
         exp.select(exp.Count(this=exp.Star()), exp.Count(this=probe), count_where(changed))
