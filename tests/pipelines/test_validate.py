@@ -198,6 +198,18 @@ def test_staging_must_hold_what_was_extracted(engine):
         validate(con, staging, pipeline(schema), 3)
 
 
+def test_missing_key_or_declared_column_is_a_clear_error(engine):
+    con, schema = engine
+    staging = stage(con, schema, {"code": [1], "v": ["a"]})
+    with pytest.raises(LoadError, match="primary key column is missing") as caught:
+        validate(con, staging, pipeline(schema), 1)
+    assert caught.value.column == "id"
+    spec = pipeline(schema, primary_key=["code"], columns={"w": {"nullable": False}})
+    with pytest.raises(LoadError, match="declared column is missing") as caught:
+        validate(con, staging, spec, 1)
+    assert caught.value.column == "w"
+
+
 def test_quarantine_ratio_limit():
     spec = pipeline("w", max_quarantine_ratio=0.25)
     check_ratio(ValidationResult(4, 3, 1, {"x: NULL": 1}), spec)  # exactly at the limit

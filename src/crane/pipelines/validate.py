@@ -150,6 +150,14 @@ def check_ratio(result: ValidationResult, spec: PipelineSpec) -> None:
 def _checks(batch: _Batch, schema: pa.Schema) -> list[_Check]:
     """Key NULLs first, then each declared contract in the order it was declared."""
     spec, names = batch.spec, set(schema.names)
+    for key in spec.load.primary_key:
+        if key not in names:
+            raise LoadError(
+                "a primary key column is missing from the batch",
+                pipeline=spec.name,
+                table=batch.table,
+                column=key,
+            )
     checks = [_null_check(k, "NULL in primary key column") for k in spec.load.primary_key]
     for name, contract in spec.columns.items():
         if name not in names:
