@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make bench`: the peers' venvs, the benchmark tables, then the extract–load benchmark.
+#
+#   bash bench/run_all.sh            # 3 interleaved repetitions, 5M + 10M + 100k tables
+#   bash bench/run_all.sh --quick    # 1 repetition, 5M tables only
+#
+# Extra arguments go to bench/bench_extract_load.py (see its --help). The 5M tables
+# (PostgreSQL test.bench.orders, MariaDB bench.orders) and the 100k one are kept for the
+# next run; the 10M table is built by doubling and dropped at the end (KEEP_10M=1 keeps it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+big=true small=true
+for arg in "$@"; do
+  case $arg in
+    --quick) big=false small=false ;;
+    --no-big) big=false ;;
+    --no-small) small=false ;;
+  esac
+done
+
+bash bench/setup_peers.sh
+$PY bench/make_orders.py --rows 5000000 --table orders
+if $small; then
+  $PY bench/make_orders.py --rows 100000 --table orders_100k --pg-only
+fi
+if $big; then
+  if [[ ${KEEP_10M:-0} != 1 ]]; then
+    trap '$PY bench/make_orders.py --drop orders_10m' EXIT
+  fi
+  $PY bench/make_orders.py --rows 10000000 --table orders_10m --pg-only --double-of orders
+fi
+$PY bench/bench_extract_load.py "$@"
