@@ -194,18 +194,34 @@ def test_custom_query_source_incremental(pg_schema, duck_url):
 
 
 @pytest.mark.integration
-def test_partitioned_extract_equals_the_source(pg_schema, duck_url):
+@pytest.mark.parametrize("source", ["table", "query"])
+def test_partitioned_extract_equals_the_source(pg_schema, duck_url, source):
+    """A table goes through DuckDB's own parallel scan; a query is split into key
+    ranges read by parallel workers into parts that become one staging table."""
     make_pg_orders(pg_schema, 4000)
+    with pg() as con:  # a NULL key lands in the first range
+        con.execute(f'ALTER TABLE "{pg_schema}".orders DROP CONSTRAINT orders_pkey')
+        con.execute(f'ALTER TABLE "{pg_schema}".orders ALTER COLUMN id DROP NOT NULL')
+        con.execute(f"INSERT INTO \"{pg_schema}\".orders (id, name) VALUES (NULL, 'null key')")
     urls = {"source_url": PG_URL, "target_url": duck_url}
+    query = f'SELECT * FROM "{pg_schema}".orders'
     parted = spec(
         "parted",
-        source={"schema": pg_schema},
+        source={"schema": pg_schema} if source == "table" else {"table": None, "query": query},
         extract={"strategy": "partitioned", "partition_column": "id", "partitions": 4},
+        load={"strategy": "append", "primary_key": []},
     )
     result = run_pipeline(parted, **urls).raise_for_status()
-    assert result.rows_extracted == 4000 and result.window["parts"] == "4"
-    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted"))
-    assert target == normalize(pg_rows(pg_schema))
+    assert result.rows_extracted == 4001 and result.window["parts"] == "4"
+    key = lambda row: (row[0] is None, row[0] or 0)  # noqa: E731
+    target = sorted(normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted")), key=key)
+    assert target == sorted(normalize(pg_rows(pg_schema)), key=key)
+    con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
+    leftovers = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = '_crane_staging'"
+    ).fetchall()
+    con.close()
+    assert leftovers == [(0,)]
 
 
 @pytest.mark.integration
