@@ -200,6 +200,17 @@ def test_soft_deletes_stamp_missing_rows_and_clear_reappearing_ones(engine, stra
     assert rows_of(con, schema) == [(1, "a", None), (2, "B", None)]
 
 
+def test_soft_deletes_added_to_an_existing_target(engine):
+    con, schema = engine
+    run(con, schema, "merge", [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], primary_key=["id"])
+    load = {"primary_key": ["id"], "hard_deletes": "soft", "full": True}
+    assert run(con, schema, "merge", [{"id": 2, "v": "B"}], **load) == LoadResult(
+        updated=1, soft_deleted=1
+    )
+    rows = rows_of(con, schema, columns='"id", "v", "_crane_deleted_at" IS NOT NULL')
+    assert rows == [(1, "a", True), (2, "B", False)]
+
+
 def test_merge_updates_a_row_that_only_reappears(engine):
     con, schema = engine
     load = {"primary_key": ["id"], "hard_deletes": "soft", "full": True}
