@@ -221,6 +221,30 @@ def test_merge_updates_a_row_that_only_reappears(engine):
     assert rows_of(con, schema) == [(1, "a", None), (2, "b", None)]
 
 
+def test_replace_is_atomic_for_another_duckdb_connection(tmp_path):
+    con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    run(con, "main", "replace", [{"id": i, "v": "old"} for i in range(3)], primary_key=["id"])
+    con.write(pa.table({"id": [7], "v": ["new"]}).to_reader(), TableRef("stg", "main"), "replace")
+    reader = con.con.cursor()  # a second connection to the same database
+    spec = LoadSpec(strategy="replace", primary_key=["id"])
+    with con.transaction():
+        load_strategies.get("replace")(
+            con,
+            TableRef("stg", "main"),
+            TableRef("t", "main"),
+            spec,
+            columns=["id", "v"],
+            full_extract=True,
+            run_at=RUN_1,
+        )
+        assert reader.execute('SELECT count(*), min("v") FROM "main"."t"').fetchall() == [
+            (3, "old")
+        ]
+    assert reader.execute('SELECT count(*), min("v") FROM "main"."t"').fetchall() == [(1, "new")]
+    reader.close()
+    con.close()
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_replace_is_atomic_for_a_concurrent_reader_on_postgres(pg_schema):
