@@ -16,6 +16,7 @@ import sys
 import duckdb
 import pytest
 from _runner_helpers import (
+    COLUMNS,
     PG_URL,
     duck_change,
     duck_rows,
@@ -150,3 +151,35 @@ def test_kill_anywhere_then_rerun_equals_duckdb_source(tmp_path):
         assert duck_rows(target_path) == duck_rows(source_path), point
         _, runs = _state(target_path, "eo_duck")
         assert runs[-1][1] == "success"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_kill_then_rerun_with_a_postgres_target(pg_schema):
+    """State lives in the target's ``_crane`` schema: a killed session's work rolls back."""
+    import uuid
+
+    import psycopg
+
+    from crane.connectors.base import connect
+
+    name = f"t_eo_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    target_url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    try:
+        make_pg_orders(pg_schema, 2000)
+        pipeline = spec("eo_pgt", source={"schema": pg_schema}, target={"table": "orders"})
+        for number, point in enumerate(["stage:batch", "publish:after", "commit:before"]):
+            pg_change(pg_schema, 10_000 + number * 1000, 300)
+            _kill_at(point, pipeline, PG_URL, target_url)
+            rerun = run_pipeline(pipeline, source_url=PG_URL, target_url=target_url, wait=True)
+            assert rerun.ok, (point, rerun.error)
+            with connect(target_url) as target:
+                rows = target.fetch(f"SELECT {COLUMNS} FROM public.orders ORDER BY id")
+                runs = target.fetch("SELECT status FROM _crane.runs")
+            assert normalize(rows) == normalize(pg_rows(pg_schema)), point
+            assert runs == [("success",)] * (number + 1), point
+    finally:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
