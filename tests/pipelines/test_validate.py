@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 
 import pyarrow as pa
@@ -13,30 +14,36 @@ from crane.connectors.base import TableRef, connect
 from crane.errors import LoadError, QuarantineLimitError
 from crane.pipelines.validate import ValidationResult, check_ratio, validate_staging
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_DSN = "host=127.0.0.1 user=postgres dbname=test"
 
 
 @pytest.fixture(scope="module")
 def pg_connector():
-    con = connect(PG_URL)
+    """A fresh database: ``_crane.quarantine`` is one fixed table, shared by nobody else."""
+    import psycopg
+
+    name = f"q_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    con = connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
     yield con
     con.close()
+    with psycopg.connect(PG_DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
 def engine(request, tmp_path):
-    """(connector, schema); PostgreSQL tests drop their own _crane schema afterwards."""
+    """(connector, schema) in a fresh DuckDB file, or a fresh schema of a fresh PG database."""
     if request.param == "duckdb":
         con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
         con.execute('CREATE SCHEMA "w"')
         yield con, "w"
         con.close()
         return
-    con = request.getfixturevalue("pg_connector")
-    schema = request.getfixturevalue("pg_schema")
+    con, schema = request.getfixturevalue("pg_connector"), f"t_{uuid.uuid4().hex[:10]}"
+    con.execute(f'CREATE SCHEMA "{schema}"')
     yield con, schema
-    if con.table_schema(TableRef("quarantine", "_crane")) is not None:
-        con.execute(f'DELETE FROM "_crane"."quarantine" WHERE "run_id" = \'run-{schema}\'')
 
 
 def pipeline(schema, **load):
