@@ -253,3 +253,70 @@ def test_docstring_examples_run():
     for module in (bounds, extract):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0
+
+
+# -- MariaDB and SQLite sources (their connectors register by URL scheme) -------------------
+
+
+@pytest.mark.integration
+def test_mariadb_late_commit_is_not_skipped(my_db, duck_url):
+    pytest.importorskip("crane.connectors.mysql")
+    import pymysql
+
+    def session(autocommit: bool = True) -> pymysql.connections.Connection:
+        return pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=autocommit)
+
+    with session() as con, con.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE orders (id BIGINT PRIMARY KEY, updated_at DATETIME(6) NOT NULL, "
+            "amount DECIMAL(10,2), name VARCHAR(50)) ENGINE=InnoDB"
+        )
+        cur.execute(
+            "INSERT INTO orders SELECT seq, NOW(6) - INTERVAL 1 DAY + INTERVAL seq SECOND, "
+            "seq * 1.25, CONCAT('name ', seq) FROM seq_1_to_100"
+        )
+    url = f"mysql://root@127.0.0.1:3306/{my_db}"
+    pipeline = spec("my_late", load={"strategy": "append", "primary_key": []})
+    urls = {"source_url": url, "target_url": duck_url}
+    assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 100
+    t1 = session(autocommit=False)
+    with t1.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        cur.execute("INSERT INTO orders VALUES (1001, NOW(6), 1, 't1')")
+    time.sleep(0.05)
+    with session() as t2, t2.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (1002, NOW(6), 2, 't2')")
+    during = run_pipeline(pipeline, **urls).raise_for_status()
+    t1.commit()
+    t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.rows_loaded + after.rows_loaded == 2
+    ids = [r[0] for r in duck_rows(duck_url.removeprefix("duckdb:///"), "my_late")]
+    assert ids == [*range(1, 101), 1001, 1002]
+
+
+def test_sqlite_source_incremental(tmp_path, duck_url):
+    pytest.importorskip("crane.connectors.sqlite")
+    import sqlite3
+
+    path = tmp_path / "src.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at TIMESTAMP, name TEXT)")
+    con.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?)",
+        [(i, f"2024-01-01 00:{i:02d}:00", f"n{i}") for i in range(50)],
+    )
+    con.commit()
+    pipeline = spec("lite")
+    urls = {"source_url": f"sqlite:///{path}", "target_url": duck_url}
+    assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 50
+    con.execute("INSERT INTO orders VALUES (50, '2024-01-01 00:59:00', 'late')")
+    con.execute("UPDATE orders SET updated_at = '2024-01-02 00:00:00', name = 'x' WHERE id = 3")
+    con.commit()
+    con.close()
+    again = run_pipeline(pipeline, **urls).raise_for_status()
+    assert again.rows_extracted == 2
+    target = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
+    rows = target.execute("SELECT count(*), max(name) FILTER (WHERE id = 3) FROM lite").fetchall()
+    target.close()
+    assert rows == [(51, "x")]
