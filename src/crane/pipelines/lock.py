@@ -137,7 +137,7 @@ def _pg_lock(pipeline: str, url: ConnectionURL, wait: bool) -> Iterator[None]:
 def _pg_conninfo(url: ConnectionURL) -> str:
     from psycopg.conninfo import make_conninfo
 
-    parts = {
+    parts: dict[str, str | int | None] = {
         "host": url.host or "127.0.0.1",
         "port": url.port or 5432,
         "dbname": url.database,
@@ -145,7 +145,7 @@ def _pg_conninfo(url: ConnectionURL) -> str:
         "password": url.password,
         **{k: v for k, v in url.params.items() if k in ("sslmode", "connect_timeout")},
     }
-    return make_conninfo(**{k: v for k, v in parts.items() if v})
+    return make_conninfo("", **{k: v for k, v in parts.items() if v})
 
 
 def _pg_holder(con: Any, key: int) -> str:
