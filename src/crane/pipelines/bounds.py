@@ -18,7 +18,10 @@ are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`
   that takes its timestamp before it first writes cannot be seen until it writes:
   give such sources a ``lag`` (subtracted from the bound).
 * MySQL/MariaDB: the oldest ``trx_started`` in ``information_schema.innodb_trx``
-  (any other open InnoDB transaction: the conservative choice), capped by the clock.
+  among other transactions that modified or locked rows, capped by the clock.
+  MySQL's ``NOW()`` is the *statement's* start, so a transaction that has not
+  written yet stamps its future rows after the bound; idle read-only sessions
+  (a pool with autocommit off) never hold the window back.
 * SQLite and DuckDB: one writer at a time, so every committed row is visible and
   ``max(cursor)`` is safe; the window is ``(watermark, max]``.
 * Integer cursors (any engine): the window is ``(watermark, max(cursor)]`` read at
@@ -74,7 +77,8 @@ _PG_TABLE_WRITERS = (
 _MY_CLOCK = (
     "SELECT UTC_TIMESTAMP(6), NOW(6), (SELECT TIMESTAMPDIFF(MICROSECOND, MIN(trx_started), "
     "NOW(6)) / 1000000 FROM information_schema.innodb_trx "
-    "WHERE trx_mysql_thread_id <> CONNECTION_ID())"
+    "WHERE trx_mysql_thread_id <> CONNECTION_ID() "
+    "AND (trx_rows_modified > 0 OR trx_lock_structs > 0))"
 )
 
 BOUND_RULES: dict[str, BoundRule] = {
