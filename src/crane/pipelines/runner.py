@@ -132,9 +132,11 @@ class _Run:
         return [u.password for u in urls if u.password]
 
     def mask(self, text: str) -> str:
+        from crane.config.secrets import mask
+
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return mask(text)  # and every secret the project/env made known (H4)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
