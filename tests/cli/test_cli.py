@@ -263,3 +263,22 @@ def test_init_project_runs_out_of_the_box(tmp_path, capsys, monkeypatch):
     )
     assert done.returncode == 0, done.stderr
     assert "status=success" in done.stdout and "rows_extracted=0" in done.stdout
+
+
+def test_secrets_masked_in_run_records_errors_and_lineage(tmp_path, capsys, monkeypatch):
+    root = _duck_project(tmp_path / "duck")
+    monkeypatch.setenv("SHOP_API_TOKEN", "tok-3a9f-secret")
+    (root / "pipelines/leaky.yml").write_text(
+        "source:\n  query: SELECT * FROM missing_${SHOP_API_TOKEN}\ntarget: {table: leaky}\n"
+    )
+    code, out, err = crane(capsys, "run", "leaky", "--json", "-p", root)
+    assert code == 1 and "missing_***" in err
+    code, runs, _ = crane(capsys, "runs", "--json", "-p", root)
+    lineage = (root / "lineage.jsonl").read_text()
+    for text in (out, err, runs, lineage):
+        assert "tok-3a9f-secret" not in text
+    assert "missing_***" in json.loads(runs)[0]["error"]
+    con = __import__("duckdb").connect(str(root / "warehouse.duckdb"), read_only=True)
+    stored = con.execute("SELECT error FROM _crane.runs").fetchone()[0]
+    con.close()
+    assert "tok-3a9f-secret" not in stored and "missing_***" in stored

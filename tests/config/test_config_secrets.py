@@ -84,3 +84,8 @@ def test_logging_filter_masks_message_args_and_traceback():
     out = stream.getvalue()
     assert "leaky-secret" not in out
     assert "connect failed with ***" in out and "boom ***" in out
+
+
+def test_secret_split_by_terminal_codes_is_still_masked():
+    register("tok-3a9f-secret")
+    assert mask("FROM missing_tok\x1b[4m-\x1b[0m3a9f-secret") == "FROM missing_***"

@@ -26,6 +26,8 @@ MIN_SECRET_LENGTH = 4
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 _lock = threading.Lock()
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -99,6 +101,8 @@ def mask(text: str) -> str:
     """
     if not text:
         return text
+    if "\x1b[" in text:  # sqlglot underlines the offending token, splitting a secret in two
+        text = _ANSI.sub("", text)
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
