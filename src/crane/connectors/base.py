@@ -152,6 +152,23 @@ class Connector(ABC):
         """(TYPE, connection string) for DuckDB's scanner to read this system in-engine."""
         return None
 
+    def duckdb_attach_settings(self) -> list[str]:
+        """DuckDB ``SET`` statements to run before attaching, so its scanner reads exactly."""
+        return []
+
+    def duckdb_scan(self, table: TableRef, alias: str) -> str:
+        """A DuckDB SELECT reading ``table`` of this system attached as ``alias``, losslessly.
+
+        Connectors whose scanner maps a type lossily override this with a fix.
+        """
+        from sqlglot import exp
+
+        full = table.expression()
+        full.set("catalog", exp.to_identifier(alias, quoted=True))
+        if self.default_schema and not table.schema:
+            full.set("db", exp.to_identifier(self.default_schema, quoted=True))
+        return exp.select("*").from_(full).sql("duckdb")
+
     @abstractmethod
     def close(self) -> None: ...
 

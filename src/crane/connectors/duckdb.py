@@ -152,6 +152,8 @@ class DuckDBConnector(Connector):
             return alias
         if kind != "duckdb":  # DuckDB attaches its own files without an extension
             load_extension(self.con, kind)
+        for statement in other.duckdb_attach_settings():  # e.g. exact TIME for MySQL
+            self.con.execute(statement)
         escaped = dsn.replace("'", "''")
         self.con.execute(f"ATTACH '{escaped}' AS \"{alias}\" (TYPE {kind}, READ_ONLY)")
         self._attached[alias] = dsn

@@ -282,7 +282,7 @@ class PostgresConnector(Connector):
         try:
             with self.transaction():
                 rows = self._publish(stage, table, mode, reader.schema)
-                self.execute(f"DROP TABLE {stage.sql('postgres')}")
+                self.execute(_drop(stage))
         except ConnectorError:
             self._orphans.append(stage)
             self._drop_orphans()
@@ -316,12 +316,11 @@ class PostgresConnector(Connector):
     def _publish(self, stage: TableRef, table: TableRef, mode: WriteMode, schema: pa.Schema) -> int:
         from sqlglot import exp
 
-        target = table.sql("postgres")
         existing = self._column_types(table)
         if existing and mode == "create":
             raise ConnectorError("table already exists", table=str(table))
         if existing and mode == "replace":
-            self.execute(f"DROP TABLE {target}")
+            self.execute(_drop(table))
             existing = {}
         if not existing:
             self._create(table, schema)
@@ -368,7 +367,7 @@ class PostgresConnector(Connector):
         orphans, self._orphans = self._orphans, []
         for stage in orphans:
             with contextlib.suppress(Exception):  # broken session: found later by name
-                self.con.execute(f"DROP TABLE IF EXISTS {stage.sql('postgres')}")
+                self.con.execute(_drop(stage).sql("postgres"))
 
     # -- statements ----------------------------------------------------------
     def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
@@ -435,3 +434,9 @@ def _type(sql_type: str) -> exp.DataType:
     from sqlglot import exp
 
     return exp.DataType.build(sql_type, dialect="postgres", udt=True)
+
+
+def _drop(table: TableRef) -> exp.Drop:
+    from sqlglot import exp
+
+    return exp.Drop(tables=[table.expression()], kind="TABLE", exists=True)
