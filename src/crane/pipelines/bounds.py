@@ -18,7 +18,11 @@ are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`
   that takes its timestamp before it first writes cannot be seen until it writes:
   give such sources a ``lag`` (subtracted from the bound).
 * MySQL/MariaDB: the oldest ``trx_started`` in ``information_schema.innodb_trx``
-  among other transactions that modified or locked rows, capped by the clock.
+  among other transactions that modified or locked rows from a session whose
+  current database is the source's (or none: conservative), capped by the clock.
+  InnoDB does not say which tables a transaction wrote on every server version, so
+  a writer whose session sits in *another* database but writes ours by qualified
+  name is not seen: give such sources a ``lag``.
   MySQL's ``NOW()`` is the *statement's* start, so a transaction that has not
   written yet stamps its future rows after the bound; idle read-only sessions
   (a pool with autocommit off) never hold the window back.
@@ -75,10 +79,12 @@ _PG_TABLE_WRITERS = (
     "'AccessExclusiveLock'))"
 )
 _MY_CLOCK = (
-    "SELECT UTC_TIMESTAMP(6), NOW(6), (SELECT TIMESTAMPDIFF(MICROSECOND, MIN(trx_started), "
-    "NOW(6)) / 1000000 FROM information_schema.innodb_trx "
-    "WHERE trx_mysql_thread_id <> CONNECTION_ID() "
-    "AND (trx_rows_modified > 0 OR trx_lock_structs > 0))"
+    "SELECT UTC_TIMESTAMP(6), NOW(6), (SELECT TIMESTAMPDIFF(MICROSECOND, MIN(t.trx_started), "
+    "NOW(6)) / 1000000 FROM information_schema.innodb_trx t "
+    "LEFT JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+    "WHERE t.trx_mysql_thread_id <> CONNECTION_ID() "
+    "AND (t.trx_rows_modified > 0 OR t.trx_lock_structs > 0) "
+    "AND (p.db IS NULL OR p.db = DATABASE()))"
 )
 
 BOUND_RULES: dict[str, BoundRule] = {
