@@ -1,0 +1,141 @@
+"""PostgreSQL connector on the real server: streams, writes, transactions, errors."""
+
+from __future__ import annotations
+
+import decimal
+
+import pyarrow as pa
+import pytest
+
+from crane.connectors import TableRef, connect
+from crane.connectors.postgres import PostgresConnector, classify
+from crane.errors import ConnectorError
+
+DEC = pa.decimal128(12, 2)
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+pytestmark = pytest.mark.integration
+
+
+def _table(n: int = 5) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "amount": pa.array([decimal.Decimal(f"{i}.10") for i in range(n)], DEC),
+            "name": [f"n{i}" if i % 2 else None for i in range(n)],
+        }
+    )
+
+
+def test_write_modes_and_bounded_read(pg_schema):
+    ref = TableRef("t", pg_schema)
+    with connect(PG) as con:
+        assert con.write(_table().to_reader(), ref, "create") == 5
+        assert con.write(_table().to_reader(), ref, "append") == 5
+        assert con.execute(f'select count(*) from "{pg_schema}".t') == [(10,)]
+        with pytest.raises(ConnectorError, match="already exists"):
+            con.write(_table().to_reader(), ref, "create")
+        assert con.write(_table(3).to_reader(), ref, "replace") == 3
+        batches = list(con.read(ref, batch_rows=2))
+        assert [b.num_rows for b in batches] == [2, 1]
+        back = pa.Table.from_batches(batches)
+        assert back.schema.field("amount").type == pa.decimal128(12, 2)
+        assert back.to_pylist() == _table(3).to_pylist()
+        # no staging table is left behind
+        assert con.execute(
+            "select count(*) from pg_tables where schemaname = %s and tablename like %s",
+            [pg_schema, "_crane_stage_%"],
+        ) == [(0,)]
+
+
+def test_query_read_with_params_and_table_schema(pg_schema):
+    ref = TableRef("t", pg_schema)
+    with connect(PG) as con:
+        con.write(_table().to_reader(), ref, "create")
+        rows = con.read(f'select id, name from "{pg_schema}".t where id > %s', params=[2])
+        assert rows.read_all().to_pylist() == [{"id": 3, "name": "n3"}, {"id": 4, "name": None}]
+        schema = con.table_schema(ref)
+        assert schema is not None and schema.names == ["id", "amount", "name"]
+        assert con.table_schema(TableRef("missing", pg_schema)) is None
+
+
+def test_write_inside_transaction_rolls_back_with_it(pg_schema):
+    """Exactly-once: a load and its state write commit (or vanish) together."""
+    ref = TableRef("t", pg_schema)
+    with connect(PG) as con:
+        con.write(_table().to_reader(), ref, "create")
+        con.execute(f'create table "{pg_schema}".state (w int)')
+        with pytest.raises(RuntimeError), con.transaction():
+            assert con.write(_table().to_reader(), ref, "append") == 5
+            with con.transaction():  # nested joins the outer one
+                con.execute(f'insert into "{pg_schema}".state values (1)')
+            raise RuntimeError("crash before commit")
+        assert con.execute(f'select count(*) from "{pg_schema}".t') == [(5,)]
+        assert con.execute(f'select count(*) from "{pg_schema}".state') == [(0,)]
+        with con.transaction():  # transactional DDL
+            con.execute(f'create table "{pg_schema}".ddl (x int)')
+            con.execute(f'insert into "{pg_schema}".state values (2)')
+        assert con.execute(f'select w from "{pg_schema}".state') == [(2,)]
+
+
+def test_read_only_is_enforced_by_the_server(pg_schema):
+    with connect(PG) as con:
+        con.execute(f'create table "{pg_schema}".t (x int)')
+    with connect(PG, read_only=True) as ro:
+        with pytest.raises(ConnectorError, match="read-only") as info:
+            ro.execute(f'insert into "{pg_schema}".t values (1)')
+        assert info.value.transient is False
+        with pytest.raises(ConnectorError):
+            ro.write(_table().to_reader(), TableRef("t2", pg_schema), "create")
+        assert ro.execute(f'select count(*) from "{pg_schema}".t') == [(0,)]
+
+
+def test_errors_are_classified_and_masked(pg_schema):
+    url = "postgresql://postgres:s3cret-pw@127.0.0.1:5432/test"
+    with connect(url) as con:
+        with pytest.raises(ConnectorError) as info:
+            con.execute(f'select * from "{pg_schema}".nope')
+        assert info.value.transient is False
+        assert "s3cret-pw" not in str(info.value) and "***" in str(info.value)
+        con.execute("select 1")  # the session survives a failed statement
+    with pytest.raises(ConnectorError) as refused:
+        connect("postgresql://postgres@127.0.0.1:1/test")
+    assert refused.value.transient is True
+
+
+class _Err(Exception):
+    def __init__(self, sqlstate: str | None, text: str = "") -> None:
+        super().__init__(text)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (_Err("40001"), True),  # serialization failure
+        (_Err("40P01"), True),  # deadlock
+        (_Err("55P03"), True),  # lock not available
+        (_Err("57P01"), True),  # admin shutdown
+        (_Err("08006"), True),  # connection failure
+        (_Err("42P01"), False),  # undefined table
+        (_Err("28P01"), False),  # bad password
+        (_Err("22P02"), False),  # invalid text representation
+        (_Err(None, "password authentication failed for user"), False),
+        (ConnectionResetError(), True),
+    ],
+)
+def test_classify(error, transient):
+    assert classify(error) is transient
+
+
+def test_sessions_are_pooled():
+    first = connect(PG)
+    raw = first.con
+    first.close()
+    second = connect(PG)
+    try:
+        assert second.con is raw
+        assert isinstance(second, PostgresConnector)
+        assert second.duckdb_attach() == ("postgres", second.dsn)
+        assert second.capabilities.merge and second.capabilities.transactional_ddl
+    finally:
+        second.close()
