@@ -1,0 +1,127 @@
+"""MySQL/MariaDB connector on the real server: streams, LOAD DATA writes, transactions."""
+
+from __future__ import annotations
+
+import decimal
+
+import pyarrow as pa
+import pytest
+
+from crane.connectors import TableRef, connect
+from crane.connectors.mysql import MySQLConnector, classify, encode_batch
+from crane.errors import ConnectorError
+
+pytestmark = pytest.mark.integration
+DEC = pa.decimal128(30, 15)
+
+
+def _url(db: str, password: str = "") -> str:
+    auth = f"root:{password}" if password else "root"
+    return f"mysql://{auth}@127.0.0.1:3306/{db}"
+
+
+def _table(n: int = 5) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "amount": pa.array([decimal.Decimal(f"{i}.123456789012345") for i in range(n)], DEC),
+            # the characters LOAD DATA treats specially must survive
+            "name": [None, "tab\there", "new\nline", "back\\slash \\N", ""][:n] + ["x"] * (n - 5),
+            "flag": [True, False, None, True, False][:n] + [True] * (n - 5),
+        }
+    )
+
+
+def test_write_modes_and_bounded_read(my_db):
+    with connect(_url(my_db)) as con:
+        assert con.write(_table().to_reader(), TableRef("t"), "create") == 5
+        assert con.write(_table().to_reader(), TableRef("t"), "append") == 5
+        assert con.execute("select count(*) from t") == [(10,)]
+        with pytest.raises(ConnectorError, match="already exists"):
+            con.write(_table().to_reader(), TableRef("t"), "create")
+        assert con.write(_table().to_reader(), TableRef("t"), "replace") == 5
+        batches = list(con.read(TableRef("t"), batch_rows=2))
+        assert [b.num_rows for b in batches] == [2, 2, 1]
+        back = pa.Table.from_batches(batches)
+        assert back.schema.field("amount").type == DEC  # connectorx alone gives (38,10)
+        assert back.to_pylist() == _table().to_pylist()
+
+
+def test_query_read_with_params_and_table_schema(my_db):
+    with connect(f"mariadb://root@127.0.0.1:3306/{my_db}") as con:
+        con.write(_table().to_reader(), TableRef("t"), "create")
+        rows = con.read("select id, name from t where id > %s order by id", params=[2])
+        assert rows.read_all().to_pylist() == [
+            {"id": 3, "name": "back\\slash \\N"},
+            {"id": 4, "name": ""},
+        ]
+        assert con.table_schema(TableRef("t")).names == ["id", "amount", "name", "flag"]
+        assert con.table_schema(TableRef("missing")) is None
+
+
+def test_write_inside_transaction_rolls_back_with_it(my_db):
+    with connect(_url(my_db)) as con:
+        con.write(_table().to_reader(), TableRef("t"), "create")
+        con.execute("create table state (w int)")
+        with pytest.raises(RuntimeError), con.transaction():
+            assert con.write(_table().to_reader(), TableRef("t"), "append") == 5
+            with con.transaction():
+                con.execute("insert into state values (%s)", [1])
+            raise RuntimeError("crash before commit")
+        assert con.execute("select count(*) from t") == [(5,)]
+        assert con.execute("select count(*) from state") == [(0,)]
+
+
+def test_load_data_warnings_fail_loudly(my_db):
+    with connect(_url(my_db)) as con:
+        con.execute("create table t (id int, amount decimal(4,1), name text, flag boolean)")
+        with pytest.raises(ConnectorError, match="LOAD DATA reported"):
+            con.write(_table().to_reader(), TableRef("t"), "append")  # 1.123… truncated
+
+
+def test_read_only_is_enforced_by_the_server(my_db):
+    with connect(_url(my_db)) as con:
+        con.execute("create table t (x int)")
+    with connect(_url(my_db), read_only=True) as ro:
+        with pytest.raises(ConnectorError, match="READ ONLY"), ro.transaction():
+            ro.execute("insert into t values (1)")
+        with pytest.raises(ConnectorError):
+            ro.write(_table().to_reader(), TableRef("t2"), "create")
+        assert ro.execute("select count(*) from t") == [(0,)]
+
+
+def test_errors_are_classified_and_masked(my_db):
+    with connect(_url(my_db)) as con:
+        with pytest.raises(ConnectorError) as info:
+            con.execute("select * from nope")
+        assert info.value.transient is False
+    with pytest.raises(ConnectorError) as denied:
+        connect(_url(my_db, password="s3cret-pw"))
+    assert denied.value.transient is False
+    assert "s3cret-pw" not in str(denied.value)
+
+
+@pytest.mark.parametrize(
+    ("errno", "transient"),
+    [(1213, True), (1205, True), (2006, True), (2013, True), (1146, False), (1045, False)],
+)
+def test_classify(errno, transient):
+    import pymysql
+
+    assert classify(pymysql.err.OperationalError(errno, "x")) is transient
+
+
+def test_encode_batch_escapes_and_nulls():
+    batch = pa.record_batch({"a": [1, None], "s": ["x\ty", "\\"], "b": [True, None]})
+    assert encode_batch(batch) == b"1\tx\\ty\t1\n\\N\t\\\\\t\\N\n"
+
+
+def test_sessions_are_pooled(my_db):
+    first = connect(_url(my_db))
+    raw = first.con
+    first.close()
+    with connect(_url(my_db)) as second:
+        assert second.con is raw and isinstance(second, MySQLConnector)
+        kind, dsn = second.duckdb_attach()
+        assert kind == "mysql" and f"database={my_db}" in dsn
+        assert not second.capabilities.merge and not second.capabilities.transactional_ddl
