@@ -410,14 +410,14 @@ def goals(by: dict[str, Case]) -> list[dict[str, object]]:
 
     rss5, rss10 = med(g("pg.crane.full"), "rss_mb"), med(g("pg10m.crane.full"), "rss_mb")
     growth = ratio(rss10, rss5)
+    inrun = ratio(med_run(g("pg.crane.incr")), med_run(g("pg.crane.full")))
     return [
         wall_goal("PG full: crane / psql COPY floor", "pg.crane.full", "pg.floor", "<=", 1.3),
         wall_goal("PG full: dlt fastest / crane", "pg.dlt.fast", "pg.crane.full", ">=", 6.0),
         wall_goal("PG incremental 1%: crane incr / crane full", "pg.crane.incr",
                   "pg.crane.full", "<=", 0.05),
-        {"goal": "  same, crane's in-process run seconds (no start-up)",
-         "ratio_of_medians": ratio(med_run(g("pg.crane.incr")), med_run(g("pg.crane.full"))),
-         "limit": "<= 0.05", "met": None},
+        {"goal": "  same, crane's in-process seconds", "ratio_of_medians": inrun,
+         "limit": "<= 0.05", "met": None if inrun is None else inrun <= 0.05},
         {"goal": "crane peak RSS at 5M (MB)", "ratio_of_medians": rss5, "limit": "<= 600",
          "met": None if rss5 is None else rss5 <= 600},
         {"goal": "crane peak RSS 10M / 5M", "ratio_of_medians": growth, "limit": "<= 1.10",
