@@ -479,6 +479,9 @@ def machine() -> dict[str, object]:
         "mariadb": mysql("select version()"),
         "dlt_venv": [p for p in pins if re.match(r"(?i)(dlt|duckdb|pyarrow|sqlalchemy)==", p)],
         "crane_commit": run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        # a snapshot of crane's sources put first on PYTHONPATH overrides the work tree
+        "pythonpath": os.environ.get("PYTHONPATH", ""),
+        "crane_snapshot": os.environ.get("CRANE_SNAPSHOT", ""),
         # the benchmark runs the work tree: say whether crane's sources differed from HEAD
         "crane_src_uncommitted_files": len(
             run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"]).splitlines()
