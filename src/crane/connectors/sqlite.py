@@ -8,6 +8,10 @@ into Arrow a batch at a time (``fetchmany``); `write` binds whole batches with
 ``executemany`` (a C loop in ``sqlite3``). Loads into DuckDB use DuckDB's sqlite
 scanner through `duckdb_attach` instead. ``read_only`` opens the file with the
 ``mode=ro`` URI, so SQLite itself refuses writes.
+
+Decimals are written to columns declared ``DECIMAL_TEXT(p,s)``: the name gives
+TEXT affinity, so SQLite keeps every digit (a ``DECIMAL`` column has NUMERIC
+affinity and stores 123456789012345.123456789012345 as a rounded double).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "busy", 
 BUSY_TIMEOUT_S = 30.0
 # declared-type pattern -> Arrow type factory, first match wins (SQLite affinity order)
 _DECLARED: list[tuple[str, str]] = [
-    (r"^(DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", "decimal"),
+    (r"^(DECIMAL|NUMERIC)(?:_TEXT)?\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", "decimal"),
     (r"BOOL", "bool_"),
     (r"INT", "int64"),
     (r"^DATE$", "date32"),

@@ -97,8 +97,8 @@ def _param_type(t: pa.DataType, dialect: str) -> str | None:
     if pa.types.is_dictionary(t):
         return sql_type(t.value_type, dialect)
     if dialect == "sqlite":  # declared types are free text; these keep exact read-back
-        if pa.types.is_decimal(t):
-            return f"DECIMAL({t.precision},{t.scale})"
+        if pa.types.is_decimal(t):  # TEXT affinity: NUMERIC would round to a double
+            return f"DECIMAL_TEXT({t.precision},{t.scale})"
         if pa.types.is_boolean(t):
             return "BOOLEAN"
         if pa.types.is_timestamp(t):
