@@ -102,6 +102,8 @@ def stage(
             rows = mover.parallel(table)
     finally:
         console.finish_task(spec.name)
+        if mover.alias:
+            _detach(target, mover.alias)
     nbytes = mover.counter.bytes or _estimate_bytes(target, table, rows)
     return Staged(table, rows, nbytes)
 
@@ -132,6 +134,7 @@ class _Mover:
         self.filtered = any(f is not None for f in plan.filters)
         attach = source.duckdb_attach()
         self.settings = FILTERED_SCAN_SETTINGS.get(attach[0], {}) if attach else {}
+        self.alias: str | None = None
         self.relation = self._in_engine_relation(target, source)
 
     # -- route choice ------------------------------------------------------------
@@ -149,9 +152,9 @@ class _Mover:
                 # a query-text scan cannot push our WHERE down: let the window run inside
                 # the source's own query instead (streaming route)
                 return None
-            attach(source, alias)
+            self.alias = attach(source, alias)
             return exp.Subquery(this=scan, alias=exp.TableAlias(this=exp.to_identifier("s")))
-        attach(source, alias)
+        self.alias = attach(source, alias)
         return exp.table_(
             exp.to_identifier(table.name, quoted=True),
             db=exp.to_identifier(table.schema, quoted=True) if table.schema else None,
@@ -259,6 +262,15 @@ def _is_plain_scan(scan: exp.Expr) -> bool:
     source = scan.args.get("from_") or scan.args.get("from")
     table = source.this if isinstance(source, exp.From) else None
     return isinstance(table, exp.Table) and isinstance(table.this, exp.Identifier)
+
+
+def _detach(target: Connector, alias: str) -> None:
+    """Let go of the attached source once its rows are staged: an attached remote catalog
+    makes every later catalog lookup in the target (information_schema) ask the source."""
+    target.execute(f"DETACH DATABASE IF EXISTS {exp.to_identifier(alias, quoted=True).sql()}")
+    attached = getattr(target, "_attached", None)
+    if isinstance(attached, dict):  # the connector remembers what it attached
+        attached.pop(alias, None)
 
 
 def _drop(table: TableRef) -> exp.Drop:
