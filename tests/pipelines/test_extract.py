@@ -320,3 +320,10 @@ def test_sqlite_source_incremental(tmp_path, duck_url):
     rows = target.execute("SELECT count(*), max(name) FILTER (WHERE id = 3) FROM lite").fetchall()
     target.close()
     assert rows == [(51, "x")]
+
+
+def test_lookback_on_text_timestamps_keeps_their_format():
+    hour = "1h"
+    assert minus_lookback("2024-01-02 03:00:00", hour, "other") == "2024-01-02 02:00:00"
+    assert minus_lookback("2024-01-02T03:00:00Z", hour, "other") == "2024-01-02T02:00:00Z"
+    assert minus_lookback("2024-01-02 03:00:00.5", hour, "other") == "2024-01-02 02:00:00.500000"

@@ -173,12 +173,38 @@ def minus_lookback(value: Any, lookback: str | int | None, kind: CursorKind) -> 
         return value - int(lookback)
     delta = parse_duration(lookback)
     assert delta is not None
+    if isinstance(value, str):  # a timestamp stored as text (SQLite): same text format back
+        return _text_minus(value, delta)
     if kind == "date":
         return value - dt.timedelta(days=max(delta.days, 1))
     return value - delta
 
 
 # -- strategies --------------------------------------------------------------------
+
+
+def _text_minus(value: str, delta: dt.timedelta) -> str:
+    """``'2024-01-02 03:00:00' - 1h`` → ``'2024-01-02 02:00:00'`` (ISO text keeps its shape).
+
+    >>> _text_minus("2024-01-02 03:00:00", dt.timedelta(hours=1))
+    '2024-01-02 02:00:00'
+    >>> _text_minus("2024-01-02", dt.timedelta(hours=1))
+    '2024-01-01'
+    """
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ExtractError(
+            f"cannot apply a lookback to the text cursor value {value!r}",
+            hint="store the cursor as a timestamp, or use lookback only with ISO text",
+        ) from None
+    if len(value) == 10:  # a date
+        return (moment - max(delta, dt.timedelta(days=1))).date().isoformat()
+    separator = "T" if "T" in value else " "
+    spec = "seconds" if "." not in value[19:] else "microseconds"
+    earlier = moment - delta
+    text = earlier.isoformat(sep=separator, timespec=spec)
+    return text.replace("+00:00", "Z") if value.endswith("Z") else text
 
 
 @extract_strategies.register("full")
