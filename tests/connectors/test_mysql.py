@@ -125,3 +125,16 @@ def test_sessions_are_pooled(my_db):
         kind, dsn = second.duckdb_attach()
         assert kind == "mysql" and f"database={my_db}" in dsn
         assert not second.capabilities.merge and not second.capabilities.transactional_ddl
+
+
+def test_ddl_never_commits_a_callers_transaction(my_db):
+    """MySQL DDL commits implicitly: create is refused and replace deletes inside one."""
+    with connect(_url(my_db)) as con:
+        con.write(_table().to_reader(), TableRef("t"), "create")
+        with pytest.raises(ConnectorError, match="commits implicitly"), con.transaction():
+            con.write(_table().to_reader(), TableRef("new"), "create")
+        with pytest.raises(RuntimeError), con.transaction():
+            assert con.write(_table(2).to_reader(), TableRef("t"), "replace") == 2
+            raise RuntimeError("crash before commit")
+        assert con.execute("select count(*) from t") == [(5,)]
+        assert con.table_schema(TableRef("new")) is None

@@ -14,7 +14,9 @@ text and restores their exact ``decimal(p,s)`` in Arrow, and turns ``bit(1)`` an
 ``time_zone = '+00:00'``: TIMESTAMP columns read and write as naive UTC.
 
 MySQL DDL commits implicitly, so ``transactional_ddl`` is False: a ``replace``
-inside a transaction empties the table with DELETE instead of dropping it.
+inside a transaction empties the table with DELETE instead of dropping it, and
+creating a missing table inside a transaction is refused (it would silently
+commit the caller's work).
 """
 
 from __future__ import annotations
@@ -274,8 +276,8 @@ class MySQLConnector(Connector):
             raise ConnectorError(f"{self.url.masked} is open read-only", table=str(table))
         reader = types.to_plain(reader)
         try:
+            self._prepare(table, mode, reader.schema)  # DDL first: it commits implicitly
             with self.transaction():
-                self._prepare(table, mode, reader.schema)
                 return self._load(reader, table)
         except ConnectorError:
             raise
@@ -289,24 +291,31 @@ class MySQLConnector(Connector):
         if exists and mode == "create":
             raise ConnectorError("table already exists", table=str(table))
         if exists and mode == "replace":
-            if self._depth > 1:  # DROP would commit the caller's transaction
+            if self._depth:  # DROP would silently commit the caller's transaction
                 self.execute(exp.delete(table.expression()))
                 return
             self.execute(exp.Drop(tables=[table.expression()], kind="TABLE"))
             exists = False
-        if not exists:
-            defs = [
-                exp.ColumnDef(
-                    this=exp.to_identifier(f.name, quoted=True),
-                    kind=exp.DataType.build(
-                        types.field_sql_type(f, self.dialect), dialect="mysql", udt=True
-                    ),
-                )
-                for f in schema
-            ]
-            self.execute(
-                exp.Create(this=exp.Schema(this=table.expression(), expressions=defs), kind="TABLE")
+        if exists:
+            return
+        if self._depth:
+            raise ConnectorError(
+                "cannot create a table inside a transaction: MySQL DDL commits implicitly",
+                table=str(table),
+                hint="create the target before the transaction (write mode 'create')",
             )
+        defs = [
+            exp.ColumnDef(
+                this=exp.to_identifier(f.name, quoted=True),
+                kind=exp.DataType.build(
+                    types.field_sql_type(f, self.dialect), dialect="mysql", udt=True
+                ),
+            )
+            for f in schema
+        ]
+        self.execute(
+            exp.Create(this=exp.Schema(this=table.expression(), expressions=defs), kind="TABLE")
+        )
 
     def _load(self, reader: pa.RecordBatchReader, table: TableRef) -> int:
         """Encode batches as LOAD DATA text in ~64 MB files; one statement per file."""

@@ -202,11 +202,11 @@ class PostgresConnector(Connector):
         """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type."""
         from sqlglot import exp
 
-        names = [d.name for d in self._describe(sql)] if loose is None else None
+        described = self._describe(sql)
         if loose is None:
-            loose = [d.name for d in self._describe(sql) if self._is_loose(d)]
+            loose = [d.name for d in described if self._is_loose(d)]
         if loose:
-            sql = self._exact_numeric(sql, loose, names)
+            sql = self._exact_numeric(sql, loose, [d.name for d in described])
         call = exp.func("postgres_query", exp.Literal.string(alias), exp.Literal.string(sql))
         return exp.select("*").from_(call).sql("duckdb")
 
@@ -214,25 +214,30 @@ class PostgresConnector(Connector):
     def _is_loose(column: Any) -> bool:
         return bool(column.type_code == NUMERIC_OID and column.precision is None)
 
-    def _describe(self, sql: str) -> list[Any]:
-        from sqlglot import exp
+    @staticmethod
+    def _wrap(projections: str, sql: str) -> str:
+        # a user's query is SQL text already: it is wrapped as text, not re-parsed,
+        # so any PostgreSQL syntax sqlglot does not know still works
+        return f"SELECT {projections} FROM ({sql}) AS _crane_q"
 
-        probe = exp.select("*").from_(exp.paren(exp.maybe_parse(sql, dialect="postgres")).as_("_q"))
-        cur = self.con.execute(probe.limit(0).sql("postgres"))
+    def _describe(self, sql: str) -> list[Any]:
+        try:
+            cur = self.con.execute(self._wrap("*", sql) + " LIMIT 0")
+        except Exception as error:
+            raise self._error(error, "read", table=sql[:200]) from error
         return list(cur.description or [])
 
-    def _exact_numeric(self, sql: str, loose: list[str], names: list[str] | None) -> str:
+    def _exact_numeric(self, sql: str, loose: list[str], names: list[str]) -> str:
         """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)."""
         from sqlglot import exp
 
-        names = names or [d.name for d in self._describe(sql)]
-        inner = exp.paren(exp.maybe_parse(sql, dialect="postgres")).as_("_q")
         stats: list[Any] = []
         for name in loose:
             value = exp.column(name, quoted=True)
             width = exp.func("length", exp.cast(exp.func("trunc", exp.func("abs", value)), "text"))
             stats += [exp.func("max", exp.func("scale", value)), exp.func("max", width)]
-        row = self.con.execute(exp.select(*stats).from_(inner).sql("postgres")).fetchone() or ()
+        aggregate = ", ".join(e.sql("postgres") for e in stats)
+        row = self.con.execute(self._wrap(aggregate, sql)).fetchone() or ()
         projections: list[Any] = []
         for name in names:
             col: Any = exp.column(name, quoted=True)
@@ -244,7 +249,7 @@ class PostgresConnector(Connector):
                 to_type = exp.DataType.build(to, dialect="postgres")
                 col = exp.cast(col, to_type).as_(name, quoted=True)
             projections.append(col)
-        return exp.select(*projections).from_(inner).sql("postgres")
+        return self._wrap(", ".join(p.sql("postgres") for p in projections), sql)
 
     # -- metadata ------------------------------------------------------------
     def _columns(self, table: TableRef) -> list[tuple[str, str, bool]] | None:
