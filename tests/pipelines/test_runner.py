@@ -85,6 +85,10 @@ def test_run_metrics_record_progress_and_lineage(pg_schema, duck_url, tmp_path):
     assert set(latest["phases"]) >= {"extract", "publish"}
     events = [json.loads(line) for line in (tmp_path / "lineage.jsonl").read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE", "START", "COMPLETE"]
+    complete = events[-1]
+    for dataset in (complete["inputs"][0], complete["outputs"][0]):
+        fields = [f["name"] for f in dataset["facets"]["schema"]["fields"]]
+        assert fields == ["id", "updated_at", "amount", "name"]
     assert normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "metrics")) == normalize(
         pg_rows(pg_schema)
     )

@@ -42,6 +42,8 @@ from crane.pipelines.stage import STAGING_SCHEMA, Staged, drop_staging, stage, t
 from crane.state import store
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from crane.config.spec import PipelineSpec
     from crane.connectors.base import Connector
     from crane.console import Console
@@ -125,6 +127,9 @@ class _Run:
     backfill: tuple[Any, Any] | None
     console: Console
     result: RunResult
+    # column schemas for lineage facets, known once rows are staged / published
+    input_schema: pa.Schema | None = None
+    output_schema: pa.Schema | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -232,6 +237,7 @@ def _attempt(run: _Run, number: int) -> None:
                 crash_point=_crash_point,
             )
         result.rows_extracted, result.bytes = staged.rows, staged.bytes
+        run.input_schema = target.table_schema(staged.table)
         _crash_point("stage:done")
         if spec.transform:
             with run.phase("transform"):
@@ -314,7 +320,7 @@ def _evolve(run: _Run, target: Connector, staging: TableRef, table: TableRef) ->
             diff=change,
             statements=statements,
         )
-    existing = target.table_schema(table)
+    existing = run.output_schema = target.table_schema(table)
     names = list(staged_schema.names)
     # a policy that discards new columns leaves them out of the load
     return names if existing is None else [n for n in names if n in existing.names]
@@ -403,10 +409,12 @@ def _datasets(run: _Run) -> tuple[list[LineageDataset], list[LineageDataset]]:
     table = (
         f"{spec.target.schema_}.{spec.target.table}" if spec.target.schema_ else spec.target.table
     )
-    inputs = [LineageDataset.from_table(run.source_url, source)]
+    inputs = [LineageDataset.from_table(run.source_url, source, run.input_schema)]
     rows = result.rows_loaded if result.status == "success" else None
     outputs = [
-        LineageDataset.from_table(run.target_url, table, rows=rows, bytes=result.bytes or None)
+        LineageDataset.from_table(
+            run.target_url, table, run.output_schema, rows=rows, bytes=result.bytes or None
+        )
     ]
     return inputs, outputs
 
