@@ -1,11 +1,13 @@
 """MySQL / MariaDB: PyMySQL for the session, connectorx for reads, LOAD DATA for writes.
 
-Paths chosen by measurement on a 1M-row, 7-column table (MariaDB 10.11, 2 cores;
-see /work/notes/h1_measurements.md): reading into Arrow took 3.2 s through
-connectorx, 13.2 s through DuckDB's mysql scanner and 22-29 s through PyMySQL
-``SSCursor`` batches; writing took {LOAD_DATA} through ``LOAD DATA LOCAL INFILE``
-fed with tab-separated text that pyarrow encodes column by column, {EXECUTEMANY}
-through ``executemany`` multi-row INSERTs.
+Paths chosen by measurement on a 1M-row, 7-column table (MariaDB 10.11, 2 shared
+cores; commands in /work/notes/h1_measurements.md): reading into Arrow took
+2.7-3.3 s through connectorx (``arrow_stream``, bounded batches), 6.8-13.3 s
+through DuckDB's mysql scanner and 22-29 s through PyMySQL ``SSCursor`` batches;
+writing took 7.2-9.2 s through ``LOAD DATA LOCAL INFILE`` fed with tab-separated
+text that pyarrow encodes column by column, 26 s through DuckDB's scanner and
+54-56 s through PyMySQL ``executemany`` multi-row INSERTs. LOAD DATA turns data
+errors into warnings, so any warning fails the write (nothing silent).
 
 connectorx reads every DECIMAL as decimal(38,10) (digits past the 10th decimal
 are lost) and bit(1)/tinyint(1) as bytes/integers, so `read` selects decimals as

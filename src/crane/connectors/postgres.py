@@ -7,7 +7,9 @@ as decimal), 0.91-1.65 s through ADBC (numeric arrives as opaque text), 1.6 s
 through connectorx (numeric widened to decimal(38,10)) and 8.5-9.6 s through
 psycopg binary COPY rows; writing took 1.2-1.65 s through ADBC ``adbc_ingest``
 (binary COPY built in C), 1.4-1.8 s through DuckDB's scanner, 4.6-5.1 s through
-psycopg CSV COPY and 16 s through psycopg ``write_row``.
+psycopg CSV COPY and 16 s through psycopg ``write_row``. As shipped, `read` takes
+1.0-1.9 s and `write` 3.5-4.1 s for the same table (the staged publish below
+costs one extra server-side INSERT … SELECT).
 
 Writes go through ADBC into a staging table and are published with one
 ``INSERT … SELECT`` (explicit casts to the target's column types) on the
