@@ -58,5 +58,10 @@ def test_retail_demo_full_then_incremental(tmp_path):
     # whatever else the lookback window re-reads (merged idempotently)
     assert second["orders"] >= 132 and second["orders"] < 2100
     assert 35 <= second["customers"] < 300 and 267 <= second["order_items"] < 4967
-    events = (demo / ".demo" / "lineage.jsonl").read_text().splitlines()
-    assert [json.loads(e)["eventType"] for e in events].count("COMPLETE") == 10
+    events = [json.loads(e) for e in (demo / ".demo" / "lineage.jsonl").read_text().splitlines()]
+    complete = [e for e in events if e["eventType"] == "COMPLETE"]
+    assert len(complete) == 10 and len(events) == 20
+    orders = next(e for e in complete if e["job"]["name"] == "orders")
+    assert orders["inputs"][0]["name"] == "orders"  # SQLite: the file is the namespace
+    fields = [f["name"] for f in orders["inputs"][0]["facets"]["schema"]["fields"]]
+    assert fields[0] == "order_id" and "updated_at" in fields
