@@ -217,6 +217,8 @@ def test_run_runs_and_lineage(tmp_path, capsys):
     assert [r["rows_loaded"] for r in runs] == [0, 500] and runs[0]["pipeline"] == "items"
     code, out, _ = crane(capsys, "runs", "-p", root)
     assert code == 0 and "items" in out and "success" in out
+    code, out, _ = crane(capsys, "runs", "--json", "--pipeline", "other", "-p", root)
+    assert code == 0 and json.loads(out) == []
     events = [json.loads(line) for line in (root / "lineage.jsonl").read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 2
     assert events[0]["job"] == {"namespace": "duck", "name": "items", "facets": {}}

@@ -101,9 +101,7 @@ def runs(
     from crane.project import Project
 
     loaded = Project.load(project)
-    records = list_runs(loaded.warehouse_url, limit)
-    if pipeline:
-        records = [r for r in records if r.get("pipeline") == pipeline]
+    records = list_runs(loaded.warehouse_url, limit, pipeline=pipeline)
     records = [{k: mask(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
     if json:
         print_json(records)

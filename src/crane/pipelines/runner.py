@@ -419,14 +419,16 @@ def _datasets(run: _Run) -> tuple[list[LineageDataset], list[LineageDataset]]:
     return inputs, outputs
 
 
-def list_runs(target_url: str, limit: int = 20) -> list[dict[str, Any]]:
+def list_runs(
+    target_url: str, limit: int = 20, *, pipeline: str | None = None
+) -> list[dict[str, Any]]:
     """The most recent runs recorded in the target's ``_crane.runs``, newest first."""
     url = ConnectionURL.parse(target_url)
     is_file = url.scheme in ("duckdb", "sqlite") and url.database != ":memory:"
     if is_file and not (url.database and os.path.exists(url.database)):
         return []
     with connect(target_url, read_only=url.scheme == "duckdb") as target:
-        runs = store.read_runs(target, limit=limit)
+        runs = store.read_runs(target, limit=limit, pipeline=pipeline)
     for record in runs:
         record["duration"] = record.get("seconds")
     return runs
