@@ -200,10 +200,12 @@ def test_python_pipeline_error_names_file_and_line(project_dir):
 
 
 def test_several_python_pipelines_in_one_file(project_dir):
+    (project_dir / "pipelines/_helpers.py").write_text("DIMENSIONS = ('stores', 'products')\n")
     (project_dir / "pipelines/dims.py").write_text(
+        "from _helpers import DIMENSIONS\n"
         "from crane import PipelineSpec\n"
         "pipelines = [PipelineSpec(name=t, source={'table': t}, target={'table': t},\n"
-        "                          load={'strategy': 'replace'}) for t in ('stores', 'products')]\n"
+        "                          load={'strategy': 'replace'}) for t in DIMENSIONS]\n"
     )
     project = Project.load(project_dir, env=NO_ENV)
     assert {"stores", "products"} <= set(project.pipelines)

@@ -318,7 +318,8 @@ def load_python_pipelines(path: Path, root: Path) -> list[PipelineSpec]:
     """Run a Python pipeline file and collect ``pipeline`` and/or ``pipelines``.
 
     The module is executed under a private name, so its ``if __name__ ==
-    "__main__":`` block (used to run the file directly) does not run.
+    "__main__":`` block (used to run the file directly) does not run. Files
+    whose names start with ``_`` are not pipelines: keep shared helpers there.
     """
     display = _display(path, root)
     module_name = f"_crane_pipelines_{abs(hash(str(path)))}_{path.stem}"
@@ -326,12 +327,15 @@ def load_python_pipelines(path: Path, root: Path) -> list[PipelineSpec]:
     if loader_spec is None or loader_spec.loader is None:
         raise ConfigError(f"cannot import {display}", file=display)
     module = importlib.util.module_from_spec(loader_spec)
+    # helper modules beside the pipeline (``pipelines/_common.py``) are importable
+    sys.path.insert(0, str(path.parent))
     try:
         loader_spec.loader.exec_module(module)
     except Exception as error:
         raise _python_error(error, path, display) from None
     finally:
         sys.modules.pop(module_name, None)
+        sys.path.remove(str(path.parent))
     found: list[Any] = []
     if hasattr(module, "pipeline"):
         found.append(module.pipeline)
