@@ -303,6 +303,7 @@ class PostgresConnector(Connector):
     def _ingest(self, reader: pa.RecordBatchReader, stage: TableRef) -> None:
         """Binary COPY of the stream into a fresh staging table, on its own connection."""
         import adbc_driver_postgresql.dbapi as adbc
+        import pyarrow as pa
 
         key = ("adbc", self.url.raw)
         con = _ingesters.acquire(key, lambda: adbc.connect(self.dsn))
@@ -310,7 +311,11 @@ class PostgresConnector(Connector):
         try:
             with con.cursor() as cur:
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(stage.schema or 'public')}")
-                cur.adbc_ingest(stage.name, reader, mode="create", db_schema_name=stage.schema)
+                # create empty (ADBC picks the wire-compatible types), then skip the WAL
+                empty = pa.RecordBatchReader.from_batches(reader.schema, [])
+                cur.adbc_ingest(stage.name, empty, mode="create", db_schema_name=stage.schema)
+                cur.execute(f"ALTER TABLE {stage.sql('postgres')} SET UNLOGGED")
+                cur.adbc_ingest(stage.name, reader, mode="append", db_schema_name=stage.schema)
             con.commit()
             healthy = True
         except Exception as error:
