@@ -119,3 +119,28 @@ def test_postgres_lock_names_the_holder():
     ):
         pass
     assert f"crane lock {name} pid={os.getpid()}" in str(refused.value)
+
+
+def test_wait_queues_behind_another_process_writing_the_duckdb_file(tmp_path):
+    """DuckDB allows one writer process per file: --wait queues instead of failing."""
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 100)
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb\n"
+            "con = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(1.0)",
+            tgt,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "open"
+    refused = run_pipeline(spec("busy"), **urls)
+    assert refused.status == "failed" and "DuckDB" in (refused.error or "")
+    queued = run_pipeline(spec("busy"), wait=True, **urls)
+    child.wait()
+    assert queued.ok, queued.error
+    assert queued.rows_loaded == 100

@@ -127,6 +127,7 @@ class _Run:
     backfill: tuple[Any, Any] | None
     console: Console
     result: RunResult
+    wait: bool = False
     # column schemas for lineage facets, known once rows are staged / published
     input_schema: pa.Schema | None = None
     output_schema: pa.Schema | None = None
@@ -180,6 +181,7 @@ def run_pipeline(
         backfill=tuple(backfill) if backfill is not None else None,  # type: ignore[arg-type]
         console=console or NullConsole(),
         result=RunResult(run_id=uuid.uuid4().hex, pipeline=spec.name),
+        wait=wait,
     )
     policy = retry_policy or RetryPolicy(max_retries=spec.max_retries)
     with pipeline_lock(spec.name, target_url, wait=wait):
@@ -214,7 +216,7 @@ def _attempt(run: _Run, number: int) -> None:
     result.phases.clear()
     result.rows_extracted = result.rows_loaded = result.rows_quarantined = result.bytes = 0
     spec = run.spec
-    with connect(run.target_url) as target, connect(run.source_url, read_only=True) as source:
+    with _open_target(run) as target, connect(run.source_url, read_only=True) as source:
         with run.phase("plan"):
             store.ensure_state(target)
             saved = store.read_watermark(target, spec.name)
@@ -247,6 +249,28 @@ def _attempt(run: _Run, number: int) -> None:
         _crash_point("commit:after")
         with contextlib.suppress(Exception):  # a leftover is replaced by the next run anyway
             drop_staging(target, staged)
+
+
+def _open_target(run: _Run) -> Connector:
+    """Open the target; with ``wait``, queue behind another *process* writing the same
+    DuckDB file (one writer process at a time) instead of spending retries on it."""
+    from crane.errors import ConnectorError
+    from crane.pipelines.lock import LOCK_KINDS
+
+    queue = run.wait and LOCK_KINDS.get(ConnectionURL.parse(run.target_url).scheme) == "file"
+    delay = 0.05
+    while True:
+        try:
+            return connect(run.target_url)
+        except ConnectorError as error:
+            if not (queue and error.transient):
+                raise
+            if delay == 0.05:
+                run.console.info(
+                    f"{run.spec.name}: waiting for the warehouse file ({error.detail})"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def target_table(spec: PipelineSpec, target: Connector) -> TableRef:
