@@ -138,3 +138,18 @@ def test_ddl_never_commits_a_callers_transaction(my_db):
             raise RuntimeError("crash before commit")
         assert con.execute("select count(*) from t") == [(5,)]
         assert con.table_schema(TableRef("new")) is None
+
+
+def test_a_dead_pooled_session_is_replaced(my_db):
+    import pymysql
+
+    first = connect(_url(my_db))
+    thread = first.execute("select connection_id()")[0][0]
+    first.close()  # back to the pool
+    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute("kill %s", [thread])
+    admin.close()
+    with connect(_url(my_db)) as second:
+        assert second.execute("select connection_id()")[0][0] != thread
+        assert second.execute("select @@session.time_zone") == [("+00:00",)]

@@ -139,3 +139,15 @@ def test_sessions_are_pooled():
         assert second.capabilities.merge and second.capabilities.transactional_ddl
     finally:
         second.close()
+
+
+def test_a_dead_pooled_session_is_replaced():
+    import psycopg
+
+    first = connect(PG)
+    pid = first.execute("select pg_backend_pid()")[0][0]
+    first.close()  # back to the pool
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as admin:
+        admin.execute("select pg_terminate_backend(%s)", [pid])
+    with connect(PG) as second:
+        assert second.execute("select pg_backend_pid()")[0][0] != pid

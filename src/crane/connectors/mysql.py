@@ -88,6 +88,16 @@ def _close(con: Any) -> None:
     con.close()
 
 
+def _alive(con: Any) -> bool:
+    """A pooled session is reused only if the server still answers (no silent reconnect,
+    which would drop the session's time zone and read-only settings)."""
+    try:
+        con.ping(reconnect=False)
+        return True
+    except Exception:
+        return False
+
+
 _sessions = Pool(_close)
 
 
@@ -112,7 +122,7 @@ class MySQLConnector(Connector):
         self._key = ("mysql", self.url.raw, str(read_only))
         self._depth = 0
         try:
-            self.con: pymysql.Connection = _sessions.acquire(self._key, self._open)
+            self.con: pymysql.Connection = _sessions.acquire(self._key, self._open, _alive)
         except Exception as error:
             raise self._error(error, "cannot connect") from error
 

@@ -24,12 +24,22 @@ class Pool:
         self._lock = threading.Lock()
         self._close = close
 
-    def acquire(self, key: tuple[str, ...], open_: Callable[[], Any]) -> Any:
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop()
-        return open_()
+    def acquire(
+        self,
+        key: tuple[str, ...],
+        open_: Callable[[], Any],
+        alive: Callable[[Any], bool] = lambda con: True,
+    ) -> Any:
+        """An idle connection that passes ``alive`` (dead ones are closed), else a new one."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                con = idle.pop() if idle else None
+            if con is None:
+                return open_()
+            if alive(con):
+                return con
+            self._safe_close(con)
 
     def release(self, key: tuple[str, ...], con: Any, *, healthy: bool) -> None:
         if healthy:

@@ -77,6 +77,15 @@ def _close(con: Any) -> None:
     con.close()
 
 
+def _alive(con: Any) -> bool:
+    """A pooled session is reused only if a round trip still works (server restarts)."""
+    try:
+        con.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
 _sessions = Pool(_close)
 _ingesters = Pool(_close)
 
@@ -105,7 +114,7 @@ class PostgresConnector(Connector):
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._duck_lock = threading.Lock()
         try:
-            self.con: psycopg.Connection = _sessions.acquire(self._key, self._open)
+            self.con: psycopg.Connection = _sessions.acquire(self._key, self._open, _alive)
         except Exception as error:
             raise self._error(error, "cannot connect") from error
 
