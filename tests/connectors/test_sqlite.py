@@ -83,6 +83,18 @@ def test_duckdb_scans_it_in_engine(sqlite_url, duck_url):
             assert duck.execute("select count(*), max(id) from t") == [(3, 2)]
 
 
-def test_classify():
+def test_classify_a_locked_database_as_transient(tmp_path):
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("create table t (x)")
+    holder.execute("begin immediate")
+    with connect(f"sqlite:///{path}") as con:
+        con.con.execute("pragma busy_timeout = 50")
+        with pytest.raises(ConnectorError) as locked:
+            con.execute("insert into t values (1)")
+        assert locked.value.transient is True
+        with pytest.raises(ConnectorError) as missing:
+            con.execute("select * from nope")
+        assert missing.value.transient is False
+    holder.close()
     assert classify(sqlite3.OperationalError("database is locked")) is True
-    assert classify(sqlite3.OperationalError("no such table: t")) is False

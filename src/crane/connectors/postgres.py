@@ -57,7 +57,11 @@ TERMINAL_CONNECT_MESSAGES = (
     "invalid dsn",
     "invalid connection option",
 )
-CONNECTION_ERROR_NAMES = frozenset({"OperationalError", "InterfaceError", "ConnectionError"})
+# driver exception classes that mean "no answer from the server"; IOException is what
+# DuckDB's postgres scanner raises when it cannot reach the server
+CONNECTION_ERROR_NAMES = frozenset(
+    {"OperationalError", "InterfaceError", "ConnectionError", "IOException"}
+)
 NUMERIC_OID = 1700
 MAX_DECIMAL_DIGITS = 38  # DuckDB/Arrow decimal128
 

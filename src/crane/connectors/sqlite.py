@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
+TRANSIENT_CODES = frozenset({5, 6, 10})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR
 TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "busy", "disk i/o")
 BUSY_TIMEOUT_S = 30.0
 # declared-type pattern -> Arrow type factory, first match wins (SQLite affinity order)
@@ -50,6 +51,9 @@ _DECLARED: list[tuple[str, str]] = [
 
 def classify(error: BaseException) -> bool:
     """True if ``error`` is worth retrying (another writer holds the lock)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:  # extended codes keep the primary code in the low byte
+        return code & 0xFF in TRANSIENT_CODES
     return any(fragment in str(error).lower() for fragment in TRANSIENT_MESSAGES)
 
 
