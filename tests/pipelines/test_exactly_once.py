@@ -28,7 +28,7 @@ from _runner_helpers import (
     spec,
 )
 
-from crane.pipelines.runner import CRASH_ENV, run_pipeline
+from crane.pipelines.runner import CRASH_ENV, CRASH_POINTS, run_pipeline
 
 CHILD = """
 import sys
@@ -183,3 +183,8 @@ def test_kill_then_rerun_with_a_postgres_target(pg_schema):
     finally:
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_every_tested_point_exists_in_the_runner():
+    tested = set(STREAM_POINTS) | set(PG_IN_ENGINE_POINTS) | set(IN_ENGINE_POINTS)
+    assert tested <= set(CRASH_POINTS) and len(tested) >= 10

@@ -50,6 +50,24 @@ if TYPE_CHECKING:
     from crane.pipelines.lineage import LineageDataset, LineageEmitter
 
 CRASH_ENV = "CRANE_TEST_KILL_AT"
+# every named point, in run order; "stage:batch" (after the 2nd Arrow batch) belongs to the
+# streaming route, "stage:created" to the in-engine one, "stage:part" to parallel parts
+CRASH_POINTS = (
+    "lock:acquired",
+    "extract:planned",
+    "stage:batch",
+    "stage:created",
+    "stage:part",
+    "stage:done",
+    "transform:done",
+    "validate:before",
+    "validate:after",
+    "schema:after",
+    "publish:after",
+    "state:watermark",
+    "commit:before",
+    "commit:after",
+)
 
 
 def _crash_point(name: str) -> None:
@@ -458,4 +476,4 @@ def list_runs(
     return runs
 
 
-__all__ = ["CRASH_ENV", "STAGING_SCHEMA", "RunResult", "list_runs", "run_pipeline"]
+__all__ = ["CRASH_ENV", "CRASH_POINTS", "STAGING_SCHEMA", "RunResult", "list_runs", "run_pipeline"]
