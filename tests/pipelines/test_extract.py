@@ -149,6 +149,10 @@ def test_full_refresh_ignores_the_watermark(tmp_path):
     result = run_pipeline(spec("fr"), full_refresh=True, **urls).raise_for_status()
     assert result.rows_extracted == 55
     assert duck_rows(tgt, "fr") == duck_rows(src)
+    appended = spec("fr_append", load={"strategy": "append", "primary_key": []})
+    run_pipeline(appended, **urls).raise_for_status()
+    run_pipeline(appended, full_refresh=True, **urls).raise_for_status()
+    assert duck_rows(tgt, "fr_append") == duck_rows(src)  # rebuilt, not appended twice
 
 
 # -- PostgreSQL: commit-safe bound, custom queries, partitions ---------------------------

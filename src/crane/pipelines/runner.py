@@ -378,7 +378,10 @@ def _load(
 ) -> None:
     from crane.pipelines.load import load_strategies
 
-    strategy = load_strategies.get(run.spec.load.strategy)
+    name = run.spec.load.strategy
+    if run.full_refresh and name == "append":
+        name = "replace"  # a full refresh rebuilds an append-only table instead of doubling it
+    strategy = load_strategies.get(name)
     outcome = strategy(
         target,
         staging,
