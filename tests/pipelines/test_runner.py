@@ -82,7 +82,7 @@ def test_run_metrics_record_progress_and_lineage(pg_schema, duck_url, tmp_path):
     latest = records[0]
     assert latest["status"] == "success" and latest["rows_in"] == 31
     assert latest["rows_loaded"] == 31 and latest["watermark_after"] is not None
-    assert set(latest["phases"]) >= {"extract", "publish"}
+    assert set(latest["phases"]) >= {"plan", "extract", "validate", "publish", "state"}
     events = [json.loads(line) for line in (tmp_path / "lineage.jsonl").read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE", "START", "COMPLETE"]
     complete = events[-1]
