@@ -8,6 +8,7 @@ when healthy and outside a transaction, so a reused session is always clean.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ class Pool:
         self._idle: dict[tuple[str, ...], list[Any]] = {}
         self._lock = threading.Lock()
         self._close = close
+        self._exit_hook = False
 
     def acquire(
         self,
@@ -47,6 +49,10 @@ class Pool:
                 idle = self._idle.setdefault(key, [])
                 if len(idle) < MAX_IDLE_PER_KEY:
                     idle.append(con)
+                    if not self._exit_hook:
+                        # close before interpreter teardown, while drivers can still run
+                        atexit.register(self.clear)
+                        self._exit_hook = True
                     return
         self._safe_close(con)
 
