@@ -1,0 +1,314 @@
+"""SQL steps every SCD loader shares, built as sqlglot trees and rendered per engine.
+
+A loader first turns the staged batch into canonical *events* (business key,
+attribute values, change timestamp, tie-break, delete flag), removes exact
+duplicates, refuses two different changes at one timestamp, and then runs its
+own set-based statements over small temporary tables. Nothing here loops over
+rows in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from crane.sql.build import and_all, col, ident, table, timestamp_literal
+from crane.warehouse.scd.base import ScdConflictError, ScdTable
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+
+TS = "_crane_ts"
+TIE = "_crane_tie"
+DEL = "_crane_del"
+SK = "_crane_sk"
+NEW = "_crane_new"
+HISTORY_KINDS = ("2", "6")
+
+
+# -- small expression helpers -------------------------------------------------------
+def window(
+    func: exp.Expr,
+    partition: Sequence[str] = (),
+    order: Sequence[tuple[str, bool]] = (),
+    alias: str | None = None,
+    frame: bool = False,
+) -> exp.Window:
+    """``func OVER (PARTITION BY … ORDER BY …)``; ``order`` is (column, descending)."""
+    ordered = [
+        exp.Ordered(this=col(c, alias), desc=desc, nulls_first=not desc) for c, desc in order
+    ]
+    spec = None
+    if frame:
+        spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING")
+    return exp.Window(
+        this=func,
+        partition_by=[col(c, alias) for c in partition] or None,
+        order=exp.Order(expressions=ordered) if ordered else None,
+        spec=spec,
+    )
+
+
+def same(columns: Iterable[str], left: str | None, right: str | None) -> exp.Expr:
+    """NULL-safe equality of ``columns`` between two aliases (NULL = NULL, NULL ≠ 1)."""
+    return and_all(exp.NullSafeEQ(this=col(c, left), expression=col(c, right)) for c in columns)
+
+
+def differ(columns: Iterable[str], left: str | None, right: str | None) -> exp.Expr:
+    return exp.Not(this=exp.Paren(this=same(columns, left, right)))
+
+
+def keys_same(keys: Sequence[str], left: str, right: str) -> exp.Expr:
+    """Business keys compared NULL-safely, so a NULL part never makes a key new every run
+    (dbt #11950); column by column, never concatenated (dlt #4244)."""
+    return same(keys, left, right)
+
+
+def is_true(expr: exp.Expr) -> exp.Expr:
+    return exp.Is(this=expr, expression=exp.true())
+
+
+def lit_ts(value: datetime) -> exp.Expr:
+    return timestamp_literal(value)
+
+
+def as_(expr: exp.Expr, name: str) -> exp.Alias:
+    return exp.alias_(expr, ident(name))
+
+
+def null_as(name: str, type_name: str | None = None) -> exp.Expr:
+    value: exp.Expr = exp.Null()
+    if type_name:
+        value = exp.cast(value, exp.DataType.build(type_name))
+    return as_(value, name)
+
+
+# -- temporary work tables ----------------------------------------------------------
+class Work:
+    """Temporary tables of one load, dropped when it ends (inside its transaction)."""
+
+    def __init__(self, con: Connector) -> None:
+        self.con = con
+        self.tag = uuid.uuid4().hex[:10]
+        self.tables: list[TableRef] = []
+
+    def temp(self, name: str, query: exp.Query) -> TableRef:
+        from crane.connectors.base import TableRef
+
+        ref = TableRef(f"_crane_{name}_{self.tag}")
+        props = exp.Properties(expressions=[exp.TemporaryProperty()])
+        create = exp.Create(this=table(ref), kind="TABLE", expression=query, properties=props)
+        self.con.execute(create)
+        self.tables.append(ref)
+        return ref
+
+    def scalar(self, query: exp.Query) -> int:
+        rows = self.con.execute(query)
+        return int(rows[0][0] or 0) if rows else 0
+
+    def count(self, ref: TableRef, where: exp.Expr | None = None) -> int:
+        query = exp.select(exp.Count(this=exp.Star())).from_(table(ref))
+        return self.scalar(query.where(where) if where is not None else query)
+
+    def drop_all(self) -> None:
+        for ref in self.tables:
+            self.con.execute(exp.Drop(tables=[table(ref)], kind="TABLE", exists=True))
+
+
+@contextmanager
+def work(con: Connector) -> Iterator[Work]:
+    """On error the caller's transaction rolls back, which removes the tables too."""
+    w = Work(con)
+    yield w
+    w.drop_all()
+
+
+# -- canonical events ---------------------------------------------------------------
+def value_columns(dim: ScdTable) -> dict[str, str]:
+    """Dimension attribute → batch column, for every attribute the batch carries."""
+    values = {c: c for c in dim.type2}
+    values.update({c: c for c in dim.type3})
+    values.update(dim.overwrite)
+    return values
+
+
+def events_query(dim: ScdTable, batch: TableRef) -> exp.Select:
+    """The batch as distinct events; a delete keeps only its key and timestamp, so
+    duplicate deletes with different payloads are still one event."""
+    marker = col(dim.delete_marker, "b") if dim.delete_marker else None
+    deleted = is_true(marker) if marker is not None else exp.false()
+    items: list[exp.Expr] = [col(k, "b") for k in dim.business_key]
+    for target, source in value_columns(dim).items():
+        value = col(source, "b")
+        if marker is not None:
+            value = exp.Case(ifs=[exp.If(this=deleted, true=exp.Null())], default=value)
+        items.append(as_(value, target))
+    items.append(as_(col(dim.change_ts, "b"), TS))
+    items.append(as_(col(dim.tie_break, "b"), TIE) if dim.tie_break else null_as(TIE, "INT"))
+    flag = exp.Case(
+        ifs=[exp.If(this=deleted, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+    )
+    items.append(as_(flag, DEL))
+    query = exp.select(*items).from_(table(batch, "b")).distinct()
+    if marker is not None and dim.hard_delete == "ignore":
+        query = query.where(exp.Not(this=deleted))
+    return query
+
+
+def check_conflicts(con: Connector, dim: ScdTable, events: TableRef) -> None:
+    """Two different events for one key at one timestamp (and one tie-break) is an error:
+    which one is "latest" would be a guess."""
+    group = [*dim.business_key, TS, TIE]
+    query = (
+        exp.select(*(col(c) for c in group))
+        .from_(table(events))
+        .group_by(*(col(c) for c in group))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .limit(1)
+    )
+    rows = con.execute(query)
+    if rows:
+        raise_conflict(dim, rows[0])
+
+
+def raise_conflict(dim: ScdTable, row: Sequence[object]) -> None:
+    key = dict(zip(dim.business_key, row, strict=False))
+    ts = row[len(dim.business_key)]
+    raise ScdConflictError(
+        f"business key {key} has different changes at the same timestamp {ts}",
+        table=str(dim.table),
+        hint=(
+            "declare a tie_break column (e.g. a sequence number) or deduplicate the batch"
+            if not dim.tie_break
+            else "the tie-break column has equal values for these changes too"
+        ),
+    )
+
+
+# -- surrogate keys -----------------------------------------------------------------
+def surrogate_key(
+    dim: ScdTable, target: TableRef, alias: str, order: Sequence[str], stamp: str | None
+) -> exp.Expr:
+    """A new surrogate key: max + row number under the dimension lock, or a hash of the
+    business key (and version start) with a collision-free encoding of each part."""
+    assert dim.surrogate_key
+    if dim.surrogate_strategy == "hash":
+        parts = [*dim.business_key, *([stamp] if stamp else [])]
+        return exp.func("MD5", exp.Concat(expressions=[_encode(p, alias) for p in parts]))
+    current = exp.select(exp.Max(this=col(dim.surrogate_key))).from_(table(target))
+    base = exp.Coalesce(this=exp.Subquery(this=current), expressions=[exp.Literal.number(0)])
+    ordered = [exp.Ordered(this=col(c, alias), nulls_first=True) for c in order]
+    number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=ordered))
+    return exp.Add(this=base, expression=number)
+
+
+def _encode(name: str, alias: str) -> exp.Expr:
+    """``length:text|`` per part, ``~|`` for NULL: no two key tuples encode alike."""
+    text = exp.cast(col(name, alias), exp.DataType.build("TEXT"))
+    length = exp.cast(exp.Length(this=text), exp.DataType.build("TEXT"))
+    encoded = exp.Concat(expressions=[length, exp.Literal.string(":"), text])
+    return exp.Concat(
+        expressions=[
+            exp.Coalesce(this=encoded, expressions=[exp.Literal.string("~")]),
+            exp.Literal.string("|"),
+        ]
+    )
+
+
+# -- creating the tables ------------------------------------------------------------
+def table_exists(con: Connector, ref: TableRef) -> bool:
+    schema: exp.Expr = exp.Literal.string(ref.schema) if ref.schema else exp.func("CURRENT_SCHEMA")
+    query = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(exp.table_("tables", db="information_schema"))
+        .where(
+            exp.and_(
+                exp.column("table_name").eq(exp.Literal.string(ref.name)),
+                exp.column("table_schema").eq(schema),
+            )
+        )
+    )
+    return bool(con.execute(query)[0][0])
+
+
+def ensure_tables(con: Connector, dim: ScdTable, batch: TableRef) -> None:
+    """Create a missing dimension (and Type 4 history table) typed from the batch."""
+    if dim.kind == "4":
+        assert dim.history_table is not None
+        history = dim.replace(table=dim.history_table, kind="2")
+        _create(con, history, batch)
+        current = dim.replace(type1=(*dim.type1, *dim.type2), type2=(), kind="1")
+        _create(con, current, batch)
+        return
+    _create(con, dim, batch)
+
+
+def _create(con: Connector, dim: ScdTable, batch: TableRef) -> None:
+    if table_exists(con, dim.table):
+        return
+    items: list[exp.Expr] = []
+    if dim.surrogate_key:
+        kind = "TEXT" if dim.surrogate_strategy == "hash" else "BIGINT"
+        items.append(null_as(dim.surrogate_key, kind))
+    items += [col(k, "b") for k in dim.business_key]
+    items += [as_(col(s, "b"), t) for t, s in value_columns(dim).items()]
+    items += [as_(col(c, "b"), prev) for c, prev in dim.type3.items()]
+    if dim.kind in HISTORY_KINDS:
+        items += [as_(col(dim.change_ts, "b"), dim.effective_from)]
+        items += [as_(col(dim.change_ts, "b"), dim.effective_to)]
+        items.append(null_as(dim.is_current, "BOOLEAN"))
+    else:
+        items.append(col(dim.change_ts, "b"))
+    if dim.tie_break:
+        items.append(col(dim.tie_break, "b"))
+    if dim.deleted_column:
+        items.append(null_as(dim.deleted_column, "BOOLEAN"))
+    query = exp.select(*items).from_(table(batch, "b")).where(exp.false())
+    if dim.table.schema:
+        con.execute(
+            exp.Create(this=exp.Table(db=ident(dim.table.schema)), kind="SCHEMA", exists=True)
+        )
+    con.execute(exp.Create(this=table(dim.table), kind="TABLE", expression=query))
+
+
+def quarantine(
+    con: Connector,
+    dim: ScdTable,
+    rows: exp.Select,
+    columns: Sequence[str],
+    *,
+    reason: str,
+    run_id: str,
+    load_ts: datetime,
+) -> int:
+    """Append ``rows`` (canonical event columns) to the quarantine table with the reason,
+    skipping events already quarantined, so a rerun adds nothing."""
+    target = dim.quarantine
+    meta = [
+        as_(exp.Literal.string(reason), "_crane_reason"),
+        as_(exp.Literal.string(run_id), "_crane_run_id"),
+        as_(lit_ts(load_ts), "_crane_load_ts"),
+    ]
+    source = exp.select(*(col(c, "q") for c in columns), *meta).from_(
+        exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("q")))
+    )
+    if not table_exists(con, target):
+        con.execute(
+            exp.Create(this=table(target), kind="TABLE", expression=source.where(exp.false()))
+        )
+    seen = (
+        exp.select(exp.Literal.number(1)).from_(table(target, "o")).where(same(columns, "o", "q"))
+    )
+    source = source.where(exp.Not(this=exp.Exists(this=seen)))
+    temp = exp.select(exp.Count(this=exp.Star())).from_(exp.Subquery(this=source, alias="x"))
+    count = int(con.execute(temp)[0][0])
+    if count:
+        names = [*columns, "_crane_reason", "_crane_run_id", "_crane_load_ts"]
+        schema = exp.Schema(this=table(target), expressions=[ident(c) for c in names])
+        con.execute(exp.Insert(this=schema, expression=source))
+    return count
