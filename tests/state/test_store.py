@@ -87,3 +87,17 @@ def test_store_on_duckdb(duck_url):
 @pytest.mark.integration
 def test_store_on_postgres(pg_target):
     _exercise(pg_target)
+
+
+def test_state_written_by_an_older_crane_gains_new_columns(duck_url):
+    """A ``runs`` table without a newer column is extended, old rows kept, new runs recorded."""
+    with connect(duck_url) as target:
+        target.execute('CREATE SCHEMA "_crane"')
+        target.execute('CREATE TABLE "_crane"."runs" (run_id text, pipeline text, status text)')
+        target.execute("INSERT INTO \"_crane\".\"runs\" VALUES ('old', 'p', 'success')")
+        store.ensure_state(target)
+        store.record_run(target, {"run_id": "new", "pipeline": "p", "rows_deduplicated": 2})
+        rows = target.execute(
+            'SELECT run_id, rows_deduplicated FROM "_crane"."runs" ORDER BY run_id'
+        )
+    assert rows == [("new", 2), ("old", None)]

@@ -99,16 +99,14 @@ class DuckDBConnector(Connector):
     def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
         text = self.render(sql)
         result = self.con.execute(text, list(params)) if params else self.con.execute(text)
-        try:
-            return result.fetchall()
-        except Exception:  # statements without a result set
-            return []
+        # DuckDB answers [] for statements without a result set; any error here is real
+        return result.fetchall()
 
     def arrow(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> pa.Table:
         """Run a query and return its whole result as an Arrow table (small results)."""
         text = self.render(sql)
         result = self.con.execute(text, list(params)) if params else self.con.execute(text)
-        return result.fetch_arrow_table()
+        return result.to_arrow_table()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -86,6 +86,8 @@ class RunResult:
     rows_extracted: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    # duplicate_keys: keep_last drops earlier rows of a repeated key on purpose; counted here
+    rows_deduplicated: int = 0
     bytes: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
     throughput: float = 0.0  # rows extracted per second of the whole run
@@ -120,7 +122,7 @@ class RunResult:
         data.pop("exception")
         data["seconds"] = self.seconds
         data["duration"] = self.seconds
-        data["rows_in"] = self.rows_loaded + self.rows_quarantined
+        data["rows_in"] = self.rows_loaded + self.rows_quarantined + self.rows_deduplicated
         return data
 
     def record(self, *, source: str, target_table: str) -> dict[str, Any]:
@@ -337,6 +339,7 @@ def _validate(run: _Run, target: Connector, staged: Staged) -> None:
     )
     check_ratio(outcome, run.spec)
     run.result.rows_quarantined = outcome.rows_quarantined
+    run.result.rows_deduplicated = outcome.rows_deduplicated
     run.result.rows_loaded = outcome.rows_valid
 
 
@@ -347,24 +350,23 @@ def _evolve(run: _Run, target: Connector, staging: TableRef, table: TableRef) ->
     staged_schema = target.table_schema(staging)
     assert staged_schema is not None
     diff = diff_schema(staged_schema, target.table_schema(table))
-    statements = apply_schema_change(
+    columns = apply_schema_change(
         target, table, diff, run.spec.load.on_schema_change, run.spec.name
     )
     change = diff.to_dict()
     run.result.schema_diff = change
-    if statements:
+    if diff.applied:
         store.record_schema_change(
             target,
             run_id=run.result.run_id,
             pipeline=run.spec.name,
             table=str(table),
             diff=change,
-            statements=statements,
+            statements=list(diff.applied),
         )
-    existing = run.output_schema = target.table_schema(table)
-    names = list(staged_schema.names)
+    run.output_schema = target.table_schema(table)
     # a policy that discards new columns leaves them out of the load
-    return names if existing is None else [n for n in names if n in existing.names]
+    return columns
 
 
 def _load(

@@ -39,6 +39,7 @@ _COLUMNS: dict[TableRef, list[tuple[str, str]]] = {
         ("rows_extracted", "bigint"),
         ("rows_loaded", "bigint"),
         ("rows_quarantined", "bigint"),
+        ("rows_deduplicated", "bigint"),
         ("rows_in", "bigint"),
         ("bytes", "bigint"),
         ("seconds", "double"),
@@ -98,11 +99,24 @@ def ddl() -> list[exp.Expression]:
 
 
 def ensure_state(target: Connector) -> None:
-    """Create ``_crane`` and its tables if missing (cheap when they exist)."""
-    if all(target.table_schema(table) is not None for table in _COLUMNS):
-        return
-    for statement in ddl():
-        target.execute(statement)
+    """Create ``_crane`` and its tables if missing, and add columns a newer crane records.
+
+    State written by an older crane stays readable: its tables gain the new columns
+    (NULL for old runs) instead of failing the next run's insert.
+    """
+    schemas = {table: target.table_schema(table) for table in _COLUMNS}
+    if any(schema is None for schema in schemas.values()):
+        for statement in ddl():
+            target.execute(statement)
+    for table, schema in schemas.items():
+        if schema is None:
+            continue
+        for name, kind in _COLUMNS[table]:
+            if name not in schema.names:
+                column = exp.ColumnDef(
+                    this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind)
+                )
+                target.execute(exp.Alter(this=table.expression(), kind="TABLE", actions=[column]))
 
 
 # -- values -------------------------------------------------------------------
