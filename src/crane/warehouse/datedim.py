@@ -1,0 +1,360 @@
+"""Date and time-of-day dimensions, generated inside the engine.
+
+The rows come from an integer series the engine makes itself (``generate_series``
+on DuckDB/PostgreSQL, ``GENERATOR`` on Snowflake, ``GENERATE_ARRAY`` on BigQuery,
+a recursive CTE on Redshift, whose ``generate_series`` runs on the leader node
+only); every attribute is an expression over the day, so a century of days is
+one ``INSERT … SELECT`` and no Python loop. Names (months, days, day parts) are
+``CASE`` expressions over numbers, so they never depend on the engine's locale.
+
+Conventions (documented because engines disagree on them):
+
+- ``date_key`` is the "smart" integer ``yyyymmdd`` (facts compute it without a join).
+- ``day_of_week`` is ISO: Monday = 1 … Sunday = 7; ``iso_week``/``iso_year`` are ISO 8601.
+- The fiscal year starts on ``fiscal_year_start_month`` and is labelled by the
+  calendar year it *ends* in (start month 7: July 2024 is fiscal 2025, month 1).
+- Holidays are a config list of dates and names; a date listed twice keeps the first name.
+
+>>> spec = DateDimension(start=date(2024, 1, 1), end=date(2024, 12, 31))
+>>> [name for name, _ in spec.columns()][:4]
+['date_key', 'full_date', 'year', 'quarter']
+>>> "GENERATE_SERIES" in build_date_rows(spec).sql("duckdb")
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp
+
+from crane.errors import ConfigError
+from crane.sql.build import col, create_table, ident, insert_select, table
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+DEFAULT_DAY_PARTS = ((0, "night"), (6, "morning"), (12, "afternoon"), (18, "evening"))
+
+# An integer series 0..:n per dialect (column ``i``): engine differences as data.
+_SERIES = {
+    "snowflake": "SELECT ROW_NUMBER() OVER (ORDER BY SEQ4()) - 1 AS i "
+    "FROM TABLE(GENERATOR(ROWCOUNT => :n + 1))",
+    "bigquery": "SELECT i FROM UNNEST(GENERATE_ARRAY(0, :n)) AS i",
+    "redshift": "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < :n) "
+    "SELECT i FROM s",
+}
+_DEFAULT_SERIES = "SELECT i FROM GENERATE_SERIES(0, :n) AS t(i)"
+
+
+def integer_series(last: int, dialect: str) -> exp.Query:
+    """``SELECT i`` for i in 0..last, made by the engine itself.
+
+    >>> integer_series(2, "duckdb").sql("duckdb")
+    'SELECT i FROM GENERATE_SERIES(0, 2) AS t(i)'
+    """
+    template = _SERIES.get(dialect, _DEFAULT_SERIES)
+    parsed = sqlglot.parse_one(template, read=dialect if dialect in _SERIES else "postgres")
+    query = exp.replace_placeholders(parsed, n=exp.Literal.number(last))
+    assert isinstance(query, exp.Query)
+    return query
+
+
+@dataclass(frozen=True)
+class DateDimension:
+    """One row per day from ``start`` to ``end`` inclusive."""
+
+    start: date
+    end: date
+    fiscal_year_start_month: int = 1
+    holidays: Mapping[date, str] = field(default_factory=dict)
+    weekend_days: tuple[int, ...] = (6, 7)  # ISO day numbers
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ConfigError(f"date dimension ends ({self.end}) before it starts ({self.start})")
+        if not 1 <= self.fiscal_year_start_month <= 12:
+            raise ConfigError(
+                "fiscal_year_start_month must be 1..12", field="fiscal_year_start_month"
+            )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> DateDimension:
+        """From YAML-shaped config; holidays as ``[{date: 2024-12-25, name: Christmas}]``."""
+        items = config.get("holidays") or []
+        assert isinstance(items, Sequence)
+        holidays = {_as_date(h["date"]): str(h["name"]) for h in reversed(items)}
+        fiscal = config.get("fiscal_year_start_month", 1)
+        assert isinstance(fiscal, int)
+        return cls(
+            start=_as_date(config["start"]),
+            end=_as_date(config["end"]),
+            fiscal_year_start_month=fiscal,
+            holidays=holidays,
+        )
+
+    def columns(self) -> list[tuple[str, exp.DataType]]:
+        return [(name, exp.DataType.build(kind)) for name, kind in _DATE_COLUMNS]
+
+
+_DATE_COLUMNS = [
+    ("date_key", "INT"),
+    ("full_date", "DATE"),
+    ("year", "INT"),
+    ("quarter", "INT"),
+    ("month", "INT"),
+    ("month_name", "VARCHAR(9)"),
+    ("month_short", "VARCHAR(3)"),
+    ("day_of_month", "INT"),
+    ("day_of_year", "INT"),
+    ("day_of_week", "INT"),
+    ("day_name", "VARCHAR(9)"),
+    ("day_short", "VARCHAR(3)"),
+    ("iso_week", "INT"),
+    ("iso_year", "INT"),
+    ("is_weekend", "BOOLEAN"),
+    ("fiscal_year", "INT"),
+    ("fiscal_quarter", "INT"),
+    ("fiscal_month", "INT"),
+    ("is_holiday", "BOOLEAN"),
+    ("holiday_name", "VARCHAR(100)"),
+]
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _int(node: exp.Expr) -> exp.Expr:
+    return exp.cast(node, exp.DataType.build("INT"))
+
+
+def _num(value: int) -> exp.Expr:
+    return exp.Literal.number(value)
+
+
+def _extract(part: str, day: exp.Expr) -> exp.Expr:
+    return _int(exp.Extract(this=exp.var(part), expression=day))
+
+
+def _name_case(number: exp.Expr, names: Sequence[str], width: int | None = None) -> exp.Expr:
+    """``CASE n WHEN 1 THEN 'January' …``: locale-independent names."""
+    ifs = [
+        exp.If(this=exp.EQ(this=number, expression=_num(i)), true=exp.Literal.string(n[:width]))
+        for i, n in enumerate(names, start=1)
+    ]
+    return exp.Case(ifs=ifs)
+
+
+def _date_literal(value: date) -> exp.Expr:
+    return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
+
+
+def _fiscal(month: exp.Expr, year: exp.Expr, start: int) -> dict[str, exp.Expr]:
+    # fiscal_month = ((month - start + 12) % 12) + 1; year bumps from the start month on
+    shifted = exp.Paren(this=exp.Add(this=month, expression=_num(12 - start)))
+    fiscal_month = exp.Add(this=exp.Mod(this=shifted, expression=_num(12)), expression=_num(1))
+    bump = exp.If(this=exp.GTE(this=month, expression=_num(start)), true=_num(1))
+    fiscal_year = (
+        year if start == 1 else exp.Add(this=year, expression=exp.Case(ifs=[bump], default=_num(0)))
+    )
+    quarter = exp.Paren(this=exp.Add(this=fiscal_month, expression=_num(2)))
+    return {
+        "fiscal_year": _int(fiscal_year),
+        "fiscal_quarter": _int(exp.IntDiv(this=quarter, expression=_num(3))),
+        "fiscal_month": _int(fiscal_month),
+    }
+
+
+def _holiday(day: exp.Expr, holidays: Mapping[date, str]) -> exp.Expr:
+    if not holidays:
+        return exp.cast(exp.Null(), exp.DataType.build("VARCHAR(100)"))
+    ifs = [
+        exp.If(this=exp.EQ(this=day, expression=_date_literal(d)), true=exp.Literal.string(name))
+        for d, name in sorted(holidays.items())
+    ]
+    return exp.Case(ifs=ifs)
+
+
+def _date_attributes(spec: DateDimension, day: exp.Expr) -> dict[str, exp.Expr]:
+    year, month, dom = _extract("YEAR", day), _extract("MONTH", day), _extract("DAY", day)
+    dow = _extract("ISODOW", day)
+    key = exp.Add(
+        this=exp.Add(
+            this=exp.Mul(this=year, expression=_num(10000)),
+            expression=exp.Mul(this=month, expression=_num(100)),
+        ),
+        expression=dom,
+    )
+    holiday = _holiday(day, spec.holidays)
+    weekend = exp.In(this=dow, expressions=[_num(d) for d in spec.weekend_days])
+    return {
+        "date_key": _int(key),
+        "full_date": day,
+        "year": year,
+        "quarter": _extract("QUARTER", day),
+        "month": month,
+        "month_name": _name_case(month, MONTHS),
+        "month_short": _name_case(month, MONTHS, 3),
+        "day_of_month": dom,
+        "day_of_year": _extract("DOY", day),
+        "day_of_week": dow,
+        "day_name": _name_case(dow, DAYS),
+        "day_short": _name_case(dow, DAYS, 3),
+        "iso_week": _extract("WEEK", day),
+        "iso_year": _extract("ISOYEAR", day),
+        "is_weekend": weekend,
+        **_fiscal(month, year, spec.fiscal_year_start_month),
+        "is_holiday": exp.Not(this=exp.Is(this=holiday.copy(), expression=exp.Null())),
+        "holiday_name": holiday,
+    }
+
+
+def build_date_rows(spec: DateDimension, dialect: str = "duckdb") -> exp.Select:
+    """The SELECT producing every day's row (render it for ``dialect``)."""
+    offset = exp.DateAdd(
+        this=_date_literal(spec.start), expression=col("i", "s"), unit=exp.var("DAY")
+    )
+    days = exp.select(exp.alias_(exp.cast(offset, "DATE"), "d", quoted=True)).from_(
+        exp.Subquery(this=integer_series((spec.end - spec.start).days, dialect), alias=ident("s"))
+    )
+    attrs = _date_attributes(spec, col("d", "days"))
+    return exp.select(*(exp.alias_(e, n, quoted=True) for n, e in attrs.items())).from_(
+        exp.Subquery(this=days, alias=ident("days"))
+    )
+
+
+def build_date_dimension(
+    spec: DateDimension, target: TableRef, dialect: str
+) -> list[exp.Expression]:
+    """Create-if-missing, delete the range, insert it: a rerun yields the same rows."""
+    names = [n for n, _ in spec.columns()]
+    in_range = exp.Between(
+        this=col("full_date"), low=_date_literal(spec.start), high=_date_literal(spec.end)
+    )
+    return [
+        create_table(target, spec.columns()),
+        exp.Delete(this=table(target), where=exp.Where(this=in_range)),
+        insert_select(target, names, build_date_rows(spec, dialect)),
+    ]
+
+
+def load_date_dimension(con: Connector, spec: DateDimension, target: TableRef) -> int:
+    """Generate the days in the engine behind ``con``; returns the number of days."""
+    with con.transaction():
+        for statement in build_date_dimension(spec, target, con.dialect):
+            con.execute(statement)
+    return (spec.end - spec.start).days + 1
+
+
+# -- time of day ---------------------------------------------------------------
+
+_TIME_COLUMNS = [
+    ("time_key", "INT"),  # hhmm
+    ("minute_of_day", "INT"),
+    ("hour", "INT"),
+    ("minute", "INT"),
+    ("hour_12", "INT"),
+    ("am_pm", "VARCHAR(2)"),
+    ("day_part", "VARCHAR(20)"),
+    ("time_label", "VARCHAR(5)"),
+]
+
+
+@dataclass(frozen=True)
+class TimeOfDayDimension:
+    """One row per minute of a day (1,440 rows); day parts start at the given hours."""
+
+    day_parts: tuple[tuple[int, str], ...] = DEFAULT_DAY_PARTS
+
+    def columns(self) -> list[tuple[str, exp.DataType]]:
+        return [(name, exp.DataType.build(kind)) for name, kind in _TIME_COLUMNS]
+
+
+def _two_digits(value: exp.Expr) -> exp.Expr:
+    text = exp.cast(value, exp.DataType.build("VARCHAR"))
+    return exp.Pad(
+        this=text, expression=_num(2), fill_pattern=exp.Literal.string("0"), is_left=True
+    )
+
+
+def _day_part(hour: exp.Expr, parts: Sequence[tuple[int, str]]) -> exp.Expr:
+    ordered = sorted(parts, reverse=True)
+    ifs = [
+        exp.If(this=exp.GTE(this=hour.copy(), expression=_num(h)), true=exp.Literal.string(n))
+        for h, n in ordered
+    ]
+    return exp.Case(ifs=ifs)
+
+
+def build_time_rows(spec: TimeOfDayDimension, dialect: str = "duckdb") -> exp.Select:
+    m = col("i", "s")
+    hour = _int(exp.IntDiv(this=m, expression=_num(60)))
+    minute = _int(exp.Mod(this=m.copy(), expression=_num(60)))
+    twelve = exp.Mod(this=hour.copy(), expression=_num(12))
+    attrs: dict[str, exp.Expr] = {
+        "time_key": _int(exp.Add(this=exp.Mul(this=hour, expression=_num(100)), expression=minute)),
+        "minute_of_day": _int(m.copy()),
+        "hour": hour.copy(),
+        "minute": minute.copy(),
+        "hour_12": _int(
+            exp.Case(
+                ifs=[exp.If(this=exp.EQ(this=twelve, expression=_num(0)), true=_num(12))],
+                default=twelve.copy(),
+            )
+        ),
+        "am_pm": exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.LT(this=hour.copy(), expression=_num(12)),
+                    true=exp.Literal.string("AM"),
+                )
+            ],
+            default=exp.Literal.string("PM"),
+        ),
+        "day_part": _day_part(hour, spec.day_parts),
+        "time_label": exp.DPipe(
+            this=exp.DPipe(this=_two_digits(hour.copy()), expression=exp.Literal.string(":")),
+            expression=_two_digits(minute.copy()),
+        ),
+    }
+    return exp.select(*(exp.alias_(e, n, quoted=True) for n, e in attrs.items())).from_(
+        exp.Subquery(this=integer_series(24 * 60 - 1, dialect), alias=ident("s"))
+    )
+
+
+def build_time_dimension(
+    spec: TimeOfDayDimension, target: TableRef, dialect: str
+) -> list[exp.Expression]:
+    names = [n for n, _ in spec.columns()]
+    return [
+        create_table(target, spec.columns()),
+        exp.Delete(this=table(target)),
+        insert_select(target, names, build_time_rows(spec, dialect)),
+    ]
+
+
+def load_time_dimension(con: Connector, spec: TimeOfDayDimension, target: TableRef) -> int:
+    with con.transaction():
+        for statement in build_time_dimension(spec, target, con.dialect):
+            con.execute(statement)
+    return 24 * 60

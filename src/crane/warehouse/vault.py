@@ -1,0 +1,549 @@
+"""Data Vault 2.0: hubs, links, satellites and point-in-time tables, insert-only.
+
+Every loader is one set-based ``INSERT … SELECT`` built with sqlglot, so the same
+code loads DuckDB, PostgreSQL, Snowflake, BigQuery and Redshift. Nothing is ever
+updated or deleted in a hub, link or satellite; a rerun of a batch inserts nothing.
+
+Hash normalisation (identical on every engine; the test vectors in
+``tests/warehouse/test_vault.py`` pin the hex on DuckDB and PostgreSQL):
+
+1. each value is ``CAST(value AS VARCHAR)`` by the engine, then ``TRIM``-ed
+   (spaces); hash *keys* are also ``UPPER``-ed (business keys are case-blind),
+   hashdiffs keep case (``Smith`` → ``SMITH`` is a real change);
+2. the reserved characters are escaped — ``\\`` → ``\\\\``, ``|`` → ``\\|``,
+   ``^`` → ``\\^`` — so no value can forge a delimiter or the NULL placeholder
+   (``('a|', 'b')`` and ``('a', '|b')`` hash differently; plain DV2.0 collides);
+3. NULL becomes the placeholder ``^^``; the empty string stays ``''`` (≠ NULL);
+4. the parts are joined with ``||`` in declared order;
+5. ``MD5`` of the UTF-8 text, as 32 *lower-case* hex digits (every engine's
+   native form: DuckDB/PostgreSQL/Snowflake/Redshift ``MD5``, BigQuery
+   ``TO_HEX(MD5())``).
+
+Values without ``\\ | ^`` hash exactly as the common DV2.0 convention does.
+Text, integers, decimals, dates, timestamps and booleans cast to the same text
+on DuckDB and PostgreSQL; floats and ``TIMESTAMPTZ`` do not (formatting and
+session time zone differ), so cast those to text or decimal in staging.
+A row whose business key is entirely NULL is not loaded (it has no identity).
+
+>>> print(hash_key([exp.column("id")], "postgres"))  # doctest: +NORMALIZE_WHITESPACE
+MD5(COALESCE(REPLACE(REPLACE(REPLACE(UPPER(TRIM(CAST(id AS VARCHAR))),
+  '\\', '\\\\'), '|', '\\|'), '^', '\\^'), '^^'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from crane.errors import LoadError
+from crane.sql.build import (
+    and_all,
+    col,
+    create_table,
+    ident,
+    insert_select,
+    table,
+    timestamp_literal,
+)
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+
+NULL_PLACEHOLDER = "^^"
+DELIMITER = "||"
+_ESCAPES = (("\\", "\\\\"), ("|", "\\|"), ("^", "\\^"))
+LOAD_DATE = "load_date"
+RECORD_SOURCE = "record_source"
+_HASH_TYPE = "VARCHAR(32)"
+
+
+class VaultError(LoadError):
+    """A vault batch cannot be loaded as given (e.g. an ambiguous order of changes)."""
+
+
+# -- hashing ---------------------------------------------------------------------
+
+
+def normalise(value: exp.Expr, *, upper: bool) -> exp.Expr:
+    """One hash part: text, trimmed, (upper-cased), escaped, NULL → ``^^``."""
+    text: exp.Expr = exp.Trim(this=exp.cast(value, exp.DataType.build("VARCHAR")))
+    if upper:
+        text = exp.Upper(this=text)
+    for raw, escaped in _ESCAPES:
+        text = exp.Anonymous(
+            this="REPLACE",
+            expressions=[text, exp.Literal.string(raw), exp.Literal.string(escaped)],
+        )
+    return exp.Coalesce(this=text, expressions=[exp.Literal.string(NULL_PLACEHOLDER)])
+
+
+def _md5(parts: Sequence[exp.Expr], upper: bool) -> exp.Expr:
+    joined: exp.Expr | None = None
+    for part in parts:
+        piece = normalise(part, upper=upper)
+        if joined is None:
+            joined = piece
+        else:
+            joined = exp.DPipe(
+                this=exp.DPipe(this=joined, expression=exp.Literal.string(DELIMITER)),
+                expression=piece,
+                safe=True,
+            )
+    assert joined is not None, "a hash needs at least one part"
+    return exp.MD5(this=joined)
+
+
+def hash_key(parts: Sequence[exp.Expr], dialect: str = "duckdb") -> str:
+    """The hash key of business-key ``parts`` (upper-cased); SQL text for ``dialect``."""
+    return hash_key_expr(parts).sql(dialect)
+
+
+def hash_key_expr(parts: Sequence[exp.Expr]) -> exp.Expr:
+    return _md5(parts, upper=True)
+
+
+def hashdiff_expr(parts: Sequence[exp.Expr]) -> exp.Expr:
+    """The hashdiff of descriptive attributes (case kept)."""
+    return _md5(parts, upper=False)
+
+
+def _not_all_null(columns: Sequence[str], alias: str) -> exp.Expr:
+    checks = [exp.Not(this=exp.Is(this=col(c, alias), expression=exp.Null())) for c in columns]
+    return exp.or_(*checks) if len(checks) > 1 else checks[0]
+
+
+# -- specs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hub:
+    """Unique business keys; staging columns carry the same names as ``business_keys``."""
+
+    table: TableRef
+    hash_key: str
+    business_keys: tuple[str, ...]
+    types: Mapping[str, str] = field(default_factory=dict)  # business key → SQL type (TEXT)
+
+
+@dataclass(frozen=True)
+class LinkedHub:
+    """One hub a link connects: its hash key column in the link, its staging key columns."""
+
+    hash_key: str
+    business_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A unique combination of hubs; its hash key hashes all business keys in order."""
+
+    table: TableRef
+    hash_key: str
+    hubs: tuple[LinkedHub, ...]
+
+    @property
+    def business_keys(self) -> tuple[str, ...]:
+        return tuple(k for hub in self.hubs for k in hub.business_keys)
+
+
+@dataclass(frozen=True)
+class Satellite:
+    """Descriptive history of a hub (or link): one row per change of ``attributes``."""
+
+    table: TableRef
+    parent_hash_key: str
+    parent_business_keys: tuple[str, ...]
+    attributes: tuple[str, ...]
+    hashdiff: str = "hashdiff"
+    types: Mapping[str, str] = field(default_factory=dict)  # attribute → SQL type (TEXT)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A staged batch: where rows are, which system sent them, when they were loaded.
+
+    ``load_date_column`` (a staging column) orders several changes of one key in
+    one batch; a constant ``load_date`` serves batches with one change per key.
+    """
+
+    source: TableRef
+    record_source: str
+    load_date: datetime | None = None
+    load_date_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.load_date is None) == (self.load_date_column is None):
+            raise VaultError("a batch needs exactly one of load_date or load_date_column")
+
+    def load_date_expr(self, alias: str) -> exp.Expr:
+        if self.load_date_column:
+            return exp.cast(col(self.load_date_column, alias), exp.DataType.build("TIMESTAMP"))
+        assert self.load_date is not None
+        return exp.cast(timestamp_literal(self.load_date), exp.DataType.build("TIMESTAMP"))
+
+
+# -- DDL ---------------------------------------------------------------------------
+
+
+def _t(kind: str) -> exp.DataType:
+    return exp.DataType.build(kind)
+
+
+def _meta() -> list[tuple[str, exp.DataType]]:
+    return [(LOAD_DATE, _t("TIMESTAMP")), (RECORD_SOURCE, _t("VARCHAR(100)"))]
+
+
+def create_hub(hub: Hub) -> exp.Create:
+    keys = [(k, _t(hub.types.get(k, "TEXT"))) for k in hub.business_keys]
+    return create_table(hub.table, [(hub.hash_key, _t(_HASH_TYPE)), *keys, *_meta()])
+
+
+def create_link(link: Link) -> exp.Create:
+    hubs = [(h.hash_key, _t(_HASH_TYPE)) for h in link.hubs]
+    return create_table(link.table, [(link.hash_key, _t(_HASH_TYPE)), *hubs, *_meta()])
+
+
+def create_satellite(sat: Satellite) -> exp.Create:
+    attrs = [(a, _t(sat.types.get(a, "TEXT"))) for a in sat.attributes]
+    head = [(sat.parent_hash_key, _t(_HASH_TYPE)), (sat.hashdiff, _t(_HASH_TYPE))]
+    return create_table(sat.table, [*head, *_meta(), *attrs])
+
+
+# -- loaders -----------------------------------------------------------------------
+
+S, C, R, L = "_crane_s", "_crane_c", "_crane_r", "_crane_l"
+
+
+def _keyed_rows(
+    batch: Batch, key: exp.Expr, key_name: str, keys: Sequence[str], extra: Sequence[exp.Expr]
+) -> exp.Select:
+    """Staged rows with their hash key, load date and record source (NULL keys dropped)."""
+    return (
+        exp.select(
+            exp.alias_(key, key_name, quoted=True),
+            *extra,
+            exp.alias_(batch.load_date_expr(S), LOAD_DATE, quoted=True),
+            exp.alias_(exp.Literal.string(batch.record_source), RECORD_SOURCE, quoted=True),
+        )
+        .from_(table(batch.source, S))
+        .where(_not_all_null(keys, S))
+    )
+
+
+def _first_new(rows: exp.Select, target: TableRef, key: str, columns: Sequence[str]) -> exp.Insert:
+    """Insert the earliest row of each key not yet in ``target`` (hubs and links)."""
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(key, C)],
+        order=exp.Order(expressions=[exp.Ordered(this=col(LOAD_DATE, C))]),
+    )
+    ranked = exp.select(
+        *(col(c, C) for c in columns), exp.alias_(rank, "_crane_rn", quoted=True)
+    ).from_(exp.Subquery(this=rows, alias=ident(C)))
+    seen = exp.select(exp.Literal.number(1)).from_(table(target, L))
+    seen = seen.where(exp.EQ(this=col(key, L), expression=col(key, R)))
+    query = (
+        exp.select(*(col(c, R) for c in columns))
+        .from_(exp.Subquery(this=ranked, alias=ident(R)))
+        .where(
+            and_all(
+                [
+                    exp.EQ(this=col("_crane_rn", R), expression=exp.Literal.number(1)),
+                    exp.Not(this=exp.Exists(this=seen)),
+                ]
+            )
+        )
+    )
+    return insert_select(target, columns, query)
+
+
+def build_hub_load(hub: Hub, batch: Batch) -> exp.Insert:
+    """New business keys only; the first load date and source of a key are kept."""
+    key = hash_key_expr([col(k, S) for k in hub.business_keys])
+    extra = [col(k, S) for k in hub.business_keys]
+    rows = _keyed_rows(batch, key, hub.hash_key, hub.business_keys, extra)
+    columns = [hub.hash_key, *hub.business_keys, LOAD_DATE, RECORD_SOURCE]
+    return _first_new(rows, hub.table, hub.hash_key, columns)
+
+
+def build_link_load(link: Link, batch: Batch) -> exp.Insert:
+    """New key combinations only; rows missing any hub's whole key are skipped."""
+    key = hash_key_expr([col(k, S) for k in link.business_keys])
+    extra = [
+        exp.alias_(hash_key_expr([col(k, S) for k in h.business_keys]), h.hash_key, quoted=True)
+        for h in link.hubs
+    ]
+    rows = _keyed_rows(batch, key, link.hash_key, link.hubs[0].business_keys, extra)
+    for hub in link.hubs[1:]:
+        rows = rows.where(_not_all_null(hub.business_keys, S))
+    columns = [link.hash_key, *(h.hash_key for h in link.hubs), LOAD_DATE, RECORD_SOURCE]
+    return _first_new(rows, link.table, link.hash_key, columns)
+
+
+def _satellite_source(sat: Satellite, batch: Batch) -> exp.Select:
+    """Staged changes with hash key and hashdiff; exact repeats within the batch dropped."""
+    key = hash_key_expr([col(k, S) for k in sat.parent_business_keys])
+    diff = hashdiff_expr([col(a, S) for a in sat.attributes])
+    extra = [exp.alias_(diff, sat.hashdiff, quoted=True), *(col(a, S) for a in sat.attributes)]
+    rows = _keyed_rows(batch, key, sat.parent_hash_key, sat.parent_business_keys, extra)
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(c, C) for c in (sat.parent_hash_key, LOAD_DATE, sat.hashdiff)],
+        order=exp.Order(expressions=[exp.Ordered(this=col(RECORD_SOURCE, C))]),
+    )
+    ranked = exp.select(exp.Star(), exp.alias_(rank, "_crane_rn", quoted=True)).from_(
+        exp.Subquery(this=rows, alias=ident(C))
+    )
+    columns = _sat_columns(sat)
+    return (
+        exp.select(*(col(c, R) for c in columns))
+        .from_(exp.Subquery(this=ranked, alias=ident(R)))
+        .where(exp.EQ(this=col("_crane_rn", R), expression=exp.Literal.number(1)))
+    )
+
+
+def _cte(name: str, alias: str | None = None) -> exp.Table:
+    node = exp.Table(this=ident(name))
+    if alias:
+        node.set("alias", exp.TableAlias(this=ident(alias)))
+    return node
+
+
+def _sat_columns(sat: Satellite) -> list[str]:
+    return [sat.parent_hash_key, sat.hashdiff, LOAD_DATE, RECORD_SOURCE, *sat.attributes]
+
+
+def _latest(sat: Satellite) -> exp.Select:
+    """The newest satellite row of each hash key in the batch (pruned to those keys)."""
+    hk = sat.parent_hash_key
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(hk, L)],
+        order=exp.Order(expressions=[exp.Ordered(this=col(LOAD_DATE, L), desc=True)]),
+    )
+    in_batch = col(hk, L).isin(query=exp.select(col(hk)).from_(_cte("_crane_src")))
+    ranked = (
+        exp.select(
+            col(hk, L),
+            col(sat.hashdiff, L),
+            col(LOAD_DATE, L),
+            exp.alias_(rank, "_crane_rn", quoted=True),
+        )
+        .from_(table(sat.table, L))
+        .where(in_batch)
+    )
+    return (
+        exp.select(col(hk, R), col(sat.hashdiff, R), col(LOAD_DATE, R))
+        .from_(exp.Subquery(this=ranked, alias=ident(R)))
+        .where(exp.EQ(this=col("_crane_rn", R), expression=exp.Literal.number(1)))
+    )
+
+
+def build_satellite_load(sat: Satellite, batch: Batch) -> exp.Insert:
+    """A row per change: compared with the previous change in the batch, or the latest row.
+
+    Changes at or before the key's latest load date are already loaded (a rerun)
+    and are skipped; A→B→A in one batch inserts three rows, A→A inserts one.
+    """
+    hk, hd, columns = sat.parent_hash_key, sat.hashdiff, _sat_columns(sat)
+    src = "_crane_src"
+    lag = exp.Window(
+        this=exp.Anonymous(this="LAG", expressions=[col(hd, src)]),
+        partition_by=[col(hk, src)],
+        order=exp.Order(expressions=[exp.Ordered(this=col(LOAD_DATE, src))]),
+    )
+    newer = exp.or_(
+        exp.Is(this=col(hk, L), expression=exp.Null()),
+        exp.GT(this=col(LOAD_DATE, src), expression=col(LOAD_DATE, L)),
+    )
+    fresh = (
+        exp.select(
+            *(col(c, src) for c in columns),
+            exp.alias_(lag, "_crane_prev", quoted=True),
+            exp.alias_(col(hd, L), "_crane_last", quoted=True),
+        )
+        .from_(_cte(src))
+        .join(
+            _cte("_crane_latest", L),
+            on=exp.EQ(this=col(hk, src), expression=col(hk, L)),
+            join_type="LEFT",
+        )
+        .where(newer)
+    )
+    before = exp.Coalesce(this=col("_crane_prev", "f"), expressions=[col("_crane_last", "f")])
+    changed = exp.or_(
+        exp.Is(this=before, expression=exp.Null()),
+        exp.NEQ(this=before.copy(), expression=col(hd, "f")),
+    )
+    query = (
+        exp.select(*(col(c, "f") for c in columns))
+        .from_(exp.Subquery(this=fresh, alias=ident("f")))
+        .where(changed)
+        .with_(ident(src), as_=_satellite_source(sat, batch))
+        .with_(ident("_crane_latest"), as_=_latest(sat))
+    )
+    return insert_select(sat.table, columns, query)
+
+
+def build_satellite_conflicts(sat: Satellite, batch: Batch) -> exp.Select:
+    """``(hash key, load date)`` pairs with two different hashdiffs: order unknowable."""
+    src = "_crane_src"
+    pairs = (
+        exp.select(col(sat.parent_hash_key, src), col(LOAD_DATE, src))
+        .from_(_cte(src))
+        .group_by(col(sat.parent_hash_key, src), col(LOAD_DATE, src))
+        .having(
+            exp.GT(
+                this=exp.Count(this=exp.Distinct(expressions=[col(sat.hashdiff, src)])),
+                expression=exp.Literal.number(1),
+            )
+        )
+    )
+    return pairs.with_(ident(src), as_=_satellite_source(sat, batch)).limit(1)
+
+
+# -- loading -----------------------------------------------------------------------
+
+
+def load_hub(con: Connector, hub: Hub, batch: Batch) -> int:
+    return _insert_counted(con, hub.table, build_hub_load(hub, batch))
+
+
+def load_link(con: Connector, link: Link, batch: Batch) -> int:
+    return _insert_counted(con, link.table, build_link_load(link, batch))
+
+
+def load_satellite(con: Connector, sat: Satellite, batch: Batch) -> int:
+    """Insert the batch's changes; refuses a key with two different rows at one load date."""
+    with con.transaction():
+        clash = con.fetch(build_satellite_conflicts(sat, batch))
+        if clash:
+            raise VaultError(
+                f"two different {sat.table.name} rows for hash key {clash[0][0]} at load date "
+                f"{clash[0][1]}: their order is unknown",
+                table=str(sat.table),
+                hint="stage a distinct load_date_column per change (e.g. the source timestamp)",
+            )
+        return _insert_counted(con, sat.table, build_satellite_load(sat, batch))
+
+
+def _insert_counted(con: Connector, target: TableRef, insert: exp.Insert) -> int:
+    """Run ``insert`` and return how many rows it added (counted by the same query)."""
+    query = insert.expression
+    assert isinstance(query, exp.Query)
+    counted = exp.select(exp.Count(this=exp.Star())).from_(
+        exp.Subquery(this=query.copy(), alias=ident("_crane_n"))
+    )
+    with con.transaction():
+        (n,) = con.fetch(counted)[0]
+        if n:
+            con.execute(insert)
+    return int(n)
+
+
+# -- point-in-time -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pit:
+    """For each hub key and snapshot: the load date of each satellite's row valid then.
+
+    A snapshot is an instant: the valid row is the latest with ``load_date <=``
+    it. A hub key appears from its own load date on; a satellite with no row yet
+    has a NULL load date (left joins in the mart give NULL attributes).
+    """
+
+    table: TableRef
+    hub: Hub
+    satellites: tuple[Satellite, ...]
+    snapshot_column: str = "snapshot_date"
+
+    def sat_column(self, sat: Satellite) -> str:
+        return f"{sat.table.name}_{LOAD_DATE}"
+
+
+def create_pit(pit: Pit) -> exp.Create:
+    columns = [(pit.hub.hash_key, _t(_HASH_TYPE)), (pit.snapshot_column, _t("TIMESTAMP"))]
+    columns += [(pit.sat_column(s), _t("TIMESTAMP")) for s in pit.satellites]
+    return create_table(pit.table, columns)
+
+
+def _snapshots(dates: Sequence[datetime], name: str) -> exp.Query:
+    selects = [
+        exp.select(exp.alias_(exp.cast(timestamp_literal(d), _t("TIMESTAMP")), name, quoted=True))
+        for d in dates
+    ]
+    query: exp.Query = selects[0]
+    for more in selects[1:]:
+        query = exp.union(query, more, distinct=False)
+    return query
+
+
+def build_pit(pit: Pit, snapshots: Sequence[datetime]) -> list[exp.Expression]:
+    """Replace the given snapshots (delete + insert): a rerun rebuilds them identically."""
+    hk, snap = pit.hub.hash_key, pit.snapshot_column
+    valid = [
+        exp.alias_(
+            exp.Subquery(
+                this=exp.select(exp.Max(this=col(LOAD_DATE, "x")))
+                .from_(table(sat.table, "x"))
+                .where(
+                    and_all(
+                        [
+                            exp.EQ(this=col(sat.parent_hash_key, "x"), expression=col(hk, "h")),
+                            exp.LTE(this=col(LOAD_DATE, "x"), expression=col(snap, "d")),
+                        ]
+                    )
+                )
+            ),
+            pit.sat_column(sat),
+            quoted=True,
+        )
+        for sat in pit.satellites
+    ]
+    query = (
+        exp.select(col(hk, "h"), col(snap, "d"), *valid)
+        .from_(table(pit.hub.table, "h"))
+        .join(
+            exp.Subquery(this=_snapshots(snapshots, snap), alias=ident("d")),
+            on=exp.LTE(this=col(LOAD_DATE, "h"), expression=col(snap, "d")),
+        )
+    )
+    stamps = [exp.cast(timestamp_literal(d), _t("TIMESTAMP")) for d in snapshots]
+    delete = exp.Delete(this=table(pit.table), where=exp.Where(this=col(snap).isin(*stamps)))
+    columns = [hk, snap, *(pit.sat_column(s) for s in pit.satellites)]
+    return [delete, insert_select(pit.table, columns, query)]
+
+
+def load_pit(con: Connector, pit: Pit, snapshots: Sequence[datetime]) -> None:
+    with con.transaction():
+        for statement in build_pit(pit, snapshots):
+            con.execute(statement)
+
+
+def build_pit_mart(pit: Pit) -> exp.Select:
+    """The dimensional view on the vault: each key, each snapshot, the attributes valid then.
+
+    Equi-joins on (hash key, load date) only, which is why PIT tables exist.
+    """
+    hk, snap = pit.hub.hash_key, pit.snapshot_column
+    query = exp.select(col(hk, "p"), col(snap, "p"))
+    query = query.select(*(col(k, "h") for k in pit.hub.business_keys))
+    query = query.from_(table(pit.table, "p")).join(
+        table(pit.hub.table, "h"), on=exp.EQ(this=col(hk, "h"), expression=col(hk, "p"))
+    )
+    for i, sat in enumerate(pit.satellites):
+        alias = f"s{i}"
+        on = and_all(
+            [
+                exp.EQ(this=col(sat.parent_hash_key, alias), expression=col(hk, "p")),
+                exp.EQ(this=col(LOAD_DATE, alias), expression=col(pit.sat_column(sat), "p")),
+            ]
+        )
+        query = query.join(table(sat.table, alias), on=on, join_type="LEFT")
+        query = query.select(*(col(a, alias) for a in sat.attributes))
+    return query
