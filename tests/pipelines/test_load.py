@@ -351,3 +351,16 @@ def test_merge_compares_json_columns_as_text_on_postgres(pg_connector, pg_schema
             )
     assert results == [LoadResult(inserted=2), LoadResult(updated=1)]
     assert rows_of(con, pg_schema, columns='"id", "doc"::text') == [(1, "{}"), (2, '{"a": 2}')]
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert"])
+def test_an_empty_full_extract_never_wipes_the_target_unless_allowed(engine, strategy):
+    con, schema = engine
+    load = {"primary_key": ["id"], "hard_deletes": "delete", "full": True}
+    run(con, schema, strategy, [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], **load)
+    empty = {"arrow_schema": pa.schema([("id", pa.int64()), ("v", pa.string())])}
+    with pytest.raises(LoadError, match="full extract is empty; hard_deletes would remove all 2"):
+        run(con, schema, strategy, [], **load, **empty)
+    assert rows_of(con, schema) == [(1, "a"), (2, "b")]
+    allowed = run(con, schema, strategy, [], allow_empty_extract=True, **load, **empty)
+    assert allowed.deleted == 2 and rows_of(con, schema) == []

@@ -101,6 +101,8 @@ class LoadSpec(Spec):
     # full extracts only: what to do with target rows missing from the source
     hard_deletes: Literal["ignore", "delete", "soft"] = "ignore"
     soft_delete_column: str = "_crane_deleted_at"
+    # an empty full extract with hard deletes is refused unless this says it is real
+    allow_empty_extract: bool = False
     on_schema_change: Literal["evolve", "freeze", "discard"] = "evolve"
     # several rows with one key in a batch: fail the run, quarantine all but the last, or keep last
     duplicate_keys: Literal["fail", "quarantine", "keep_last"] = "fail"

@@ -363,6 +363,14 @@ def hard_deletes(
     soft = spec.hard_deletes == "soft"
     flag = spec.soft_delete_column if soft else None
     count = _scalar(target, m.build_count(table, m.missing_rows(table, staging, keys, flag)))
+    if count and not spec.allow_empty_extract and _is_empty(target, staging):
+        # An empty full extract is far more often a broken source (a truncated
+        # table, a wrong filter) than a real "everything was deleted".
+        raise LoadError(
+            f"the full extract is empty; hard_deletes would remove all {count} rows",
+            table=str(table),
+            hint="if the source really is empty, set load.allow_empty_extract: true",
+        )
     if count and flag:
         stamp = b.timestamp_literal(run_at)
         target.execute(m.build_soft_delete_missing(table, staging, keys, flag, stamp))
@@ -398,6 +406,11 @@ def _keys(spec: LoadSpec, table: TableRef, columns: Sequence[str]) -> list[str]:
             f"primary key column {absent[0]!r} is not loaded", table=str(table), column=absent[0]
         )
     return list(spec.primary_key)
+
+
+def _is_empty(target: Connector, table: TableRef) -> bool:
+    probe = exp.select(exp.Literal.number(1)).from_(table.expression()).limit(1)
+    return not target.fetch(probe)
 
 
 def _row(target: Connector, query: exp.Select) -> tuple[int, ...]:
