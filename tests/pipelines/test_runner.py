@@ -85,8 +85,8 @@ def test_run_metrics_record_progress_and_lineage(pg_schema, duck_url, tmp_path):
     assert set(latest["phases"]) >= {"plan", "extract", "validate", "publish", "state"}
     events = [json.loads(line) for line in (tmp_path / "lineage.jsonl").read_text().splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE", "START", "COMPLETE"]
-    complete = events[-1]
-    for dataset in (complete["inputs"][0], complete["outputs"][0]):
+    # the first run created the target: its COMPLETE event still carries the output schema
+    for dataset in (events[1]["outputs"][0], events[-1]["inputs"][0], events[-1]["outputs"][0]):
         fields = [f["name"] for f in dataset["facets"]["schema"]["fields"]]
         assert fields == ["id", "updated_at", "amount", "name"]
     assert normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "metrics")) == normalize(

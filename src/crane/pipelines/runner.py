@@ -393,6 +393,8 @@ def _load(
         run_at=run.result.started_at,
     )
     run.result.load = outcome.to_dict()
+    if run.output_schema is None:  # a first load created the table: its schema is the facet
+        run.output_schema = target.table_schema(table)
 
 
 def _finish(result: RunResult) -> None:
