@@ -1,0 +1,340 @@
+"""What each warehouse engine can do, declared as data (no ``if dialect == …`` in the DDL code).
+
+A `WarehouseDialect` says how surrogate keys are generated, whether keys are
+enforced or only informational, where column comments go, and which physical
+options the engine accepts with their limits. `check_physical` validates a
+table's options against that data: an option the engine cannot do, or one
+past its limit, is an error naming it — never silently dropped (the failure
+behind dbt-bigquery #918). Vendor references for the limits:
+
+- BigQuery clustering: at most 4 columns
+  (https://cloud.google.com/bigquery/docs/clustered-tables); partitioning by a
+  DATE/TIMESTAMP/DATETIME column; PRIMARY/FOREIGN KEY must be ``NOT ENFORCED``.
+- Snowflake: constraints other than NOT NULL are informational (``NOT ENFORCED``);
+  ``CLUSTER BY`` takes columns or expressions.
+- Redshift: ``DISTSTYLE AUTO|EVEN|KEY|ALL``, one ``DISTKEY`` (implies KEY),
+  ``COMPOUND|INTERLEAVED SORTKEY`` (interleaved: at most 8 columns);
+  constraints are informational and accept no ``NOT ENFORCED`` keyword.
+- PostgreSQL: enforced keys; foreign keys are not indexed automatically (so
+  crane indexes them); a range-partitioned table's primary key must include
+  the partition column.
+
+>>> get("snowflake").constraints
+'not_enforced'
+>>> get("bigqeury")
+Traceback (most recent call last):
+...
+crane.errors.UnknownNameError: unknown warehouse dialect 'bigqeury'; known: ...
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from crane.errors import UnknownNameError
+
+OptionKind = Literal[
+    "columns", "column", "choice", "flag", "column_lists", "partitions", "int_range"
+]
+DATE_TYPES = ("DATE", "TIMESTAMP", "DATETIME", "TIMESTAMPTZ", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ")
+INT_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "INT64")
+NUMERIC_TYPES = (
+    "INT",
+    "INTEGER",
+    "BIGINT",
+    "SMALLINT",
+    "TINYINT",
+    "INT64",
+    "HUGEINT",
+    "DECIMAL",
+    "NUMERIC",
+    "NUMBER",
+    "REAL",
+    "FLOAT",
+    "FLOAT4",
+    "FLOAT8",
+    "FLOAT64",
+    "DOUBLE",
+    "DOUBLE PRECISION",
+    "MONEY",
+)
+
+
+@dataclass(frozen=True)
+class OptionRule:
+    """One physical option an engine accepts, and its limits."""
+
+    kind: OptionKind
+    help: str
+    max_columns: int | None = None
+    choices: tuple[str, ...] = ()
+    column_types: tuple[str, ...] = ()  # allowed base types of the column(s), if limited
+
+
+@dataclass(frozen=True)
+class WarehouseDialect:
+    """One engine's differences, as data the DDL builder reads."""
+
+    name: str
+    sqlglot: str
+    # surrogate key strategies the engine generates itself; "identity" may be
+    # emulated by a sequence where the engine has sequences but no identity columns
+    key_strategies: frozenset[str]
+    identity_by_sequence: bool = False
+    sequences: bool = False
+    # how a column default draws from a sequence: nextval('s') or s.NEXTVAL
+    sequence_default: Literal["nextval", "dot_nextval"] = "nextval"
+    # enforced: checked by the engine; not_enforced: declared with NOT ENFORCED;
+    # informational: plain syntax, never checked (Redshift)
+    constraints: Literal["enforced", "not_enforced", "informational"] = "enforced"
+    # statement: COMMENT ON …; inline: COMMENT '…' in the column; options: OPTIONS(description=…)
+    comments: Literal["statement", "inline", "options"] = "statement"
+    options: dict[str, OptionRule] = field(default_factory=dict)
+    index_foreign_keys: bool = False  # create an index per foreign key by default
+    max_identifier: int = 255
+    unique_constraints: bool = True  # BigQuery has PRIMARY and FOREIGN KEY only
+    partition_in_primary_key: bool = False  # a partitioned table's key must hold its column
+
+
+_DATE_COL = "column"
+DIALECTS: dict[str, WarehouseDialect] = {
+    "duckdb": WarehouseDialect(
+        name="duckdb",
+        sqlglot="duckdb",
+        key_strategies=frozenset({"identity", "sequence", "hash", "natural"}),
+        identity_by_sequence=True,  # DuckDB has sequences but no IDENTITY columns
+        sequences=True,
+    ),
+    "postgres": WarehouseDialect(
+        name="postgres",
+        sqlglot="postgres",
+        key_strategies=frozenset({"identity", "sequence", "hash", "natural"}),
+        sequences=True,
+        index_foreign_keys=True,
+        max_identifier=63,
+        partition_in_primary_key=True,
+        options={
+            "indexes": OptionRule("column_lists", "extra B-tree indexes, each a list of columns"),
+            "index_foreign_keys": OptionRule("flag", "index every foreign key (default true)"),
+            "partition_by": OptionRule(
+                "column",
+                "range-partition by this date (or yyyymmdd integer) column",
+                column_types=DATE_TYPES + INT_TYPES,
+            ),
+            "partitions": OptionRule(
+                "partitions", "{from, to, every: year|month}: the ranges to create"
+            ),
+        },
+    ),
+    "snowflake": WarehouseDialect(
+        name="snowflake",
+        sqlglot="snowflake",
+        key_strategies=frozenset({"identity", "sequence", "hash", "natural"}),
+        sequences=True,
+        sequence_default="dot_nextval",
+        constraints="not_enforced",
+        comments="inline",
+        options={"cluster_by": OptionRule("columns", "clustering key columns")},
+    ),
+    "bigquery": WarehouseDialect(
+        name="bigquery",
+        sqlglot="bigquery",
+        key_strategies=frozenset({"hash", "natural"}),  # no IDENTITY, no sequences
+        constraints="not_enforced",
+        comments="options",
+        unique_constraints=False,
+        max_identifier=300,
+        options={
+            "partition_by": OptionRule(
+                "column",
+                "partition by this DATE/TIMESTAMP column (integer: with partition_range)",
+                column_types=DATE_TYPES + INT_TYPES,
+            ),
+            "partition_range": OptionRule(
+                "int_range", "[start, end, interval] of an integer partition (RANGE_BUCKET)"
+            ),
+            "cluster_by": OptionRule("columns", "clustering columns", max_columns=4),
+            "surrogate_key": OptionRule(
+                "choice", "key strategy used on BigQuery instead of the model's", choices=("hash",)
+            ),
+        },
+    ),
+    "redshift": WarehouseDialect(
+        name="redshift",
+        sqlglot="redshift",
+        key_strategies=frozenset({"identity", "hash", "natural"}),  # IDENTITY, no sequences
+        constraints="informational",
+        max_identifier=127,
+        options={
+            "diststyle": OptionRule(
+                "choice", "row distribution", choices=("auto", "even", "key", "all")
+            ),
+            "distkey": OptionRule("column", "distribution key column (implies DISTSTYLE KEY)"),
+            "sortkey": OptionRule("columns", "sort key columns"),
+            "sortkey_style": OptionRule(
+                "choice", "sort key kind", choices=("compound", "interleaved")
+            ),
+            "surrogate_key": OptionRule(
+                "choice", "key strategy used on Redshift instead of the model's", choices=("hash",)
+            ),
+        },
+    ),
+}
+ALIASES = {"postgresql": "postgres"}
+INTERLEAVED_MAX = 8
+
+
+def get(name: str) -> WarehouseDialect:
+    """The dialect called ``name``; an unknown name lists the known ones."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key in DIALECTS:
+        return DIALECTS[key]
+    close = difflib.get_close_matches(key, list(DIALECTS), n=3)
+    raise UnknownNameError(
+        f"unknown warehouse dialect {name!r}; known: {', '.join(DIALECTS)}",
+        hint=f"did you mean {', '.join(repr(c) for c in close)}?" if close else None,
+    )
+
+
+def names() -> list[str]:
+    return list(DIALECTS)
+
+
+def base_type(type_text: str) -> str:
+    """``DECIMAL(12, 2)`` → ``DECIMAL``; ``timestamp with time zone`` → ``TIMESTAMPTZ``."""
+    text = type_text.strip().upper().split("(")[0].strip()
+    return {
+        "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+        "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    }.get(text, text)
+
+
+def is_numeric(type_text: str) -> bool:
+    return base_type(type_text) in NUMERIC_TYPES
+
+
+def check_physical(
+    engine: str, options: dict[str, Any], columns: dict[str, str], primary_key: list[str]
+) -> list[tuple[str, str]]:
+    """Problems with one table's options for ``engine``, as (option path, reason) pairs.
+
+    ``columns`` maps the table's column names to their declared types.
+    """
+    try:
+        dialect = get(engine)
+    except UnknownNameError as error:
+        return [("", error.detail + (f" ({error.hint})" if error.hint else ""))]
+    problems: list[tuple[str, str]] = []
+    for name, value in options.items():
+        rule = dialect.options.get(name)
+        if rule is None:
+            allowed = ", ".join(dialect.options) or "none"
+            problems.append(
+                (name, f"{engine} cannot do physical option {name!r} (it accepts: {allowed})")
+            )
+            continue
+        problems += [(name, r) for r in _check_value(engine, name, rule, value, columns)]
+    problems += _check_combination(dialect, options, columns, primary_key)
+    return problems
+
+
+def _check_value(
+    engine: str, name: str, rule: OptionRule, value: Any, columns: dict[str, str]
+) -> list[str]:
+    if rule.kind == "flag":
+        return [] if isinstance(value, bool) else [f"{name} must be true or false"]
+    if rule.kind == "choice":
+        if str(value).lower() not in rule.choices:
+            return [f"{name} must be one of {', '.join(rule.choices)}, not {value!r}"]
+        return []
+    if rule.kind == "partitions":
+        return _check_partitions(name, value)
+    if rule.kind == "int_range":
+        ok = isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value)
+        return [] if ok else [f"{name} must be [start, end, interval] integers"]
+    if rule.kind == "column_lists":
+        if not isinstance(value, list):
+            return [f"{name} must be a list of column lists"]
+        lists = [[v] if isinstance(v, str) else v for v in value]
+        return [r for cols in lists for r in _check_columns(engine, name, rule, cols, columns)]
+    cols = [value] if rule.kind == "column" else value
+    if rule.kind == "column" and not isinstance(value, str):
+        return [f"{name} must be one column name"]
+    if isinstance(cols, str):
+        cols = [cols]
+    return _check_columns(engine, name, rule, cols, columns)
+
+
+def _check_columns(
+    engine: str, name: str, rule: OptionRule, cols: Any, columns: dict[str, str]
+) -> list[str]:
+    if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+        return [f"{name} must name one or more columns"]
+    problems = [f"{name} names unknown column {c!r}" for c in cols if c not in columns]
+    if rule.max_columns is not None and len(cols) > rule.max_columns:
+        problems.append(
+            f"{engine} allows at most {rule.max_columns} {name} columns, got {len(cols)}"
+        )
+    for c in cols:
+        if c in columns and rule.column_types and base_type(columns[c]) not in rule.column_types:
+            problems.append(
+                f"{name} column {c!r} is {columns[c]}; {engine} needs one of "
+                f"{', '.join(sorted(set(rule.column_types)))}"
+            )
+    return problems
+
+
+def _check_partitions(name: str, value: Any) -> list[str]:
+    if not isinstance(value, dict) or not {"from", "to"} <= set(value):
+        return [f"{name} needs 'from' and 'to' dates (and 'every': year|month)"]
+    if str(value.get("every", "year")) not in ("year", "month"):
+        return [f"{name}.every must be year or month"]
+    extra = set(value) - {"from", "to", "every"}
+    return [f"{name} has unknown key {sorted(extra)[0]!r}"] if extra else []
+
+
+def _check_combination(
+    dialect: WarehouseDialect,
+    options: dict[str, Any],
+    columns: dict[str, str],
+    primary_key: list[str],
+) -> list[tuple[str, str]]:
+    """Rules between options of one engine."""
+    engine = dialect.name
+    problems: list[tuple[str, str]] = []
+    style = str(options.get("diststyle", "")).lower()
+    if "distkey" in options and style and style != "key":
+        problems.append(("distkey", f"distkey needs diststyle key, not {style!r}"))
+    if style == "key" and "distkey" not in options:
+        problems.append(("diststyle", "diststyle key needs a distkey column"))
+    sortkey = options.get("sortkey") or []
+    interleaved = str(options.get("sortkey_style", "")).lower() == "interleaved"
+    if interleaved and len(sortkey) > INTERLEAVED_MAX:
+        problems.append(
+            ("sortkey", f"{engine} interleaved sort keys allow at most {INTERLEAVED_MAX} columns")
+        )
+    part = options.get("partition_by")
+    if dialect.partition_in_primary_key and part and primary_key and part not in primary_key:
+        problems.append(
+            (
+                "partition_by",
+                f"postgres needs the partition column {part!r} in the primary key "
+                f"({', '.join(primary_key)}): add it to the grain",
+            )
+        )
+    if "partitions" in options and not part:
+        problems.append(("partitions", "partitions need partition_by"))
+    if "partition_range" in options and not part:
+        problems.append(("partition_range", "partition_range needs partition_by"))
+    integer = part in columns and base_type(columns[part]) in INT_TYPES
+    if integer and "partition_range" in dialect.options and "partition_range" not in options:
+        problems.append(
+            (
+                "partition_by",
+                f"{engine} partitions an integer column {part!r} by range: "
+                "add partition_range: [start, end, interval]",
+            )
+        )
+    return problems
