@@ -1,0 +1,58 @@
+"""Fact tables: transaction, periodic snapshot and accumulating snapshot loaders.
+
+Each fact type is a small dataclass describing its physical shape (table,
+grain, measures, dimension lookups with role names) and one set-based loader
+built with sqlglot, so the same code loads DuckDB and PostgreSQL and renders for
+Snowflake, BigQuery and Redshift. The model spec maps onto these dataclasses;
+they do not depend on it.
+"""
+
+from crane.warehouse.facts.accumulating import (
+    AccumulatingSnapshotFact,
+    Lag,
+    Milestone,
+    build_accumulating_merge,
+    load_accumulating_snapshot,
+)
+from crane.warehouse.facts.lookup import (
+    DateKey,
+    Dimension,
+    Lookup,
+    build_complete_inferred,
+    build_inferred_members,
+    build_unknown_member,
+    complete_inferred,
+)
+from crane.warehouse.facts.transaction import (
+    FactLoadError,
+    FactLoadResult,
+    PeriodicSnapshotFact,
+    TransactionFact,
+    build_periodic_load,
+    build_transaction_load,
+    load_periodic_snapshot,
+    load_transaction_fact,
+)
+
+__all__ = [
+    "AccumulatingSnapshotFact",
+    "DateKey",
+    "Dimension",
+    "FactLoadError",
+    "FactLoadResult",
+    "Lag",
+    "Lookup",
+    "Milestone",
+    "PeriodicSnapshotFact",
+    "TransactionFact",
+    "build_accumulating_merge",
+    "build_complete_inferred",
+    "build_inferred_members",
+    "build_periodic_load",
+    "build_transaction_load",
+    "build_unknown_member",
+    "complete_inferred",
+    "load_accumulating_snapshot",
+    "load_periodic_snapshot",
+    "load_transaction_fact",
+]

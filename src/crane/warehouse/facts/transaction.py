@@ -1,0 +1,301 @@
+"""Transaction facts (insert-only, idempotent) and periodic snapshot facts (period replace).
+
+Both are one ``INSERT … SELECT`` from the staged batch whose dimension keys come
+from left joins built by :mod:`crane.warehouse.facts.lookup`; only the way a
+rerun is made harmless differs:
+
+- a transaction fact skips rows whose degenerate key (order id, line number) is
+  already in the fact, and loads one row per key when the batch repeats it; a
+  fact without such a key is stamped with a batch id and a batch id already
+  present is skipped whole;
+- a periodic snapshot deletes the periods present in the batch and inserts
+  them again, in one transaction: a rerun of a day replaces that day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlglot import exp
+
+from crane.errors import ConfigError, LoadError
+from crane.sql.build import and_all, col, count_where, ident, insert_select, table
+from crane.warehouse.facts.lookup import (
+    DateKey,
+    Dimension,
+    Lookup,
+    build_inferred_members,
+    build_unknown_member,
+    date_key_expr,
+    join_lookup,
+    lock_dimension,
+)
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+
+S = "_crane_s"
+
+
+class FactLoadError(LoadError):
+    """A fact batch cannot be loaded as given (e.g. two rows for one grain)."""
+
+
+@dataclass(frozen=True)
+class TransactionFact:
+    """Physical shape of a transaction fact: one row per business event."""
+
+    table: TableRef
+    columns: tuple[str, ...]  # degenerate dimensions and measures, copied from staging
+    degenerate_key: tuple[str, ...] = ()  # the event's identity: reruns skip loaded rows
+    lookups: tuple[Lookup, ...] = ()
+    date_keys: tuple[DateKey, ...] = ()
+    batch_column: str | None = None  # stamped with the batch id
+
+    def __post_init__(self) -> None:
+        if not self.degenerate_key and not self.batch_column:
+            raise ConfigError(
+                "a transaction fact needs a degenerate key or a batch column to rerun safely",
+                table=str(self.table),
+            )
+
+
+@dataclass(frozen=True)
+class PeriodicSnapshotFact:
+    """Physical shape of a periodic snapshot: one row per period and grain (daily stock)."""
+
+    table: TableRef
+    period_column: str  # a fact column; a date key's column or a staging column
+    grain: tuple[str, ...]  # the other grain columns (fact column names)
+    columns: tuple[str, ...]  # measures, copied from staging
+    lookups: tuple[Lookup, ...] = ()
+    date_keys: tuple[DateKey, ...] = ()
+
+
+@dataclass
+class FactLoadResult:
+    rows_in: int = 0
+    inserted: int = 0
+    deleted: int = 0
+    unknown: int = 0  # rows with at least one unknown-member key
+    inferred: dict[str, int] = field(default_factory=dict)  # dimension → members inferred
+
+
+def fact_rows(
+    source: exp.Expr,
+    columns: Sequence[str],
+    lookups: Sequence[Lookup],
+    date_keys: Sequence[DateKey],
+    extra: Sequence[exp.Expr] = (),
+) -> tuple[exp.Select, list[str], list[exp.Expr]]:
+    """SELECT of the fact's rows from ``source`` (aliased ``_crane_s``).
+
+    Returns the query, its column names and the "this key is unknown" conditions.
+    """
+    query = exp.select(*(col(c, S) for c in columns)).from_(
+        exp.Subquery(this=source, alias=ident(S))
+    )
+    names = list(columns)
+    unknown: list[exp.Expr] = []
+    for i, lookup in enumerate(lookups):
+        query, key = join_lookup(query, lookup, i, S)
+        query = query.select(exp.alias_(key, lookup.key_column, quoted=True))
+        names.append(lookup.key_column)
+        unknown.append(_is(lookup.key_column, lookup.dimension.unknown_key))
+    for date_key in date_keys:
+        query = query.select(
+            exp.alias_(date_key_expr(date_key, S), date_key.key_column, quoted=True)
+        )
+        names.append(date_key.key_column)
+        unknown.append(_is(date_key.key_column, date_key.unknown_key))
+    for item in extra:
+        query = query.select(item)
+        names.append(item.alias_or_name)
+    return query, names, unknown
+
+
+def _is(name: str, value: int | str) -> exp.Expr:
+    literal = exp.Literal.number(value) if isinstance(value, int) else exp.Literal.string(value)
+    return exp.EQ(this=col(name, "_crane_q"), expression=literal)
+
+
+def _staged(source: TableRef) -> exp.Select:
+    return exp.select(exp.Star()).from_(table(source))
+
+
+def _new_rows(fact: TransactionFact, source: TableRef, batch_id: str | None) -> exp.Select:
+    """The batch minus rows already loaded, one row per degenerate key."""
+    if not fact.degenerate_key:
+        loaded = exp.select(exp.Literal.number(1)).from_(table(fact.table, "f"))
+        loaded = loaded.where(_batch_is(fact, batch_id, "f"))
+        return _staged(source).where(exp.Not(this=exp.Exists(this=loaded)))
+    keys = fact.degenerate_key
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(k, "b") for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=col(k, "b")) for k in keys]),
+    )
+    ranked = exp.select(exp.Star(), exp.alias_(rank, "_crane_rn", quoted=True)).from_(
+        table(source, "b")
+    )
+    loaded = exp.select(exp.Literal.number(1)).from_(table(fact.table, "f"))
+    loaded = loaded.where(and_all(exp.EQ(this=col(k, "f"), expression=col(k, "r")) for k in keys))
+    first = exp.EQ(this=col("_crane_rn", "r"), expression=exp.Literal.number(1))
+    return (
+        exp.select(exp.Star())
+        .from_(exp.Subquery(this=ranked, alias=ident("r")))
+        .where(and_all([first, exp.Not(this=exp.Exists(this=loaded))]))
+    )
+
+
+def _batch_is(fact: TransactionFact, batch_id: str | None, alias: str) -> exp.Expr:
+    assert fact.batch_column
+    if batch_id is None:
+        raise ConfigError(
+            "this fact is deduplicated by batch id: pass batch_id", table=str(fact.table)
+        )
+    return exp.EQ(this=col(fact.batch_column, alias), expression=exp.Literal.string(batch_id))
+
+
+def build_transaction_load(
+    fact: TransactionFact, source: TableRef, batch_id: str | None = None
+) -> tuple[exp.Insert, exp.Select]:
+    """(the INSERT, a query counting (rows, rows with an unknown key) it will insert)."""
+    extra: list[exp.Expr] = []
+    if fact.batch_column:
+        stamp = exp.Literal.string(batch_id) if batch_id is not None else exp.Null()
+        extra.append(exp.alias_(stamp, fact.batch_column, quoted=True))
+    query, names, unknown = fact_rows(
+        _new_rows(fact, source, batch_id), fact.columns, fact.lookups, fact.date_keys, extra
+    )
+    return insert_select(fact.table, names, query), _counts(query, unknown)
+
+
+def _counts(query: exp.Select, unknown: Sequence[exp.Expr]) -> exp.Select:
+    flagged = count_where(exp.or_(*unknown)) if unknown else exp.Literal.number(0)
+    return exp.select(exp.Count(this=exp.Star()), flagged).from_(
+        exp.Subquery(this=query.copy(), alias=ident("_crane_q"))
+    )
+
+
+def prepare_dimensions(
+    con: Connector, lookups: Sequence[Lookup], source: TableRef, result: FactLoadResult
+) -> None:
+    """Lock each referenced dimension, make its unknown member, infer missing members."""
+    seen: dict[str, Dimension] = {}
+    for lookup in lookups:
+        name = str(lookup.dimension.table)
+        if name not in seen:
+            seen[name] = lookup.dimension
+            lock_dimension(con, lookup.dimension)
+            con.execute(build_unknown_member(lookup.dimension))
+        if lookup.on_missing == "infer":
+            insert = build_inferred_members(lookup, _staged(source))
+            added = _count_insert(con, insert)
+            result.inferred[name] = result.inferred.get(name, 0) + added
+
+
+def _count_insert(con: Connector, insert: exp.Insert) -> int:
+    query = insert.expression
+    assert isinstance(query, exp.Query)
+    counted = exp.select(exp.Count(this=exp.Star())).from_(
+        exp.Subquery(this=query.copy(), alias=ident("_crane_n"))
+    )
+    n = int(con.fetch(counted)[0][0])
+    if n:
+        con.execute(insert)
+    return n
+
+
+def _rows_in(con: Connector, source: TableRef) -> int:
+    return int(con.fetch(exp.select(exp.Count(this=exp.Star())).from_(table(source)))[0][0])
+
+
+def load_transaction_fact(
+    con: Connector, fact: TransactionFact, source: TableRef, batch_id: str | None = None
+) -> FactLoadResult:
+    """Insert the batch's new events, with their keys as of each event; one transaction."""
+    if not fact.degenerate_key:
+        _batch_is(fact, batch_id, "f")  # fail before any write
+    result = FactLoadResult()
+    with con.transaction():
+        result.rows_in = _rows_in(con, source)
+        prepare_dimensions(con, fact.lookups, source, result)
+        insert, counts = build_transaction_load(fact, source, batch_id)
+        result.inserted, result.unknown = (int(v) for v in con.fetch(counts)[0])
+        if result.inserted:
+            con.execute(insert)
+    return result
+
+
+# -- periodic snapshots ------------------------------------------------------------
+
+
+def _period_expr(fact: PeriodicSnapshotFact, alias: str) -> exp.Expr:
+    for date_key in fact.date_keys:
+        if date_key.key_column == fact.period_column:
+            return date_key_expr(date_key, alias)
+    return col(fact.period_column, alias)
+
+
+class PeriodicStatements(NamedTuple):
+    delete: exp.Delete  # the batch's periods (and the listed ones)
+    insert: exp.Insert
+    counts: exp.Select  # (rows to insert, rows with an unknown key)
+    replaced: exp.Select  # rows the delete removes
+    duplicated: exp.Select  # one grain with two rows, if any
+
+
+def build_periodic_load(
+    fact: PeriodicSnapshotFact, source: TableRef, periods: Sequence[Any] = ()
+) -> PeriodicStatements:
+    in_batch = exp.select(_period_expr(fact, "b")).distinct().from_(table(source, "b"))
+    target = col(fact.period_column)
+    where: exp.Expr = target.isin(query=in_batch)
+    if periods:
+        listed = [
+            exp.Literal.number(p) if isinstance(p, int) else exp.Literal.string(str(p))
+            for p in periods
+        ]
+        where = exp.or_(where, target.copy().isin(*listed))
+    delete = exp.Delete(this=table(fact.table), where=exp.Where(this=where))
+    query, names, unknown = fact_rows(_staged(source), fact.columns, fact.lookups, fact.date_keys)
+    grain = [fact.period_column, *fact.grain]
+    duplicated = (
+        exp.select(*(col(g, "_crane_q") for g in grain))
+        .from_(exp.Subquery(this=query.copy(), alias=ident("_crane_q")))
+        .group_by(*(col(g, "_crane_q") for g in grain))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .limit(1)
+    )
+    replaced = exp.select(exp.Count(this=exp.Star())).from_(table(fact.table)).where(where.copy())
+    insert = insert_select(fact.table, names, query)
+    return PeriodicStatements(delete, insert, _counts(query, unknown), replaced, duplicated)
+
+
+def load_periodic_snapshot(
+    con: Connector,
+    fact: PeriodicSnapshotFact,
+    source: TableRef,
+    periods: Sequence[Any] = (),
+) -> FactLoadResult:
+    """Replace every period in the batch (and in ``periods``, even if now empty)."""
+    plan = build_periodic_load(fact, source, periods)
+    result = FactLoadResult()
+    with con.transaction():
+        result.rows_in = _rows_in(con, source)
+        prepare_dimensions(con, fact.lookups, source, result)
+        clash = con.fetch(plan.duplicated)
+        if clash:
+            raise FactLoadError(
+                f"two rows for one grain {tuple(clash[0])} of {fact.table.name}",
+                table=str(fact.table),
+                hint="aggregate the batch to the snapshot grain first",
+            )
+        result.inserted, result.unknown = (int(v) for v in con.fetch(plan.counts)[0])
+        result.deleted = int(con.fetch(plan.replaced)[0][0])
+        con.execute(plan.delete)
+        con.execute(plan.insert)
+    return result
