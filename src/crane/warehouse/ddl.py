@@ -59,6 +59,15 @@ QUALITY_METRICS = [
     ("passed", "BOOLEAN"),
     ("measured_at", "TIMESTAMPTZ"),
 ]
+# what `crane model apply` last built per table: the physical options (JSON), so a later
+# plan sees a changed option on engines whose catalogs cannot show it
+MODEL_TABLES = [
+    ("table_name", "TEXT"),
+    ("owner", "TEXT"),
+    ("dialect", "TEXT"),
+    ("physical", "TEXT"),
+    ("applied_at", "TIMESTAMPTZ"),
+]
 
 
 class DdlError(ConfigError):
@@ -527,20 +536,34 @@ def _role_view(dim: DimensionSpec, role: str, view: TableRef, model: Model) -> e
     return exp.Create(this=table(view), kind="VIEW", expression=query, replace=True)
 
 
-def helper_statements(dialect: WarehouseDialect) -> list[Statement]:
+def helper_statements(dialect: WarehouseDialect, schema: str = "_crane") -> list[Statement]:
     """crane's own tables: run history, watermarks, schema changes (the state store's
-    definitions, one source of truth) and quality metrics."""
+    definitions, one source of truth), quality metrics and applied model tables;
+    ``schema`` moves them (tests keep them out of a shared database's ``_crane``)."""
     from crane.state import store
 
-    nodes = list(store.ddl())
-    quality = TableRef("quality_metrics", store.STATE_SCHEMA)
-    defs = [exp.ColumnDef(this=ident(n), kind=exp.DataType.build(t)) for n, t in QUALITY_METRICS]
-    nodes.append(
-        exp.Create(
-            this=exp.Schema(this=table(quality), expressions=defs), kind="TABLE", exists=True
-        )
-    )
-    return [_stmt(dialect, "helper", "_crane", n) for n in nodes]
+    nodes = [_move(n, store.STATE_SCHEMA, schema) for n in store.ddl()]
+    for name, columns in (("quality_metrics", QUALITY_METRICS), ("model_tables", MODEL_TABLES)):
+        ref = TableRef(name, schema)
+        defs = [exp.ColumnDef(this=ident(n), kind=exp.DataType.build(t)) for n, t in columns]
+        shape = exp.Schema(this=table(ref), expressions=defs)
+        nodes.append(exp.Create(this=shape, kind="TABLE", exists=True))
+    return [_stmt(dialect, "helper", schema, n) for n in nodes]
+
+
+def _move(node: exp.Expr, old: str, new: str) -> exp.Expr:
+    """``node`` with every table of schema ``old`` in schema ``new``."""
+    if old == new:
+        return node
+    node = node.copy()
+    for t in node.find_all(exp.Table):
+        if t.db == old or (not t.name and t.db == old):
+            t.set("db", ident(new))
+    return node
+
+
+def model_state(schema: str = "_crane") -> TableRef:
+    return TableRef("model_tables", schema)
 
 
 # -- sample analytical views ------------------------------------------------------------

@@ -71,6 +71,8 @@ class OptionRule:
     max_columns: int | None = None
     choices: tuple[str, ...] = ()
     column_types: tuple[str, ...] = ()  # allowed base types of the column(s), if limited
+    # can a live table change this option in place (ALTER), or only by being rebuilt?
+    in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class WarehouseDialect:
     options: dict[str, OptionRule] = field(default_factory=dict)
     index_foreign_keys: bool = False  # create an index per foreign key by default
     max_identifier: int = 255
+    # can a table that foreign keys point at drop or retype a column? (DuckDB: no)
+    alter_referenced: bool = True
     unique_constraints: bool = True  # BigQuery has PRIMARY and FOREIGN KEY only
     partition_in_primary_key: bool = False  # a partitioned table's key must hold its column
 
@@ -106,6 +110,7 @@ DIALECTS: dict[str, WarehouseDialect] = {
         key_strategies=frozenset({"identity", "sequence", "hash", "natural"}),
         identity_by_sequence=True,  # DuckDB has sequences but no IDENTITY columns
         sequences=True,
+        alter_referenced=False,
     ),
     "postgres": WarehouseDialect(
         name="postgres",
@@ -116,15 +121,19 @@ DIALECTS: dict[str, WarehouseDialect] = {
         max_identifier=63,
         partition_in_primary_key=True,
         options={
-            "indexes": OptionRule("column_lists", "extra B-tree indexes, each a list of columns"),
-            "index_foreign_keys": OptionRule("flag", "index every foreign key (default true)"),
+            "indexes": OptionRule(
+                "column_lists", "extra B-tree indexes, each a list of columns", in_place=True
+            ),
+            "index_foreign_keys": OptionRule(
+                "flag", "index every foreign key (default true)", in_place=True
+            ),
             "partition_by": OptionRule(
                 "column",
                 "range-partition by this date (or yyyymmdd integer) column",
                 column_types=DATE_TYPES + INT_TYPES,
             ),
             "partitions": OptionRule(
-                "partitions", "{from, to, every: year|month}: the ranges to create"
+                "partitions", "{from, to, every: year|month}: the ranges to create", in_place=True
             ),
         },
     ),
@@ -136,7 +145,7 @@ DIALECTS: dict[str, WarehouseDialect] = {
         sequence_default="dot_nextval",
         constraints="not_enforced",
         comments="inline",
-        options={"cluster_by": OptionRule("columns", "clustering key columns")},
+        options={"cluster_by": OptionRule("columns", "clustering key columns", in_place=True)},
     ),
     "bigquery": WarehouseDialect(
         name="bigquery",
@@ -169,10 +178,12 @@ DIALECTS: dict[str, WarehouseDialect] = {
         max_identifier=127,
         options={
             "diststyle": OptionRule(
-                "choice", "row distribution", choices=("auto", "even", "key", "all")
+                "choice", "row distribution", choices=("auto", "even", "key", "all"), in_place=True
             ),
-            "distkey": OptionRule("column", "distribution key column (implies DISTSTYLE KEY)"),
-            "sortkey": OptionRule("columns", "sort key columns"),
+            "distkey": OptionRule(
+                "column", "distribution key column (implies DISTSTYLE KEY)", in_place=True
+            ),
+            "sortkey": OptionRule("columns", "sort key columns", in_place=True),
             "sortkey_style": OptionRule(
                 "choice", "sort key kind", choices=("compound", "interleaved")
             ),

@@ -1,0 +1,465 @@
+"""``crane model plan`` / ``apply``: the difference between the model and the live target.
+
+`plan` reads the target's catalog (``information_schema.columns``) and what the
+last `apply` recorded in ``_crane.model_tables`` (the physical options, which
+most catalogs cannot show), and lists what would change: new tables, added
+columns, dropped columns, changed types, changed physical options. `apply`
+runs the plan in one transaction.
+
+Adding an attribute is ``ALTER TABLE … ADD COLUMN`` (NULL on existing rows),
+so a Type 2 dimension keeps every version it has (SQLMesh #5744 lost history
+on a model change by rebuilding). Dropping a column or changing its type may
+lose data: such a change is *destructive* and refused unless
+``allow_destructive``. A physical option the engine cannot change in place
+(e.g. a BigQuery partitioning) is reported as a rebuild and never applied
+silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlglot import exp
+
+from crane.errors import CraneError
+from crane.sql.build import col, ident, table
+from crane.warehouse import dialects
+from crane.warehouse.ddl import (
+    TableDef,
+    _create_index,
+    _create_schema,
+    _partitions,
+    helper_statements,
+    index_name,
+    model_state,
+    render,
+    role_views,
+    sample_views,
+    table_defs,
+    table_statements,
+)
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+    from crane.console import Console
+    from crane.warehouse.dialects import WarehouseDialect
+    from crane.warehouse.spec import Column, Model
+
+Action = Literal[
+    "create_table", "add_column", "drop_column", "alter_type", "physical", "views", "helpers"
+]
+# type families: a change inside one family of spellings is no change
+_FAMILIES = {
+    "TEXT": "TEXT",
+    "VARCHAR": "TEXT",
+    "CHAR": "TEXT",
+    "NCHAR": "TEXT",
+    "NVARCHAR": "TEXT",
+    "BPCHAR": "TEXT",
+    "STRING": "TEXT",
+    "INT": "INT",
+    "INTEGER": "INT",
+    "INT4": "INT",
+    "BIGINT": "BIGINT",
+    "INT8": "BIGINT",
+    "INT64": "BIGINT",
+    "DECIMAL": "DECIMAL",
+    "NUMERIC": "DECIMAL",
+    "DOUBLE": "DOUBLE",
+    "FLOAT8": "DOUBLE",
+    "DOUBLE PRECISION": "DOUBLE",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+    "CHARACTER VARYING": "TEXT",
+    "CHARACTER": "TEXT",
+}
+
+
+class DestructiveChangeError(CraneError):
+    """The plan drops or retypes columns (or needs a rebuild) and that was not allowed."""
+
+
+@dataclass
+class Change:
+    """One difference between the model and the target, and the SQL that resolves it."""
+
+    action: Action
+    table: str
+    detail: str
+    statements: list[str] = field(default_factory=list)
+    destructive: bool = False
+    rebuild: bool = False  # only a rebuild can do it: never applied automatically
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "table": self.table,
+            "detail": self.detail,
+            "destructive": self.destructive,
+            "rebuild": self.rebuild,
+            "statements": self.statements,
+        }
+
+
+@dataclass
+class Plan:
+    """What `apply` would do on one target; `render` is the readable diff."""
+
+    dialect: str
+    changes: list[Change]
+    unchanged: list[str]
+    records: list[TableDef] = field(default_factory=list)
+    state_schema: str = "_crane"
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def destructive(self) -> list[Change]:
+        return [c for c in self.changes if c.destructive or c.rebuild]
+
+    def render(self) -> str:
+        marks = {"create_table": "+", "drop_column": "-", "helpers": "+", "views": "~"}
+        lines = []
+        for change in self.changes:
+            mark = marks.get(change.action, "~" if change.action != "add_column" else "+")
+            flag = " [destructive]" if change.destructive else ""
+            flag += " [needs a rebuild; not applied]" if change.rebuild else ""
+            indent = "    " if change.action in ("add_column", "drop_column", "alter_type") else ""
+            lines.append(f"{indent}{mark} {change.detail}{flag}")
+        if self.unchanged:
+            lines.append(f"= {len(self.unchanged)} table(s) unchanged")
+        return "\n".join(lines) if lines else "no changes"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dialect": self.dialect,
+            "changes": [c.as_dict() for c in self.changes],
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class LiveColumn:
+    name: str
+    type: str  # normalized: VARCHAR(100), DECIMAL(10,2), INT, …
+    nullable: bool
+
+
+# -- reading the target -----------------------------------------------------------------
+def live_columns(con: Connector, ref: TableRef) -> list[LiveColumn] | None:
+    """The table's columns from ``information_schema``, or None if it does not exist."""
+    names = [
+        "column_name",
+        "data_type",
+        "is_nullable",
+        "character_maximum_length",
+        "numeric_precision",
+        "numeric_scale",
+    ]
+    where = exp.and_(
+        exp.column("table_schema").eq(exp.Literal.string(ref.schema or con.default_schema or "")),
+        exp.column("table_name").eq(exp.Literal.string(ref.name)),
+        exp.column("table_catalog").eq(exp.func("current_database")),
+    )
+    query = (
+        exp.select(*names)
+        .from_(exp.table_("columns", db="information_schema"))
+        .where(where)
+        .order_by("ordinal_position")
+    )
+    rows = con.fetch(query)
+    if not rows:
+        return None
+    return [LiveColumn(r[0], _live_type(r[1], r[3], r[4], r[5]), r[2] == "YES") for r in rows]
+
+
+def _live_type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
+    base = str(data_type).upper().split("(")[0].strip()
+    if "(" in str(data_type):
+        return str(data_type).upper().replace(" ", "")
+    if _family(base) == "TEXT" and length:
+        return f"{base}({length})"
+    if _family(base) == "DECIMAL" and precision is not None:
+        return f"{base}({precision},{scale or 0})"
+    return base
+
+
+def recorded_physical(con: Connector, state: TableRef) -> dict[str, dict[str, Any]]:
+    """Physical options per table as the last apply built them (empty before the first)."""
+    if live_columns(con, state) is None:
+        return {}
+    query = exp.select("table_name", "physical").from_(table(state))
+    return {str(name): json.loads(physical or "{}") for name, physical in con.fetch(query)}
+
+
+# -- comparing --------------------------------------------------------------------------
+def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
+    """The changes that would make ``con``'s warehouse match ``model``.
+
+    ``state_schema`` holds crane's helper tables (default ``_crane``).
+    """
+    dialect = dialects.get(con.dialect)
+    recorded = recorded_physical(con, model_state(state_schema))
+    result = Plan(dialect.name, [], [], state_schema=state_schema)
+    for tdef in table_defs(model, dialect.name):
+        live = live_columns(con, tdef.ref)
+        before = len(result.changes)
+        if live is None:
+            schema = [render(_create_schema(tdef.ref.schema), dialect)] if tdef.ref.schema else []
+            statements = schema + [st.sql for st in table_statements(tdef, dialect)]
+            detail = f"table {tdef.ref} ({tdef.owner}, {len(tdef.columns)} columns)"
+            result.changes.append(Change("create_table", str(tdef.ref), detail, statements))
+        else:
+            result.changes += _column_changes(tdef, live, dialect, _referenced(tdef, model))
+            result.changes += _physical_changes(tdef, recorded.get(str(tdef.ref), {}), dialect)
+        if len(result.changes) == before:
+            result.unchanged.append(str(tdef.ref))
+        result.records.append(tdef)
+    _views_and_helpers(result, model, con, dialect)
+    return result
+
+
+def _referenced(tdef: TableDef, model: Model) -> bool:
+    """Do foreign keys of other tables point at this one?"""
+    return any(
+        ref == tdef.ref for other in table_defs(model, "duckdb") for _, ref, _ in other.foreign_keys
+    )
+
+
+def _column_changes(
+    tdef: TableDef, live: list[LiveColumn], dialect: WarehouseDialect, referenced: bool
+) -> list[Change]:
+    changes = []
+    # an engine that cannot alter a referenced table can only rebuild it
+    stuck = referenced and not dialect.alter_referenced
+    have = {c.name: c for c in live}
+    wanted = {c.name for c in tdef.columns}
+    for column in tdef.columns:
+        current = have.get(column.name)
+        if current is None:
+            changes.append(_add_column(tdef, column, dialect))
+        elif not same_type(column.type, current.type):
+            node = _alter(tdef.ref, exp.AlterColumn(this=ident(column.name), dtype=_dtype(column)))
+            detail = f"column {tdef.ref}.{column.name}: {current.type} → {column.type}"
+            changes.append(_risky("alter_type", tdef, detail, node, dialect, stuck))
+    for name in have:
+        if name not in wanted:
+            node = _alter(tdef.ref, exp.Drop(tables=[col(name)], kind="COLUMN"))
+            detail = f"column {tdef.ref}.{name} {have[name].type} (not in the model)"
+            changes.append(_risky("drop_column", tdef, detail, node, dialect, stuck))
+    return changes
+
+
+def _risky(
+    action: Action,
+    tdef: TableDef,
+    detail: str,
+    node: exp.Expr,
+    dialect: WarehouseDialect,
+    stuck: bool,
+) -> Change:
+    if stuck:
+        detail += f" ({dialect.name} cannot alter a table that foreign keys reference)"
+        return Change(action, str(tdef.ref), detail, destructive=True, rebuild=True)
+    return Change(action, str(tdef.ref), detail, [render(node, dialect)], destructive=True)
+
+
+def _add_column(tdef: TableDef, column: Column, dialect: WarehouseDialect) -> Change:
+    """Added NULL-able: existing rows (every version of a Type 2 dimension) are kept."""
+    node = _alter(tdef.ref, exp.ColumnDef(this=ident(column.name), kind=_dtype(column)))
+    note = "" if column.nullable else " (NULL on existing rows; declared NOT NULL)"
+    detail = f"column {tdef.ref}.{column.name} {column.type}{note}"
+    return Change("add_column", str(tdef.ref), detail, [render(node, dialect)])
+
+
+def _alter(ref: TableRef, action: exp.Expr) -> exp.Alter:
+    return exp.Alter(this=table(ref), kind="TABLE", actions=[action])
+
+
+def _dtype(column: Column) -> exp.DataType:
+    return exp.DataType.build(column.type)
+
+
+def _family(base: str) -> str:
+    return _FAMILIES.get(base, base)
+
+
+def same_type(declared: str, live: str) -> bool:
+    """Same family, and same length/precision when both sides state one."""
+    (left, left_params), (right, right_params) = _split(declared), _split(live)
+    family = _family(left)
+    if family != _family(right):
+        return False
+    if family in ("TEXT", "DECIMAL") and left_params and right_params:
+        return left_params == right_params
+    return True
+
+
+def _split(type_text: str) -> tuple[str, str]:
+    """``decimal(10, 2)`` → (``DECIMAL``, ``10,2``)."""
+    base, _, params = type_text.upper().partition("(")
+    return base.strip(), params.replace(" ", "").rstrip(")")
+
+
+def _physical_changes(
+    tdef: TableDef, before: dict[str, Any], dialect: WarehouseDialect
+) -> list[Change]:
+    after = tdef.physical
+    changes = []
+    for option in sorted(set(before) | set(after)):
+        old, new = before.get(option), after.get(option)
+        if old == new:
+            continue
+        detail = f"table {tdef.ref} physical {option}: {_show(old)} → {_show(new)}"
+        rule = dialect.options.get(option)
+        if rule is None or not rule.in_place:
+            changes.append(Change("physical", str(tdef.ref), detail, rebuild=True))
+            continue
+        nodes = _alter_physical(tdef, option, before, dialect)
+        changes.append(
+            Change("physical", str(tdef.ref), detail, [render(n, dialect) for n in nodes])
+        )
+    return changes
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value)
+
+
+def _alter_physical(
+    tdef: TableDef, option: str, before: dict[str, Any], dialect: WarehouseDialect
+) -> list[exp.Expr]:
+    """The in-place statements for one changed option (options are engine-specific names)."""
+    opts = tdef.physical
+    if option == "cluster_by":
+        cols = [col(c) for c in opts.get("cluster_by", [])]
+        return [_alter(tdef.ref, exp.ClusterProperty(expressions=cols))]
+    if option in ("diststyle", "distkey"):
+        style = str(opts.get("diststyle", "key" if "distkey" in opts else "auto")).upper()
+        key = ident(opts["distkey"]) if "distkey" in opts else None
+        return [_alter(tdef.ref, exp.AlterDistStyle(this=exp.var(style), expression=key))]
+    if option == "sortkey":
+        keys = [ident(c) for c in opts.get("sortkey", [])]
+        return [_alter(tdef.ref, exp.AlterSortKey(expressions=keys, compound=True))]
+    if option == "partitions":
+        return list(_partitions(tdef))  # IF NOT EXISTS: only the new ranges are created
+    return _index_changes(tdef, before, dialect)
+
+
+def _index_changes(
+    tdef: TableDef, before: dict[str, Any], dialect: WarehouseDialect
+) -> list[exp.Expr]:
+    old = _index_sets(tdef, before, dialect)
+    new = _index_sets(tdef, tdef.physical, dialect)
+    nodes: list[exp.Expr] = []
+    for cols in old:
+        if cols not in new:
+            name = index_name(tdef.ref.name, list(cols), dialect.max_identifier)
+            ref = table(type(tdef.ref)(name, tdef.ref.schema))
+            nodes.append(exp.Drop(tables=[ref], kind="INDEX", exists=True))
+    nodes += [_create_index(tdef.ref, list(c), dialect) for c in new if c not in old]
+    return nodes
+
+
+def _index_sets(
+    tdef: TableDef, physical: dict[str, Any], dialect: WarehouseDialect
+) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    if physical.get("index_foreign_keys", dialect.index_foreign_keys):
+        out += [(c,) for c, _, _ in tdef.foreign_keys if [c] != list(tdef.primary_key[:1])]
+    out += [(c,) if isinstance(c, str) else tuple(c) for c in physical.get("indexes", [])]
+    return out
+
+
+def _views_and_helpers(
+    result: Plan, model: Model, con: Connector, dialect: WarehouseDialect
+) -> None:
+    if live_columns(con, model_state(result.state_schema)) is None:
+        statements = [st.sql for st in helper_statements(dialect, result.state_schema)]
+        detail = "crane helper tables (_crane: runs, watermarks, quality metrics, model tables)"
+        result.changes.append(Change("helpers", "_crane", detail, statements))
+    views = [(st.name, st.node) for st in role_views(model, dialect)] + sample_views(model)
+    missing = [name for name, _ in views if live_columns(con, _view_ref(name)) is None]
+    if not (missing or any(not c.rebuild for c in result.changes)):
+        return
+    statements = []
+    for name, node in views:  # drop + create: a view's columns may change order
+        statements.append(
+            render(exp.Drop(tables=[table(_view_ref(name))], kind="VIEW", exists=True), dialect)
+        )
+        statements.append(render(node, dialect))
+    detail = f"{len(views)} view(s) (re)created" + (f", {len(missing)} new" if missing else "")
+    result.changes.append(Change("views", "", detail, statements))
+
+
+def _view_ref(name: str) -> TableRef:
+    from crane.connectors.base import TableRef
+
+    return TableRef.parse(name)
+
+
+# -- applying ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: int  # changes applied
+    statements: int  # statements run
+    skipped: list[str]  # rebuild-only changes left for a person
+
+
+def apply(
+    result: Plan,
+    con: Connector,
+    *,
+    allow_destructive: bool = False,
+    console: Console | None = None,
+) -> ApplyResult:
+    """Run the plan in one transaction; destructive changes need ``allow_destructive``."""
+    risky = [c for c in result.changes if c.destructive]
+    if risky and not allow_destructive:
+        raise DestructiveChangeError(
+            f"{len(risky)} destructive change(s) refused: " + "; ".join(c.detail for c in risky),
+            hint="review `crane model plan`, then rerun with --allow-destructive",
+        )
+    todo = [c for c in result.changes if not c.rebuild]
+    count = 0
+    with con.transaction():
+        for change in todo:
+            if console is not None:
+                console.info(change.detail)
+            for statement in change.statements:
+                con.execute(statement)
+                count += 1
+        _record(con, result)
+    skipped = [c.detail for c in result.changes if c.rebuild]
+    return ApplyResult(len(todo), count, skipped)
+
+
+def _record(con: Connector, result: Plan) -> None:
+    """Remember each table's physical options (the catalog of most engines cannot tell)."""
+    rebuild = {c.table for c in result.changes if c.rebuild}
+    dialect = dialects.get(con.dialect)
+    state = model_state(result.state_schema)
+    for statement in helper_statements(dialect, result.state_schema)[-1:]:  # model_tables
+        con.execute(statement.sql)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for tdef in result.records:
+        name = str(tdef.ref)
+        if name in rebuild:
+            continue  # still built the old way
+        where = exp.column("table_name").eq(exp.Literal.string(name))
+        delete = exp.Delete(this=table(state), where=exp.Where(this=where))
+        con.execute(render(delete, dialect))
+        values = [name, tdef.owner, dialect.name, json.dumps(tdef.physical, sort_keys=True)]
+        stamp = exp.cast(
+            exp.Literal.string(now.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP")
+        )
+        row = exp.Tuple(expressions=[*(exp.Literal.string(v) for v in values), stamp])
+        insert = exp.Insert(this=table(state), expression=exp.Values(expressions=[row]))
+        con.execute(render(insert, dialect))
