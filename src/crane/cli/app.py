@@ -17,7 +17,7 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks and 
 
 def build_app() -> typer.Typer:
     """A fresh app (commands import their heavy modules only when they run)."""
-    from crane.cli import config, init, pipeline, run
+    from crane.cli import config, init, model, pipeline, run
 
     app = typer.Typer(
         name="crane",
@@ -33,6 +33,7 @@ def build_app() -> typer.Typer:
     app.command("runs")(run.runs)
     app.add_typer(pipeline.app, name="pipeline")
     app.add_typer(config.app, name="config")
+    app.add_typer(model.app, name="model")
     return app
 
 

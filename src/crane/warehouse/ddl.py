@@ -21,7 +21,7 @@ analytical views.
 >>> print(st[0].sql)  # doctest: +NORMALIZE_WHITESPACE
 CREATE TABLE IF NOT EXISTS "dim_store" ("store_key" BIGINT AUTOINCREMENT NOT NULL COMMENT
 'surrogate key', "id" INT NOT NULL, "updated_at" TIMESTAMP COMMENT 'last change',
-PRIMARY KEY ("store_key") NOT ENFORCED, UNIQUE ("id") NOT ENFORCED)
+PRIMARY KEY ("store_key"), UNIQUE ("id"))
 """
 
 from __future__ import annotations

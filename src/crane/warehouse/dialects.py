@@ -10,7 +10,8 @@ behind dbt-bigquery #918). Vendor references for the limits:
 - BigQuery clustering: at most 4 columns
   (https://cloud.google.com/bigquery/docs/clustered-tables); partitioning by a
   DATE/TIMESTAMP/DATETIME column; PRIMARY/FOREIGN KEY must be ``NOT ENFORCED``.
-- Snowflake: constraints other than NOT NULL are informational (``NOT ENFORCED``);
+- Snowflake: constraints other than NOT NULL are informational (``NOT ENFORCED`` is
+  their default, so crane writes the plain syntax);
   ``CLUSTER BY`` takes columns or expressions.
 - Redshift: ``DISTSTYLE AUTO|EVEN|KEY|ALL``, one ``DISTKEY`` (implies KEY),
   ``COMPOUND|INTERLEAVED SORTKEY`` (interleaved: at most 8 columns);
@@ -19,7 +20,7 @@ behind dbt-bigquery #918). Vendor references for the limits:
   crane indexes them); a range-partitioned table's primary key must include
   the partition column.
 
->>> get("snowflake").constraints
+>>> get("bigquery").constraints
 'not_enforced'
 >>> get("bigqeury")
 Traceback (most recent call last):
@@ -143,7 +144,9 @@ DIALECTS: dict[str, WarehouseDialect] = {
         key_strategies=frozenset({"identity", "sequence", "hash", "natural"}),
         sequences=True,
         sequence_default="dot_nextval",
-        constraints="not_enforced",
+        # Snowflake's PRIMARY/UNIQUE/FOREIGN KEY are NOT ENFORCED by default (only NOT NULL
+        # is checked): the plain syntax says the same, and Snowflake emulators accept it
+        constraints="informational",
         comments="inline",
         options={"cluster_by": OptionRule("columns", "clustering key columns", in_place=True)},
     ),
