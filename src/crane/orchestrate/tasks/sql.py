@@ -1,0 +1,80 @@
+"""``sql``: statements on a named connection (default: the project's warehouse).
+
+Template values become SQL literals of the connection's dialect (``| ident`` for
+identifiers), so a parameter can never inject SQL. All statements run in one
+transaction. The return value is the last statement's rows (if any, at most
+``max_rows``) as lists — small values for downstream tasks.
+A DuckDB connection not marked ``read_only`` takes the file's writer lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crane.errors import ConfigError
+from crane.orchestrate.tasks import Options, TaskContext, TaskType, task_types
+from crane.orchestrate.template import render, sql_quote
+
+
+class SqlOptions(Options):
+    sql: str | list[str]
+    connection: str = "warehouse"
+    read_only: bool = False
+    max_rows: int = 100
+
+
+class SqlTask(TaskType):
+    name = "sql"
+    Options = SqlOptions
+
+    def run(self, options: SqlOptions, ctx: TaskContext) -> Any:
+        from crane.connectors.base import connect
+
+        url = connection_url(options.connection, ctx.project)
+        statements = [options.sql] if isinstance(options.sql, str) else list(options.sql)
+        con = connect(url, read_only=options.read_only)
+        interrupt = getattr(getattr(con, "con", None), "interrupt", None)
+        if callable(interrupt):  # DuckDB: a timeout interrupts the running query
+            ctx.on_cancel(interrupt)
+        try:
+            quote = sql_quote(con.dialect)
+            values = ctx.template_values()
+            rows: list[tuple[Any, ...]] = []
+            with con.transaction():
+                for statement in statements:
+                    rows = con.execute(render(statement, values, quote)) or []
+        finally:
+            con.close()
+        return [list(r) for r in rows[: options.max_rows]] or None
+
+    def locks(self, options: SqlOptions, project: Any) -> list[str]:
+        if options.read_only:
+            return []
+        return writer_locks(connection_url(options.connection, project))
+
+    def describe(self, options: SqlOptions) -> str:
+        return f"sql on {options.connection}"
+
+
+def connection_url(name: str, project: Any) -> str:
+    """A URL as given, ``warehouse``, or a connection of the project."""
+    if "://" in name:
+        return project.resolve_url(name) if project is not None else name
+    if project is None:
+        raise ConfigError(f"connection {name!r} needs a project (crane.yml), or give a URL")
+    return str(project.warehouse_url if name == "warehouse" else project.connection_url(name))
+
+
+def writer_locks(url: str) -> list[str]:
+    """DuckDB allows one writer per file: a lock name for the file, else none."""
+    from pathlib import Path
+
+    from crane.connectors.base import ConnectionURL
+
+    parsed = ConnectionURL.parse(url)
+    if parsed.scheme == "duckdb" and parsed.database and parsed.database != ":memory:":
+        return [f"duckdb:{Path(parsed.database).resolve()}"]
+    return []
+
+
+task_types.register("sql")(SqlTask())
