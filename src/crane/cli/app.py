@@ -33,6 +33,9 @@ def build_app() -> typer.Typer:
     app.command("runs")(run.runs)
     app.add_typer(pipeline.app, name="pipeline")
     app.add_typer(config.app, name="config")
+    from crane.cli import dag  # noqa: I001 - orchestration commands
+
+    app.add_typer(dag.app, name="dag")
     app.add_typer(model.app, name="model")
     return app
 

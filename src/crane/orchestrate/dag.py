@@ -224,6 +224,22 @@ class DagSpec(BaseModel):
         return Graph.of({t.name: self.upstream_of(t) for t in self.tasks})
 
 
+def check_in_project(spec: DagSpec, project: Any) -> None:
+    """What only the project can tell: named pipelines and connections exist."""
+    from crane.orchestrate.tasks.sql import connection_url
+
+    problems = []
+    for task in spec.tasks:
+        try:
+            task_types.get(task.type or "").locks(task.options(), project)
+            if task.writes:
+                connection_url(task.writes, project)
+        except ConfigError as error:
+            problems.append(f"task {task.name!r}: {error.detail}")
+    if problems:
+        raise ConfigError(f"DAG {spec.name}: " + "; ".join(problems))
+
+
 def _task_list(tasks: Any) -> list[Any]:
     if isinstance(tasks, dict):
         return [{"name": name, **(body or {})} for name, body in tasks.items()]

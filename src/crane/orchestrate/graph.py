@@ -123,4 +123,4 @@ def _mermaid_id(text: str) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;")
+    return text.replace('"', "#quot;").replace("\n", "<br/>")

@@ -49,6 +49,18 @@ _BUSY_MS = 30_000
 _PG_RETRY = ("40001", "40P01")
 
 
+HISTORY_ENV = "CRANE_DAG_HISTORY"
+
+
+def location(root: Path, configured: str | None = None) -> str:
+    """Where a project's run history lives: $CRANE_DAG_HISTORY > the DAG's ``history`` >
+    ``.crane/history.sqlite`` in the project (beside, not inside, the DuckDB warehouse:
+    the warehouse file allows one writing process, the history must allow many)."""
+    import os
+
+    return os.environ.get(HISTORY_ENV) or configured or str(root / ".crane" / "history.sqlite")
+
+
 class HistoryError(CraneError):
     """The run history could not be read or written."""
 
