@@ -509,12 +509,11 @@ def main(argv: list[str]) -> None:
 
     truth = Truth()
     cases = build_cases(args, truth)
-    if any(c.name == "pg.crane.incr" for c in cases):
-        cases.insert(0, INITIAL)
-        INITIAL.reps = 0  # filled by pg.crane.incr's preparation, never run on its own
     print(f"extract_load: {len(cases)} cases x {args.reps} repetitions, interleaved", flush=True)
     started = time.time()
     run_all(cases, args.reps, truth, args.keep)
+    if INITIAL.samples:  # filled by pg.crane.incr's preparation, never run on its own
+        cases.insert(0, INITIAL)
     goal_rows = goals({c.name: c for c in cases})
     print_summary(cases, goal_rows)
 
