@@ -295,7 +295,7 @@ def _check_columns(
         if c in columns and rule.column_types and base_type(columns[c]) not in rule.column_types:
             problems.append(
                 f"{name} column {c!r} is {columns[c]}; {engine} needs one of "
-                f"{', '.join(sorted(set(rule.column_types)))}"
+                f"{', '.join(dict.fromkeys(rule.column_types))}"
             )
     return problems
 

@@ -1,0 +1,215 @@
+"""The model spec: YAML and Python build the same objects; validation names file, line, field."""
+
+from pathlib import Path
+
+import pytest
+
+from crane.config.loader import SpecError
+from crane.errors import UnknownNameError
+from crane.warehouse import dialects
+from crane.warehouse.spec import (
+    DimensionSpec,
+    FactSpec,
+    Model,
+    from_model,
+    load_models,
+)
+from crane.warehouse.validate import problems, validate
+
+RETAIL = Path(__file__).parents[2] / "examples" / "retail"
+
+BAD = """\
+schema: gold
+dimensions:
+  - name: customer
+    attributes:
+      - {name: customer_id, type: INT}
+facts:
+  - name: sales
+    dimensions: [customer, produt]
+    measures:
+      - {name: amount, type: "DECIMAL(12, 2)"}
+      - {name: note, type: VARCHAR(20)}
+"""
+
+
+def write_model(root: Path, text: str, name: str = "bad.yml") -> Path:
+    (root / "models").mkdir(exist_ok=True)
+    (root / "models" / name).write_text(text)
+    return root
+
+
+def test_retail_model_loads_and_validates():
+    loaded = validate(load_models(RETAIL))
+    model = loaded.model
+    assert [d.name for d in model.dimensions] == [
+        "customer",
+        "product",
+        "store",
+        "date",
+        "order_profile",
+    ]
+    assert [f.name for f in model.facts] == ["sales", "inventory"]
+    assert loaded.files == ["models/dimensions.yml", "models/facts.yml"]
+    assert model.dimension("customer").schema_ == "gold"  # the file's schema applies
+
+
+def test_yaml_and_python_build_the_same_objects():
+    yaml_store = load_models(RETAIL).model.dimension("store")
+    python_store = DimensionSpec(
+        name="store",
+        schema="gold",
+        comment="Stores, overwritten in place (SCD Type 1)",
+        business_key="store_id",
+        scd=1,
+        attributes=[
+            {"name": "store_id", "type": "INTEGER"},
+            {"name": "name", "type": "VARCHAR(100)", "nullable": False},
+            {"name": "city", "type": "VARCHAR(100)"},
+            {"name": "country", "type": "CHAR(2)", "nullable": False},
+            {"name": "opened_on", "type": "DATE"},
+        ],
+        physical={"bigquery": {"surrogate_key": "hash"}, "redshift": {"diststyle": "all"}},
+    )
+    assert python_store == yaml_store
+
+
+def test_validation_names_file_line_and_field(tmp_path):
+    root = write_model(tmp_path, BAD)
+    with pytest.raises(SpecError) as caught:
+        validate(load_models(root))
+    found = {(p[1], p[2]): p[3] for p in caught.value.problems}
+    assert all(p[0] == "models/bad.yml" for p in caught.value.problems)
+    # missing business key: the dimension's line (business_key is absent)
+    assert "has no business key" in found[(3, "dimensions[0].business_key")]
+    # fact with no grain
+    assert "declares no grain" in found[(7, "facts[0].grain")]
+    # reference to an unknown dimension, with a suggestion
+    assert found[(8, "facts[0].dimensions[1].dimension")].startswith("unknown dimension 'produt'")
+    # non-numeric additive measure
+    assert "is not numeric" in found[(11, "facts[0].measures[1].type")]
+    assert len(caught.value.problems) == 4
+    text = str(caught.value)
+    assert "models/bad.yml, line 7, field facts[0].grain: fact 'sales' declares no grain" in text
+
+
+def test_pydantic_errors_point_at_lines_too(tmp_path):
+    root = write_model(tmp_path, "dimensions:\n  - name: d\n    scd: 5\n    attributes: []\n")
+    with pytest.raises(SpecError) as caught:
+        load_models(root)
+    file, line, field, _ = caught.value.problems[0]
+    assert (file, line, field) == ("models/bad.yml", 3, "dimensions[0].scd")
+
+
+def test_python_models_report_the_field_without_a_line():
+    found = problems(from_model(Model(facts=[FactSpec(name="sales")])))
+    assert found[0][:3] == ("<python model>", None, "facts[0].grain")
+
+
+@pytest.mark.parametrize(
+    ("engine", "options", "expected"),
+    [
+        ("bigquery", {"cluster_by": ["a", "b", "c", "d", "e"]}, "at most 4 cluster_by columns"),
+        ("duckdb", {"cluster_by": ["a"]}, "duckdb cannot do physical option 'cluster_by'"),
+        ("postgres", {"cluster_by": ["a"]}, "postgres cannot do physical option 'cluster_by'"),
+        ("snowflake", {"distkey": "a"}, "snowflake cannot do physical option 'distkey'"),
+        ("snowflake", {"cluster_by": ["zz"]}, "unknown column 'zz'"),
+        ("redshift", {"diststyle": "even", "distkey": "a"}, "distkey needs diststyle key"),
+        ("redshift", {"diststyle": "sideways"}, "must be one of auto, even, key, all"),
+        ("bigquery", {"partition_by": "e"}, "needs one of DATE"),
+        ("bigquery", {"partition_by": "a"}, "add partition_range"),
+        ("postgres", {"partition_by": "d"}, "partition column 'd' in the primary key"),
+        ("snowflak", {"cluster_by": ["a"]}, "did you mean 'snowflake'"),
+    ],
+)
+def test_physical_options_are_checked_per_engine(engine, options, expected):
+    columns = {"a": "INT", "b": "INT", "c": "INT", "d": "DATE", "e": "TEXT"}
+    found = dialects.check_physical(engine, options, columns, primary_key=["a"])
+    assert any(expected in reason for _, reason in found), found
+
+
+def test_physical_problems_name_the_option_field(tmp_path):
+    text = (
+        "dimensions:\n"
+        "  - name: d\n"
+        "    business_key: k\n"
+        "    attributes: [{name: k, type: INT}]\n"
+        "    physical:\n"
+        "      bigquery:\n"
+        "        cluster_by: [k, k, k, k, k]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        validate(load_models(write_model(tmp_path, text)))
+    assert caught.value.problems[0][1:3] == (7, "dimensions[0].physical.bigquery.cluster_by")
+
+
+def test_scd_columns_group_attributes_by_type():
+    dim = DimensionSpec(
+        name="customer",
+        business_key=["tenant", "customer_id"],
+        scd=1,
+        attributes=[
+            {"name": "tenant", "type": "INT"},
+            {"name": "customer_id", "type": "INT"},
+            {"name": "birth_date", "type": "DATE", "scd": 0},
+            {"name": "email", "type": "TEXT"},
+            {"name": "city", "type": "TEXT", "scd": 2},
+            {"name": "segment", "type": "TEXT", "scd": 3},
+            {"name": "tier", "type": "TEXT", "scd": 6, "current": "tier_now"},
+        ],
+        scd2_columns={"effective_from": "valid_from", "is_current": "current_flag"},
+    )
+    groups = dim.scd_columns()
+    assert groups.business_key == ("tenant", "customer_id")
+    assert (groups.type0, groups.type1, groups.type2) == (("birth_date",), ("email",), ("city",))
+    assert groups.type3 == (("segment", "previous_segment"),)
+    assert groups.type6 == (("tier", "tier_now"),)
+    assert (groups.effective_from, groups.effective_to, groups.is_current) == (
+        "valid_from",
+        "effective_to",
+        "current_flag",
+    )
+    names = [c.name for c in dim.columns()]
+    assert names[:2] == ["customer_key", "tenant"]
+    assert {"previous_segment", "tier_now", "valid_from", "current_flag"} <= set(names)
+
+
+def test_type4_dimension_has_a_history_table_with_every_version():
+    dim = DimensionSpec(
+        name="account",
+        business_key="id",
+        scd=4,
+        attributes=[{"name": "id", "type": "INT"}, {"name": "balance_band", "type": "TEXT"}],
+    )
+    groups = dim.scd_columns()
+    assert groups.history_table == "dim_account_history" and groups.type1 == ("balance_band",)
+    assert "effective_from" not in [c.name for c in dim.columns()]
+    assert "effective_from" in [c.name for c in dim.history_columns()]
+
+
+def test_date_and_junk_dimensions_fill_their_defaults():
+    date_dim = DimensionSpec(name="date", kind="date")
+    assert (date_dim.key_column, date_dim.surrogate_key.strategy) == ("date_key", "natural")
+    assert date_dim.business_key == ["full_date"]
+    assert "iso_week" in [a.name for a in date_dim.attributes]
+    junk = DimensionSpec(
+        name="flags",
+        kind="junk",
+        attributes=[{"name": "a", "type": "BOOLEAN"}, {"name": "b", "type": "TEXT"}],
+    )
+    assert junk.business_key == ["a", "b"] and junk.scd_columns().type0 == ()
+
+
+def test_two_unroled_references_to_one_dimension_are_an_error():
+    model = Model(
+        dimensions=[DimensionSpec(name="date", kind="date")],
+        facts=[FactSpec(name="orders", grain=["date"], dimensions=["date", "date"])],
+    )
+    reasons = [p[3] for p in problems(from_model(model))]
+    assert any("reference (give a role) 'date' appears twice" in r for r in reasons)
+
+
+def test_unknown_dialect_suggests_the_closest():
+    with pytest.raises(UnknownNameError) as caught:
+        dialects.get("redshfit")
+    assert "redshift" in str(caught.value)
