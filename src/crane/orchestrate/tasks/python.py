@@ -25,7 +25,7 @@ from crane.orchestrate.template import raw, render
 
 
 class PythonOptions(Options):
-    callable: str = Field(pattern=r"^[^:]+:[\w.]+$")
+    callable: str = Field(pattern=r"^[^:]+:[\w.<>]+$")
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
