@@ -94,6 +94,9 @@ class Change:
     statements: list[str] = field(default_factory=list)
     destructive: bool = False
     rebuild: bool = False  # only a rebuild can do it: never applied automatically
+    # run before every other change's statements (views are dropped before their
+    # tables change: PostgreSQL cannot retype a column a view uses)
+    first: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +105,7 @@ class Change:
             "detail": self.detail,
             "destructive": self.destructive,
             "rebuild": self.rebuild,
-            "statements": self.statements,
+            "statements": self.first + self.statements,
         }
 
 
@@ -153,31 +156,47 @@ class LiveColumn:
 
 
 # -- reading the target -----------------------------------------------------------------
-def live_columns(con: Connector, ref: TableRef) -> list[LiveColumn] | None:
-    """The table's columns from ``information_schema``, or None if it does not exist."""
-    names = [
-        "column_name",
-        "data_type",
-        "is_nullable",
-        "character_maximum_length",
-        "numeric_precision",
-        "numeric_scale",
-    ]
+Catalog = dict[tuple[str, str], list[LiveColumn]]
+_CATALOG_COLUMNS = [
+    "table_schema",
+    "table_name",
+    "column_name",
+    "data_type",
+    "is_nullable",
+    "character_maximum_length",
+    "numeric_precision",
+    "numeric_scale",
+]
+
+
+def catalog(con: Connector, schemas: set[str]) -> Catalog:
+    """Columns of every table and view in ``schemas``, read in one query (DuckDB answers
+    ``information_schema`` in ~50 ms per query, so one per table would dominate a plan)."""
     where = exp.and_(
-        exp.column("table_schema").eq(exp.Literal.string(ref.schema or con.default_schema or "")),
-        exp.column("table_name").eq(exp.Literal.string(ref.name)),
+        exp.column("table_schema").isin(*(exp.Literal.string(s) for s in sorted(schemas))),
         exp.column("table_catalog").eq(exp.func("current_database")),
     )
     query = (
-        exp.select(*names)
+        exp.select(*_CATALOG_COLUMNS)
         .from_(exp.table_("columns", db="information_schema"))
         .where(where)
-        .order_by("ordinal_position")
+        .order_by("table_schema", "table_name", "ordinal_position")
     )
-    rows = con.fetch(query)
-    if not rows:
-        return None
-    return [LiveColumn(r[0], _live_type(r[1], r[3], r[4], r[5]), r[2] == "YES") for r in rows]
+    found: Catalog = {}
+    for r in con.fetch(query):
+        column = LiveColumn(r[2], _live_type(r[3], r[5], r[6], r[7]), r[4] == "YES")
+        found.setdefault((r[0], r[1]), []).append(column)
+    return found
+
+
+def _key(con: Connector, ref: TableRef) -> tuple[str, str]:
+    return (ref.schema or con.default_schema or "", ref.name)
+
+
+def live_columns(con: Connector, ref: TableRef) -> list[LiveColumn] | None:
+    """The table's columns from ``information_schema``, or None if it does not exist."""
+    schema, name = _key(con, ref)
+    return catalog(con, {schema}).get((schema, name))
 
 
 def _live_type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
@@ -191,9 +210,12 @@ def _live_type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
     return base
 
 
-def recorded_physical(con: Connector, state: TableRef) -> dict[str, dict[str, Any]]:
+def recorded_physical(
+    con: Connector, state: TableRef, live: Catalog | None = None
+) -> dict[str, dict[str, Any]]:
     """Physical options per table as the last apply built them (empty before the first)."""
-    if live_columns(con, state) is None:
+    live = live if live is not None else catalog(con, {_key(con, state)[0]})
+    if _key(con, state) not in live:
         return {}
     query = exp.select("table_name", "physical").from_(table(state))
     return {str(name): json.loads(physical or "{}") for name, physical in con.fetch(query)}
@@ -206,10 +228,15 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
     ``state_schema`` holds crane's helper tables (default ``_crane``).
     """
     dialect = dialects.get(con.dialect)
-    recorded = recorded_physical(con, model_state(state_schema))
     result = Plan(dialect.name, [], [], state_schema=state_schema)
-    for tdef in table_defs(model, dialect.name):
-        live = live_columns(con, tdef.ref)
+    defs = table_defs(model, dialect.name)
+    views = _views(model, dialect)
+    refs = [d.ref for d in defs] + [_view_ref(n) for n, _ in views] + [model_state(state_schema)]
+    live_all = catalog(con, {_key(con, r)[0] for r in refs})
+    recorded = recorded_physical(con, model_state(state_schema), live_all)
+    referenced = {ref for other in defs for _, ref, _ in other.foreign_keys}
+    for tdef in defs:
+        live = live_all.get(_key(con, tdef.ref))
         before = len(result.changes)
         if live is None:
             schema = [render(_create_schema(tdef.ref.schema), dialect)] if tdef.ref.schema else []
@@ -217,20 +244,13 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
             detail = f"table {tdef.ref} ({tdef.owner}, {len(tdef.columns)} columns)"
             result.changes.append(Change("create_table", str(tdef.ref), detail, statements))
         else:
-            result.changes += _column_changes(tdef, live, dialect, _referenced(tdef, model))
+            result.changes += _column_changes(tdef, live, dialect, tdef.ref in referenced)
             result.changes += _physical_changes(tdef, recorded.get(str(tdef.ref), {}), dialect)
         if len(result.changes) == before:
             result.unchanged.append(str(tdef.ref))
         result.records.append(tdef)
-    _views_and_helpers(result, model, con, dialect)
+    _views_and_helpers(result, views, con, dialect, live_all)
     return result
-
-
-def _referenced(tdef: TableDef, model: Model) -> bool:
-    """Do foreign keys of other tables point at this one?"""
-    return any(
-        ref == tdef.ref for other in table_defs(model, "duckdb") for _, ref, _ in other.foreign_keys
-    )
 
 
 def _column_changes(
@@ -378,25 +398,31 @@ def _index_sets(
     return out
 
 
+def _views(model: Model, dialect: WarehouseDialect) -> list[tuple[str, exp.Expr]]:
+    return [(st.name, st.node) for st in role_views(model, dialect)] + list(sample_views(model))
+
+
 def _views_and_helpers(
-    result: Plan, model: Model, con: Connector, dialect: WarehouseDialect
+    result: Plan,
+    views: list[tuple[str, exp.Expr]],
+    con: Connector,
+    dialect: WarehouseDialect,
+    live: Catalog,
 ) -> None:
-    if live_columns(con, model_state(result.state_schema)) is None:
+    if _key(con, model_state(result.state_schema)) not in live:
         statements = [st.sql for st in helper_statements(dialect, result.state_schema)]
         detail = "crane helper tables (_crane: runs, watermarks, quality metrics, model tables)"
         result.changes.append(Change("helpers", "_crane", detail, statements))
-    views = [(st.name, st.node) for st in role_views(model, dialect)] + sample_views(model)
-    missing = [name for name, _ in views if live_columns(con, _view_ref(name)) is None]
+    missing = [name for name, _ in views if _key(con, _view_ref(name)) not in live]
     if not (missing or any(not c.rebuild for c in result.changes)):
         return
-    statements = []
-    for name, node in views:  # drop + create: a view's columns may change order
-        statements.append(
-            render(exp.Drop(tables=[table(_view_ref(name))], kind="VIEW", exists=True), dialect)
-        )
-        statements.append(render(node, dialect))
+    drops = [
+        render(exp.Drop(tables=[table(_view_ref(name))], kind="VIEW", exists=True), dialect)
+        for name, _ in views
+    ]
+    creates = [render(node, dialect) for _, node in views]
     detail = f"{len(views)} view(s) (re)created" + (f", {len(missing)} new" if missing else "")
-    result.changes.append(Change("views", "", detail, statements))
+    result.changes.append(Change("views", "", detail, creates, first=drops))
 
 
 def _view_ref(name: str) -> TableRef:
@@ -430,6 +456,9 @@ def apply(
     todo = [c for c in result.changes if not c.rebuild]
     count = 0
     with con.transaction():
+        for statement in (s for change in todo for s in change.first):
+            con.execute(statement)
+            count += 1
         for change in todo:
             if console is not None:
                 console.info(change.detail)

@@ -1,0 +1,166 @@
+"""plan/apply against live DuckDB and PostgreSQL: additive changes keep history,
+destructive ones are refused unless allowed, physical changes are applied or reported."""
+
+from pathlib import Path
+
+import pytest
+
+from crane.connectors.base import connect
+from crane.warehouse import plan as planner
+from crane.warehouse.spec import Attribute, Model, load_models
+
+RETAIL = Path(__file__).parents[2] / "examples" / "retail"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="module")
+def retail() -> Model:
+    return load_models(RETAIL).model
+
+
+def in_schema(model: Model, schema: str) -> Model:
+    update = {
+        kind: [o.model_copy(update={"schema_": schema}) for o in getattr(model, kind)]
+        for kind in ("dimensions", "facts", "bridges")
+    }
+    return model.model_copy(update={**update, "schema_": schema}, deep=True)
+
+
+def add_versions(con, schema: str) -> None:
+    """Two versions of one customer: the history that a model change must keep."""
+    con.execute(
+        f'INSERT INTO "{schema}".dim_customer (customer_key, customer_id, first_name, last_name,'
+        " city, country, effective_from, effective_to, is_current) VALUES"
+        " (1, 7, 'Ada', 'L', 'London', 'GB', '2024-01-01', '2024-06-01', false),"
+        " (2, 7, 'Ada', 'L', 'Paris', 'FR', '2024-06-01', NULL, true)"
+    )
+
+
+def test_apply_builds_then_plans_nothing(retail):
+    with connect("duckdb:///:memory:") as con:
+        first = planner.plan(retail, con)
+        actions = [c.action for c in first.changes]
+        assert actions.count("create_table") == 7 and "helpers" in actions
+        done = planner.apply(first, con)
+        assert done.applied == len(first.changes) and not done.skipped
+        again = planner.plan(retail, con)
+        assert again.empty and len(again.unchanged) == 7
+        assert again.render() == "= 7 table(s) unchanged"
+
+
+def test_adding_an_attribute_keeps_every_version(retail):
+    with connect("duckdb:///:memory:") as con:
+        planner.apply(planner.plan(retail, con), con)
+        add_versions(con, "gold")
+        changed = retail.model_copy(deep=True)
+        changed.dimension("customer").attributes.append(
+            Attribute(name="loyalty_tier", type="VARCHAR(10)", scd=2, nullable=False)
+        )
+        result = planner.plan(changed, con)
+        adds = [c for c in result.changes if c.action == "add_column"]
+        assert len(adds) == 1 and not result.destructive
+        assert "+ column gold.dim_customer.loyalty_tier VARCHAR(10)" in result.render()
+        planner.apply(result, con)
+        rows = con.fetch(
+            "SELECT customer_key, city, is_current, loyalty_tier FROM gold.dim_customer ORDER BY 1"
+        )
+        assert rows == [(1, "London", False, None), (2, "Paris", True, None)]
+        assert planner.plan(changed, con).empty
+        # role-playing and sample views were rebuilt and still answer
+        assert con.fetch("SELECT count(*) FROM gold.dim_customer_current") == [(1,)]
+
+
+def test_destructive_changes_are_refused_unless_allowed(retail):
+    with connect("duckdb:///:memory:") as con:
+        planner.apply(planner.plan(retail, con), con)
+        changed = retail.model_copy(deep=True)
+        sales = changed.fact("sales")
+        sales.measures = [m for m in sales.measures if m.name != "unit_price"]
+        result = planner.plan(changed, con)
+        assert [c.action for c in result.destructive] == ["drop_column"]
+        assert "- column gold.fact_sales.unit_price" in result.render()
+        with pytest.raises(planner.DestructiveChangeError) as caught:
+            planner.apply(result, con)
+        assert "--allow-destructive" in str(caught.value)
+        assert planner.live_columns(con, sales.ref("gold"))[8].name == "unit_price"  # untouched
+        planner.apply(result, con, allow_destructive=True)
+        names = [c.name for c in planner.live_columns(con, sales.ref("gold"))]
+        assert "unit_price" not in names and planner.plan(changed, con).empty
+
+
+def test_duckdb_cannot_alter_a_referenced_table_so_it_is_reported(retail):
+    with connect("duckdb:///:memory:") as con:
+        planner.apply(planner.plan(retail, con), con)
+        changed = retail.model_copy(deep=True)
+        store = changed.dimension("store")
+        store.attributes = [a for a in store.attributes if a.name != "opened_on"]
+        result = planner.plan(changed, con)
+        [drop] = result.destructive
+        assert drop.rebuild and "cannot alter a table that foreign keys reference" in drop.detail
+        done = planner.apply(result, con, allow_destructive=True)
+        assert done.skipped == [drop.detail]
+        assert "opened_on" in [c.name for c in planner.live_columns(con, store.ref("gold"))]
+
+
+def test_same_type_compares_families_and_sizes():
+    assert planner.same_type("VARCHAR(100)", "CHARACTER VARYING(100)")
+    assert planner.same_type("VARCHAR(100)", "VARCHAR")  # DuckDB keeps no length
+    assert not planner.same_type("VARCHAR(100)", "CHARACTER VARYING(200)")
+    assert planner.same_type("DECIMAL(10, 2)", "NUMERIC(10,2)")
+    assert not planner.same_type("DECIMAL(10, 2)", "DECIMAL(12,2)")
+    assert planner.same_type("INT", "INTEGER") and not planner.same_type("INT", "BIGINT")
+    assert planner.same_type("TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE")
+
+
+@pytest.mark.integration
+def test_postgres_plan_apply_types_indexes_partitions(retail, pg_schema):
+    model = in_schema(retail, pg_schema)
+    with connect(PG_URL) as con:
+        first = planner.plan(model, con, state_schema=pg_schema)
+        planner.apply(first, con)
+        add_versions(con, pg_schema)
+        assert planner.plan(model, con, state_schema=pg_schema).empty
+
+        changed = model.model_copy(deep=True)
+        changed.dimension("customer").attribute("email").type = "VARCHAR(320)"
+        changed.dimension("customer").attributes.append(Attribute(name="vip", type="BOOLEAN"))
+        inventory = changed.fact("inventory").physical["postgres"]
+        inventory["partitions"] = {"from": "2024-01-01", "to": "2028-01-01", "every": "year"}
+        changed.fact("sales").physical["postgres"] = {"indexes": [["order_id", "line_no"]]}
+        result = planner.plan(changed, con, state_schema=pg_schema)
+        text = result.render()
+        assert "email: CHARACTER VARYING(200) → VARCHAR(320) [destructive]" in text
+        assert "+ column" in text and "physical partitions" in text and "physical indexes" in text
+        with pytest.raises(planner.DestructiveChangeError):
+            planner.apply(result, con)
+        planner.apply(result, con, allow_destructive=True)
+
+        assert planner.plan(changed, con, state_schema=pg_schema).empty
+        email = [
+            c
+            for c in planner.live_columns(con, changed.dimension("customer").ref())
+            if c.name == "email"
+        ]
+        assert email[0].type == "CHARACTER VARYING(320)"
+        assert con.fetch(f'SELECT count(*) FROM "{pg_schema}".dim_customer') == [(2,)]
+        indexes = {
+            r[0]
+            for r in con.fetch(f"SELECT indexname FROM pg_indexes WHERE schemaname = '{pg_schema}'")
+        }
+        assert (
+            "ix_fact_sales_order_id_line_no" in indexes and "ix_fact_sales_order_id" not in indexes
+        )
+        parts = con.fetch(
+            f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{pg_schema}'"
+            " AND table_name = 'fact_inventory_2027'"
+        )
+        assert parts == [(1,)]
+
+
+def test_plan_as_dict_is_json_ready(retail):
+    import json
+
+    with connect("duckdb:///:memory:") as con:
+        data = planner.plan(retail, con).as_dict()
+    assert data["dialect"] == "duckdb"
+    assert json.loads(json.dumps(data))["changes"][0]["action"] == "create_table"
