@@ -387,6 +387,8 @@ class _Execution:
     # -- states ------------------------------------------------------------------------------
     def _evaluate(self, name: str) -> None:
         """All upstream tasks are done: run ``name``, or settle it as skipped/upstream_failed."""
+        if name in self.reuse:
+            return  # settled from the resumed run by `run`
         if name in self.branch_skipped:
             self._finish(name, "skipped")
             return
