@@ -213,3 +213,46 @@ def test_unknown_dialect_suggests_the_closest():
     with pytest.raises(UnknownNameError) as caught:
         dialects.get("redshfit")
     assert "redshift" in str(caught.value)
+
+
+def test_scd_loader_fills_a_dimension_the_ddl_created():
+    """The contract with crane.warehouse.scd: `scd_table()` describes the DDL's table."""
+    from crane.connectors.base import TableRef, connect
+    from crane.warehouse import ddl
+    from crane.warehouse.scd.base import load_dimension
+
+    model = load_models(RETAIL).model
+    with connect("duckdb:///:memory:") as con:
+        for statement in ddl.build(model, "duckdb", helpers=False, samples=False):
+            con.execute(statement.sql)
+        con.execute(
+            "CREATE TABLE gold.stg AS SELECT * FROM (VALUES"
+            " (1, 'a@x', 'Ada', 'L', NULL, 'London', 'GB', TIMESTAMP '2024-01-01'),"
+            " (1, 'a@x', 'Ada', 'L', NULL, 'Paris', 'FR', TIMESTAMP '2024-06-01'))"
+            " t(customer_id, email, first_name, last_name, phone, city, country, updated_at)"
+        )
+        load_dimension(con, model.dimension("customer").scd_table(), TableRef("stg", "gold"))
+        rows = con.fetch(
+            "SELECT customer_key, city, effective_to IS NULL, is_current"
+            " FROM gold.dim_customer ORDER BY 1"
+        )
+    assert rows == [(1, "London", False, False), (2, "Paris", True, True)]
+
+
+def test_scd_table_maps_every_attribute_type():
+    dim = DimensionSpec(
+        name="c",
+        business_key="id",
+        hard_delete="close_and_flag",
+        attributes=[
+            {"name": "id", "type": "INT"},
+            {"name": "email", "type": "TEXT"},
+            {"name": "seg", "type": "TEXT", "scd": 3},
+            {"name": "tier", "type": "TEXT", "scd": 6},
+        ],
+    )
+    table = dim.scd_table("gold", late_arrival="quarantine")
+    assert (table.kind, table.type1, table.type2) == ("6", ("email",), ("tier",))
+    assert table.type3 == {"seg": "previous_seg"} and table.current_of == {"current_tier": "tier"}
+    assert table.deleted_column == "is_deleted" and table.late_arrival == "quarantine"
+    assert str(table.table) == "gold.dim_c"

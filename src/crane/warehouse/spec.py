@@ -255,7 +255,7 @@ class DimensionSpec(TableSpec):
                 Column(names.effective_to, "TIMESTAMP", True, "version valid until", "scd2"),
                 Column(names.is_current, "BOOLEAN", False, "current version", "scd2"),
             ]
-        elif self.kind not in ("date", "time", "junk"):
+        elif self.kind not in ("date", "time"):
             cols.append(Column(self.change_ts, "TIMESTAMP", True, "last change", "audit"))
         deleted = self.effective_deleted_column()
         if deleted:
@@ -271,6 +271,46 @@ class DimensionSpec(TableSpec):
             }
         )
         return versioned.columns()
+
+    def scd_table(self, schema: str | None = None, **policies: Any) -> Any:
+        """This dimension as the SCD loaders' `crane.warehouse.scd.base.ScdTable`.
+
+        ``policies`` set what the model does not say (``delete_marker``,
+        ``late_arrival``, ``quarantine_table``…) or override it.
+        """
+        from crane.config.loader import SpecError
+        from crane.warehouse.scd.base import ScdTable
+
+        groups = self.scd_columns()
+        kind = _loader_kind(groups, self.scd)
+        if groups.type0 and kind != "0":
+            reason = (
+                f"type 0 attributes {list(groups.type0)} inside an SCD type {kind} dimension "
+                "are not loadable yet: declare them type 1 or move them to their own dimension"
+            )
+            raise SpecError([("<model>", None, f"dimensions.{self.name}.attributes", reason)])
+        ref = self.ref(schema)
+        strategy = self.surrogate_key.strategy
+        fields: dict[str, Any] = {
+            "table": ref,
+            "business_key": groups.business_key,
+            "type1": groups.type0 + groups.type1,
+            "type2": groups.type2 + tuple(a for a, _ in groups.type6),
+            "type3": dict(groups.type3),
+            "current_of": {current: attr for attr, current in groups.type6},
+            "kind": kind,
+            "surrogate_key": None if strategy == "natural" else groups.surrogate_key,
+            "surrogate_strategy": "hash" if strategy == "hash" else "sequence",
+            "effective_from": groups.effective_from,
+            "effective_to": groups.effective_to,
+            "is_current": groups.is_current,
+            "deleted_column": self.effective_deleted_column(),
+            "tie_break": self.tie_break,
+            "change_ts": self.change_ts,
+            "hard_delete": self.hard_delete,
+            "history_table": TableRef(self.history, ref.schema) if self.scd == 4 else None,
+        }
+        return ScdTable(**{**fields, **policies})
 
     def scd_columns(self) -> ScdColumns:
         groups: dict[int, list[str]] = {0: [], 1: [], 2: [], 3: [], 6: []}
@@ -394,6 +434,19 @@ class Model(Spec):
 
     def objects(self) -> list[TableSpec]:
         return [*self.dimensions, *self.facts, *self.bridges]
+
+
+def _loader_kind(groups: ScdColumns, scd: int) -> str:
+    """The SCD loader that handles this mix of attribute types."""
+    if scd == 4:
+        return "4"
+    if groups.type6:
+        return "6"
+    if groups.type2:
+        return "2"
+    if groups.type3:
+        return "3"
+    return "0" if groups.type0 and not groups.type1 else "1"
 
 
 def _calendar(kind: str, key: list[str]) -> tuple[Attribute, list[Attribute], list[str]]:
