@@ -97,10 +97,14 @@ class ReadOnlySession:
         self._con = duckdb.connect(path, read_only=path != ":memory:")
 
     def _open_postgres(self) -> None:
+        from urllib.parse import unquote
+
         import psycopg
 
         raw = self.url.raw.replace("postgres://", "postgresql://", 1).split("?")[0]
-        self._con = psycopg.connect(raw, options="-c default_transaction_read_only=on")
+        extra = unquote(self.url.params.get("options", ""))
+        options = f"-c default_transaction_read_only=on {extra}".strip()
+        self._con = psycopg.connect(raw, options=options)
         self._con.read_only = True  # every transaction starts BEGIN READ ONLY
 
     def _open_mysql(self) -> None:
@@ -171,9 +175,7 @@ class ReadOnlySession:
         cur = self._con.execute(sql)
         return _names(cur), _take(cur, limit)
 
-    def stream(
-        self, query: str | exp.Expr, batch_rows: int = 50_000
-    ) -> Iterator[list[tuple]]:
+    def stream(self, query: str | exp.Expr, batch_rows: int = 50_000) -> Iterator[list[tuple]]:
         """Rows of a read query in bounded chunks (cross-connection key checks)."""
         sql = self.render(query)
         if self.guard:

@@ -48,7 +48,7 @@ class Referential(RowCheck):
 
     def predicate(self, ctx: Context) -> exp.Expr:
         dialect = ctx.dialect(self.connection).name
-        missing = exp.Not(this=exp.In(this=self.col, query=self._parent(dialect)))
+        missing = exp.Not(this=exp.In(this=self.col, query=self._parent(dialect).subquery()))
         return exp.and_(not_null(self.col), missing)
 
     def aggregates(self, ctx: Context) -> dict[str, tuple[Scan, exp.Expr]]:

@@ -120,10 +120,8 @@ class Unique(_Duplicates):
         keyed_rows = int(keyed.get("keyed") or 0) if isinstance(keyed, dict) else int(keyed or 0)
         if "detail" not in values and int(values.get("distinct") or 0) == keyed_rows:
             return self.judge({"detail": {}}, keyed_rows)  # no key appears twice
-        if "detail" not in values:
-            result = self.judge({"detail": {"duplicate_rows": 1}}, keyed_rows)
-            result.details["needs_detail"] = True
-            return result
+        if "detail" not in values:  # some key repeats: the executor fetches the figures
+            return self.result(False, None, None, "duplicates found", needs_detail=True)
         return self.judge(values, keyed_rows)
 
     def metrics(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,303 @@
+"""Run a suite: fused scans, bisection on errors, samples only for failures, history.
+
+Order of work, and why:
+
+1. open one read-only session per connection (`readonly.py`);
+2. fetch column lists only for checks that need a schema (``LIMIT 0``);
+3. run one fused aggregate query per scan (`compiler.py`). If it fails, first ask
+   whether the scan itself is broken (missing table, bad filter: every check on it
+   errors with that reason); otherwise split the columns in halves until the
+   failing expressions are isolated, so one bad check never takes its bundle
+   down (LESSONS.md, GX #10709);
+4. run probes and cross-connection checks, each isolated;
+5. judge every check; for those that did not pass, fetch precise figures and a
+   bounded sample of failing rows — and only for those;
+6. record results and metrics in the quality store.
+
+>>> from crane.quality.loader import build_suite
+>>> suite = build_suite([{"type": "row_count", "table": "t"}], {"db": "duckdb:///:memory:"})
+>>> result = run_suite(suite)
+>>> result.results[0].status, result.results[0].message.split(":")[0]
+('error', 'Catalog Error')
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from crane.connectors.base import TableRef
+from crane.errors import CraneError
+from crane.quality.checks.base import Check, Context, Probe
+from crane.quality.compiler import ROW_COUNT, Bundle, Plan, compile_plan
+from crane.quality.dialects import dialect_for
+from crane.quality.loader import Suite
+from crane.quality.model import CheckResult, MetricRecord, SuiteResult, jsonable, new_run_id
+from crane.quality.readonly import QueryError, ReadOnlySession
+
+if TYPE_CHECKING:
+    from crane.state.quality import QualityStore
+
+
+def open_sessions(suite: Suite, guard: bool = True) -> dict[str, ReadOnlySession]:
+    sessions: dict[str, ReadOnlySession] = {}
+    try:
+        for name in _used_connections(suite):
+            sessions[name] = ReadOnlySession(
+                suite.connections.get(name, name), guard_statements=guard
+            )
+    except BaseException:
+        for session in sessions.values():
+            session.close()
+        raise
+    return sessions
+
+
+def _used_connections(suite: Suite) -> list[str]:
+    names: list[str] = []
+    for check in suite.checks:
+        for name in (check.connection, check.options.get("to_connection")):
+            if name and name not in names:
+                names.append(str(name))
+    return names
+
+
+def context(suite: Suite, store: QualityStore | None = None, run_id: str = "") -> Context:
+    dialects = {
+        name: dialect_for(suite.connections.get(name, name).split(":", 1)[0])
+        for name in _used_connections(suite)
+    }
+    return Context(dialects, store=store, run_id=run_id, sample_rows=suite.sample_rows)
+
+
+def fetch_schemas(suite: Suite, ctx: Context) -> None:
+    """Column lists of the tables whose checks need them (one cheap query per table)."""
+    for check in suite.checks:
+        key = (check.connection, check.spec.table)
+        if not check.needs_schema or key in ctx.schemas:
+            continue
+        query = exp.select("*").from_(TableRef.parse(check.spec.table).expression()).limit(0)
+        try:
+            names, _ = ctx.session(check.connection).fetch(query)
+        except CraneError:
+            names = []
+        ctx.schemas[key] = names
+
+
+def plan_suite(suite: Suite, store: QualityStore | None = None) -> tuple[Plan, Context]:
+    """The plan of a suite (``crane check --plan``); connects only to read schemas."""
+    ctx = context(suite, store)
+    if any(c.needs_schema for c in suite.checks):
+        ctx.sessions = open_sessions(suite)
+        try:
+            fetch_schemas(suite, ctx)
+        finally:
+            _close(ctx)
+    plan = compile_plan(suite.checks, ctx)
+    plan.schema_probes = len({(c.connection, c.spec.table) for c in suite.checks if c.needs_schema})
+    return plan, ctx
+
+
+def run_suite(
+    suite: Suite,
+    store: QualityStore | None = None,
+    *,
+    guard: bool = True,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> SuiteResult:
+    """Run every check of ``suite`` read-only; record the run in ``store`` if given."""
+    started = time.perf_counter()
+    outcome = SuiteResult(run_id=new_run_id(), suite=suite.name)
+    ctx = context(suite, store, outcome.run_id)
+    try:
+        ctx.sessions = open_sessions(suite, guard)
+    except CraneError as error:
+        outcome.error = str(error)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    try:
+        _execute(suite, ctx, outcome)
+    finally:
+        for session in ctx.sessions.values():
+            outcome.queries.extend(session.queries)
+        _close(ctx)
+    outcome.seconds = time.perf_counter() - started
+    if on_result:
+        for result in outcome.results:
+            on_result(result)
+    if store is not None:
+        store.record(outcome)
+    return outcome
+
+
+def _close(ctx: Context) -> None:
+    for session in ctx.sessions.values():
+        session.close()
+
+
+def _execute(suite: Suite, ctx: Context, outcome: SuiteResult) -> None:
+    fetch_schemas(suite, ctx)
+    plan = compile_plan(suite.checks, ctx)
+    values: list[dict[str, Any]] = [{} for _ in suite.checks]
+    errors: dict[int, tuple[str, str | None]] = {i: (m, None) for i, m in plan.errors.items()}
+    for bundle in plan.bundles:
+        got, failed = run_bundle(bundle, ctx)
+        _spread(bundle, got, failed, values, errors, outcome)
+    for step in plan.probes:
+        try:
+            values[step.check][step.name] = _one_row(ctx, step.probe)
+        except CraneError as error:
+            errors.setdefault(step.check, (error.detail, _render(ctx, step.probe)))
+    for index in plan.local:
+        try:
+            values[index].update(suite.checks[index].local(ctx))
+        except Exception as error:
+            errors.setdefault(index, (f"{type(error).__name__}: {error}", None))
+    for index, check in enumerate(suite.checks):
+        result = _judge(check, values[index], errors.get(index), ctx, suite.sample_rows)
+        outcome.results.append(result)
+        _metrics(check, values[index], result, outcome)
+
+
+def run_bundle(bundle: Bundle, ctx: Context) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """Values by alias, and (error, SQL) by alias for the expressions that failed."""
+    session = ctx.session(bundle.scan.connection)
+    aliases = list(bundle.columns)
+    try:
+        return _fetch(session, bundle, aliases, ctx), {}
+    except QueryError as error:
+        whole = error.detail
+    try:  # is the scan itself broken? then every check on it shares the reason
+        base = _fetch(session, bundle, [ROW_COUNT], ctx)
+    except QueryError as error:
+        sql = bundle.sql(ctx.dialect(bundle.scan.connection), [ROW_COUNT])
+        return {}, dict.fromkeys(aliases, (error.detail, sql))
+    got: dict[str, Any] = dict(base)
+    failed: dict[str, tuple[str, str]] = {}
+    _bisect(session, bundle, [a for a in aliases if a != ROW_COUNT], ctx, got, failed, whole)
+    return got, failed
+
+
+def _bisect(
+    session: ReadOnlySession,
+    bundle: Bundle,
+    aliases: list[str],
+    ctx: Context,
+    got: dict[str, Any],
+    failed: dict[str, tuple[str, str]],
+    known_error: str | None,
+) -> None:
+    if not aliases:
+        return
+    if known_error is None:
+        try:
+            got.update(_fetch(session, bundle, aliases, ctx))
+            return
+        except QueryError as error:
+            known_error = error.detail
+    if len(aliases) == 1:
+        failed[aliases[0]] = (known_error, bundle.sql(ctx.dialect(bundle.scan.connection), aliases))
+        return
+    middle = len(aliases) // 2
+    _bisect(session, bundle, aliases[:middle], ctx, got, failed, None)
+    _bisect(session, bundle, aliases[middle:], ctx, got, failed, None)
+
+
+def _fetch(
+    session: ReadOnlySession, bundle: Bundle, aliases: list[str], ctx: Context
+) -> dict[str, Any]:
+    names, rows = session.fetch(bundle.query(session.dialect, aliases))
+    row = rows[0] if rows else (None,) * len(names)
+    return dict(zip(aliases, row, strict=False))
+
+
+def _spread(
+    bundle: Bundle,
+    got: dict[str, Any],
+    failed: dict[str, tuple[str, str]],
+    values: list[dict[str, Any]],
+    errors: dict[int, tuple[str, str | None]],
+    outcome: SuiteResult,
+) -> None:
+    if ROW_COUNT in got:
+        scan = bundle.scan
+        outcome.metrics.append(
+            MetricRecord(
+                scan.table, "row_count", got[ROW_COUNT], None, scan.filter, run_id=outcome.run_id
+            )
+        )
+    for alias, users in bundle.users.items():
+        for index, local_name in users:
+            if index < 0:
+                continue
+            if alias in failed:
+                errors.setdefault(index, failed[alias])
+            else:
+                values[index][local_name] = got.get(alias)
+
+
+def _one_row(ctx: Context, probe: Probe) -> dict[str, Any]:
+    names, rows = ctx.session(probe.connection).fetch(probe.query, limit=1)
+    return dict(zip(names, rows[0], strict=False)) if rows else {}
+
+
+def _render(ctx: Context, probe: Probe) -> str:
+    query = probe.query
+    return query if isinstance(query, str) else ctx.dialect(probe.connection).render(query)
+
+
+def _judge(
+    check: Check,
+    values: dict[str, Any],
+    error: tuple[str, str | None] | None,
+    ctx: Context,
+    sample_rows: int,
+) -> CheckResult:
+    if error is not None:
+        return check.errored(error[0], error[1])
+    try:
+        result = check.evaluate(values, ctx)
+        if result.status in ("fail", "warn") and "detail" not in values:
+            detail = check.detail(values, ctx)
+            if detail is not None:
+                values["detail"] = _one_row(ctx, detail)
+                result = check.evaluate(values, ctx)
+        limit = check.spec.sample_rows if check.spec.sample_rows is not None else sample_rows
+        probe = check.sample(ctx, max(limit, 1))
+        result.sql = _render(ctx, probe) if probe is not None else result.sql
+        if result.status in ("fail", "warn") and probe is not None and limit > 0:
+            names, rows = ctx.session(probe.connection).fetch(probe.query, limit=limit)
+            result.sample = [jsonable(dict(zip(names, row, strict=False))) for row in rows]
+    except CraneError as failure:
+        return check.errored(failure.detail, getattr(failure, "sql", None))
+    except Exception as failure:
+        return check.errored(f"{type(failure).__name__}: {failure}")
+    result.details.pop("needs_detail", None)
+    return result
+
+
+def _metrics(
+    check: Check, values: dict[str, Any], result: CheckResult, outcome: SuiteResult
+) -> None:
+    if result.status == "error":
+        return
+    try:
+        found = check.metrics(values)
+    except Exception:
+        return
+    for name, value in found.items():
+        if value is None:
+            continue
+        outcome.metrics.append(
+            MetricRecord(
+                check.spec.table,
+                name,
+                float(value),
+                check.spec.column,
+                check.spec.filter,
+                run_id=outcome.run_id,
+            )
+        )

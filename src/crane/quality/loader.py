@@ -1,0 +1,193 @@
+"""Check suites from ``checks/*.yml`` or Python; both build the same `Suite`.
+
+A suite file::
+
+    connection: warehouse          # a connection name of crane.yml or a URL
+    sample_rows: 5                 # failing rows kept per failed check (0: none)
+    tables:
+      orders:
+        filter: "order_date >= DATE '2024-01-01'"   # optional, applies to every check
+        checks:
+          - row_count: {min: 1}
+          - not_null: [id, customer_id]             # one check per column
+          - unique: id
+          - accepted_values: {column: status, values: [new, paid]}
+          - type: range                             # the long form
+            column: amount
+            min: 0
+            severity: warn
+
+A check item is ``{type: …, …}`` or ``{<type>: <options>}`` where the options are a
+mapping, a column name or a list of columns. A check-level ``filter`` is ANDed with
+the table's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from crane.errors import ConfigError
+from crane.quality.checks import PER_COLUMN, check_types
+from crane.quality.checks.base import Check, CheckSpec
+
+DEFAULT_CONNECTION = "warehouse"
+CHECKS_DIR = "checks"
+
+
+@dataclass
+class Suite:
+    """Checks to run together, and the connections (name → URL) they read."""
+
+    name: str
+    checks: list[Check]
+    connections: dict[str, str]
+    sample_rows: int = 5
+
+    def select(self, table: str) -> Suite:
+        """The same suite restricted to one table (``crane check orders``)."""
+        keep = [
+            c for c in self.checks if c.spec.table == table or c.spec.table.endswith(f".{table}")
+        ]
+        return Suite(self.name, keep, self.connections, self.sample_rows)
+
+
+def build_suite(
+    specs: Iterable[CheckSpec | dict[str, Any]],
+    connections: dict[str, str],
+    *,
+    name: str = "suite",
+    default_connection: str | None = None,
+    sample_rows: int = 5,
+) -> Suite:
+    """A suite from check specs (the Python API).
+
+    >>> suite = build_suite(
+    ...     [{"type": "not_null", "table": "orders", "columns": ["id", "amount"]}],
+    ...     {"db": "duckdb:///:memory:"},
+    ... )
+    >>> [c.name for c in suite.checks]
+    ['orders.not_null(id)', 'orders.not_null(amount)']
+    """
+    default = default_connection or next(iter(connections), DEFAULT_CONNECTION)
+    checks: list[Check] = []
+    for raw in specs:
+        spec = raw if isinstance(raw, CheckSpec) else _spec(raw, "<python>")
+        checks.extend(_make(s, default, "<python>") for s in _expand(spec))
+    _unique_names(checks)
+    return Suite(name, checks, dict(connections), sample_rows)
+
+
+def load_suite(path: Path, resolve: Callable[[str], str], default_connection: str) -> Suite:
+    """Read one suite file; ``resolve`` turns a connection name or URL into a URL."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read check suite: {error}", file=str(path)) from error
+    if not isinstance(doc, dict) or not isinstance(doc.get("tables"), dict):
+        raise ConfigError("a check suite needs a 'tables:' mapping", file=str(path))
+    suite_conn = str(doc.get("connection") or default_connection)
+    connections: dict[str, str] = {}
+    specs: list[CheckSpec] = []
+    for table, body in doc["tables"].items():
+        body = body or {}
+        if isinstance(body, list):
+            body = {"checks": body}
+        conn = str(body.get("connection") or suite_conn)
+        for index, item in enumerate(body.get("checks") or []):
+            where = f"{path}: tables.{table}.checks[{index}]"
+            data = _normalise(item, where)
+            data.setdefault("table", str(body.get("table") or table))
+            data["filter"] = _and(body.get("filter"), data.get("filter"))
+            data.setdefault("connection", conn)
+            specs.append(_spec(data, where))
+    for spec in specs:
+        for name in (spec.connection, spec.params.get("to_connection")):
+            if name and name not in connections:
+                connections[name] = resolve(str(name))
+    suite = build_suite(
+        specs,
+        connections,
+        name=path.stem,
+        default_connection=suite_conn,
+        sample_rows=int(doc.get("sample_rows", 5)),
+    )
+    return suite
+
+
+def find_suites(root: Path) -> list[Path]:
+    folder = root / CHECKS_DIR
+    return sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
+
+
+def _normalise(item: Any, where: str) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"type": item}
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: a check is a mapping, got {item!r}")
+    if "type" in item:
+        return dict(item)
+    known = set(check_types.names())
+    types = [k for k in item if k in known]
+    if len(types) != 1:
+        keys = ", ".join(map(str, item))
+        raise ConfigError(
+            f"{where}: cannot tell the check type from keys {keys}",
+            hint=f"write 'type: …' (known: {', '.join(sorted(known))})",
+        )
+    kind = types[0]
+    data = {k: v for k, v in item.items() if k != kind}
+    options = item[kind]
+    if isinstance(options, dict):
+        data.update(options)
+    elif isinstance(options, list):
+        data["columns"] = options
+    elif options is not None:
+        data["column"] = options
+    data["type"] = kind
+    return data
+
+
+def _spec(data: dict[str, Any], where: str) -> CheckSpec:
+    try:
+        return CheckSpec.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field_name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{where}: {first['msg']}", field=field_name) from error
+
+
+def _expand(spec: CheckSpec) -> list[CheckSpec]:
+    if spec.type in PER_COLUMN and spec.columns and not spec.column:
+        return [spec.model_copy(update={"column": c, "columns": None}) for c in spec.columns]
+    return [spec]
+
+
+def _make(spec: CheckSpec, default_connection: str, where: str) -> Check:
+    cls = check_types.get(spec.type)
+    return cls(spec, spec.connection or default_connection)
+
+
+def _and(first: str | None, second: str | None) -> str | None:
+    if first and second:
+        return f"({first}) AND ({second})"
+    return first or second
+
+
+def _unique_names(checks: list[Check]) -> None:
+    """Give repeated names a #2, #3 suffix: results and history are keyed by name."""
+    seen: dict[str, int] = {}
+    for check in checks:
+        name = check.name
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1 and not check.spec.name:
+            check.spec.name = f"{name}#{seen[name]}"
+
+
+__all__ = ["Suite", "build_suite", "find_suites", "load_suite"]
