@@ -200,17 +200,26 @@ class DagSpec(BaseModel):
     def members(self, group: str) -> list[str]:
         return [t.name for t in self.tasks if t.group == group]
 
-    def upstream_of(self, task: TaskSpec) -> list[str]:
-        """Direct upstream task names: its own ``depends_on`` plus its group's, groups expanded."""
+    def graph(self) -> Graph:
+        """The dependency graph: each task's ``depends_on`` plus its group's, groups expanded."""
+        known = {t.name for t in self.tasks}
+        members: dict[str, list[str]] = {g: [] for g in self.groups}
+        for task in self.tasks:
+            if task.group is not None:
+                members.setdefault(task.group, []).append(task.name)
+        return Graph.of({t.name: self._upstream(t, known, members) for t in self.tasks})
+
+    def _upstream(
+        self, task: TaskSpec, known: set[str], members: dict[str, list[str]]
+    ) -> list[str]:
         names = list(task.depends_on)
         if task.group is not None:
-            members = self.members(task.group)
-            names += [n for n in self.groups[task.group].depends_on if n not in members]
-        known = {t.name for t in self.tasks}
+            own = set(members[task.group])
+            names += [n for n in self.groups[task.group].depends_on if n not in own]
         result: list[str] = []
         for name in names:
-            if name in self.groups:
-                result += [m for m in self.members(name) if m != task.name]
+            if name in members:
+                result += [m for m in members[name] if m != task.name]
             elif name in known:
                 result.append(name)
             else:
@@ -219,9 +228,6 @@ class DagSpec(BaseModel):
                     + _unknown("task or group", name, sorted(known | set(self.groups)))
                 )
         return list(dict.fromkeys(result))
-
-    def graph(self) -> Graph:
-        return Graph.of({t.name: self.upstream_of(t) for t in self.tasks})
 
 
 def check_in_project(spec: DagSpec, project: Any) -> None:
