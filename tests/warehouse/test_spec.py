@@ -256,3 +256,36 @@ def test_scd_table_maps_every_attribute_type():
     assert table.type3 == {"seg": "previous_seg"} and table.current_of == {"current_tier": "tier"}
     assert table.deleted_column == "is_deleted" and table.late_arrival == "quarantine"
     assert str(table.table) == "gold.dim_c"
+
+
+def test_python_model_files_build_the_same_objects(tmp_path):
+    """``models/*.py`` sits beside YAML files; both merge into one model."""
+    write_model(
+        tmp_path,
+        "schema: gold\ndimensions:\n  - name: store\n    business_key: id\n"
+        "    attributes: [{name: id, type: INT}]\n",
+        "a.yml",
+    )
+    (tmp_path / "models" / "b.py").write_text(
+        "from crane.warehouse.spec import FactSpec\n"
+        "facts = [FactSpec(name='visits', grain=['store'], dimensions=['store', 'shelf'],\n"
+        "                  measures=[{'name': 'n', 'type': 'INT'}])]\n"
+    )
+    loaded = load_models(tmp_path)
+    assert loaded.files == ["models/a.yml", "models/b.py"]
+    assert loaded.model.fact("visits").dimensions[0].dimension == "store"
+    found = problems(loaded)
+    assert found == [
+        ("models/b.py", None, "facts[0].dimensions[1].dimension", "unknown dimension 'shelf'")
+    ]
+
+
+@pytest.mark.parametrize("name", ["spec", "validate", "dialects", "ddl"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"crane.warehouse.{name}")
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(module, optionflags=flags)
+    assert result.attempted > 0 and result.failed == 0

@@ -492,6 +492,7 @@ class Origin:
 
     document: Any  # crane.config.loader.Document, or None for Python-built objects
     path: tuple[str | int, ...]
+    file: str | None = None  # the Python file that built the object, if any
 
 
 @dataclass
@@ -507,16 +508,23 @@ class LoadedModel:
 
 
 def load_models(root: Path, env: Any = None) -> LoadedModel:
-    """Read ``root/models/*.yml`` (sorted) into one `Model`; errors name file, line and field."""
+    """Read ``root/models/*.yml`` and ``*.py`` (sorted) into one `Model`; errors name file,
+    line and field."""
     from crane.config.env import Environment
     from crane.config.loader import read_document, validate
 
     env = env if env is not None else Environment.load(root)
     loaded = LoadedModel(Model())
     folder = root / MODEL_DIR
-    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
+    patterns = ("*.yml", "*.yaml", "*.py")
+    files = sorted(f for p in patterns for f in folder.glob(p)) if folder.is_dir() else []
     for file in files:
         if file.name.startswith(("_", ".")):
+            continue
+        if file.suffix == ".py":
+            display = _display(file, root)
+            merge(loaded, load_python_model(file, display), file=display)
+            loaded.files.append(display)
             continue
         doc = read_document(file, root, env)
         if doc.data is None:
@@ -531,14 +539,52 @@ def load_models(root: Path, env: Any = None) -> LoadedModel:
     return loaded
 
 
-def merge(loaded: LoadedModel, part: Model, doc: Any = None) -> None:
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def load_python_model(path: Path, display: str) -> Model:
+    """Run ``models/x.py`` and take its ``model`` (a `Model`) or its ``dimensions``,
+    ``facts`` and ``bridges`` lists: Python models build the same objects as YAML."""
+    import importlib.util
+    import sys
+
+    from crane.config.loader import SpecError
+    from crane.project import _python_error
+
+    name = f"_crane_models_{abs(hash(str(path)))}_{path.stem}"
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise SpecError([(display, None, None, "cannot import this file")])
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as error:
+        raise _python_error(error, path, display) from None
+    finally:
+        sys.path.remove(str(path.parent))
+    found = getattr(module, "model", None)
+    if isinstance(found, Model):
+        return found
+    parts = {k: getattr(module, k, []) for k in ("dimensions", "facts", "bridges")}
+    if found is not None or not any(parts.values()):
+        reason = "define `model = Model(...)` or `dimensions`/`facts`/`bridges` lists"
+        raise SpecError([(display, None, None, reason)])
+    return Model.model_validate(parts)
+
+
+def merge(loaded: LoadedModel, part: Model, doc: Any = None, file: str | None = None) -> None:
     """Add ``part``'s objects to ``loaded``; a file's ``schema`` applies to its own objects."""
     for kind in ("dimensions", "facts", "bridges"):
         for index, obj in enumerate(getattr(part, kind)):
             if part.schema_ and not obj.schema_:
                 obj = obj.model_copy(update={"schema_": part.schema_})
             items = getattr(loaded.model, kind)
-            loaded.origins[(kind, len(items))] = Origin(doc, (kind, index))
+            loaded.origins[(kind, len(items))] = Origin(doc, (kind, index), file)
             items.append(obj)
 
 

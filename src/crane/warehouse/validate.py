@@ -46,7 +46,7 @@ class _Collector:
         path = origin.path + rel
         doc = origin.document
         if doc is None:
-            self.found.append((PYTHON, None, _dotted(path), reason))
+            self.found.append((origin.file or PYTHON, None, _dotted(path), reason))
         else:
             self.found.append((doc.display, doc.line_of(path), _dotted(path), reason))
 
