@@ -151,3 +151,24 @@ def test_a_dead_pooled_session_is_replaced():
         admin.execute("select pg_terminate_backend(%s)", [pid])
     with connect(PG) as second:
         assert second.execute("select pg_backend_pid()")[0][0] != pid
+
+
+def test_a_failing_stream_leaves_the_old_table(pg_schema):
+    """replace = DROP + CREATE + COPY in one transaction: a crash mid-stream changes nothing."""
+    ref = TableRef("t", pg_schema)
+
+    def broken():
+        yield _table(2).to_batches()[0]
+        raise OSError("source connection lost")
+
+    with connect(PG) as con:
+        con.write(_table().to_reader(), ref, "create")
+        for in_transaction in (False, True):  # direct COPY, then the staged path
+            reader = pa.RecordBatchReader.from_batches(_table().schema, broken())
+            with pytest.raises(ConnectorError):
+                if in_transaction:
+                    with con.transaction():
+                        con.write(reader, ref, "replace")
+                else:
+                    con.write(reader, ref, "replace")
+            assert con.execute(f'select count(*) from "{pg_schema}".t') == [(5,)]

@@ -8,13 +8,16 @@ through connectorx (numeric widened to decimal(38,10)) and 8.5-9.6 s through
 psycopg binary COPY rows; writing took 1.2-1.65 s through ADBC ``adbc_ingest``
 (binary COPY built in C), 1.4-1.8 s through DuckDB's scanner, 4.6-5.1 s through
 psycopg CSV COPY and 16 s through psycopg ``write_row``. As shipped, `read` takes
-1.0-1.9 s and `write` 3.5-4.1 s for the same table (the staged publish below
-costs one extra server-side INSERT … SELECT).
+1.0-1.9 s; the staged `write` took 3.5-4.1 s (one extra server-side INSERT … SELECT).
 
-Writes go through ADBC into a staging table and are published with one
-``INSERT … SELECT`` (explicit casts to the target's column types) on the
-session connection, so a write inside ``transaction()`` commits atomically with
-the caller's other statements (e.g. the watermark) — exactly-once.
+Writes use ADBC's binary COPY. Outside a transaction, when every target column
+takes ADBC's wire type as is, DDL and COPY run as one ADBC transaction straight
+into the target (the 1.2-1.65 s path). Otherwise — inside ``transaction()``, or
+when a column needs a cast (uuid, jsonb, enum … from Arrow strings) — rows are
+copied into an UNLOGGED staging table and published with one ``INSERT … SELECT``
+(explicit casts to the target's types) on the session connection, so a write
+inside ``transaction()`` commits atomically with the caller's other statements
+(e.g. the watermark): exactly-once.
 
 DuckDB's scanner reads unconstrained ``numeric`` as DOUBLE (lossy); `duckdb_scan`
 fixes that by casting such columns in PostgreSQL to ``numeric(38, s)`` with the
@@ -154,17 +157,31 @@ class PostgresConnector(Connector):
     def read(
         self, source: str | TableRef, batch_rows: int = 100_000, params: Sequence[Any] = ()
     ) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
         duck = self._duckdb()
         if isinstance(source, TableRef):
             sql, pg_types = self._scan(source, "pg"), self._column_types(source)
         else:
             sql, pg_types = self._query_scan(self._inline(source, params), "pg"), {}
+        cursor = duck.cursor()
         try:
-            reader = duck.cursor().execute(sql).to_arrow_reader(batch_rows)
+            reader = cursor.execute(sql).to_arrow_reader(batch_rows)
         except Exception as error:
+            cursor.close()
             raise self._error(error, "read", table=str(source)[:200]) from error
         schema = types.with_sql_types(reader.schema, pg_types, self.dialect)
-        return types.with_schema(reader, schema) if pg_types else reader
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            # closing the cursor ends the scanner's PostgreSQL transaction as soon as
+            # the stream is drained (or dropped), so it never sits idle in transaction
+            try:
+                for batch in reader:
+                    yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            finally:
+                cursor.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     def _duckdb(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB with this database attached read-only as ``pg``."""
@@ -297,6 +314,10 @@ class PostgresConnector(Connector):
             raise ConnectorError(f"{self.url.masked} is open read-only", table=str(table))
         table = TableRef(table.name, table.schema or self.default_schema)
         reader = types.to_plain(reader)
+        if not self._depth:
+            rows = self._direct_copy(reader, table, mode)
+            if rows is not None:
+                return rows
         stage = TableRef(f"_crane_stage_{uuid.uuid4().hex[:12]}", table.schema)
         self._ingest(reader, stage)
         try:
@@ -313,30 +334,86 @@ class PostgresConnector(Connector):
             raise self._error(error, "write", table=str(table)) from error
         return rows
 
-    def _ingest(self, reader: pa.RecordBatchReader, stage: TableRef) -> None:
-        """Binary COPY of the stream into a fresh staging table, on its own connection."""
-        import adbc_driver_postgresql.dbapi as adbc
+    def _direct_copy(
+        self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode
+    ) -> int | None:
+        """With no caller transaction, DDL and COPY run as one ADBC transaction — when the
+        target's column types take ADBC's binary wire types without a cast (else None:
+        the staged path casts)."""
         import pyarrow as pa
+
+        existing = self._column_types(table)
+        if existing and mode == "create":
+            raise ConnectorError("table already exists", table=str(table))
+        fresh = not existing or mode == "replace"
+        wanted = self._target_types(reader.schema) if fresh else existing
+        if any(f.name not in wanted for f in reader.schema):
+            return None  # the staged path reports the unknown columns
+        oids = dict(zip(wanted, self._type_oids(list(wanted.values())), strict=True))
+        empty = pa.RecordBatchReader.from_batches(reader.schema, [])
+        with self._adbc() as cur:
+            if not all(_takes(oids[n], w) for n, w in self._wire_oids(cur, empty).items()):
+                return None
+            if fresh:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema or 'public')}")
+                cur.execute(_drop(table).sql("postgres"))
+                cur.execute(_create_sql(table, wanted).sql("postgres"))
+            return int(cur.adbc_ingest(table.name, reader, "append", db_schema_name=table.schema))
+
+    def _type_oids(self, sql_types: list[str]) -> list[int]:
+        row = self.execute(
+            "SELECT array_agg(to_regtype(t)::oid::int ORDER BY i)"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i)",
+            [sql_types],
+        )
+        return list(row[0][0])
+
+    @staticmethod
+    def _wire_oids(cur: Any, empty: pa.RecordBatchReader) -> dict[str, int]:
+        """The column types ADBC creates for this Arrow schema (in a throwaway temp table)."""
+        name = f"_crane_wire_{uuid.uuid4().hex[:12]}"
+        cur.adbc_ingest(name, empty, mode="create", temporary=True)
+        cur.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = "
+            f"'pg_temp.{name}'::regclass AND attnum > 0 ORDER BY attnum"
+        )
+        found = {str(n): int(t) for n, t in cur.fetchall()}
+        cur.execute(f"DROP TABLE pg_temp.{name}")
+        return found
+
+    @contextmanager
+    def _adbc(self) -> Iterator[Any]:
+        """A pooled ADBC cursor inside one ADBC transaction: commit on success."""
+        import adbc_driver_postgresql.dbapi as adbc
 
         key = ("adbc", self.url.raw)
         con = _ingesters.acquire(key, lambda: adbc.connect(self.dsn))
         healthy = False
         try:
             with con.cursor() as cur:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(stage.schema or 'public')}")
-                # create empty (ADBC picks the wire-compatible types), then skip the WAL
-                empty = pa.RecordBatchReader.from_batches(reader.schema, [])
-                cur.adbc_ingest(stage.name, empty, mode="create", db_schema_name=stage.schema)
-                cur.execute(f"ALTER TABLE {stage.sql('postgres')} SET UNLOGGED")
-                cur.adbc_ingest(stage.name, reader, mode="append", db_schema_name=stage.schema)
+                yield cur
             con.commit()
             healthy = True
         except Exception as error:
             con.rollback()
             healthy = True
-            raise self._error(error, "bulk copy", table=str(stage)) from error
+            if isinstance(error, ConnectorError):
+                raise
+            raise self._error(error, "bulk copy") from error
         finally:
             _ingesters.release(key, con, healthy=healthy)
+
+    def _ingest(self, reader: pa.RecordBatchReader, stage: TableRef) -> None:
+        """Binary COPY of the stream into a fresh UNLOGGED staging table (own connection)."""
+        import pyarrow as pa
+
+        with self._adbc() as cur:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(stage.schema or 'public')}")
+            # create empty (ADBC picks the wire-compatible types), then skip the WAL
+            empty = pa.RecordBatchReader.from_batches(reader.schema, [])
+            cur.adbc_ingest(stage.name, empty, mode="create", db_schema_name=stage.schema)
+            cur.execute(f"ALTER TABLE {stage.sql('postgres')} SET UNLOGGED")
+            cur.adbc_ingest(stage.name, reader, mode="append", db_schema_name=stage.schema)
 
     def _publish(self, stage: TableRef, table: TableRef, mode: WriteMode, schema: pa.Schema) -> int:
         from sqlglot import exp
@@ -366,21 +443,18 @@ class PostgresConnector(Connector):
             return cur.rowcount
 
     def _create(self, table: TableRef, schema: pa.Schema) -> None:
-        from sqlglot import exp
-
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema or 'public')}")
-        defs = []
+        self.execute(_create_sql(table, self._target_types(schema)))
+
+    def _target_types(self, schema: pa.Schema) -> dict[str, str]:
+        """Column types a new table gets: the source's own type when it exists here."""
+        wanted = {}
         for field in schema:
             sql_type = types.field_sql_type(field, self.dialect)
             if not self._type_exists(sql_type):  # e.g. an enum of the source database
                 sql_type = types.sql_type(field.type, self.dialect)
-            defs.append(
-                exp.ColumnDef(this=exp.to_identifier(field.name, quoted=True), kind=_type(sql_type))
-            )
-        create = exp.Create(
-            this=exp.Schema(this=table.expression(), expressions=defs), kind="TABLE"
-        )
-        self.execute(create)
+            wanted[field.name] = sql_type
+        return wanted
 
     def _type_exists(self, sql_type: str) -> bool:
         return bool(self.execute("SELECT to_regtype(%s) IS NOT NULL", [sql_type])[0][0])
@@ -465,3 +539,22 @@ def _drop(table: TableRef) -> exp.Drop:
     from sqlglot import exp
 
     return exp.Drop(tables=[table.expression()], kind="TABLE", exists=True)
+
+
+# binary COPY sends ADBC's wire type; the target column may be that type or one that
+# reads the same bytes (text on the wire into varchar(n) / char(n))
+_SAME_WIRE = {25: frozenset({25, 1043, 1042})}
+
+
+def _takes(target_oid: int, wire_oid: int) -> bool:
+    return target_oid == wire_oid or target_oid in _SAME_WIRE.get(wire_oid, ())
+
+
+def _create_sql(table: TableRef, columns: dict[str, str]) -> exp.Create:
+    from sqlglot import exp
+
+    defs = [
+        exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=_type(sql_type))
+        for name, sql_type in columns.items()
+    ]
+    return exp.Create(this=exp.Schema(this=table.expression(), expressions=defs), kind="TABLE")
