@@ -153,3 +153,15 @@ def test_a_dead_pooled_session_is_replaced(my_db):
     with connect(_url(my_db)) as second:
         assert second.execute("select connection_id()")[0][0] != thread
         assert second.execute("select @@session.time_zone") == [("+00:00",)]
+
+
+def test_aware_timestamps_keep_their_instant_as_utc(my_db):
+    import datetime as dt
+
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    stamps = pa.array(
+        [dt.datetime(2024, 1, 1, 10, 0, 0, 500, tzinfo=plus2)], pa.timestamp("us", tz="+02:00")
+    )
+    with connect(_url(my_db)) as con:
+        con.write(pa.table({"ts": stamps}).to_reader(), TableRef("t"), "create")
+        assert con.execute("select ts from t") == [(dt.datetime(2024, 1, 1, 8, 0, 0, 500),)]
