@@ -190,4 +190,17 @@ def _unique_names(checks: list[Check]) -> None:
             check.spec.name = f"{name}#{seen[name]}"
 
 
-__all__ = ["Suite", "build_suite", "find_suites", "load_suite"]
+__all__ = ["Suite", "build_suite", "find_suites", "load_suite", "merge_suites"]
+
+
+def merge_suites(suites: list[Suite]) -> Suite:
+    """Several suite files run as one: one scan per table across all of them."""
+    if len(suites) == 1:
+        return suites[0]
+    checks = [c for s in suites for c in s.checks]
+    connections: dict[str, str] = {}
+    for suite in suites:
+        connections.update(suite.connections)
+    _unique_names(checks)
+    rows = max((s.sample_rows for s in suites), default=5)
+    return Suite("+".join(s.name for s in suites), checks, connections, rows)

@@ -22,6 +22,7 @@ _FILES = (
     "crane.yml",
     "pipelines/customers.yml",
     "pipelines/orders_etl.py",
+    "checks/quality.yml",
     "env.example",
     "gitignore",
 )

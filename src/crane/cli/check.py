@@ -1,0 +1,123 @@
+"""``crane check``: run the quality suites of a project, read-only, and report.
+
+Exit codes: 0 every check passed (warnings allowed), 1 an error-severity check
+failed or errored, 2 the run itself failed (bad suite, unreachable database).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from crane.cli.app import DebugOption, JsonOption, ProjectOption
+
+if TYPE_CHECKING:
+    from crane.project import Project
+    from crane.quality.loader import Suite
+
+EXIT_RUN_FAILED = 2
+
+
+def check(
+    table: Annotated[str | None, typer.Argument(help="Only the checks of this table.")] = None,
+    suite: Annotated[
+        Path | None, typer.Option("--suite", help="A suite file (default: checks/*.yml).")
+    ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Print 'N checks → K queries' and the SQL; run nothing.")
+    ] = False,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="History store URL (default .crane/state.sqlite).")
+    ] = None,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="Do not record this run.")
+    ] = False,
+    json: JsonOption = False,
+    debug: DebugOption = False,
+    project: ProjectOption = None,
+) -> None:
+    """Run data quality checks read-only; report pass/warn/fail per check."""
+    from crane.cli.output import print_json, report_error
+    from crane.errors import CraneError
+
+    try:
+        loaded, checks = _load(project, suite, table)
+        if plan:
+            _print_plan(checks, json)
+            return
+        outcome = _run(loaded, checks, store, no_history)
+    except CraneError as error:
+        report_error(error, debug)
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+    if junit is not None:
+        from crane.quality.junit import write_junit
+
+        write_junit(outcome, junit)
+    if json:
+        print_json(outcome.to_dict())
+    else:
+        from rich.console import Console
+
+        from crane.quality.report_terminal import render
+
+        render(outcome, Console())
+    raise typer.Exit(outcome.exit_code())
+
+
+def _load(
+    project_dir: Path | None, suite_file: Path | None, table: str | None
+) -> tuple[Project, Suite]:
+    from crane.errors import ConfigError
+    from crane.project import Project
+    from crane.quality.loader import find_suites, load_suite, merge_suites
+
+    loaded = Project.load(project_dir)
+
+    def resolve(name: str) -> str:
+        if name == "warehouse":
+            return loaded.warehouse_url
+        return loaded.resolve_url(name) if "://" in name else loaded.connection_url(name)
+
+    paths = [suite_file] if suite_file else find_suites(loaded.root)
+    if not paths:
+        raise ConfigError(f"no check suites in {loaded.root / 'checks'}", hint="add checks/*.yml")
+    suites = [load_suite(Path(p), resolve, "warehouse") for p in paths]
+    merged = merge_suites(suites)
+    if table:
+        merged = merged.select(table)
+        if not merged.checks:
+            raise ConfigError(f"no checks for table {table!r}", table=table)
+    return loaded, merged
+
+
+def _print_plan(suite: Suite, json: bool) -> None:
+    from crane.cli.output import print_json
+    from crane.config.secrets import mask
+    from crane.quality.executor import plan_suite
+
+    built, ctx = plan_suite(suite)
+    statements = built.statements(ctx)
+    if json:
+        print_json(
+            {
+                "checks": len(built.checks),
+                "queries": built.query_count,
+                "summary": built.summary(),
+                "statements": [{"connection": c, "sql": s} for c, s in statements],
+            }
+        )
+        return
+    typer.echo(built.summary())
+    for connection, sql in statements:
+        typer.echo(f"-- {mask(connection)}\n{sql};")
+
+
+def _run(loaded: Project, suite: Suite, store_url: str | None, no_history: bool) -> Any:
+    from crane.quality.executor import run_suite
+    from crane.state.quality import QualityStore, default_url
+
+    store = None if no_history else QualityStore(store_url or default_url(loaded.root))
+    return run_suite(suite, store)
