@@ -89,6 +89,16 @@ def test_plan_then_apply_then_nothing_to_do(capsys, project):
     assert (project / "warehouse.duckdb").exists()
     code, out, _ = crane(capsys, "model", "plan", "--json", "-p", project)
     assert json.loads(out)["changes"] == []
+    facts = project / "models" / "facts.yml"
+    facts.write_text(
+        facts.read_text().replace(
+            "      - {name: units_received,",
+            "      - {name: units_returned, type: INTEGER}\n      - {name: units_received,",
+        )
+    )
+    code, out, _ = crane(capsys, "model", "plan", "--sql", "-p", project)
+    assert "+ column gold.fact_inventory.units_returned INTEGER" in out
+    assert 'ALTER TABLE "gold"."fact_inventory" ADD COLUMN "units_returned" INT;' in out
 
 
 def test_apply_refuses_a_destructive_change_until_allowed(capsys, project):

@@ -81,6 +81,7 @@ def ddl(
 @app.command("plan")
 def plan(
     target: TargetOption = None,
+    sql: Annotated[bool, typer.Option("--sql", help="Show each change's statements.")] = False,
     state_schema: StateOption = "_crane",
     json: JsonOption = False,
     project: ProjectOption = None,
@@ -96,7 +97,7 @@ def plan(
     if json:
         print_json(result.as_dict())
         return
-    typer.echo(result.render())
+    typer.echo(result.render(sql=sql))
 
 
 @app.command("apply")

@@ -127,7 +127,8 @@ class Plan:
     def destructive(self) -> list[Change]:
         return [c for c in self.changes if c.destructive or c.rebuild]
 
-    def render(self) -> str:
+    def render(self, sql: bool = False) -> str:
+        """The diff, one line per change; ``sql`` adds each change's statements under it."""
         marks = {"create_table": "+", "drop_column": "-", "helpers": "+", "views": "~"}
         lines = []
         for change in self.changes:
@@ -136,6 +137,8 @@ class Plan:
             flag += " [needs a rebuild; not applied]" if change.rebuild else ""
             indent = "    " if change.action in ("add_column", "drop_column", "alter_type") else ""
             lines.append(f"{indent}{mark} {change.detail}{flag}")
+            if sql:
+                lines += [f"{indent}      {s};" for s in change.first + change.statements]
         if self.unchanged:
             lines.append(f"= {len(self.unchanged)} table(s) unchanged")
         return "\n".join(lines) if lines else "no changes"
