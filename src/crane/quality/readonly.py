@@ -43,6 +43,8 @@ class QueryError(CraneError):
 
 
 _QUERY_TYPES = (exp.Query,)  # SELECT, UNION, … (WITH … SELECT parses as a Select)
+# write nodes that may hide inside a query: SELECT … INTO, data-modifying CTEs
+_WRITES = (exp.Into, exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop)
 
 
 def guard(sql: str, dialect: str) -> None:
@@ -55,7 +57,7 @@ def guard(sql: str, dialect: str) -> None:
             return  # engine-specific syntax sqlglot does not know; the engine is read-only
         statements = []
     one = statements[0] if len(statements) == 1 else None
-    if isinstance(one, _QUERY_TYPES) and not any(isinstance(n, exp.Into) for n in one.walk()):
+    if isinstance(one, _QUERY_TYPES) and not any(isinstance(n, _WRITES) for n in one.walk()):
         return
     head = re.match(r"\s*(\w+)", sql)
     verb = head.group(1).upper() if head else "?"
