@@ -289,3 +289,23 @@ def test_docstring_examples_run(name):
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     result = doctest.testmod(module, optionflags=flags)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_role_view_may_not_shadow_a_table():
+    model = Model(
+        dimensions=[
+            DimensionSpec(name="date", kind="date"),
+            DimensionSpec(name="ship", business_key="k", attributes=[{"name": "k", "type": "INT"}]),
+        ],
+        facts=[
+            FactSpec(
+                name="f",
+                grain=["d"],
+                dimensions=[{"dimension": "date", "role": "ship"}],
+                degenerate=[{"name": "d", "type": "INT"}],
+            )
+        ],
+    )
+    [problem] = problems(from_model(model))
+    assert problem[2] == "facts[0].dimensions[0].role"
+    assert "role view 'dim_ship'" in problem[3] and "dimension 'ship'" in problem[3]

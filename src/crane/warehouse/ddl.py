@@ -521,14 +521,9 @@ def role_views(model: Model, dialect: WarehouseDialect) -> list[Statement]:
             if not ref.role or ref.role == ref.dimension or dim is None or ref.role in seen:
                 continue
             seen.add(ref.role)
-            view = role_view_ref(dim, ref.role, model.schema_)
+            view = dim.role_view(ref.role, model.schema_)
             out.append(_stmt(dialect, "view", str(view), _role_view(dim, ref.role, view, model)))
     return out
-
-
-def role_view_ref(dim: DimensionSpec, role: str, schema: str | None) -> TableRef:
-    name = dim.table.replace(dim.name, role) if dim.name in dim.table else f"{role}_{dim.table}"
-    return TableRef(name, dim.schema_ or schema)
 
 
 def _role_view(dim: DimensionSpec, role: str, view: TableRef, model: Model) -> exp.Create:

@@ -213,6 +213,12 @@ class DimensionSpec(TableSpec):
     def history(self) -> str:
         return self.history_table or f"{self.table}_history"
 
+    def role_view(self, role: str, default_schema: str | None = None) -> TableRef:
+        """The view that plays this dimension in ``role`` (dim_date → dim_order_date)."""
+        table = self.table
+        name = table.replace(self.name, role) if self.name in table else f"{role}_{table}"
+        return TableRef(name, self.schema_ or default_schema)
+
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)
 

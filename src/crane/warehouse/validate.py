@@ -98,6 +98,17 @@ def _names(out: _Collector, model: Model) -> None:
             if key in seen:
                 out.add(kind, i, ("table",), f"table {obj.table!r} is also {seen[key]}")
             seen[key] = f"{kind[:-1]} {obj.name!r}"
+    for i, fact in enumerate(model.facts):
+        for j, ref in enumerate(fact.dimensions):
+            dim = model.dimension(ref.dimension)
+            if dim is None or not ref.role or ref.role == ref.dimension:
+                continue
+            view = dim.role_view(ref.role)
+            owner = seen.get((view.schema, view.name))
+            if owner and not owner.startswith("role view"):
+                reason = f"the role view {view.name!r} of role {ref.role!r} is also {owner}"
+                out.add("facts", i, ("dimensions", j, "role"), reason)
+            seen[(view.schema, view.name)] = f"role view of {ref.dimension!r}"
 
 
 def _kinds(model: Model) -> list[tuple[str, list[Any]]]:
