@@ -80,3 +80,12 @@ def when_flag(ctx: Any, flag: str) -> str:
     if not Path(flag).exists():
         raise ValueError(f"{flag} is missing")
     return "ok"
+
+
+def produce_table(ctx: Any, url: str) -> dict[str, str]:
+    """Writes 100,000 rows to a table and passes on only its name."""
+    from crane.connectors.base import connect
+
+    with connect(url) as con:
+        con.execute("CREATE OR REPLACE TABLE big AS SELECT range AS i FROM range(100000)")
+    return ctx.table("big", connection=url)

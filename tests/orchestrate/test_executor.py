@@ -247,3 +247,51 @@ def test_output_must_be_small(history):
     assert result.tasks["huge"].state == "failed"
     assert "return its name" in result.tasks["huge"].error
     assert "limit is 65,536" in result.tasks["huge"].error
+
+
+def test_sql_timeouts_interrupt_the_query(tmp_path, history):
+    dag = Dag("slow_sql")
+    dag.sql(
+        "slow",
+        "SELECT count(*) FROM range(100000000000) a",
+        connection="duckdb:///:memory:",
+        timeout=0.5,
+    )
+    began = time.monotonic()
+    result = run_dag(dag.spec, history=history)
+    assert result.tasks["slow"].state == "failed" and "timed out" in result.tasks["slow"].error
+    assert time.monotonic() - began < 5
+
+
+def test_interrupting_a_run_stops_its_tasks_and_records_it(tmp_path, history):
+    import signal
+    import threading
+
+    dag = Dag("interrupted")
+    dag.shell("long", "sleep 30")
+    timer = threading.Timer(0.5, lambda: signal.raise_signal(signal.SIGINT))
+    timer.start()
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_dag(dag.spec, history=history, log_dir=tmp_path / "logs")
+    assert time.monotonic() - began < 5
+    run = history.runs("interrupted")[0]
+    assert run["state"] == "failed"
+    attempt = history.run(run["run_id"])["attempts"][0]
+    assert attempt["state"] == "failed" and "interrupted" in attempt["error"]
+
+
+def test_large_data_moves_by_table_reference(tmp_path, history):
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    dag = Dag("by_ref")
+    dag.add("produce", callable=f"{T}:produce_table", kwargs={"url": url})
+    dag.sql(
+        "consume",
+        "SELECT count(*) FROM {{ inputs.produce.table | ident }}",
+        connection=url,
+        read_only=True,
+        depends_on=["produce"],
+    )
+    result = run_dag(dag.spec, history=history)
+    assert result.tasks["produce"].output == {"table": "big", "connection": url}
+    assert result.tasks["consume"].output == [[100000]]

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 MAX_OUTPUT_BYTES = 64 * 1024  # larger results: write a table and return its name
 DONE = ("success", "failed", "skipped", "upstream_failed")
 FAILED = ("failed", "upstream_failed")
+SIGNAL_CHECK = 0.2  # seconds
 
 
 class DagRunError(CraneError):
@@ -243,6 +244,20 @@ class _Execution:
         for name in self.graph.order():
             if self.waiting[name] == 0 and self.results[name].state == "none":
                 self._evaluate(name)
+        try:
+            self._loop()
+        except BaseException:  # Ctrl-C, SIGTERM handler, a bug: stop the tasks, keep the record
+            self._abandon()
+            raise
+        failed = any(r.state in FAILED for r in self.results.values())
+        self.result.state = "failed" if failed else "success"
+        self.result.finished_at = dt.datetime.now(dt.UTC)
+        self._record_run()
+        if self.history is not None:
+            self.history.flush()
+        return self.result
+
+    def _loop(self) -> None:
         while self.unfinished:
             self._launch_ready()
             try:
@@ -253,19 +268,28 @@ class _Execution:
                 self._on_event(*event)
             self._expire()
             self._due()
-        failed = any(r.state in FAILED for r in self.results.values())
-        self.result.state = "failed" if failed else "success"
+
+    def _abandon(self) -> None:
+        """The run is interrupted: stop running tasks, mark the run failed in history."""
+        for name, active in list(self.active.items()):
+            active.ctx.cancel()
+            self.results[name].error = "interrupted: the DAG run was stopped"
+            self.results[name].state = "failed"
+            self.results[name].finished_at = dt.datetime.now(dt.UTC)
+            self._record_attempt(name)
+        self.active.clear()
+        self.result.state = "failed"
         self.result.finished_at = dt.datetime.now(dt.UTC)
         self._record_run()
         if self.history is not None:
             self.history.flush()
-        return self.result
 
-    def _wakeup(self) -> float | None:
+    def _wakeup(self) -> float:
         times = [a.deadline for a in self.active.values() if a.deadline is not None]
         if self.retries:
             times.append(self.retries[0].at)
-        return max(min(times) - time.monotonic(), 0.0) if times else None
+        # never block for long: a signal (Ctrl-C, SIGTERM) is only handled between waits
+        return max(min([*times, time.monotonic() + SIGNAL_CHECK]) - time.monotonic(), 0.0)
 
     def _launch_ready(self) -> None:
         waiting = []

@@ -33,9 +33,12 @@ class SqlTask(TaskType):
         url = connection_url(options.connection, ctx.project)
         statements = [options.sql] if isinstance(options.sql, str) else list(options.sql)
         con = connect(url, read_only=options.read_only)
-        interrupt = getattr(getattr(con, "con", None), "interrupt", None)
-        if callable(interrupt):  # DuckDB: a timeout interrupts the running query
-            ctx.on_cancel(interrupt)
+        driver = getattr(con, "con", None)
+        for how in ("interrupt", "cancel"):  # DuckDB interrupt(), psycopg cancel() the query
+            stop = getattr(driver, how, None)
+            if callable(stop):
+                ctx.on_cancel(stop)
+                break
         try:
             quote = sql_quote(con.dialect)
             values = ctx.template_values()
