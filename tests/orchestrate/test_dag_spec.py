@@ -1,5 +1,6 @@
 """DAG specs: YAML and Python build the same objects; validation names the problem."""
 
+import os
 import textwrap
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from crane.config.env import Environment
 from crane.errors import ConfigError
 from crane.orchestrate.dag import Dag, DagSpec, load_dags
+from crane.orchestrate.executor import run_dag
 from crane.orchestrate.graph import Graph
 
 YAML = """\
@@ -133,8 +135,17 @@ def test_python_dag_file(tmp_path):
         @dag.task()
         def hello(ctx):
             return "hi"
+
+        @dag.task(isolation="process", depends_on=[hello])
+        def again(hello):
+            import os
+            return [hello, os.getpid()]
         """,
     )
     spec = load_dags(tmp_path, Environment.of({}))["pydag"]
     ref = spec.task("hello").options().callable
     assert ref == f"{tmp_path / 'dags' / 'pydag.py'}:hello"
+    result = run_dag(spec)  # the process-isolated task imports the DAG file by its path
+    assert result.ok, {n: t.error for n, t in result.tasks.items()}
+    assert result.tasks["again"].output[0] == "hi"
+    assert result.tasks["again"].output[1] != os.getpid()
