@@ -238,7 +238,6 @@ def test_failed_run_exits_non_zero_with_the_error(tmp_path, capsys):
 
 
 def test_init_project_runs_out_of_the_box(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("crane.connectors.sqlite", reason="the SQLite connector has not landed")
     for var in ("SOURCE_DB_HOST", "SOURCE_DB_NAME", "TARGET_DB_HOST", "TARGET_DB_NAME"):
         monkeypatch.delenv(var, raising=False)
     code, _, _ = crane(capsys, "init", tmp_path / "x")

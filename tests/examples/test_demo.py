@@ -15,7 +15,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "retail"
 
 @pytest.mark.slow
 def test_retail_demo_full_then_incremental(tmp_path):
-    pytest.importorskip("crane.connectors.sqlite", reason="the SQLite connector has not landed")
     demo = tmp_path / "retail"
     shutil.copytree(EXAMPLE, demo, ignore=shutil.ignore_patterns(".demo", "__pycache__"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCE_DB_", "TARGET_DB_"))}

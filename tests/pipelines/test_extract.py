@@ -264,7 +264,6 @@ def test_docstring_examples_run():
 
 @pytest.mark.integration
 def test_mariadb_late_commit_is_not_skipped(my_db, duck_url):
-    pytest.importorskip("crane.connectors.mysql")
     import pymysql
 
     def session(autocommit: bool = True) -> pymysql.connections.Connection:
@@ -300,7 +299,6 @@ def test_mariadb_late_commit_is_not_skipped(my_db, duck_url):
 
 
 def test_sqlite_source_incremental(tmp_path, duck_url):
-    pytest.importorskip("crane.connectors.sqlite")
     import sqlite3
 
     path = tmp_path / "src.db"
