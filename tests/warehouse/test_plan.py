@@ -164,3 +164,22 @@ def test_plan_as_dict_is_json_ready(retail):
         data = planner.plan(retail, con).as_dict()
     assert data["dialect"] == "duckdb"
     assert json.loads(json.dumps(data))["changes"][0]["action"] == "create_table"
+
+
+@pytest.mark.integration
+def test_tables_built_from_the_printed_ddl_are_adopted(retail, pg_schema):
+    """`crane model ddl | psql` then plan: nothing to change, physical options unknown
+    until the first apply records them (no false 'rebuild' alarms)."""
+    from crane.warehouse import ddl
+
+    model = in_schema(retail, pg_schema)
+    with connect(PG_URL) as con:
+        with con.transaction():
+            for statement in ddl.build(model, "postgres", helpers=False):
+                con.execute(statement.sql)
+        result = planner.plan(model, con, state_schema=pg_schema)
+        assert [c.action for c in result.changes] == ["helpers"]
+        assert any("fact_inventory: physical options not recorded" in n for n in result.notes)
+        planner.apply(result, con)
+        after = planner.plan(model, con, state_schema=pg_schema)
+        assert after.empty and not after.notes

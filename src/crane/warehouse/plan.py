@@ -118,6 +118,7 @@ class Plan:
     unchanged: list[str]
     records: list[TableDef] = field(default_factory=list)
     state_schema: str = "_crane"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -141,6 +142,7 @@ class Plan:
                 lines += [f"{indent}      {s};" for s in change.first + change.statements]
         if self.unchanged:
             lines.append(f"= {len(self.unchanged)} table(s) unchanged")
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines) if lines else "no changes"
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,6 +150,7 @@ class Plan:
             "dialect": self.dialect,
             "changes": [c.as_dict() for c in self.changes],
             "unchanged": self.unchanged,
+            "notes": self.notes,
         }
 
 
@@ -248,7 +251,12 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
             result.changes.append(Change("create_table", str(tdef.ref), detail, statements))
         else:
             result.changes += _column_changes(tdef, live, dialect, tdef.ref in referenced)
-            result.changes += _physical_changes(tdef, recorded.get(str(tdef.ref), {}), dialect)
+            if str(tdef.ref) in recorded:
+                result.changes += _physical_changes(tdef, recorded[str(tdef.ref)], dialect)
+            elif tdef.physical:  # built by hand or by `crane model ddl`: nothing to compare
+                result.notes.append(
+                    f"{tdef.ref}: physical options not recorded yet (apply records them)"
+                )
         if len(result.changes) == before:
             result.unchanged.append(str(tdef.ref))
         result.records.append(tdef)
@@ -417,7 +425,8 @@ def _views_and_helpers(
         detail = "crane helper tables (_crane: runs, watermarks, quality metrics, model tables)"
         result.changes.append(Change("helpers", "_crane", detail, statements))
     missing = [name for name, _ in views if _key(con, _view_ref(name)) not in live]
-    if not (missing or any(not c.rebuild for c in result.changes)):
+    tables_change = any(not c.rebuild and c.action != "helpers" for c in result.changes)
+    if not (missing or tables_change):
         return
     drops = [
         render(exp.Drop(tables=[table(_view_ref(name))], kind="VIEW", exists=True), dialect)
