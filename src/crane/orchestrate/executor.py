@@ -434,6 +434,10 @@ class _Execution:
         self.unfinished -= 1
         if state in FAILED:
             self.console.warn(f"{self.spec.name}.{name} {state}: {run.error or ''}")
+        else:
+            took = (run.finished_at - run.started_at).total_seconds()
+            kept = " (kept from the resumed run)" if run.reused else ""
+            self.console.info(f"{self.spec.name}.{name} {state} in {took:.2f}s{kept}")
         for child in self.graph.downstream[name]:
             self.waiting[child] -= 1
             if self.waiting[child] == 0:
