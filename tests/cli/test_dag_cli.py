@@ -80,7 +80,9 @@ def test_validate_reports_cycles_and_unknown_pipelines(project, capsys):
 
 
 def test_run_fail_resume_and_history(project, capsys):
-    code, out, err = crane(capsys, "dag", "run", "daily", "--param", "who=crane", "--json")
+    code, out, err = crane(
+        capsys, "dag", "run", "daily", "--param", "who=crane", "--date", "2024-01-02", "--json"
+    )
     assert code == 1, err
     first = json.loads(out)
     states = {t["task"]: t["state"] for t in first["tasks"]}
@@ -105,6 +107,9 @@ def test_run_fail_resume_and_history(project, capsys):
     runs = json.loads(out)
     assert [r["state"] for r in runs] == ["success", "failed"]
     assert runs[0]["params"] == {"who": "crane"}  # the resumed run keeps the first run's params
+    for run in runs:
+        assert run["logical_date"].startswith("2024-01-02T00:00:00")
+        assert run["data_interval_end"].startswith("2024-01-03T00:00:00")
     code, out, _ = crane(capsys, "dag", "runs", first["run_id"][:10], "--json")
     attempts = {a["task"]: a for a in json.loads(out)["attempts"]}
     assert (
