@@ -140,4 +140,4 @@ def test_fused_sql_per_dialect(dialect: str) -> None:
     for fragment in EXPECTED[dialect]:
         assert fragment in sql
     # engines without multi-column DISTINCT count compound keys with a GROUP BY probe
-    assert len(plan.probes) == (2 if dialect == "sqlite" else 0)
+    assert len(plan.probes) == (1 if dialect == "sqlite" else 0)
