@@ -80,3 +80,21 @@ def test_postgresql_history(pg_schema):
         _check(store, run_dag(_stress_dag("pg_stress"), history=store).run_id)
     finally:
         store.close()
+
+
+def test_a_failing_history_write_is_reported_not_hung(tmp_path):
+    import sqlite3
+
+    from crane.orchestrate.history import HistoryError
+
+    store = HistoryStore.open(tmp_path / "h.sqlite")
+    con = sqlite3.connect(tmp_path / "h.sqlite")
+    con.execute("DROP TABLE task_attempts")
+    con.commit()
+    con.close()
+    store.upsert_attempt({"run_id": "r", "task": "t", "attempt": 1, "state": "running"})
+    with pytest.raises(HistoryError, match="no such table: task_attempts"):
+        store.flush()
+    store.upsert_run({"run_id": "r", "dag": "d", "state": "success"})
+    store.close()
+    assert store.run("r")["state"] == "success"

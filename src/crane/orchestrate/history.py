@@ -13,6 +13,7 @@ upstream_failed), including log path, error and the task's small output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sqlite3
@@ -114,8 +115,9 @@ class HistoryStore:
         done = threading.Event()
         self._queue.put(done)
         done.wait()
-        if self._error is not None:
-            raise HistoryError(f"run history write failed: {self._error}") from self._error
+        error, self._error = self._error, None  # each failure is reported once
+        if error is not None:
+            raise HistoryError(f"run history write failed: {error}") from error
 
     def close(self) -> None:
         self.flush()
@@ -123,37 +125,55 @@ class HistoryStore:
         self._writer.join(timeout=10)
 
     def _drain(self) -> None:
-        con = self._connect()
-        try:
-            while True:
-                item = self._queue.get()
-                batch: list[tuple[str, tuple[Any, ...]]] = []
-                events: list[threading.Event] = []
-                stop = False
-                while True:
-                    if item is None:
-                        stop = True
-                    elif isinstance(item, threading.Event):
-                        events.append(item)
-                    else:
-                        batch.append(item)
-                    if len(batch) >= 500:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    try:
-                        self._write(con, batch)
-                    except Exception as error:  # reported at the next flush
-                        self._error = error
-                for event in events:
-                    event.set()
-                if stop:
-                    return
-        finally:
-            con.close()
+        """The writer thread: batches of queued writes, one short transaction each.
+
+        It never dies on an error (a flush would wait forever): a failed batch is
+        retried once on a fresh connection, then reported at the next `flush`.
+        """
+        con: Any = None
+        while True:
+            batch, events, stop = self._next_batch()
+            if batch:
+                con = self._commit_batch(con, batch)
+            for event in events:
+                event.set()
+            if stop:
+                if con is not None:
+                    con.close()
+                return
+
+    def _next_batch(self) -> tuple[list[tuple[str, tuple[Any, ...]]], list[threading.Event], bool]:
+        item = self._queue.get()
+        batch: list[tuple[str, tuple[Any, ...]]] = []
+        events: list[threading.Event] = []
+        while True:
+            if item is None:
+                return batch, events, True
+            if isinstance(item, threading.Event):
+                events.append(item)
+            else:
+                batch.append(item)
+            if len(batch) >= 500:
+                return batch, events, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, events, False
+
+    def _commit_batch(self, con: Any, batch: list[tuple[str, tuple[Any, ...]]]) -> Any:
+        for fresh in (False, True):
+            try:
+                if con is None or fresh:
+                    if con is not None:
+                        with contextlib.suppress(Exception):
+                            con.close()
+                    con = self._connect()
+                self._write(con, batch)
+                return con
+            except Exception as error:  # reported at the next flush
+                if fresh:
+                    self._error = error
+        return con
 
     def _write(self, con: Any, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
         """One short transaction; another process holding the lock means wait and retry."""
