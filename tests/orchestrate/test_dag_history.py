@@ -97,4 +97,4 @@ def test_a_failing_history_write_is_reported_not_hung(tmp_path):
         store.flush()
     store.upsert_run({"run_id": "r", "dag": "d", "state": "success"})
     store.close()
-    assert store.run("r")["state"] == "success"
+    assert store.runs()[0]["state"] == "success"  # later writes still land
