@@ -9,6 +9,17 @@ from tests.quality.conftest import orders_rows
 AMOUNTS = [r[4] for r in orders_rows()]
 
 
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * p
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+MEDIAN, P90 = _percentile(AMOUNTS, 0.5), _percentile(AMOUNTS, 0.9)
+
+
 def every_check() -> list[tuple[dict[str, Any], str, Any]]:
     """(spec, expected status, expected value or None to skip the value)."""
     t = "orders"
@@ -90,6 +101,8 @@ def every_check() -> list[tuple[dict[str, Any], str, Any]]:
         ({"type": "sum", "table": t, "column": "amount", "max": 10}, "fail", sum(AMOUNTS)),
         ({"type": "distinct_count", "table": t, "column": "status", "equals": 3}, "pass", 3),
         ({"type": "min", "table": t, "column": "amount", "min": 0}, "fail", -5),
+        ({"type": "median", "table": t, "column": "amount", "max": 1000}, "pass", MEDIAN),
+        ({"type": "percentile", "table": t, "column": "amount", "p": 0.9, "max": 100}, "fail", P90),
         (
             {"type": "custom_sql", "table": t, "sql": "SELECT * FROM orders WHERE amount < 0"},
             "fail",

@@ -118,9 +118,18 @@ def test_unreachable_database_is_a_run_failure(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.duckdb").exists()  # read-only: nothing created
 
 
-def test_percentile_unsupported_engine_says_so(sqlite_db: str) -> None:
+def test_percentile_without_any_engine_support_says_so(sqlite_db: str) -> None:
+    from dataclasses import replace
+
+    from crane.quality import dialects
+
     spec = {"type": "median", "table": "orders", "column": "amount", "max": 1}
-    result = run_suite(build_suite([spec], {"db": sqlite_db})).results[0]
+    original = dialects.DIALECTS["sqlite"]
+    dialects.DIALECTS["sqlite"] = replace(original, percentile_probe=None)
+    try:
+        result = run_suite(build_suite([spec], {"db": sqlite_db})).results[0]
+    finally:
+        dialects.DIALECTS["sqlite"] = original
     assert result.status == "error" and "not computable" in result.message
 
 

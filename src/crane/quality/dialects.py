@@ -65,6 +65,39 @@ def _within_group(value: exp.Expr, fraction: float) -> exp.Expr:
     )
 
 
+Base = Callable[..., exp.Select]  # (*projections) -> SELECT … FROM the scan WHERE its filter
+
+
+def _window_percentile(base: Base, value: exp.Expr, fraction: float) -> exp.Select:
+    """MariaDB: PERCENTILE_CONT exists only as a window function; one row is enough."""
+    order = exp.Order(expressions=[exp.Ordered(this=value, nulls_first=True)])
+    within = exp.WithinGroup(
+        this=exp.PercentileCont(this=exp.Literal.number(fraction)), expression=order
+    )
+    return base(exp.alias_(exp.Window(this=within, partition_by=[]), "value")).limit(1)
+
+
+def _offset_percentile(base: Base, value: exp.Expr, fraction: float) -> exp.Select:
+    """SQLite: the two rows around the position (n-1)·p, for linear interpolation."""
+    present = exp.Not(this=exp.Is(this=value.copy(), expression=exp.null()))
+    count = exp.Count(this=value.copy())
+    position = exp.cast(
+        exp.Mul(
+            this=exp.paren(exp.Sub(this=count, expression=exp.Literal.number(1))),
+            expression=exp.Literal.number(fraction),
+        ),
+        "INTEGER",
+    )
+
+    def at(step: int) -> exp.Expr:
+        offset = base(exp.Add(this=position.copy(), expression=exp.Literal.number(step)))
+        row = base(value.copy()).where(present.copy()).order_by(value.copy()).limit(1)
+        return row.offset(offset.subquery()).subquery()
+
+    n = base(count.copy()).subquery()
+    return exp.select(exp.alias_(at(0), "lo"), exp.alias_(at(1), "hi"), exp.alias_(n, "n"))
+
+
 def _distinct_tuple(columns: list[exp.Expr]) -> exp.Expr:
     """COUNT(DISTINCT (a, b)) over rows with no NULL key part (a row value)."""
     all_set = exp.and_(*[exp.Not(this=exp.Is(this=c, expression=exp.null())) for c in columns])
@@ -87,6 +120,8 @@ class QualityDialect:
     epoch: Build  # (timestamp) -> seconds since 1970
     percentile: Callable[[exp.Expr, float], exp.Expr] | None
     distinct_multi: Callable[[list[exp.Expr]], exp.Expr] | None
+    # a stand-alone query for percentiles where no aggregate computes them
+    percentile_probe: Callable[[Base, exp.Expr, float], exp.Select] | None = None
     native_stddev: bool = True
     try_cast: bool = False  # TRY_CAST exists: "castable" checks any type in-engine
     text_type: str = "TEXT"
@@ -116,6 +151,7 @@ DIALECTS: dict[str, QualityDialect] = {
         regex=_regex_instr,
         epoch=_epoch_function("UNIX_TIMESTAMP"),
         percentile=None,  # MariaDB's PERCENTILE_CONT is a window function only
+        percentile_probe=_window_percentile,
         distinct_multi=_distinct_list,
         text_type="CHAR",
     ),
@@ -124,6 +160,7 @@ DIALECTS: dict[str, QualityDialect] = {
         regex=_regex_like,  # renders `x REGEXP p`; the session registers regexp()
         epoch=_sqlite_epoch,
         percentile=None,
+        percentile_probe=_offset_percentile,
         distinct_multi=None,
         native_stddev=False,
     ),

@@ -2,10 +2,11 @@
 
 ``type: statistic`` with ``stat: mean`` or the stat as the type (``type: mean``);
 bounds are ``min``/``max``/``between``/``equals`` on the statistic's value.
-Percentiles need ``p`` (0..1; ``median`` is p = 0.5) and an engine that computes
-them in an aggregate (DuckDB, PostgreSQL); elsewhere the check reports an error
-saying so rather than passing silently. SQLite has no STDDEV: it is computed from
-count, sum and sum of squares fetched in the same scan.
+Percentiles need ``p`` (0..1; ``median`` is p = 0.5). DuckDB and PostgreSQL
+compute them in the fused aggregate; MariaDB (window function) and SQLite (the two
+rows around the position, interpolated) need one extra query each. An engine that
+can do neither gets an error result saying so rather than a silent pass. SQLite
+has no STDDEV: it is computed from count, sum and sum of squares in the same scan.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlglot import exp
 
 from crane.errors import ConfigError
 from crane.quality.checks import check_types
-from crane.quality.checks.base import Bounds, Check, Context, Scan, as_float
+from crane.quality.checks.base import Bounds, Check, Context, Probe, Scan, as_float
 from crane.quality.model import CheckResult
 
 STATS = ("min", "max", "mean", "stddev", "sum", "percentile", "median", "distinct_count")
@@ -50,7 +51,7 @@ class Statistic(Check):
         c = self.col
         if self.stat in ("percentile", "median"):
             if dialect.percentile is None:
-                return {}
+                return {}  # a probe, or an error saying the engine cannot
             return {"value": (self.scan, dialect.percentile(c, self.fraction))}
         if self.stat == "stddev" and not dialect.native_stddev:
             square = exp.Mul(this=c.copy(), expression=c.copy())
@@ -69,7 +70,26 @@ class Statistic(Check):
         }
         return {"value": (self.scan, build[self.stat])}
 
+    def probes(self, ctx: Context) -> dict[str, Probe]:
+        dialect = ctx.dialect(self.connection)
+        if self.stat not in ("percentile", "median") or dialect.percentile is not None:
+            return {}
+        if dialect.percentile_probe is None:
+            return {}
+
+        def base(*projections: exp.Expr) -> exp.Select:
+            return self.scan.select(dialect.name, *projections)
+
+        return {
+            "probe": Probe(self.connection, dialect.percentile_probe(base, self.col, self.fraction))
+        }
+
     def value(self, values: dict[str, Any]) -> float | None:
+        probe = values.get("probe")
+        if isinstance(probe, dict):
+            if "value" in probe:
+                return as_float(probe["value"])
+            return _interpolate(probe, self.fraction)
         if "n" in values:
             n, s, ss = (as_float(values.get(k)) or 0.0 for k in ("n", "s", "ss"))
             return math.sqrt(max(ss - s * s / n, 0.0) / (n - 1)) if n > 1 else None
@@ -77,7 +97,7 @@ class Statistic(Check):
 
     def evaluate(self, values: dict[str, Any], ctx: Context) -> CheckResult:
         bounds = Bounds.read(self.options)
-        if "value" not in values and "n" not in values:
+        if not {"value", "n", "probe"} & set(values):
             name = ctx.dialect(self.connection).name
             return self.errored(f"{self.stat} is not computable in one aggregate on {name}")
         value = self.value(values)
@@ -89,3 +109,13 @@ class Statistic(Check):
     def metrics(self, values: dict[str, Any]) -> dict[str, Any]:
         name = f"p{self.fraction * 100:g}" if self.stat in ("percentile", "median") else self.stat
         return {name: self.value(values)}
+
+
+def _interpolate(row: dict[str, Any], fraction: float) -> float | None:
+    """percentile_cont from the two values around position (n-1)·p."""
+    low, high, n = as_float(row.get("lo")), as_float(row.get("hi")), as_float(row.get("n"))
+    if low is None or not n:
+        return None
+    position = (n - 1) * fraction
+    weight = position - math.floor(position)
+    return low if high is None else low + (high - low) * weight
