@@ -19,6 +19,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install crane with its dev tools
 
+# fakesnow (the Snowflake emulator the DDL tests run on) needs DuckDB 2.0, which
+# conflicts with crane's pinned DuckDB, so it lives in a virtualenv of its own.
+FAKESNOW := .venv-fakesnow/bin/python
+$(FAKESNOW):
+	$(PY) -m venv .venv-fakesnow
+	.venv-fakesnow/bin/pip install -q "fakesnow>=0.12,<0.13" "snowflake-connector-python>=3.12,<4"
+
 services: ## make sure PostgreSQL and MariaDB are up and configured (idempotent)
 	bash scripts/services.sh
 
@@ -31,8 +38,8 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-test: $(STAMP) services lint ## install, start services, lint, run the whole suite
-	$(BIN)/pytest -q
+test: $(STAMP) $(FAKESNOW) services lint ## install, start services, lint, run the whole suite
+	CRANE_FAKESNOW_PYTHON=$(abspath $(FAKESNOW)) $(BIN)/pytest -q
 
 demo: $(STAMP) ## run the example retail warehouse end to end on the embedded default
 	bash examples/retail/run_demo.sh
@@ -41,6 +48,6 @@ bench: $(STAMP) services ## build peer virtualenvs and run the benchmarks (see B
 	bash bench/run_all.sh
 
 clean: ## remove the virtualenv and generated files
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache examples/retail/.demo
+	rm -rf $(VENV) .venv-fakesnow .pytest_cache .ruff_cache .mypy_cache examples/retail/.demo
 
 .PHONY: help install services lint format test demo bench clean
