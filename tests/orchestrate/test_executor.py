@@ -295,3 +295,32 @@ def test_large_data_moves_by_table_reference(tmp_path, history):
     result = run_dag(dag.spec, history=history)
     assert result.tasks["produce"].output == {"table": "big", "connection": url}
     assert result.tasks["consume"].output == [[100000]]
+
+
+def test_sql_task_waits_for_another_process_writing_the_duckdb_file(tmp_path, history):
+    import subprocess
+    import sys
+
+    path = tmp_path / "wh.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+            "c.execute('CREATE TABLE t AS SELECT 1 AS i'); c.commit(); "
+            "print('open', flush=True); time.sleep(1.0)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "open"
+    dag = Dag("waits")
+    dag.sql(
+        "insert",
+        ["INSERT INTO t VALUES (2)", "SELECT count(*) FROM t"],
+        connection=f"duckdb:///{path}",
+    )
+    result = run_dag(dag.spec, history=history)
+    holder.wait(timeout=10)
+    assert result.ok, result.tasks["insert"].error
+    assert result.tasks["insert"].output == [[2]]

@@ -28,11 +28,9 @@ class SqlTask(TaskType):
     Options = SqlOptions
 
     def run(self, options: SqlOptions, ctx: TaskContext) -> Any:
-        from crane.connectors.base import connect
-
         url = connection_url(options.connection, ctx.project)
         statements = [options.sql] if isinstance(options.sql, str) else list(options.sql)
-        con = connect(url, read_only=options.read_only)
+        con = _connect_waiting(url, options.read_only, ctx)
         driver = getattr(con, "con", None)
         for how in ("interrupt", "cancel"):  # DuckDB interrupt(), psycopg cancel() the query
             stop = getattr(driver, how, None)
@@ -57,6 +55,26 @@ class SqlTask(TaskType):
 
     def describe(self, options: SqlOptions) -> str:
         return f"sql on {options.connection}"
+
+
+def _connect_waiting(url: str, read_only: bool, ctx: TaskContext) -> Any:
+    """Open ``url``; a DuckDB file another *process* is writing is waited for (one writer
+    process per file), until it is free or the task is cancelled by its timeout."""
+    import time
+
+    from crane.connectors.base import connect
+    from crane.errors import ConnectorError
+
+    waits = bool(writer_locks(url))
+    delay = 0.05
+    while True:
+        try:
+            return connect(url, read_only=read_only)
+        except ConnectorError as error:
+            if not (waits and error.transient) or ctx.cancelled:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def connection_url(name: str, project: Any) -> str:
