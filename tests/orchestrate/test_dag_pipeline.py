@@ -1,6 +1,7 @@
 """A DAG of real pipelines: SQLite source → DuckDB warehouse through the project API."""
 
 import duckdb
+import pytest
 
 from crane.config.env import Environment
 from crane.orchestrate.dag import Dag
@@ -10,6 +11,7 @@ from crane.project import Project
 from crane.templates import scaffold
 
 
+@pytest.mark.slow
 def test_pipelines_in_threads_and_a_process_share_the_warehouse(tmp_path):
     scaffold(tmp_path)
     project = Project.load(tmp_path, env=Environment.of({}))

@@ -27,6 +27,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,40 @@ class DagRunResult:
             failed = [t.name for t in self.tasks.values() if t.state == "failed"]
             raise DagRunError(f"DAG {self.dag} failed: {', '.join(failed)}", run_id=self.run_id)
         return self
+
+
+class _Workers:
+    """Daemon threads reused by every task of every run (starting a thread costs ~0.1 ms).
+
+    The pool grows whenever no thread is idle, so a task stuck past its timeout never
+    delays another; the executor's own worker count is what limits concurrency.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = (
+            queue.SimpleQueue()
+        )
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with self.lock:
+            spawn = self.idle == 0
+            if not spawn:
+                self.idle -= 1  # that idle thread will take this job
+        self.jobs.put((fn, args))
+        if spawn:
+            threading.Thread(target=self._serve, name="crane-task", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            fn, args = self.jobs.get()
+            fn(*args)  # _work catches everything and reports to its run's queue
+            with self.lock:
+                self.idle += 1
+
+
+_WORKERS = _Workers()
 
 
 @dataclass
@@ -330,10 +365,7 @@ class _Execution:
         run.state, run.log_path, run.error = "running", log, None
         run.started_at, run.finished_at = dt.datetime.now(dt.UTC), None
         self._record_attempt(name)
-        worker = threading.Thread(
-            target=self._work, args=(token, name, ctx), name=f"crane-task-{name}", daemon=True
-        )
-        worker.start()
+        _WORKERS.submit(self._work, token, name, ctx)
 
     def _work(self, token: int, name: str, ctx: TaskContext) -> None:
         """On the task's thread: run it, report (output, error) to the loop."""
