@@ -98,3 +98,21 @@ def test_a_failing_history_write_is_reported_not_hung(tmp_path):
     store.upsert_run({"run_id": "r", "dag": "d", "state": "success"})
     store.close()
     assert store.runs()[0]["state"] == "success"  # later writes still land
+
+
+def test_secrets_in_params_and_outputs_are_masked_in_history(tmp_path):
+    from crane.config import secrets
+
+    secrets.register("hunter2-secret")
+    try:
+        store = HistoryStore.open(tmp_path / "h.sqlite")
+        dag = Dag("secret", params={"password": "hunter2-secret"})
+        dag.add("echo", command="echo {{ params.password }}")
+        result = run_dag(dag.spec, history=store, log_dir=tmp_path / "logs")
+        store.close()
+        assert result.ok
+        stored = store.run(result.run_id)
+        assert stored["params"] == {"password": "***"}
+        assert stored["attempts"][0]["output"] == "***"
+    finally:
+        secrets.forget_all()

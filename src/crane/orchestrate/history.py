@@ -261,8 +261,11 @@ def _is_busy(error: BaseException) -> bool:
 
 
 def _encode(column: str, value: Any) -> Any:
+    """Values as stored; parameters and outputs are masked like logs (DESIGN principle 7)."""
+    from crane.config.secrets import mask
+
     if column in _JSON_FIELDS:
-        return None if value is None else json.dumps(value, default=str)
+        return None if value is None else mask(json.dumps(value, default=str))
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
