@@ -416,7 +416,7 @@ def _remove_superseded(w: Work, dim: ScdTable, old: TableRef, versions: TableRef
     count = w.scalar(exp.select(exp.Count(this=exp.Star())).from_(_subquery(gone, "g")))
     if count:
         target_sk = col(dim.surrogate_key or "")
-        cond = exp.In(this=target_sk, query=gone)
+        cond = exp.In(this=target_sk, query=exp.Subquery(this=gone))
         w.con.execute(exp.Delete(this=table(dim.table), where=exp.Where(this=cond)))
     return count
 
