@@ -152,8 +152,26 @@ def _num(value: int) -> exp.Expr:
     return exp.Literal.number(value)
 
 
-def _extract(part: str, day: exp.Expr) -> exp.Expr:
-    return _int(exp.Extract(this=exp.var(part), expression=day))
+# EXTRACT part names where an engine spells them differently (PostgreSQL's are the
+# default): Snowflake date parts https://docs.snowflake.com/en/sql-reference/functions-date-time
+# and BigQuery EXTRACT https://cloud.google.com/bigquery/docs/reference/standard-sql/date_functions
+_PART_NAMES: dict[str, dict[str, str]] = {
+    "snowflake": {
+        "ISODOW": "DAYOFWEEKISO",
+        "WEEK": "WEEKISO",
+        "ISOYEAR": "YEAROFWEEKISO",
+        "DOY": "DAYOFYEAR",
+    },
+    "bigquery": {"WEEK": "ISOWEEK", "DOY": "DAYOFYEAR"},
+}
+
+
+def _extract(part: str, day: exp.Expr, dialect: str) -> exp.Expr:
+    if dialect == "bigquery" and part == "ISODOW":
+        # BigQuery has no ISO day of week; sqlglot renders MOD(DAYOFWEEK + 5, 7) + 1
+        return _int(exp.DayOfWeekIso(this=day.copy()))
+    name = _PART_NAMES.get(dialect, {}).get(part, part)
+    return _int(exp.Extract(this=exp.var(name), expression=day.copy()))
 
 
 def _name_case(number: exp.Expr, names: Sequence[str], width: int | None = None) -> exp.Expr:
@@ -195,9 +213,11 @@ def _holiday(day: exp.Expr, holidays: Mapping[date, str]) -> exp.Expr:
     return exp.Case(ifs=ifs)
 
 
-def _date_attributes(spec: DateDimension, day: exp.Expr) -> dict[str, exp.Expr]:
-    year, month, dom = _extract("YEAR", day), _extract("MONTH", day), _extract("DAY", day)
-    dow = _extract("ISODOW", day)
+def _date_attributes(spec: DateDimension, day: exp.Expr, dialect: str) -> dict[str, exp.Expr]:
+    def part(name: str) -> exp.Expr:
+        return _extract(name, day, dialect)
+
+    year, month, dom, dow = part("YEAR"), part("MONTH"), part("DAY"), part("ISODOW")
     key = exp.Add(
         this=exp.Add(
             this=exp.Mul(this=year, expression=_num(10000)),
@@ -211,17 +231,17 @@ def _date_attributes(spec: DateDimension, day: exp.Expr) -> dict[str, exp.Expr]:
         "date_key": _int(key),
         "full_date": day,
         "year": year,
-        "quarter": _extract("QUARTER", day),
+        "quarter": part("QUARTER"),
         "month": month,
         "month_name": _name_case(month, MONTHS),
         "month_short": _name_case(month, MONTHS, 3),
         "day_of_month": dom,
-        "day_of_year": _extract("DOY", day),
+        "day_of_year": part("DOY"),
         "day_of_week": dow,
         "day_name": _name_case(dow, DAYS),
         "day_short": _name_case(dow, DAYS, 3),
-        "iso_week": _extract("WEEK", day),
-        "iso_year": _extract("ISOYEAR", day),
+        "iso_week": part("WEEK"),
+        "iso_year": part("ISOYEAR"),
         "is_weekend": weekend,
         **_fiscal(month, year, spec.fiscal_year_start_month),
         "is_holiday": exp.Not(this=exp.Is(this=holiday.copy(), expression=exp.Null())),
@@ -237,7 +257,7 @@ def build_date_rows(spec: DateDimension, dialect: str = "duckdb") -> exp.Select:
     days = exp.select(exp.alias_(exp.cast(offset, "DATE"), "d", quoted=True)).from_(
         exp.Subquery(this=integer_series((spec.end - spec.start).days, dialect), alias=ident("s"))
     )
-    attrs = _date_attributes(spec, col("d", "days"))
+    attrs = _date_attributes(spec, col("d", "days"), dialect)
     return exp.select(*(exp.alias_(e, n, quoted=True) for n, e in attrs.items())).from_(
         exp.Subquery(this=days, alias=ident("days"))
     )
@@ -348,7 +368,8 @@ def build_time_dimension(
     names = [n for n, _ in spec.columns()]
     return [
         create_table(target, spec.columns()),
-        exp.Delete(this=table(target)),
+        # BigQuery refuses a DELETE without WHERE
+        exp.Delete(this=table(target), where=exp.Where(this=exp.true())),
         insert_select(target, names, build_time_rows(spec, dialect)),
     ]
 

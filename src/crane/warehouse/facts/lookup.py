@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 OnMissing = Literal["unknown", "infer"]
 OPEN_FROM = datetime(1900, 1, 1)
+OPEN_END = datetime(9999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -221,9 +222,10 @@ def join_lookup(
         assert dim.effective_from and dim.effective_to
         at = col(lookup.event_time, source_alias)
         match.append(exp.LTE(this=col(dim.effective_from, alias), expression=at))
-        open_end = exp.Is(this=col(dim.effective_to, alias), expression=exp.Null())
-        before_end = exp.LT(this=at.copy(), expression=col(dim.effective_to, alias))
-        match.append(exp.Paren(this=exp.or_(open_end, before_end)))
+        # COALESCE, not "IS NULL OR <": an OR in the ON clause turns DuckDB's hash join
+        # into a nested loop (20,000 facts: 1.4 s instead of milliseconds)
+        end = exp.Coalesce(this=col(dim.effective_to, alias), expressions=[_literal(OPEN_END)])
+        match.append(exp.LT(this=at.copy(), expression=end))
         first_on: list[exp.Expr] = [
             exp.EQ(this=col(b, first), expression=col(s, source_alias)) for b, s in pairs
         ]

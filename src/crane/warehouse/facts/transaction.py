@@ -32,6 +32,7 @@ from crane.warehouse.facts.lookup import (
     join_lookup,
     lock_dimension,
 )
+from crane.warehouse.facts.scratch import copy_rows, insert_counted, scratch_table
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -159,10 +160,16 @@ def _batch_is(fact: TransactionFact, batch_id: str | None, alias: str) -> exp.Ex
     return exp.EQ(this=col(fact.batch_column, alias), expression=exp.Literal.string(batch_id))
 
 
+class FactStatements(NamedTuple):
+    insert: exp.Insert  # the whole load as one statement (what other engines run)
+    counts: exp.Select  # (rows to insert, rows with an unknown key)
+    columns: list[str]  # the fact columns the insert fills
+    unknown: list[exp.Expr]  # "this key is unknown" conditions over alias _crane_q
+
+
 def build_transaction_load(
     fact: TransactionFact, source: TableRef, batch_id: str | None = None
-) -> tuple[exp.Insert, exp.Select]:
-    """(the INSERT, a query counting (rows, rows with an unknown key) it will insert)."""
+) -> FactStatements:
     extra: list[exp.Expr] = []
     if fact.batch_column:
         stamp = exp.Literal.string(batch_id) if batch_id is not None else exp.Null()
@@ -170,7 +177,22 @@ def build_transaction_load(
     query, names, unknown = fact_rows(
         _new_rows(fact, source, batch_id), fact.columns, fact.lookups, fact.date_keys, extra
     )
-    return insert_select(fact.table, names, query), _counts(query, unknown)
+    return FactStatements(
+        insert_select(fact.table, names, query), _counts(query, unknown), names, unknown
+    )
+
+
+def _insert_from_scratch(
+    con: Connector, target: TableRef, plan: FactStatements, result: FactLoadResult
+) -> None:
+    """Compute the rows (joins, lookups) once into a scratch table, count, then copy."""
+    query = plan.insert.expression
+    assert isinstance(query, exp.Query)
+    with scratch_table(con, target, query) as rows:
+        counts = _counts(exp.select(exp.Star()).from_(table(rows)), plan.unknown)
+        result.inserted, result.unknown = (int(v) for v in con.fetch(counts)[0])
+        if result.inserted:
+            con.execute(copy_rows(target, plan.columns, rows))
 
 
 def _counts(query: exp.Select, unknown: Sequence[exp.Expr]) -> exp.Select:
@@ -193,20 +215,8 @@ def prepare_dimensions(
             con.execute(build_unknown_member(lookup.dimension))
         if lookup.on_missing == "infer":
             insert = build_inferred_members(lookup, _staged(source))
-            added = _count_insert(con, insert)
+            added = insert_counted(con, insert)
             result.inferred[name] = result.inferred.get(name, 0) + added
-
-
-def _count_insert(con: Connector, insert: exp.Insert) -> int:
-    query = insert.expression
-    assert isinstance(query, exp.Query)
-    counted = exp.select(exp.Count(this=exp.Star())).from_(
-        exp.Subquery(this=query.copy(), alias=ident("_crane_n"))
-    )
-    n = int(con.fetch(counted)[0][0])
-    if n:
-        con.execute(insert)
-    return n
 
 
 def _rows_in(con: Connector, source: TableRef) -> int:
@@ -223,10 +233,9 @@ def load_transaction_fact(
     with con.transaction():
         result.rows_in = _rows_in(con, source)
         prepare_dimensions(con, fact.lookups, source, result)
-        insert, counts = build_transaction_load(fact, source, batch_id)
-        result.inserted, result.unknown = (int(v) for v in con.fetch(counts)[0])
-        if result.inserted:
-            con.execute(insert)
+        _insert_from_scratch(
+            con, fact.table, build_transaction_load(fact, source, batch_id), result
+        )
     return result
 
 
@@ -246,6 +255,7 @@ class PeriodicStatements(NamedTuple):
     counts: exp.Select  # (rows to insert, rows with an unknown key)
     replaced: exp.Select  # rows the delete removes
     duplicated: exp.Select  # one grain with two rows, if any
+    rows: FactStatements  # the rows to insert (for loading through a scratch table)
 
 
 def build_periodic_load(
@@ -263,16 +273,22 @@ def build_periodic_load(
     delete = exp.Delete(this=table(fact.table), where=exp.Where(this=where))
     query, names, unknown = fact_rows(_staged(source), fact.columns, fact.lookups, fact.date_keys)
     grain = [fact.period_column, *fact.grain]
-    duplicated = (
+    duplicated = _duplicated(query, grain)
+    replaced = exp.select(exp.Count(this=exp.Star())).from_(table(fact.table)).where(where.copy())
+    insert = insert_select(fact.table, names, query)
+    counts = _counts(query, unknown)
+    rows = FactStatements(insert, counts, names, unknown)
+    return PeriodicStatements(delete, insert, counts, replaced, duplicated, rows)
+
+
+def _duplicated(query: exp.Query, grain: Sequence[str]) -> exp.Select:
+    return (
         exp.select(*(col(g, "_crane_q") for g in grain))
         .from_(exp.Subquery(this=query.copy(), alias=ident("_crane_q")))
         .group_by(*(col(g, "_crane_q") for g in grain))
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
         .limit(1)
     )
-    replaced = exp.select(exp.Count(this=exp.Star())).from_(table(fact.table)).where(where.copy())
-    insert = insert_select(fact.table, names, query)
-    return PeriodicStatements(delete, insert, _counts(query, unknown), replaced, duplicated)
 
 
 def load_periodic_snapshot(
@@ -287,15 +303,20 @@ def load_periodic_snapshot(
     with con.transaction():
         result.rows_in = _rows_in(con, source)
         prepare_dimensions(con, fact.lookups, source, result)
-        clash = con.fetch(plan.duplicated)
-        if clash:
-            raise FactLoadError(
-                f"two rows for one grain {tuple(clash[0])} of {fact.table.name}",
-                table=str(fact.table),
-                hint="aggregate the batch to the snapshot grain first",
-            )
-        result.inserted, result.unknown = (int(v) for v in con.fetch(plan.counts)[0])
-        result.deleted = int(con.fetch(plan.replaced)[0][0])
-        con.execute(plan.delete)
-        con.execute(plan.insert)
+        query = plan.insert.expression
+        assert isinstance(query, exp.Query)
+        with scratch_table(con, fact.table, query) as rows:
+            grain = [fact.period_column, *fact.grain]
+            clash = con.fetch(_duplicated(exp.select(exp.Star()).from_(table(rows)), grain))
+            if clash:
+                raise FactLoadError(
+                    f"two rows for one grain {tuple(clash[0])} of {fact.table.name}",
+                    table=str(fact.table),
+                    hint="aggregate the batch to the snapshot grain first",
+                )
+            counts = _counts(exp.select(exp.Star()).from_(table(rows)), plan.rows.unknown)
+            result.inserted, result.unknown = (int(v) for v in con.fetch(counts)[0])
+            result.deleted = int(con.fetch(plan.replaced)[0][0])
+            con.execute(plan.delete)
+            con.execute(copy_rows(fact.table, plan.rows.columns, rows))
     return result
