@@ -22,12 +22,10 @@ import heapq
 import itertools
 import json
 import queue
-import threading
 import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +35,11 @@ from crane.console import NullConsole
 from crane.errors import CraneError
 from crane.orchestrate import capture
 from crane.orchestrate.dag import DagSpec, TaskSpec
+from crane.orchestrate.resume import parse_time, reusable, run_to_resume
 from crane.orchestrate.retry import TaskTimeoutError, next_delay
 from crane.orchestrate.tasks import TaskContext, TaskType, task_types
 from crane.orchestrate.tasks.sql import connection_url, writer_locks
+from crane.orchestrate.threads import ThreadPool
 
 if TYPE_CHECKING:
     from crane.console import Console
@@ -92,38 +92,7 @@ class DagRunResult:
         return self
 
 
-class _Workers:
-    """Daemon threads reused by every task of every run (starting a thread costs ~0.1 ms).
-
-    The pool grows whenever no thread is idle, so a task stuck past its timeout never
-    delays another; the executor's own worker count is what limits concurrency.
-    """
-
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = (
-            queue.SimpleQueue()
-        )
-        self.idle = 0
-        self.lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        with self.lock:
-            spawn = self.idle == 0
-            if not spawn:
-                self.idle -= 1  # that idle thread will take this job
-        self.jobs.put((fn, args))
-        if spawn:
-            threading.Thread(target=self._serve, name="crane-task", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            fn, args = self.jobs.get()
-            fn(*args)  # _work catches everything and reports to its run's queue
-            with self.lock:
-                self.idle += 1
-
-
-_WORKERS = _Workers()
+_WORKERS = ThreadPool()
 
 
 @dataclass
@@ -163,14 +132,14 @@ def run_dag(
     resumed_from = None
     if from_task is not None:
         spec.task(from_task)  # unknown names fail before anything runs
-        old = _run_to_resume(spec, history, resume_run)
+        old = run_to_resume(spec, history, resume_run)
         resumed_from = old["run_id"]
-        reuse = _reusable(spec, old, from_task)
+        reuse = reusable(spec, old, from_task)
         params = {**(old.get("params") or {}), **(params or {})}
-        logical_date = logical_date or _parse_time(old.get("logical_date"))
+        logical_date = logical_date or parse_time(old.get("logical_date"))
         start, end = old.get("data_interval_start"), old.get("data_interval_end")
         if interval is None and start and end:
-            interval = (_parse_time(start), _parse_time(end))  # type: ignore[assignment]
+            interval = (parse_time(start), parse_time(end))  # type: ignore[assignment]
     execution = _Execution(
         spec,
         project=project,
@@ -186,32 +155,6 @@ def run_dag(
     )
     with capture.installed():
         return execution.run()
-
-
-def _run_to_resume(
-    spec: DagSpec, history: HistoryStore | None, run_id: str | None
-) -> dict[str, Any]:
-    if history is None:
-        raise CraneError("resuming a run (--from) needs the run history")
-    old = history.run(run_id) if run_id else history.latest_run(spec.name)
-    if old is None or old["dag"] != spec.name:
-        raise CraneError(f"no run of DAG {spec.name} to resume", run_id=run_id)
-    return old
-
-
-def _reusable(spec: DagSpec, old: dict[str, Any], from_task: str) -> dict[str, dict[str, Any]]:
-    from crane.orchestrate.history import final_states
-
-    states = final_states(old)
-    graph = spec.graph()
-    not_done = [n for n in graph.upstream if states.get(n, {}).get("state") not in ("success",)]
-    not_done = [n for n in not_done if states.get(n, {}).get("state") != "skipped"]
-    rerun = graph.descendants([from_task, *not_done])
-    return {n: states[n] for n in graph.upstream if n not in rerun and n in states}
-
-
-def _parse_time(text: Any) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if isinstance(text, str) and text else None
 
 
 class _Execution:
