@@ -333,3 +333,56 @@ def test_fact_sql_renders_for_other_engines(dialect):
     ]
     for statement in statements:
         parses_back(statement, dialect)
+
+
+def test_inferred_member_with_the_scd2_loader(engine):
+    """Fact infers c9; its real rows complete it in place, then the SCD2 loader versions it."""
+    from crane.warehouse.scd import ScdTable, load_dimension
+
+    e = engine
+    changes = [("customer_id", "TEXT"), ("city", "TEXT"), ("updated_at", "TIMESTAMP")]
+    stage = e.stage("stg_c", changes, [("c1", "Oslo", "2024-01-01"), ("c1", "Rome", "2024-02-01")])
+    scd = ScdTable(
+        e.ref("dim_customer"),
+        business_key=("customer_id",),
+        type2=("city",),
+        change_ts="updated_at",
+    )
+    load_dimension(e.con, scd, stage, run_id="r1")
+    # the model's DDL declares the flag on dimensions that facts may infer into
+    e.con.execute(
+        f'ALTER TABLE "{e.schema}"."dim_customer" ADD COLUMN is_inferred BOOLEAN DEFAULT FALSE'
+    )
+    dim = Dimension.from_scd(scd)
+    fact = TransactionFact(
+        e.ref("fact_f"),
+        ("order_id",),
+        ("order_id",),
+        (Lookup("customer_key", dim, ("customer_id",), "ts", "infer"),),
+    )
+    e.stage("fact_f", [("order_id", "INT"), ("customer_key", "BIGINT")], [])
+    sales = e.stage(
+        "stg_f",
+        [("order_id", "INT"), ("customer_id", "TEXT"), ("ts", "TIMESTAMP")],
+        [
+            (1, "c1", "2024-01-15"),
+            (2, "c1", "2024-03-01"),
+            (3, "c9", "2024-03-01"),
+            (4, "c1", "2023-06-01"),  # before the first version: first version
+        ],
+    )
+    load_transaction_fact(e.con, fact, sales)
+    assert e.rows('SELECT order_id, customer_key FROM {s}."fact_f" ORDER BY 1') == [
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (4, 1),
+    ]
+    stage = e.stage("stg_c", changes, [("c9", "Paris", "2024-03-05"), ("c9", "Lima", "2024-04-01")])
+    assert complete_inferred(e.con, dim, stage, ["city"], order_by="updated_at") == 1
+    load_dimension(e.con, scd, stage, run_id="r2")
+    got = e.rows(
+        'SELECT sk, city, effective_to, is_current FROM {s}."dim_customer" '
+        "WHERE customer_id = 'c9' ORDER BY sk"
+    )
+    assert got == [(3, "Paris", datetime(2024, 4, 1), False), (4, "Lima", None, True)]
