@@ -324,3 +324,15 @@ def test_sql_task_waits_for_another_process_writing_the_duckdb_file(tmp_path, hi
     holder.wait(timeout=10)
     assert result.ok, result.tasks["insert"].error
     assert result.tasks["insert"].output == [[2]]
+
+
+def test_a_timed_out_thread_keeps_its_writer_lock_until_it_returns(tmp_path, history):
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    dag = Dag("zombie", max_workers=4)
+    dag.add("stuck", callable=f"{T}:sleep", kwargs={"seconds": 0.8}, timeout=0.1, writes=url)
+    dag.sql("next_writer", "CREATE TABLE t AS SELECT 1 AS i", connection=url)
+    result = run_dag(dag.spec, history=history)
+    stuck, writer = result.tasks["stuck"], result.tasks["next_writer"]
+    assert stuck.state == "failed" and writer.state == "success"
+    # "stuck" starts first (declaration order); the writer waits for its thread to return
+    assert (writer.started_at - stuck.started_at).total_seconds() >= 0.7
