@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from datetime import datetime
 
 import _wh_engines
 import pytest
 from _wh_engines import RENDER_ONLY, parses_back
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlglot import exp
 
 from crane.warehouse.vault import (
@@ -237,3 +240,55 @@ def test_vault_sql_renders_for_other_engines(dialect):
         parses_back(statement, dialect)
     text = build_hub_load(hub, batch).sql(dialect)
     assert ("TO_HEX(MD5(" in text) == (dialect == "bigquery")
+
+
+# -- property: satellite loads match a pure-Python reference ---------------------------
+
+_VALUES = st.sampled_from(["a", "a ", "b", "", None, "A"])
+
+
+def _reference(events):
+    """Rows a satellite must hold: per key, each value differing (after trim) from the last."""
+    rows, last = [], {}
+    for key, ts, value in sorted(set(events), key=lambda r: (r[0], r[1])):
+        norm = value.strip() if value is not None else None
+        if key not in last or last[key] != norm:
+            rows.append((key, ts, norm))
+        last[key] = norm
+    return sorted(rows)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["k1", "k2", "k3"]), st.integers(0, 12), _VALUES), max_size=30
+    ),
+    st.lists(st.integers(1, 12), max_size=3),
+)
+def test_satellite_matches_reference_in_any_batching(events, cuts):
+    # one value per (key, time): two different values at one instant are refused (tested above)
+    chosen = {}
+    for key, ts, value in events:
+        chosen.setdefault((key, ts), value)
+    events = [(k, ts, v) for (k, ts), v in chosen.items()]
+    events += events[: len(events) // 3]  # exact repeats
+    from crane.connectors.base import connect
+
+    with connect("duckdb:///:memory:") as con:
+        e = _wh_engines.Engine(con, "main")
+        sat = Satellite(e.ref("sat"), "hk", ("k",), ("v",))
+        con.execute(create_satellite(sat))
+        bounds = [0, *sorted(set(cuts)), 13]
+        for low, high in itertools.pairwise(bounds):
+            part = [(k, f"2024-01-01 00:{ts:02d}:00", v) for k, ts, v in events if low <= ts < high]
+            batch = Batch(
+                e.stage("stg", [("k", "TEXT"), ("ts", "TIMESTAMP"), ("v", "TEXT")], part),
+                "src",
+                load_date_column="ts",
+            )
+            load_satellite(con, sat, batch)
+        assert load_satellite(con, sat, batch) == 0  # a rerun of the last batch is a no-op
+        rows = con.fetch("SELECT hk, load_date, v FROM sat")
+    keys = {hashlib.md5(k.upper().encode()).hexdigest(): k for k in ("k1", "k2", "k3")}
+    got = sorted((keys[hk], ld.minute, v.strip() if v is not None else None) for hk, ld, v in rows)
+    assert got == _reference(events)
