@@ -103,3 +103,21 @@ def test_postgres_profile_same_figures(pg_schema):
     assert p.column("grp").top_values == [("a", 250), ("b", 250), ("c", 250), ("d", 250)]
     assert sum(b.count for b in p.column("day").histogram) == 1000
     assert p.candidate_keys == ["id"] and p.duplicate_rows == 0
+
+
+def test_big_table_path_samples_patterns_and_verifies_keys(duck, monkeypatch):
+    """Tables above SAMPLE_FROM_ROWS: approximate distincts, sampled patterns, keys proven."""
+    from crane.quality import profile as module
+
+    monkeypatch.setattr(module, "SAMPLE_FROM_ROWS", 100)
+    p = profile_url(duck, "people")
+    grp = p.column("grp")
+    assert not grp.distinct_exact and grp.top_values[0][1] == 250  # exact counts in scan 2
+    assert p.column("email").patterns["email"] == pytest.approx(0.99, abs=0.05)
+    ident = p.column("id")
+    assert ident.distinct_exact and ident.distinct == 1000 and ident.top_values == []
+    assert p.candidate_keys == ["id"] and p.duplicate_rows == 0
+    with connect(duck) as con:
+        con.execute("INSERT INTO people SELECT * FROM people WHERE id < 3")
+    again = profile_url(duck, "people")
+    assert again.candidate_keys == [] and again.duplicate_rows == 3  # the third-query path

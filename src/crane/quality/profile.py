@@ -499,9 +499,11 @@ def profile_table(
     if schema is None:
         raise ProfileError("table not found", table=str(ref), hint="check the name and schema")
     cols = [ColumnProfile(f.name, str(f.type), _kind(f.type)) for f in schema]
-    exact = exact_distinct or d.approx_distinct is None
     target = ref.expression()
-    plan1 = _scan1(cols, d, exact, top_k, _sample_for(con, target, d))
+    big = _is_big(con, target, d)
+    # below SAMPLE_FROM_ROWS exact distinct counts cost next to nothing
+    exact = exact_distinct or d.approx_distinct is None or not big
+    plan1 = _scan1(cols, d, exact, top_k, d.sample if big else None)
     stats = plan1.read(_run(con, plan1.select(target), ref))
     rows = _apply_scan1(cols, stats, exact)
     spans = _spans(con, target, cols, d) if rows else {}
@@ -540,15 +542,16 @@ def profile_table(
 SAMPLE_FROM_ROWS = 1_000_000
 
 
-def _sample_for(con: Connector, target: exp.Table, d: ProfileDialect) -> exp.Expression | None:
-    """The dialect's row sample, only for tables big enough for it to matter.
+def _is_big(con: Connector, target: exp.Table, d: ProfileDialect) -> bool:
+    """Whether the table is big enough for sampling and approximate distincts to pay.
 
-    A DuckDB ``count(*)`` is answered from row-group metadata, so asking costs nothing.
+    Asked only on engines with those shortcuts; a DuckDB ``count(*)`` is answered
+    from row-group metadata, so asking costs nothing.
     """
-    if d.sample is None:
-        return None
+    if d.sample is None and d.approx_distinct is None:
+        return False
     rows = con.fetch(exp.select(exp.Count(this=exp.Star())).from_(target))[0][0]
-    return d.sample if int(rows) >= SAMPLE_FROM_ROWS else None
+    return int(rows) >= SAMPLE_FROM_ROWS
 
 
 def _duplicates(
