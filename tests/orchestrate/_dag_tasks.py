@@ -89,3 +89,9 @@ def produce_table(ctx: Any, url: str) -> dict[str, str]:
     with connect(url) as con:
         con.execute("CREATE OR REPLACE TABLE big AS SELECT range AS i FROM range(100000)")
     return ctx.table("big", connection=url)
+
+
+def allocate(mb: int) -> int:
+    """A leak in miniature: holds ``mb`` MB."""
+    held = bytearray(mb * 1024 * 1024)
+    return len(held)

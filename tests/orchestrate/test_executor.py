@@ -336,3 +336,25 @@ def test_a_timed_out_thread_keeps_its_writer_lock_until_it_returns(tmp_path, his
     assert stuck.state == "failed" and writer.state == "success"
     # "stuck" starts first (declaration order); the writer waits for its thread to return
     assert (writer.started_at - stuck.started_at).total_seconds() >= 0.7
+
+
+def test_a_process_task_over_its_memory_limit_fails_alone(tmp_path, history):
+    dag = Dag("leak")
+    dag.add(
+        "leaky",
+        callable=f"{T}:allocate",
+        kwargs={"mb": 600},
+        isolation="process",
+        max_memory_mb=300,
+    )
+    dag.add(
+        "fine", callable=f"{T}:allocate", kwargs={"mb": 10}, isolation="process", max_memory_mb=300
+    )
+    result = run_dag(dag.spec, history=history, log_dir=tmp_path / "logs")
+    assert result.tasks["leaky"].state == "failed" and "MemoryError" in result.tasks["leaky"].error
+    assert result.tasks["leaky"].attempts == 1  # not transient: no retry
+    assert result.tasks["fine"].output == 10 * 1024 * 1024
+    bad = Dag("bad")
+    bad.add("x", command="true", max_memory_mb=10)
+    with pytest.raises(ValueError, match="max_memory_mb needs isolation: process"):
+        _ = bad.spec

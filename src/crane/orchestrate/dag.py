@@ -59,6 +59,7 @@ _DEFAULTABLE = (
     "timeout",
     "pool",
     "isolation",
+    "max_memory_mb",
     "trigger_rule",
 )
 # decorated callables by reference, so in-process runs call the very function object
@@ -84,6 +85,7 @@ class TaskSpec(BaseModel):
     timeout: float | None = Field(None, gt=0)  # seconds; the task is stopped and failed
     pool: str | None = None
     isolation: Literal["thread", "process"] = "thread"
+    max_memory_mb: int | None = Field(None, gt=0)  # process tasks: heap limit (a leak fails)
     branch: bool = False  # the return value names the downstream task(s) to run
     writes: str | None = None  # a connection whose DuckDB file this task writes (serialized)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -98,6 +100,8 @@ class TaskSpec(BaseModel):
 
     @model_validator(mode="after")
     def _typed(self) -> TaskSpec:
+        if self.max_memory_mb is not None and self.isolation != "process":
+            raise ValueError(f"task {self.name!r}: max_memory_mb needs isolation: process")
         if self.type is None:
             found = [key for key in INFER_TYPE if key in self.options_data]
             if len(found) != 1:

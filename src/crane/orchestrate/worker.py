@@ -91,6 +91,11 @@ def main(job_path: str) -> int:
     from crane.pipelines.retry import is_transient
 
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+    limit = job["task"].get("max_memory_mb")
+    if limit:  # RLIMIT_DATA counts heap and anonymous mmaps (Linux ≥ 4.7): a leak → MemoryError
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (limit * 1024 * 1024, limit * 1024 * 1024))
     raw = job["ctx"]
     try:
         project = None
