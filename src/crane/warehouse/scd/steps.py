@@ -60,7 +60,7 @@ def same(columns: Iterable[str], left: str | None, right: str | None) -> exp.Exp
 
 
 def differ(columns: Iterable[str], left: str | None, right: str | None) -> exp.Expr:
-    return exp.Not(this=exp.Paren(this=same(columns, left, right)))
+    return neg(same(columns, left, right))
 
 
 def keys_same(keys: Sequence[str], left: str, right: str) -> exp.Expr:
@@ -79,6 +79,40 @@ def lit_ts(value: datetime) -> exp.Expr:
 
 def as_(expr: exp.Expr, name: str) -> exp.Alias:
     return exp.alias_(expr, ident(name))
+
+
+def neg(expr: exp.Expr) -> exp.Not:
+    """``NOT (expr)``: always parenthesised, sqlglot does not add them for AND/OR."""
+    return exp.Not(this=exp.Paren(this=expr))
+
+
+def num(value: int) -> exp.Literal:
+    return exp.Literal.number(value)
+
+
+def eq(left: exp.Expr, right: exp.Expr) -> exp.EQ:
+    return exp.EQ(this=left, expression=right)
+
+
+def is_null(expr: exp.Expr) -> exp.Expr:
+    return exp.Is(this=expr, expression=exp.Null())
+
+
+def not_null(expr: exp.Expr) -> exp.Expr:
+    return neg(is_null(expr))
+
+
+def case(cond: exp.Expr, yes: int | exp.Expr, no: int | exp.Expr) -> exp.Case:
+    """``CASE WHEN cond THEN yes ELSE no END``; ints become number literals."""
+
+    def lit(v: int | exp.Expr) -> exp.Expr:
+        return num(v) if isinstance(v, int) else v
+
+    return exp.Case(ifs=[exp.If(this=cond, true=lit(yes))], default=lit(no))
+
+
+def subquery(query: exp.Query, alias: str) -> exp.Subquery:
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=ident(alias)))
 
 
 def null_as(name: str, type_name: str | None = None) -> exp.Expr:
@@ -156,7 +190,7 @@ def events_query(dim: ScdTable, batch: TableRef) -> exp.Select:
     items.append(as_(flag, DEL))
     query = exp.select(*items).from_(table(batch, "b")).distinct()
     if marker is not None and dim.hard_delete == "ignore":
-        query = query.where(exp.Not(this=deleted))
+        query = query.where(neg(deleted))
     return query
 
 
@@ -304,7 +338,7 @@ def quarantine(
     seen = (
         exp.select(exp.Literal.number(1)).from_(table(target, "o")).where(same(columns, "o", "q"))
     )
-    source = source.where(exp.Not(this=exp.Exists(this=seen)))
+    source = source.where(neg(exp.Exists(this=seen)))
     temp = exp.select(exp.Count(this=exp.Star())).from_(exp.Subquery(this=source, alias="x"))
     count = int(con.execute(temp)[0][0])
     if count:

@@ -40,6 +40,7 @@ from crane.warehouse.scd.steps import (
     events_query,
     is_true,
     keys_same,
+    neg,
     null_as,
     quarantine,
     raise_conflict,
@@ -121,8 +122,8 @@ def _stored_events(dim: ScdTable, old: TableRef) -> exp.Query:
         )
     )
     gap = exp.and_(
-        exp.Not(this=exp.Is(this=col(TO, o), expression=exp.Null())),
-        exp.Not(this=exp.Exists(this=follower)),
+        neg(exp.Is(this=col(TO, o), expression=exp.Null())),
+        neg(exp.Exists(this=follower)),
     )
     tomb: list[exp.Expr] = [col(k, o) for k in dim.business_key]
     tomb += [null_as(c) for c in _values(dim)]
@@ -188,7 +189,7 @@ def _as_of(dim: ScdTable, marked: TableRef, stored: exp.Query, columns: list[str
     return (
         exp.select(*(col(c, "x") for c in columns))
         .from_(_subquery(joined, "x"))
-        .where(exp.and_(first, exp.Not(this=exp.Paren(this=state_same))))
+        .where(exp.and_(first, neg(state_same)))
     )
 
 
@@ -328,9 +329,9 @@ def _apply(
     """Write the difference between the derived versions and the stored ones."""
     compare = [*dim.business_key, *_values(dim), FROM, TO, CUR, TIE, DEL]
     on = exp.EQ(this=col(SK, "n"), expression=col(SK, "o"))
-    found = exp.Not(this=exp.Is(this=col(SK, "o"), expression=exp.Null()))
+    found = neg(exp.Is(this=col(SK, "o"), expression=exp.Null()))
     changed = exp.and_(found, differ(compare, "n", "o"))
-    closed = exp.and_(changed, is_true(col(CUR, "o")), exp.Not(this=is_true(col(CUR, "n"))))
+    closed = exp.and_(changed, is_true(col(CUR, "o")), neg(is_true(col(CUR, "n"))))
     items: list[exp.Expr] = [col(c, "n") for c in [SK, *dim.business_key, *_values(dim)]]
     items += [col(c, "n") for c in [FROM, TO, CUR, TIE, DEL]]
     items += [as_(_case(changed, 1, 0), "_crane_upd"), as_(_case(closed, 1, 0), "_crane_closed")]
@@ -410,9 +411,7 @@ def _remove_superseded(w: Work, dim: ScdTable, old: TableRef, versions: TableRef
         .from_(table(versions, "n"))
         .where(exp.EQ(this=col(SK, "n"), expression=col(SK, "o")))
     )
-    gone = (
-        exp.select(col(SK, "o")).from_(table(old, "o")).where(exp.Not(this=exp.Exists(this=kept)))
-    )
+    gone = exp.select(col(SK, "o")).from_(table(old, "o")).where(neg(exp.Exists(this=kept)))
     count = w.scalar(exp.select(exp.Count(this=exp.Star())).from_(_subquery(gone, "g")))
     if count:
         target_sk = col(dim.surrogate_key or "")
@@ -435,4 +434,4 @@ def _unchanged(w: Work, dim: ScdTable, events: TableRef, delta: TableRef) -> int
     )
     distinct_keys = exp.select(*(col(k) for k in keys)).from_(table(events)).distinct()
     query = exp.select(exp.Count(this=exp.Star())).from_(_subquery(distinct_keys, "e"))
-    return w.scalar(query.where(exp.Not(this=exp.Exists(this=touched))))
+    return w.scalar(query.where(neg(exp.Exists(this=touched))))
