@@ -148,7 +148,9 @@ def _execute(suite: Suite, ctx: Context, outcome: SuiteResult) -> None:
         _spread(bundle, got, failed, values, errors, outcome)
     for step in plan.probes:
         try:
-            values[step.check][step.name] = _one_row(ctx, step.probe)
+            rows = _rows(ctx, step.probe)
+            values[step.check][step.name] = rows[0] if rows else {}
+            values[step.check][f"{step.name}_rows"] = rows
         except CraneError as error:
             errors.setdefault(step.check, (error.detail, _render(ctx, step.probe)))
     for index in plan.local:
@@ -239,9 +241,9 @@ def _spread(
                 values[index][local_name] = got.get(alias)
 
 
-def _one_row(ctx: Context, probe: Probe) -> dict[str, Any]:
-    names, rows = ctx.session(probe.connection).fetch(probe.query, limit=1)
-    return dict(zip(names, rows[0], strict=False)) if rows else {}
+def _rows(ctx: Context, probe: Probe, limit: int | None = None) -> list[dict[str, Any]]:
+    names, rows = ctx.session(probe.connection).fetch(probe.query, limit=limit)
+    return [dict(zip(names, row, strict=False)) for row in rows]
 
 
 def _render(ctx: Context, probe: Probe) -> str:
@@ -263,20 +265,35 @@ def _judge(
         if result.status in ("fail", "warn") and "detail" not in values:
             detail = check.detail(values, ctx)
             if detail is not None:
-                values["detail"] = _one_row(ctx, detail)
+                rows = _rows(ctx, detail)
+                values["detail"], values["detail_rows"] = (rows[0] if rows else {}), rows
                 result = check.evaluate(values, ctx)
         limit = check.spec.sample_rows if check.spec.sample_rows is not None else sample_rows
+        if check.sample_from_detail:
+            if result.status in ("fail", "warn") and limit > 0:
+                rows = values.get("detail_rows") or []
+                result.sample = [
+                    _without(row, ("duplicated_values", "duplicate_rows")) for row in rows
+                ]
+            result.details.pop("needs_detail", None)
+            return result
         probe = check.sample(ctx, max(limit, 1))
         result.sql = _render(ctx, probe) if probe is not None else result.sql
         if result.status in ("fail", "warn") and probe is not None and limit > 0:
-            names, rows = ctx.session(probe.connection).fetch(probe.query, limit=limit)
-            result.sample = [jsonable(dict(zip(names, row, strict=False))) for row in rows]
+            result.sample = [jsonable(row) for row in _rows(ctx, probe, limit)]
     except CraneError as failure:
         return check.errored(failure.detail, getattr(failure, "sql", None))
     except Exception as failure:
         return check.errored(f"{type(failure).__name__}: {failure}")
     result.details.pop("needs_detail", None)
     return result
+
+
+TOTALS = ("duplicated_values", "duplicate_rows")  # columns of a duplicate detail, not sample
+
+
+def _without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return jsonable({k: v for k, v in row.items() if k not in keys})
 
 
 def _metrics(

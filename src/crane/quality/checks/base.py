@@ -222,6 +222,8 @@ class Check:
     type: ClassVar[str] = "check"
     dimension: ClassVar[str] = "validity"
     needs_schema: ClassVar[bool] = False
+    # the detail query's rows ARE the failing sample (no separate sample query)
+    sample_from_detail: ClassVar[bool] = False
     options: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:

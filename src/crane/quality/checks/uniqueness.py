@@ -38,16 +38,28 @@ def _groups(scan: Scan, dialect: str, keys: list[exp.Expr], skip_nulls: bool) ->
     return query.group_by(*[k.copy() for k in keys]).having(having)
 
 
-def _summary(groups: exp.Select) -> exp.Select:
-    return exp.select(
-        exp.alias_(exp.Count(this=exp.Star()), "duplicated_values"),
-        exp.alias_(exp.Sum(this=exp.column("n")), "duplicate_rows"),
-    ).from_(groups.subquery("d"))
+def _summary(groups: exp.Select, limit: int) -> exp.Select:
+    """The most repeated keys, each row also carrying the totals over ALL repeated keys
+    (window aggregates run before LIMIT): figures and sample in one GROUP BY."""
+    everything = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[])
+    rows = exp.Window(this=exp.Sum(this=exp.column("n")), partition_by=[])
+    order = exp.Ordered(this=exp.column("n"), desc=True)
+    return (
+        exp.select(
+            exp.Star(),
+            exp.alias_(everything, "duplicated_values"),
+            exp.alias_(rows, "duplicate_rows"),
+        )
+        .from_(groups.subquery("d"))
+        .order_by(order)
+        .limit(limit)
+    )
 
 
 class _Duplicates(Check):
     dimension = "uniqueness"
     skip_nulls = True
+    sample_from_detail = True
 
     def keys(self, ctx: Context) -> list[exp.Expr]:
         names = self.spec.columns or ([self.spec.column] if self.spec.column else [])
@@ -55,13 +67,9 @@ class _Duplicates(Check):
 
     def detail(self, values: dict[str, Any], ctx: Context) -> Probe | None:
         dialect = ctx.dialect(self.connection).name
-        return Probe(self.connection, _summary(_groups(self.scan, dialect, self.keys(ctx), True)))
-
-    def sample(self, ctx: Context, limit: int) -> Probe | None:
-        dialect = ctx.dialect(self.connection).name
         groups = _groups(self.scan, dialect, self.keys(ctx), self.skip_nulls)
-        order = exp.Ordered(this=exp.column("n"), desc=True)
-        return Probe(self.connection, groups.order_by(order).limit(limit))
+        rows = self.spec.sample_rows if self.spec.sample_rows is not None else ctx.sample_rows
+        return Probe(self.connection, _summary(groups, max(rows, 1)))
 
     def judge(self, values: dict[str, Any], base_rows: int) -> CheckResult:
         detail = values.get("detail") or {}
@@ -128,10 +136,6 @@ class DuplicateRows(_Duplicates):
 
     def keys(self, ctx: Context) -> list[exp.Expr]:
         return [column(n) for n in ctx.schemas.get((self.connection, self.spec.table), [])]
-
-    def detail(self, values: dict[str, Any], ctx: Context) -> Probe | None:
-        dialect = ctx.dialect(self.connection).name
-        return Probe(self.connection, _summary(_groups(self.scan, dialect, self.keys(ctx), False)))
 
     def probes(self, ctx: Context) -> dict[str, Probe]:
         return {"detail": self.detail({}, ctx) or Probe(self.connection, "")}
