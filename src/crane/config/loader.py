@@ -72,8 +72,10 @@ def parse_yaml(text: str, display: str, env: Environment) -> Document:
     """Parse ``text`` into a `Document`, interpolating ``${VAR}`` in string scalars."""
     import yaml
 
+    # libyaml's loader when present: several times faster on large DAG/model files
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader_class)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
