@@ -36,3 +36,10 @@ def test_import_crane_is_light():
     code = "import sys, crane; print(any(m in sys.modules for m in ('duckdb', 'pyarrow')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_public_name_resolves():
+    import crane
+
+    for name in crane.__all__:
+        assert getattr(crane, name) is not None, name

@@ -24,6 +24,11 @@ _PUBLIC = {
     "ExtractSpec": "crane.config.spec",
     "LoadSpec": "crane.config.spec",
     "Project": "crane.project",
+    "run_pipeline": "crane.pipelines.runner",
+    "RunResult": "crane.pipelines.runner",
+    "Dag": "crane.orchestrate.dag",
+    "DagSpec": "crane.orchestrate.dag",
+    "run_dag": "crane.orchestrate.executor",
 }
 
 __all__ = sorted(_PUBLIC)
