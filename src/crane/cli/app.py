@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
     app.command("run")(run.run)
     app.command("runs")(run.runs)
     app.command("check")(__import__("crane.cli.check", fromlist=["check"]).check)
+    app.command("profile")(__import__("crane.cli.profile", fromlist=["profile"]).profile)
     app.add_typer(pipeline.app, name="pipeline")
     app.add_typer(config.app, name="config")
     from crane.cli import dag  # noqa: I001 - orchestration commands
