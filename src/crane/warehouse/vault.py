@@ -421,11 +421,19 @@ def build_satellite_conflicts(
 
 
 def load_hub(con: Connector, hub: Hub, batch: Batch) -> int:
-    return _insert_counted(con, hub.table, build_hub_load(hub, batch))
+    """Insert the batch's new business keys; returns how many."""
+    from crane.warehouse.facts.scratch import insert_via_scratch
+
+    with con.transaction():
+        return insert_via_scratch(con, build_hub_load(hub, batch))
 
 
 def load_link(con: Connector, link: Link, batch: Batch) -> int:
-    return _insert_counted(con, link.table, build_link_load(link, batch))
+    """Insert the batch's new key combinations; returns how many."""
+    from crane.warehouse.facts.scratch import insert_via_scratch
+
+    with con.transaction():
+        return insert_via_scratch(con, build_link_load(link, batch))
 
 
 def load_satellite(con: Connector, sat: Satellite, batch: Batch) -> int:
@@ -447,13 +455,6 @@ def load_satellite(con: Connector, sat: Satellite, batch: Batch) -> int:
                 hint="stage a distinct load_date_column per change (e.g. the source timestamp)",
             )
         return insert_counted(con, build_satellite_load(sat, batch, hashed))
-
-
-def _insert_counted(con: Connector, target: TableRef, insert: exp.Insert) -> int:
-    from crane.warehouse.facts.scratch import insert_counted
-
-    with con.transaction():
-        return insert_counted(con, insert)
 
 
 # -- point-in-time -----------------------------------------------------------------

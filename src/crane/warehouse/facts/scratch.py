@@ -58,3 +58,20 @@ def copy_rows(target: TableRef, columns: Sequence[str], source: TableRef) -> exp
     return insert_select(
         target, columns, exp.select(*(col(c) for c in columns)).from_(table(source))
     )
+
+
+def insert_via_scratch(con: Connector, insert: exp.Insert) -> int:
+    """Run ``insert`` computing its SELECT once: into a scratch table, counted, copied."""
+    query, schema = insert.expression, insert.this
+    assert isinstance(query, exp.Query) and isinstance(schema, exp.Schema)
+    target_table = schema.this
+    assert isinstance(target_table, exp.Table)
+    from crane.connectors.base import TableRef
+
+    target = TableRef(target_table.name, target_table.db or None)
+    columns = [c.name for c in schema.expressions]
+    with scratch_table(con, target, query) as rows:
+        n = int(con.fetch(exp.select(exp.Count(this=exp.Star())).from_(table(rows)))[0][0])
+        if n:
+            con.execute(copy_rows(target, columns, rows))
+    return n

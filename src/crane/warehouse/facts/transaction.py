@@ -126,13 +126,23 @@ def _staged(source: TableRef) -> exp.Select:
     return exp.select(exp.Star()).from_(table(source))
 
 
-def _new_rows(fact: TransactionFact, source: TableRef, batch_id: str | None) -> exp.Select:
-    """The batch minus rows already loaded, one row per degenerate key."""
+def _new_rows(
+    fact: TransactionFact, source: TableRef, batch_id: str | None, dedupe: bool = True
+) -> exp.Select:
+    """The batch minus rows already loaded, one row per degenerate key.
+
+    ``dedupe=False`` skips the per-key ranking when the batch is known to hold no
+    repeated key (a window over 1M rows cost 0.5 s of a 4.5 s load on DuckDB).
+    """
+    loaded = exp.select(exp.Literal.number(1)).from_(table(fact.table, "f"))
     if not fact.degenerate_key:
-        loaded = exp.select(exp.Literal.number(1)).from_(table(fact.table, "f"))
         loaded = loaded.where(_batch_is(fact, batch_id, "f"))
         return _staged(source).where(exp.Not(this=exp.Exists(this=loaded)))
     keys = fact.degenerate_key
+    if not dedupe:
+        match = and_all(exp.EQ(this=col(k, "f"), expression=col(k, "b")) for k in keys)
+        unseen = exp.Not(this=exp.Exists(this=loaded.where(match)))
+        return exp.select(exp.Star()).from_(table(source, "b")).where(unseen)
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[col(k, "b") for k in keys],
@@ -141,7 +151,6 @@ def _new_rows(fact: TransactionFact, source: TableRef, batch_id: str | None) -> 
     ranked = exp.select(exp.Star(), exp.alias_(rank, "_crane_rn", quoted=True)).from_(
         table(source, "b")
     )
-    loaded = exp.select(exp.Literal.number(1)).from_(table(fact.table, "f"))
     loaded = loaded.where(and_all(exp.EQ(this=col(k, "f"), expression=col(k, "r")) for k in keys))
     first = exp.EQ(this=col("_crane_rn", "r"), expression=exp.Literal.number(1))
     return (
@@ -167,15 +176,27 @@ class FactStatements(NamedTuple):
     unknown: list[exp.Expr]  # "this key is unknown" conditions over alias _crane_q
 
 
+def build_repeated_keys(fact: TransactionFact, source: TableRef) -> exp.Select:
+    """One degenerate key the batch holds twice, if any."""
+    keys = [col(k, "b") for k in fact.degenerate_key]
+    return (
+        exp.select(*keys)
+        .from_(table(source, "b"))
+        .group_by(*(k.copy() for k in keys))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .limit(1)
+    )
+
+
 def build_transaction_load(
-    fact: TransactionFact, source: TableRef, batch_id: str | None = None
+    fact: TransactionFact, source: TableRef, batch_id: str | None = None, dedupe: bool = True
 ) -> FactStatements:
     extra: list[exp.Expr] = []
     if fact.batch_column:
         stamp = exp.Literal.string(batch_id) if batch_id is not None else exp.Null()
         extra.append(exp.alias_(stamp, fact.batch_column, quoted=True))
     query, names, unknown = fact_rows(
-        _new_rows(fact, source, batch_id), fact.columns, fact.lookups, fact.date_keys, extra
+        _new_rows(fact, source, batch_id, dedupe), fact.columns, fact.lookups, fact.date_keys, extra
     )
     return FactStatements(
         insert_select(fact.table, names, query), _counts(query, unknown), names, unknown
