@@ -273,11 +273,10 @@ def table_exists(con: Connector, ref: TableRef) -> bool:
 def ensure_tables(con: Connector, dim: ScdTable, batch: TableRef) -> None:
     """Create a missing dimension (and Type 4 history table) typed from the batch."""
     if dim.kind == "4":
-        assert dim.history_table is not None
-        history = dim.replace(table=dim.history_table, kind="2")
-        _create(con, history, batch)
-        current = dim.replace(type1=(*dim.type1, *dim.type2), type2=(), kind="1")
-        _create(con, current, batch)
+        from crane.warehouse.scd.type4 import parts
+
+        for part in parts(dim):
+            _create(con, part, batch)
         return
     _create(con, dim, batch)
 

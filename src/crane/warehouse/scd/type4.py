@@ -1,0 +1,36 @@
+"""Type 4: a small current table (one row per key) plus a full history table.
+
+The current table is loaded as Type 1 over every attribute, the history table as
+Type 2 over the tracked ones, in the same transaction, so they never disagree.
+Queries about "now" read the small table; history and as-of queries read the other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from crane.warehouse.scd.base import ScdResult, ScdTable, scd_types
+from crane.warehouse.scd.type1 import load_rows
+from crane.warehouse.scd.type2 import load_type2
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+
+
+def parts(dim: ScdTable) -> tuple[ScdTable, ScdTable]:
+    """(current, history) as the Type 1 and Type 2 dimensions they are loaded as."""
+    assert dim.history_table is not None
+    current = dim.replace(type1=(*dim.type2, *dim.type1), type2=(), kind="1")
+    history = dim.replace(table=dim.history_table, kind="2", history_table=None)
+    return current, history
+
+
+@scd_types.register("4", "type4")
+def load_type4(
+    con: Connector, dim: ScdTable, batch: TableRef, *, load_ts: datetime, run_id: str
+) -> ScdResult:
+    """The result counts the current table; history rows are in ``history``."""
+    current, history = parts(dim)
+    load_type2(con, history, batch, load_ts=load_ts, run_id=run_id)
+    return load_rows(con, current, batch, load_ts=load_ts, run_id=run_id)
