@@ -81,8 +81,8 @@ def _star(e):
     )
     fact = TransactionFact(
         e.ref("fact_sales"),
-        columns=("order_id", "line_no", "amount"),
-        degenerate_key=("order_id", "line_no"),
+        measures=("amount",),
+        grain=("order_id", "line_no"),
         lookups=(
             Lookup("customer_key", customer, ("customer_id",), "order_ts", on_missing="infer"),
             Lookup("product_key", product, ("sku",)),
@@ -183,7 +183,7 @@ def test_batch_id_dedupe_without_degenerate_key(engine):
     _, product, _ = _star(e)
     fact = TransactionFact(
         e.ref("fact_clicks"),
-        columns=("n",),
+        measures=("n",),
         lookups=(Lookup("product_key", product, ("sku",)),),
         batch_column="batch_id",
     )
@@ -201,7 +201,7 @@ def test_batch_id_dedupe_without_degenerate_key(engine):
     with pytest.raises(ConfigError):
         load_transaction_fact(e.con, fact, batch)
     with pytest.raises(ConfigError):
-        TransactionFact(TableRef("f"), columns=("n",))
+        TransactionFact(TableRef("f"), measures=("n",))
 
 
 def test_periodic_snapshot_rerun_replaces_the_period(engine):
@@ -211,7 +211,7 @@ def test_periodic_snapshot_rerun_replaces_the_period(engine):
         e.ref("fact_inventory"),
         period_column="snapshot_date_key",
         grain=("product_key",),
-        columns=("qty",),
+        measures=("qty",),
         lookups=(Lookup("product_key", product, ("sku",)),),
         date_keys=(DateKey("snapshot_date_key", "snapshot_date"),),
     )
@@ -307,10 +307,10 @@ def test_fact_sql_renders_for_other_engines(dialect):
     lookup = Lookup("customer_key", customer, ("customer_id",), "order_ts", "infer")
     fact = TransactionFact(
         TableRef("fact_sales", "w"),
-        ("order_id", "amount"),
-        ("order_id",),
-        (lookup,),
-        (DateKey("order_date_key", "order_ts"),),
+        measures=("amount",),
+        grain=("order_id",),
+        lookups=(lookup,),
+        date_keys=(DateKey("order_date_key", "order_ts"),),
     )
     snap = PeriodicSnapshotFact(
         TableRef("fact_inv", "w"),
@@ -356,9 +356,9 @@ def test_inferred_member_with_the_scd2_loader(engine):
     dim = Dimension.from_scd(scd)
     fact = TransactionFact(
         e.ref("fact_f"),
-        ("order_id",),
-        ("order_id",),
-        (Lookup("customer_key", dim, ("customer_id",), "ts", "infer"),),
+        measures=(),
+        grain=("order_id",),
+        lookups=(Lookup("customer_key", dim, ("customer_id",), "ts", "infer"),),
     )
     e.stage("fact_f", [("order_id", "INT"), ("customer_key", "BIGINT")], [])
     sales = e.stage(
@@ -386,3 +386,46 @@ def test_inferred_member_with_the_scd2_loader(engine):
         "WHERE customer_id = 'c9' ORDER BY sk"
     )
     assert got == [(3, "Paris", datetime(2024, 4, 1), False), (4, "Lima", None, True)]
+
+
+def test_role_playing_lookups_into_the_generated_date_dimension(engine):
+    """order_date_key and ship_date_key both look up one date dimension table."""
+    from datetime import date
+
+    from crane.warehouse.datedim import DateDimension, load_date_dimension
+
+    e = engine
+    load_date_dimension(e.con, DateDimension(date(2024, 1, 1), date(2024, 12, 31)), e.ref("d"))
+    dates = Dimension(
+        e.ref("d"),
+        ("full_date",),
+        surrogate_key="date_key",
+        effective_from=None,
+        effective_to=None,
+        is_current=None,
+        inferred_flag=None,
+    )
+    fact = TransactionFact(
+        e.ref("fact_ship"),
+        measures=("qty",),
+        grain=("order_id",),
+        lookups=(
+            Lookup("order_date_key", dates, ("order_date",)),
+            Lookup("ship_date_key", dates, ("ship_date",)),
+        ),
+    )
+    e.stage(
+        "fact_ship",
+        [("order_id", "INT"), ("qty", "INT"), ("order_date_key", "INT"), ("ship_date_key", "INT")],
+        [],
+    )
+    cols = [("order_id", "INT"), ("qty", "INT"), ("order_date", "DATE"), ("ship_date", "DATE")]
+    rows = [(1, 2, "2024-03-01", "2024-03-04"), (2, 1, "2024-12-31", "2025-01-02")]
+    result = load_transaction_fact(e.con, fact, e.stage("stg_ship", cols, rows))
+    assert (result.inserted, result.unknown) == (2, 1)  # 2025 is outside the dimension
+    got = e.rows(
+        'SELECT f.order_id, o.day_name, s.day_name FROM {s}."fact_ship" f '
+        'JOIN {s}."d" o ON o.date_key = f.order_date_key '
+        'JOIN {s}."d" s ON s.date_key = f.ship_date_key ORDER BY 1'
+    )
+    assert got == [(1, "Friday", "Monday"), (2, "Tuesday", None)]
