@@ -61,3 +61,12 @@ def test_history_and_degradation(tmp_path):
     weights = ScoreWeights(degradation_threshold=60)
     assert not scorecard(bad, weights, store=store, run_id="run3").degraded
     assert card2.to_dict()["datasets"][0]["change"] == -50.0
+
+
+def test_docstring_examples_of_scoring_anomaly_distribution():
+    import doctest
+    import importlib
+
+    for name in ("crane.quality.score", "crane.quality.anomaly", "crane.quality.distribution"):
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.attempted > 0 and result.failed == 0, name
