@@ -129,7 +129,9 @@ def test_renders_for_other_engines(dialect):
     assert all(m in text for m in marker[dialect])
 
 
-@pytest.mark.parametrize("module", ["crane.warehouse.datedim", "crane.warehouse.vault"])
+@pytest.mark.parametrize(
+    "module", ["crane.warehouse.datedim", "crane.warehouse.vault", "crane.warehouse.facts"]
+)
 def test_docstring_examples(module):
     import doctest
     import importlib

@@ -429,3 +429,13 @@ def test_role_playing_lookups_into_the_generated_date_dimension(engine):
         'JOIN {s}."d" s ON s.date_key = f.ship_date_key ORDER BY 1'
     )
     assert got == [(1, "Friday", "Monday"), (2, "Tuesday", None)]
+
+
+def test_inferred_members_refuse_hash_surrogate_keys():
+    from sqlglot import exp
+
+    dim = Dimension(TableRef("dim_c"), ("customer_id",), key_strategy="hash", unknown_key="-1")
+    lookup = Lookup("customer_key", dim, ("customer_id",), on_missing="infer")
+    with pytest.raises(ConfigError, match="sequence surrogate keys"):
+        build_inferred_members(lookup, exp.select("*").from_("stg"))
+    assert "'-1'" in build_unknown_member(dim).sql("duckdb")

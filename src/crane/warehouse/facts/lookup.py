@@ -55,6 +55,7 @@ class Dimension:
     inferred_flag: str | None = "is_inferred"
     unknown_key: int | str = -1
     unknown_values: Mapping[str, Any] = field(default_factory=dict)
+    key_strategy: Literal["sequence", "hash"] = "sequence"  # as ScdTable.surrogate_strategy
 
     @classmethod
     def from_scd(cls, scd: Any, **overrides: Any) -> Dimension:
@@ -67,6 +68,7 @@ class Dimension:
             "effective_from": scd.effective_from if history else None,
             "effective_to": scd.effective_to if history else None,
             "is_current": scd.is_current if history else None,
+            "key_strategy": getattr(scd, "surrogate_strategy", "sequence"),
         }
         values.update(overrides)
         return cls(**values)
