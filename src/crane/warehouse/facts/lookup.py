@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
 
+from crane.errors import ConfigError
 from crane.sql.build import and_all, col, ident, insert_select, qualified_col, table
 
 if TYPE_CHECKING:
@@ -168,6 +169,11 @@ def build_inferred_members(lookup: Lookup, source: exp.Expr) -> exp.Insert:
     the same dimension lock.
     """
     dim = lookup.dimension
+    if dim.key_strategy != "sequence":
+        raise ConfigError(
+            "inferred members need sequence surrogate keys; use on_missing='unknown'",
+            table=str(dim.table),
+        )
     pairs = list(zip(dim.business_key, lookup.source_columns, strict=True))
     keys = (
         exp.select(*(exp.alias_(col(s, "s"), b, quoted=True) for b, s in pairs))
