@@ -89,3 +89,14 @@ def test_guard_accepts_reads_and_refuses_tricks() -> None:
     ):
         with pytest.raises(ReadOnlyViolation):
             guard(sql, "duckdb")
+
+
+def test_duckdb_session_settings_from_the_url(duck_db: str) -> None:
+    with ReadOnlySession(f"{duck_db}?threads=1&memory_limit=256MB") as session:
+        _, rows = session.fetch(
+            "SELECT current_setting('threads'), current_setting('memory_limit')"
+        )
+    assert rows[0][0] == 1 and rows[0][1] == "244.1 MiB"  # 256 MB in MiB
+    with ReadOnlySession(duck_db) as session:  # the default cap keeps the checker < 1 GB
+        _, rows = session.fetch("SELECT current_setting('memory_limit')")
+    assert rows[0][0] == "732.4 MiB"  # 768 MB
