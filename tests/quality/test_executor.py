@@ -202,12 +202,29 @@ def test_cross_connection_referential_integrity(duck_db: str, sqlite_db: str) ->
         "to_column": "id",
         "to_connection": "src",
     }
-    outcome = run_suite(build_suite([spec], {"wh": duck_db, "src": sqlite_db}))
-    result = outcome.results[0]
+    count = {
+        "type": "row_count_compare",
+        "table": "orders",
+        "to": "orders",
+        "to_connection": "src",
+        "to_filter": "id <> 5",
+    }
+    outcome = run_suite(build_suite([spec, count], {"wh": duck_db, "src": sqlite_db}))
+    result, compared = outcome.results
+    assert compared.status == "fail" and compared.details["other"] == 19  # 21 vs 19
     # distinct child keys missing in the other database: 2 and 999
     assert result.status == "fail" and result.value == 2
     assert sorted(r["customer_id"] for r in result.sample) == ["2", "999"]
-    assert outcome.query_count == 2
+    assert outcome.query_count == 4  # 2 key streams + 1 scan per database for the counts
+
+
+def test_cross_engine_keys_compare_by_value() -> None:
+    from decimal import Decimal
+
+    from crane.quality.checks.consistency import _key
+
+    assert {_key(7), _key(7.0), _key(Decimal("7.00"))} == {"7"}
+    assert _key(Decimal("7.50")) == "7.5" and _key("a") == "a"
 
 
 def test_fused_duplicate_and_referential_checks_on_postgres_shapes(duck_db: str) -> None:
@@ -239,3 +256,16 @@ def test_fused_duplicate_and_referential_checks_on_postgres_shapes(duck_db: str)
     # parent filter honoured: only customers 1 and 2 count; 12 rows point at 3..5,
     # one of them is NULL (not a violation), one points at 999 (still one)
     assert ref_parent.value == 11
+
+
+def test_every_result_carries_its_own_sql(duck_db: str) -> None:
+    specs = [
+        {"type": "mean", "table": "orders", "column": "amount", "min": 0},
+        {"type": "not_null", "table": "orders", "column": "id"},
+        {"type": "unique", "table": "orders", "column": "id"},
+        {"type": "custom_metric", "table": "orders", "sql": "SELECT 1", "equals": 1},
+    ]
+    mean, not_null, unique, custom = run_suite(build_suite(specs, {"db": duck_db})).results
+    assert mean.sql == 'SELECT AVG("amount") AS value FROM "orders"'
+    assert not_null.sql == 'SELECT * FROM "orders" WHERE "id" IS NULL LIMIT 5'
+    assert "GROUP BY" in (unique.sql or "") and custom.sql == "SELECT 1"

@@ -272,13 +272,12 @@ def _judge(
         if check.sample_from_detail:
             if result.status in ("fail", "warn") and limit > 0:
                 rows = values.get("detail_rows") or []
-                result.sample = [
-                    _without(row, ("duplicated_values", "duplicate_rows")) for row in rows
-                ]
+                result.sample = [_without(row, TOTALS) for row in rows]
             result.details.pop("needs_detail", None)
+            result.sql = _render(ctx, check.detail(values, ctx) or Probe(check.connection, ""))
             return result
         probe = check.sample(ctx, max(limit, 1))
-        result.sql = _render(ctx, probe) if probe is not None else result.sql
+        result.sql = _render(ctx, probe) if probe is not None else _own_sql(check, ctx)
         if result.status in ("fail", "warn") and probe is not None and limit > 0:
             result.sample = [jsonable(row) for row in _rows(ctx, probe, limit)]
     except CraneError as failure:
@@ -290,6 +289,19 @@ def _judge(
 
 
 TOTALS = ("duplicated_values", "duplicate_rows")  # columns of a duplicate detail, not sample
+
+
+def _own_sql(check: Check, ctx: Context) -> str | None:
+    """The check's own figures as a stand-alone query (what the fused scan computed for it)."""
+    aggregates = check.aggregates(ctx)
+    if not aggregates:
+        probes = check.probes(ctx)
+        return _render(ctx, next(iter(probes.values()))) if probes else None
+    scan = next(iter(aggregates.values()))[0]
+    mine = [exp.alias_(e, name) for name, (s, e) in aggregates.items() if s == scan]
+    return ctx.dialect(scan.connection).render(
+        scan.select(ctx.dialect(scan.connection).name, *mine)
+    )
 
 
 def _without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ and reconciliation of counts/sums between two tables."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
@@ -22,6 +23,18 @@ from crane.quality.checks.base import (
 from crane.quality.model import CheckResult
 
 LOCAL_SAMPLE = 5
+
+
+def _key(value: Any) -> str:
+    """One text form per key value across engines: 7, 7.0 and Decimal('7.00') agree."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal):
+        whole = value == value.to_integral_value()
+        return str(int(value)) if whole else str(value.normalize())
+    return str(value)
 
 
 @check_types.register("referential")
@@ -71,7 +84,7 @@ class Referential(RowCheck):
             for name, conn, query in sides:
                 local.execute(f"CREATE TABLE {name} (k VARCHAR)")
                 for rows in ctx.session(conn).stream(query):
-                    batch = pa.table({"k": pa.array([str(r[0]) for r in rows], pa.string())})
+                    batch = pa.table({"k": pa.array([_key(r[0]) for r in rows], pa.string())})
                     local.register("batch", batch)
                     local.execute(f"INSERT INTO {name} SELECT k FROM batch")
                     local.unregister("batch")
