@@ -439,3 +439,37 @@ def test_inferred_members_refuse_hash_surrogate_keys():
     with pytest.raises(ConfigError, match="sequence surrogate keys"):
         build_inferred_members(lookup, exp.select("*").from_("stg"))
     assert "'-1'" in build_unknown_member(dim).sql("duckdb")
+
+
+@pytest.mark.integration
+def test_concurrent_loads_of_one_batch_insert_it_once(pg_schema):
+    """Two sessions load the same batch at once: the fact lock makes the second a rerun."""
+    import threading
+
+    from crane.connectors.base import connect
+
+    def session():
+        return _wh_engines.Engine(connect(_wh_engines.PG_URL), pg_schema)
+
+    e = session()
+    _, _, fact = _star(e)
+    rows = [(i, 1, "c9", "p1", "2024-03-01", None, "1") for i in range(200)]
+    batch = e.stage("stg_sales", SALES_COLS, rows)
+    results, barrier = [], threading.Barrier(2)
+
+    def run():
+        other = session()
+        barrier.wait()
+        results.append(load_transaction_fact(other.con, fact, batch))
+        other.con.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.inserted for r in results) == [0, 200]
+    assert sorted(sum(r.inferred.values()) for r in results) == [0, 1]
+    assert e.rows('SELECT COUNT(*), COUNT(DISTINCT order_id) FROM {s}."fact_sales"') == [(200, 200)]
+    assert e.rows("SELECT COUNT(*) FROM {s}.\"dim_customer\" WHERE customer_id = 'c9'") == [(1,)]
+    e.con.close()

@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from crane.errors import ConfigError
 from crane.sql.build import and_all, col, ident, table
+from crane.warehouse.facts.lookup import lock_table
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -152,6 +153,7 @@ def load_accumulating_snapshot(
         exp.Subquery(this=pivot, alias=ident("_crane_p"))
     )
     with con.transaction():
+        lock_table(con, fact.table)  # two MERGEs of one new instance would insert it twice
         touched = int(con.fetch(counted)[0][0])
         if touched:
             con.execute(build_accumulating_merge(fact, source))

@@ -309,12 +309,17 @@ def build_complete_inferred(
 
 
 # PostgreSQL: SHARE ROW EXCLUSIVE conflicts with itself and every writer, not readers;
-# the SCD loaders take the same lock, so inferring members never races a dimension load.
+# the SCD loaders take the same lock, so inferring members never races a dimension load,
+# and two loads of one fact never both find a row "not yet loaded".
 _LOCK_TEMPLATES = {"postgres": "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE"}
 
 
-def lock_dimension(con: Connector, dim: Dimension) -> None:
-    """Take the engine's table lock inside the open transaction (DuckDB: single writer)."""
+def lock_table(con: Connector, ref: TableRef) -> None:
+    """Take the engine's write lock inside the open transaction (DuckDB: single writer)."""
     template = _LOCK_TEMPLATES.get(con.dialect)
     if template:
-        con.execute(template.format(dim.table.sql(con.dialect)))
+        con.execute(template.format(ref.sql(con.dialect)))
+
+
+def lock_dimension(con: Connector, dim: Dimension) -> None:
+    lock_table(con, dim.table)

@@ -31,6 +31,7 @@ from crane.warehouse.facts.lookup import (
     date_key_expr,
     join_lookup,
     lock_dimension,
+    lock_table,
 )
 from crane.warehouse.facts.scratch import copy_rows, insert_counted, scratch_table
 
@@ -264,11 +265,12 @@ def load_transaction_fact(
         _batch_is(fact, batch_id, "f")  # fail before any write
     result = FactLoadResult()
     with con.transaction():
+        lock_table(con, fact.table)
         result.rows_in = _rows_in(con, source)
         prepare_dimensions(con, fact.lookups, source, result)
-        _insert_from_scratch(
-            con, fact.table, build_transaction_load(fact, source, batch_id), result
-        )
+        repeated = bool(fact.grain) and bool(con.fetch(build_repeated_keys(fact, source)))
+        plan = build_transaction_load(fact, source, batch_id, dedupe=repeated)
+        _insert_from_scratch(con, fact.table, plan, result)
     return result
 
 
@@ -334,6 +336,7 @@ def load_periodic_snapshot(
     plan = build_periodic_load(fact, source, periods)
     result = FactLoadResult()
     with con.transaction():
+        lock_table(con, fact.table)
         result.rows_in = _rows_in(con, source)
         prepare_dimensions(con, fact.lookups, source, result)
         query = plan.insert.expression
