@@ -422,17 +422,21 @@ def build_satellite_conflicts(
 
 def load_hub(con: Connector, hub: Hub, batch: Batch) -> int:
     """Insert the batch's new business keys; returns how many."""
+    from crane.warehouse.facts.lookup import lock_table
     from crane.warehouse.facts.scratch import insert_via_scratch
 
     with con.transaction():
+        lock_table(con, hub.table)
         return insert_via_scratch(con, build_hub_load(hub, batch))
 
 
 def load_link(con: Connector, link: Link, batch: Batch) -> int:
     """Insert the batch's new key combinations; returns how many."""
+    from crane.warehouse.facts.lookup import lock_table
     from crane.warehouse.facts.scratch import insert_via_scratch
 
     with con.transaction():
+        lock_table(con, link.table)
         return insert_via_scratch(con, build_link_load(link, batch))
 
 
@@ -443,9 +447,12 @@ def load_satellite(con: Connector, sat: Satellite, batch: Batch) -> int:
     1M rows took 16.6 s hashed three times, see the module notes), then checked,
     counted and inserted from there.
     """
+    from crane.warehouse.facts.lookup import lock_table
     from crane.warehouse.facts.scratch import insert_counted, scratch_table
 
+    # two concurrent loads of one key would each see the same "latest" row
     with con.transaction(), scratch_table(con, sat.table, _satellite_source(sat, batch)) as hashed:
+        lock_table(con, sat.table)
         clash = con.fetch(build_satellite_conflicts(sat, batch, hashed))
         if clash:
             raise VaultError(
