@@ -130,7 +130,7 @@ class ScdResult:
 
 class ScdLoader(Protocol):
     def __call__(
-        self, con: Connector, table: ScdTable, batch: TableRef, *, load_ts: datetime, run_id: str
+        self, con: Connector, dim: ScdTable, batch: TableRef, *, load_ts: datetime, run_id: str
     ) -> ScdResult: ...
 
 

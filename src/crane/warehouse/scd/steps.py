@@ -77,7 +77,7 @@ def lit_ts(value: datetime) -> exp.Expr:
     return timestamp_literal(value)
 
 
-def as_(expr: exp.Expr, name: str) -> exp.Alias:
+def as_(expr: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expr, ident(name))
 
 
@@ -86,7 +86,7 @@ def neg(expr: exp.Expr) -> exp.Not:
     return exp.Not(this=exp.Paren(this=expr))
 
 
-def num(value: int) -> exp.Literal:
+def num(value: int) -> exp.Expr:
     return exp.Literal.number(value)
 
 
@@ -141,7 +141,7 @@ class Work:
         self.tables.append(ref)
         return ref
 
-    def scalar(self, query: exp.Query) -> int:
+    def scalar(self, query: exp.Select) -> int:
         rows = self.con.execute(query)
         return int(rows[0][0] or 0) if rows else 0
 
@@ -178,7 +178,7 @@ def events_query(dim: ScdTable, batch: TableRef) -> exp.Select:
     deleted = is_true(marker) if marker is not None else exp.false()
     items: list[exp.Expr] = [col(k, "b") for k in dim.business_key]
     for target, source in value_columns(dim).items():
-        value = col(source, "b")
+        value: exp.Expr = col(source, "b")
         if marker is not None:
             value = exp.Case(ifs=[exp.If(this=deleted, true=exp.Null())], default=value)
         items.append(as_(value, target))
@@ -237,7 +237,9 @@ def surrogate_key(
     current = exp.select(exp.Max(this=col(dim.surrogate_key))).from_(table(target))
     base = exp.Coalesce(this=exp.Subquery(this=current), expressions=[exp.Literal.number(0)])
     ordered = [exp.Ordered(this=col(c, alias), nulls_first=True) for c in order]
-    number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=ordered))
+    number = exp.Window(
+        this=exp.RowNumber(), order=exp.Order(expressions=ordered) if ordered else None
+    )
     return exp.Add(this=base, expression=number)
 
 
@@ -338,7 +340,7 @@ def quarantine(
         exp.select(exp.Literal.number(1)).from_(table(target, "o")).where(same(columns, "o", "q"))
     )
     source = source.where(neg(exp.Exists(this=seen)))
-    temp = exp.select(exp.Count(this=exp.Star())).from_(exp.Subquery(this=source, alias="x"))
+    temp = exp.select(exp.Count(this=exp.Star())).from_(subquery(source, "x"))
     count = int(con.execute(temp)[0][0])
     if count:
         names = [*columns, "_crane_reason", "_crane_run_id", "_crane_load_ts"]

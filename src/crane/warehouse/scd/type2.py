@@ -37,11 +37,13 @@ from crane.warehouse.scd.steps import (
     as_,
     check_conflicts,
     differ,
+    eq,
     events_query,
     is_true,
     keys_same,
     neg,
     null_as,
+    num,
     quarantine,
     raise_conflict,
     surrogate_key,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 
 FROM, TO, CUR = "_crane_from", "_crane_to", "_crane_cur"
 CHG, RUN, LATE, ROWN = "_crane_chg", "_crane_run", "_crane_late", "_crane_rn"
+UPD, VALS = "_crane_upd", "_crane_vals"
 
 
 @scd_types.register("2", "type2")
@@ -63,16 +66,55 @@ def load_type2(
     if not dim.surrogate_key:
         raise ConfigError("a Type 2 dimension needs a surrogate key", table=str(dim.table))
     with work(con) as w:
+        initial = _initial_load(w, dim, batch)
+        if initial is not None:
+            return initial
         events = w.temp("ev", events_query(dim, batch))
         check_conflicts(con, dim, events)
         old = w.temp("old", _old_rows(dim, events))
         stored = _stored_events(dim, old)
-        events, quarantined = _late(w, dim, events, stored, load_ts=load_ts, run_id=run_id)
-        _check_stored_conflicts(con, dim, events, stored)
+        quarantined = 0
+        if w.count(old):  # nothing stored for these keys: nothing late, nothing to clash with
+            events, quarantined = _late(w, dim, events, stored, load_ts=load_ts, run_id=run_id)
+            _check_stored_conflicts(con, dim, events, stored)
         merged = w.temp("mg", _merged(dim, events, stored))
         versions = w.temp("nv", _versions(dim, merged))
         result = _apply(w, dim, events, old, versions)
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
+
+
+def _initial_load(w: Work, dim: ScdTable, batch: TableRef) -> ScdResult | None:
+    """First load of an empty dimension from a clean batch (one row per key, no deletes):
+    every row is a current version, inserted in one statement with no window work."""
+    if w.con.execute(exp.select(num(1)).from_(table(dim.table)).limit(1)):
+        return None
+    keys = exp.select(*(col(k) for k in dim.business_key)).from_(table(batch)).distinct()
+    deletes: exp.Expr = num(0)
+    if dim.delete_marker:
+        deletes = exp.Sum(this=_case(is_true(col(dim.delete_marker)), 1, 0))
+    probe = exp.select(
+        exp.Count(this=exp.Star()),
+        deletes,
+        exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(_subquery(keys, "k"))),
+    ).from_(table(batch))
+    rows, deleted, distinct = w.con.execute(probe)[0]
+    if not rows or (deleted or 0) or rows != distinct:
+        return None
+    items: list[exp.Expr] = [surrogate_key(dim, dim.table, "b", [], dim.change_ts)]
+    items += [col(c, "b") for c in [*dim.business_key, *dim.type2]]
+    items += [col(source, "b") for source in dim.overwrite.values()]
+    items += [col(dim.change_ts, "b"), exp.Null(), exp.true()]
+    names = [dim.surrogate_key or "", *dim.business_key, *dim.type2, *dim.overwrite]
+    names += [dim.effective_from, dim.effective_to, dim.is_current]
+    if dim.tie_break:
+        items.append(col(dim.tie_break, "b"))
+        names.append(dim.tie_break)
+    if dim.deleted_column:
+        items.append(exp.false())
+        names.append(dim.deleted_column)
+    schema = exp.Schema(this=table(dim.table), expressions=[ident(n) for n in names])
+    w.con.execute(exp.Insert(this=schema, expression=exp.select(*items).from_(table(batch, "b"))))
+    return ScdResult(inserted=int(rows))
 
 
 def _values(dim: ScdTable) -> list[str]:
@@ -295,7 +337,7 @@ def _finish(dim: ScdTable, merged: TableRef, starts: exp.Select) -> exp.Select:
         items.append(as_(_case(is_del, prev, col(c)), c))
     items += [as_(col(TS), FROM), as_(lead, TO), col(TIE), col(DEL), col(RUN)]
     versions = exp.select(*items).from_(_subquery(starts, "s"))
-    keep = exp.GT(this=col(RUN, "v"), expression=exp.Literal.number(0))
+    keep: exp.Expr = exp.GT(this=col(RUN, "v"), expression=exp.Literal.number(0))
     if dim.hard_delete != "close_and_flag":
         keep = exp.and_(keep, exp.EQ(this=col(DEL, "v"), expression=exp.Literal.number(0)))
     current = as_(exp.Is(this=col(TO, "v"), expression=exp.Null()), CUR)
@@ -327,26 +369,39 @@ def _apply(
     w: Work, dim: ScdTable, events: TableRef, old: TableRef, versions: TableRef
 ) -> ScdResult:
     """Write the difference between the derived versions and the stored ones."""
-    compare = [*dim.business_key, *_values(dim), FROM, TO, CUR, TIE, DEL]
+    validity = [FROM, TO, CUR, TIE, DEL]
     on = exp.EQ(this=col(SK, "n"), expression=col(SK, "o"))
     found = neg(exp.Is(this=col(SK, "o"), expression=exp.Null()))
-    changed = exp.and_(found, differ(compare, "n", "o"))
+    values_changed = exp.and_(found, differ(_values(dim), "n", "o"))
+    changed = exp.and_(found, differ([*_values(dim), *validity], "n", "o"))
     closed = exp.and_(changed, is_true(col(CUR, "o")), neg(is_true(col(CUR, "n"))))
     items: list[exp.Expr] = [col(c, "n") for c in [SK, *dim.business_key, *_values(dim)]]
-    items += [col(c, "n") for c in [FROM, TO, CUR, TIE, DEL]]
-    items += [as_(_case(changed, 1, 0), "_crane_upd"), as_(_case(closed, 1, 0), "_crane_closed")]
+    items += [col(c, "n") for c in validity]
+    items += [as_(_case(changed, 1, 0), UPD), as_(_case(closed, 1, 0), "_crane_closed")]
+    items.append(as_(_case(values_changed, 1, 0), VALS))
     diff = (
         exp.select(*items)
         .from_(table(versions, "n"))
         .join(table(old, "o"), on=on, join_type="LEFT")
     )
     delta = w.temp("dt", diff)
-    inserted = w.count(delta, exp.Is(this=col(SK), expression=exp.Null()))
-    updated = w.count(delta, exp.EQ(this=col("_crane_upd"), expression=exp.Literal.number(1)))
-    closed_n = w.count(delta, exp.EQ(this=col("_crane_closed"), expression=exp.Literal.number(1)))
+    counts = exp.select(
+        *(
+            exp.Sum(this=c)
+            for c in [
+                _case(exp.Is(this=col(SK), expression=exp.Null()), 1, 0),
+                col(UPD),
+                col("_crane_closed"),
+                col(VALS),
+            ]
+        )
+    ).from_(table(delta))
+    inserted, updated, closed_n, values_n = (int(v or 0) for v in w.con.execute(counts)[0])
     removed = _remove_superseded(w, dim, old, versions)
-    if updated:
-        w.con.execute(_update(dim, delta))
+    if updated > values_n:
+        w.con.execute(_update(dim, delta, values=False))
+    if values_n:
+        w.con.execute(_update(dim, delta, values=True))
     if inserted:
         w.con.execute(_insert(dim, delta))
     unchanged = _unchanged(w, dim, events, delta)
@@ -366,11 +421,14 @@ def _deleted_value(alias: str) -> exp.Expr:
     return exp.EQ(this=col(DEL, alias), expression=exp.Literal.number(1))
 
 
-def _update(dim: ScdTable, delta: TableRef) -> exp.Update:
+def _update(dim: ScdTable, delta: TableRef, *, values: bool) -> exp.Update:
+    """Validity-only updates (the common case: closing a row) set only those columns;
+    DuckDB rewrites every column an UPDATE names."""
+    written = set(_values(dim)) if values else set()
     sets = [
         exp.EQ(this=col(t), expression=col(s, "x"))
         for t, s in _targets(dim)
-        if t not in dim.business_key
+        if t not in dim.business_key and (s not in _values(dim) or s in written)
     ]
     if dim.deleted_column:
         sets.append(exp.EQ(this=col(dim.deleted_column), expression=_deleted_value("x")))
@@ -379,7 +437,8 @@ def _update(dim: ScdTable, delta: TableRef) -> exp.Update:
         target_sk.set("db", ident(dim.table.schema))
     cond = exp.and_(
         exp.EQ(this=target_sk, expression=col(SK, "x")),
-        exp.EQ(this=col("_crane_upd", "x"), expression=exp.Literal.number(1)),
+        exp.EQ(this=col(UPD, "x"), expression=exp.Literal.number(1)),
+        exp.EQ(this=col(VALS, "x"), expression=exp.Literal.number(1 if values else 0)),
     )
     update = exp.Update(this=table(dim.table), expressions=sets, where=exp.Where(this=cond))
     update.set("from_", exp.From(this=table(delta, "x")))
@@ -422,16 +481,14 @@ def _remove_superseded(w: Work, dim: ScdTable, old: TableRef, versions: TableRef
 
 def _unchanged(w: Work, dim: ScdTable, events: TableRef, delta: TableRef) -> int:
     """Keys in the batch whose rows this load left exactly as they were."""
-    keys = list(dim.business_key)
-    touched_row = exp.or_(
-        exp.Is(this=col(SK, "x"), expression=exp.Null()),
-        exp.EQ(this=col("_crane_upd", "x"), expression=exp.Literal.number(1)),
-    )
-    touched = (
-        exp.select(exp.Literal.number(1))
-        .from_(table(delta, "x"))
-        .where(exp.and_(keys_same(keys, "x", "e"), touched_row))
-    )
-    distinct_keys = exp.select(*(col(k) for k in keys)).from_(table(events)).distinct()
-    query = exp.select(exp.Count(this=exp.Star())).from_(_subquery(distinct_keys, "e"))
-    return w.scalar(query.where(neg(exp.Exists(this=touched))))
+    keys = [col(k) for k in dim.business_key]
+    touched_row = exp.or_(exp.Is(this=col(SK), expression=exp.Null()), eq(col(UPD), num(1)))
+    touched = exp.select(*keys).from_(table(delta)).where(touched_row).distinct()
+    batch_keys = exp.select(*(k.copy() for k in keys)).from_(table(events)).distinct()
+
+    def count(query: exp.Select) -> exp.Subquery:
+        return exp.Subquery(
+            this=exp.select(exp.Count(this=exp.Star())).from_(_subquery(query, "k"))
+        )
+
+    return w.scalar(exp.select(exp.Sub(this=count(batch_keys), expression=count(touched))))

@@ -27,7 +27,8 @@ def load_type6(
     unknown = sorted(set(dim.current_of.values()) - set(dim.type2))
     if not dim.current_of or unknown:
         raise ConfigError(
-            f"Type 6 current columns must mirror tracked (type2) attributes; not tracked: {unknown}",
+            "Type 6 current columns must mirror tracked (type2) attributes;"
+            f" not tracked: {unknown}",
             table=str(dim.table),
             field="current_of",
         )
