@@ -99,4 +99,4 @@ def test_duckdb_session_settings_from_the_url(duck_db: str) -> None:
     assert rows[0][0] == 1 and rows[0][1] == "244.1 MiB"  # 256 MB in MiB
     with ReadOnlySession(duck_db) as session:  # the default cap keeps the checker < 1 GB
         _, rows = session.fetch("SELECT current_setting('memory_limit')")
-    assert rows[0][0] == "732.4 MiB"  # 768 MB
+    assert rows[0][0] == "610.3 MiB"  # 640 MB

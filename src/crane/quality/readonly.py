@@ -69,8 +69,8 @@ def guard(sql: str, dialect: str) -> None:
 
 # The checker's default DuckDB memory cap: a 30-check suite over 10M rows peaks at
 # ~1.36 GB RSS uncapped and ~0.86 GB with 600MB (DuckDB spills the DISTINCT hash
-# tables); 768MB keeps the checker under 1 GB. Override: ?memory_limit=4GB.
-DUCKDB_MEMORY_LIMIT = "768MB"
+# tables); 640MB keeps the checker under 1 GB. Override: ?memory_limit=4GB.
+DUCKDB_MEMORY_LIMIT = "640MB"
 _DUCKDB_SETTINGS = ("memory_limit", "threads", "temp_directory", "max_temp_directory_size")
 
 
