@@ -269,3 +269,27 @@ def test_every_result_carries_its_own_sql(duck_db: str) -> None:
     assert mean.sql == 'SELECT AVG("amount") AS value FROM "orders"'
     assert not_null.sql == 'SELECT * FROM "orders" WHERE "id" IS NULL LIMIT 5'
     assert "GROUP BY" in (unique.sql or "") and custom.sql == "SELECT 1"
+
+
+def test_plan_lists_every_query_it_counts(duck_db: str, sqlite_db: str) -> None:
+    specs = [
+        {"type": "duplicate_rows", "table": "orders"},  # schema probe + GROUP BY probe
+        {"type": "not_null", "table": "orders", "column": "id"},  # fused scan
+        {
+            "type": "referential",
+            "table": "orders",
+            "column": "customer_id",
+            "to": "customers",
+            "to_column": "id",
+            "to_connection": "src",
+        },  # two key streams
+    ]
+    suite = build_suite(specs, {"db": duck_db, "src": sqlite_db})
+    plan, ctx = plan_suite(suite)
+    statements = plan.statements(ctx)
+    assert plan.summary() == "3 checks → 5 queries" and len(statements) == 5
+    assert statements[0] == ("db", 'SELECT * FROM "orders" LIMIT 0')
+    assert statements[-1][0] == "src" and 'SELECT DISTINCT "id"' in statements[-1][1]
+    outcome = run_suite(suite)
+    assert outcome.query_count == 5  # the GROUP BY probe also carried the failing sample
+    assert outcome.results[0].value == 2

@@ -75,12 +75,12 @@ class Plan:
     bundles: list[Bundle] = field(default_factory=list)
     probes: list[ProbeStep] = field(default_factory=list)
     local: list[int] = field(default_factory=list)  # checks computed outside the databases
-    schema_probes: int = 0
+    schema_sql: list[tuple[str, str]] = field(default_factory=list)  # column-list probes
     errors: dict[int, str] = field(default_factory=dict)  # checks that failed to compile
 
     @property
     def query_count(self) -> int:
-        return len(self.bundles) + len(self.probes) + 2 * len(self.local) + self.schema_probes
+        return len(self.bundles) + len(self.probes) + 2 * len(self.local) + len(self.schema_sql)
 
     def summary(self) -> str:
         n, k = len(self.checks), self.query_count
@@ -88,16 +88,15 @@ class Plan:
 
     def statements(self, ctx: Context) -> list[tuple[str, str]]:
         """(connection, SQL) of every planned query, in execution order."""
-        out = [(b.scan.connection, b.sql(ctx.dialect(b.scan.connection))) for b in self.bundles]
+        out = list(self.schema_sql)
+        out += [(b.scan.connection, b.sql(ctx.dialect(b.scan.connection))) for b in self.bundles]
         for step in self.probes:
-            dialect = ctx.dialect(step.probe.connection)
-            query = step.probe.query
-            out.append(
-                (
-                    step.probe.connection,
-                    dialect.render(query) if not isinstance(query, str) else query,
-                )
-            )
+            query, connection = step.probe.query, step.probe.connection
+            sql = query if isinstance(query, str) else ctx.dialect(connection).render(query)
+            out.append((connection, sql))
+        for index in self.local:
+            for connection, key_query in self.checks[index].local_queries(ctx):
+                out.append((connection, ctx.dialect(connection).render(key_query)))
         return out
 
 

@@ -97,7 +97,10 @@ def plan_suite(suite: Suite, store: QualityStore | None = None) -> tuple[Plan, C
         finally:
             _close(ctx)
     plan = compile_plan(suite.checks, ctx)
-    plan.schema_probes = len({(c.connection, c.spec.table) for c in suite.checks if c.needs_schema})
+    tables = {(c.connection, c.spec.table): None for c in suite.checks if c.needs_schema}
+    for connection, table in tables:
+        query = exp.select("*").from_(TableRef.parse(table).expression()).limit(0)
+        plan.schema_sql.append((connection, ctx.dialect(connection).render(query)))
     return plan, ctx
 
 

@@ -271,6 +271,10 @@ class Check:
         """Values computed outside the checked databases (cross-connection checks)."""
         return {}
 
+    def local_queries(self, ctx: Context) -> list[tuple[str, exp.Expr]]:
+        """(connection, query) that ``local`` sends, for ``crane check --plan``."""
+        return []
+
     def detail(self, values: dict[str, Any], ctx: Context) -> Probe | None:
         """A query for precise figures, run only when ``evaluate`` did not pass."""
         return None

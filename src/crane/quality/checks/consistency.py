@@ -67,21 +67,24 @@ class Referential(RowCheck):
     def aggregates(self, ctx: Context) -> dict[str, tuple[Scan, exp.Expr]]:
         return {} if self.cross else super().aggregates(ctx)
 
+    def local_queries(self, ctx: Context) -> list[tuple[str, exp.Expr]]:
+        """(connection, distinct non-NULL keys) of the child side, then the parent side."""
+        parent_conn = self.options["to_connection"]
+        key = column(self.spec.column or "")
+        child_dialect = ctx.dialect(self.connection).name
+        child = self.scan.select(child_dialect, key).where(not_null(key.copy())).distinct()
+        parent = self._parent(ctx.dialect(parent_conn).name).distinct()
+        return [(self.connection, child), (parent_conn, parent)]
+
     def local(self, ctx: Context) -> dict[str, Any]:
         if not self.cross:
             return {}
         import duckdb
         import pyarrow as pa
 
-        child_dialect = ctx.dialect(self.connection).name
-        parent_conn = self.options["to_connection"]
-        parent_dialect = ctx.dialect(parent_conn).name
-        key = column(self.spec.column or "")
-        child = self.scan.select(child_dialect, key).where(not_null(key.copy())).distinct()
-        parent = self._parent(parent_dialect).distinct()
-        sides = (("child", self.connection, child), ("parent", parent_conn, parent))
+        sides = zip(("child", "parent"), self.local_queries(ctx), strict=True)
         with duckdb.connect(":memory:") as local:
-            for name, conn, query in sides:
+            for name, (conn, query) in sides:
                 local.execute(f"CREATE TABLE {name} (k VARCHAR)")
                 for rows in ctx.session(conn).stream(query):
                     batch = pa.table({"k": pa.array([_key(r[0]) for r in rows], pa.string())})
