@@ -510,7 +510,7 @@ def main(argv: list[str]) -> None:
     truth = Truth()
     cases = build_cases(args, truth)
     print(f"extract_load: {len(cases)} cases x {args.reps} repetitions, interleaved", flush=True)
-    started = time.time()
+    started, meta = time.time(), machine()  # the commit and sources as they were at the start
     run_all(cases, args.reps, truth, args.keep)
     if INITIAL.samples:  # filled by pg.crane.incr's preparation, never run on its own
         cases.insert(0, INITIAL)
@@ -523,7 +523,7 @@ def main(argv: list[str]) -> None:
     out.write_text(json.dumps({
         "started_utc": stamp, "duration_s": round(time.time() - started, 1),
         "command": " ".join(["bench/bench_extract_load.py", *argv]), "reps": args.reps,
-        "machine": machine(), "goals": goal_rows,
+        "machine": meta, "goals": goal_rows,
         "cases": [{"name": c.name, "label": c.label, "source_table": f"bench.{c.table}",
                    "samples": [s.__dict__ for s in c.samples]} for c in cases],
     }, indent=2))  # fmt: skip
