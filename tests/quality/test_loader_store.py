@@ -142,3 +142,51 @@ def test_fused_sql_per_dialect(dialect: str) -> None:
     # engines without multi-column DISTINCT count compound keys with a GROUP BY probe;
     # engines without an aggregate percentile compute it in one extra query
     assert len(plan.probes) == {"duckdb": 0, "postgres": 0, "mysql": 1, "sqlite": 2}[dialect]
+
+
+PY_SUITE = """
+from crane.quality import CheckSpec
+
+connection = "db"
+checks = [
+    CheckSpec(type="unique", table="orders", column="id"),
+    {"type": "rule", "table": "orders", "expression": "amount >= 0", "severity": "warn"},
+]
+"""
+
+
+def test_python_suite_builds_the_same_checks(tmp_path: Path, duck_db: str) -> None:
+    from crane.quality.executor import run_suite
+    from crane.quality.loader import find_suites
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "orders.py").write_text(PY_SUITE)
+    (tmp_path / "checks" / "_helpers.py").write_text("X = 1\n")
+    paths = find_suites(tmp_path)
+    assert [p.name for p in paths] == ["orders.py"]
+    suite = load_suite(paths[0], {"db": duck_db}.__getitem__, "warehouse")
+    outcome = run_suite(suite)
+    assert [(r.check, r.status, r.value) for r in outcome.results] == [
+        ("orders.unique(id)", "fail", 2),
+        ("orders.rule()", "warn", 1),
+    ]
+
+
+def test_a_new_check_type_is_one_registered_class(duck_db: str) -> None:
+    from sqlglot import exp
+
+    from crane.quality.checks import check_types
+    from crane.quality.checks.base import RowCheck
+    from crane.quality.executor import run_suite
+
+    @check_types.register("positive_test_only")
+    class Positive(RowCheck):
+        dimension = "accuracy"
+
+        def predicate(self, ctx: Context) -> exp.Expr:
+            return exp.LTE(this=self.col, expression=exp.Literal.number(0))
+
+    spec = {"type": "positive_test_only", "table": "orders", "column": "amount"}
+    result = run_suite(build_suite([spec], {"db": duck_db})).results[0]
+    assert (result.status, result.value, result.dimension) == ("fail", 1, "accuracy")
+    assert result.sample[0]["amount"] == -5

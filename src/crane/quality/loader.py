@@ -84,6 +84,8 @@ def build_suite(
 
 def load_suite(path: Path, resolve: Callable[[str], str], default_connection: str) -> Suite:
     """Read one suite file; ``resolve`` turns a connection name or URL into a URL."""
+    if path.suffix == ".py":
+        return load_python_suite(path, resolve, default_connection)
     import yaml
 
     try:
@@ -122,8 +124,50 @@ def load_suite(path: Path, resolve: Callable[[str], str], default_connection: st
 
 
 def find_suites(root: Path) -> list[Path]:
+    """``checks/*.yml``/``*.yaml`` and ``checks/*.py`` (``_*.py`` are helpers, not suites)."""
     folder = root / CHECKS_DIR
-    return sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    python = [p for p in folder.glob("*.py") if not p.name.startswith("_")]
+    return sorted([*folder.glob("*.yml"), *folder.glob("*.yaml"), *python])
+
+
+def load_python_suite(path: Path, resolve: Callable[[str], str], default_connection: str) -> Suite:
+    """A Python suite file: a module-level ``checks`` list of `CheckSpec` objects or dicts
+    (the same fields as YAML), and optionally ``connection`` and ``sample_rows``.
+
+    ::
+
+        from crane.quality import CheckSpec
+        connection = "warehouse"
+        checks = [CheckSpec(type="unique", table="orders", column="id"),
+                  {"type": "rule", "table": "orders", "expression": "amount >= 0"}]
+    """
+    import importlib.util
+
+    name = f"crane_checks_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError("cannot import the check suite", file=str(path))
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise ConfigError(f"the check suite failed to import: {error}", file=str(path)) from error
+    raw = getattr(module, "checks", None)
+    if not isinstance(raw, list | tuple):
+        raise ConfigError("a Python check suite defines a list named 'checks'", file=str(path))
+    default = str(getattr(module, "connection", None) or default_connection)
+    specs = [s if isinstance(s, CheckSpec) else _spec(dict(s), f"{path}: checks") for s in raw]
+    names = {s.connection or default for s in specs}
+    names |= {str(s.params["to_connection"]) for s in specs if s.params.get("to_connection")}
+    return build_suite(
+        specs,
+        {n: resolve(n) for n in sorted(names)},
+        name=path.stem,
+        default_connection=default,
+        sample_rows=int(getattr(module, "sample_rows", 5)),
+    )
 
 
 def _normalise(item: Any, where: str) -> dict[str, Any]:
