@@ -120,7 +120,7 @@ class Type2Model:
 
     def _versions(self, key: Key, merged: list[tuple[Change, int]]) -> list[dict[str, Any]]:
         winners: dict[datetime, Change] = {}
-        for e, new in sorted(merged, key=lambda p: (_tie_desc(p[0].tie), p[1])):
+        for e, _new in sorted(merged, key=lambda p: (_tie_desc(p[0].tie), p[1])):
             winners.setdefault(e.ts, e)
         live = [(e, new) for e, new in merged if not e.deleted]
         over: tuple[Any, ...] = (None,) * self.n_over
@@ -294,7 +294,9 @@ def stage(con: Any, ref: Any, columns: list[tuple[str, str]], rows: list[tuple[A
     if not rows:
         return
     names = [n for n, _ in columns]
-    values = exp.values([tuple(_literal(v, t) for v, (_, t) in zip(r, columns)) for r in rows])
+    values = exp.values(
+        [tuple(_literal(v, t) for v, (_, t) in zip(r, columns, strict=True)) for r in rows]
+    )
     query = exp.select(*(exp.column(n, quoted=True) for n in names)).from_(
         exp.Subquery(
             this=values,

@@ -257,15 +257,30 @@ def _encode(name: str, alias: str) -> exp.Expr:
 
 
 # -- creating the tables ------------------------------------------------------------
+# Catalog probes per engine: DuckDB's information_schema is a view over many joins
+# (tens of ms), PostgreSQL resolves a name with to_regclass in microseconds.
+_CATALOG = {
+    "duckdb": ("duckdb_tables", "schema_name"),
+}
+
+
 def table_exists(con: Connector, ref: TableRef) -> bool:
     schema: exp.Expr = exp.Literal.string(ref.schema) if ref.schema else exp.func("CURRENT_SCHEMA")
+    if con.dialect == "postgres":
+        regclass = exp.func("to_regclass", exp.Literal.string(ref.sql("postgres")))
+        return bool(con.execute(exp.select(not_null(regclass)))[0][0])
+    source: exp.Expr = exp.table_("tables", db="information_schema")
+    schema_column = "table_schema"
+    if con.dialect in _CATALOG:
+        function, schema_column = _CATALOG[con.dialect]
+        source = exp.func(function)
     query = (
         exp.select(exp.Count(this=exp.Star()))
-        .from_(exp.table_("tables", db="information_schema"))
+        .from_(source)
         .where(
             exp.and_(
                 exp.column("table_name").eq(exp.Literal.string(ref.name)),
-                exp.column("table_schema").eq(schema),
+                exp.column(schema_column).eq(schema),
             )
         )
     )
