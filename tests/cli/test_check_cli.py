@@ -94,3 +94,20 @@ def test_run_failure_exits_2(shop: Path, capsys, tmp_path: Path) -> None:
     suite.write_text("tables:\n  t:\n    - not_a_check: x\n")
     code, _, err = crane(capsys, "check", "--suite", suite, "--project", shop)
     assert code == 2 and "cannot tell the check type" in err
+
+
+def test_scorecard_history_and_html_report(shop: Path, capsys, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    assert crane(capsys, "check", "customers", "--project", shop)[0] == 0
+    con = sqlite3.connect(shop / "data" / "source.sqlite")
+    con.execute("UPDATE customers SET email = 'broken' WHERE id < 50")
+    con.commit()
+    con.close()
+    code, out, _ = crane(
+        capsys, "check", "customers", "--json", "--html", report, "--project", shop
+    )
+    assert code == 1
+    card = json.loads(out)["scorecard"]["datasets"][0]
+    assert card["table"] == "customers" and card["score"] < 100 and card["change"] < 0
+    text = report.read_text()
+    assert "<html" in text.lower() and "customers" in text and len(text) < 2_000_000

@@ -16,6 +16,8 @@ from crane.cli.app import DebugOption, JsonOption, ProjectOption
 if TYPE_CHECKING:
     from crane.project import Project
     from crane.quality.loader import Suite
+    from crane.quality.model import SuiteResult
+    from crane.state.quality import QualityStore
 
 EXIT_RUN_FAILED = 2
 
@@ -29,6 +31,9 @@ def check(
         bool, typer.Option("--plan", help="Print 'N checks → K queries' and the SQL; run nothing.")
     ] = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML report (scorecard, trends) here.")
+    ] = None,
     store: Annotated[
         str | None, typer.Option("--store", help="History store URL (default .crane/state.sqlite).")
     ] = None,
@@ -48,7 +53,10 @@ def check(
         if plan:
             _print_plan(checks, json)
             return
-        outcome = _run(loaded, checks, store, no_history)
+        outcome, history = _run(loaded, checks, store, no_history)
+        card = _scorecard(outcome, history)
+        if html is not None:
+            _write_html(html, outcome, card, history, checks)
     except CraneError as error:
         report_error(error, debug)
         raise typer.Exit(EXIT_RUN_FAILED) from None
@@ -57,13 +65,15 @@ def check(
 
         write_junit(outcome, junit)
     if json:
-        print_json(outcome.to_dict())
+        print_json({**outcome.to_dict(), "scorecard": card.to_dict() if card else None})
     else:
         from rich.console import Console
 
         from crane.quality.report_terminal import render
 
-        render(outcome, Console())
+        terminal = Console()
+        render(outcome, terminal)
+        _print_scores(card, terminal)
     raise typer.Exit(outcome.exit_code())
 
 
@@ -115,9 +125,46 @@ def _print_plan(suite: Suite, json: bool) -> None:
         typer.echo(f"-- {mask(connection)}\n{sql};")
 
 
-def _run(loaded: Project, suite: Suite, store_url: str | None, no_history: bool) -> Any:
+def _run(
+    loaded: Project, suite: Suite, store_url: str | None, no_history: bool
+) -> tuple[SuiteResult, QualityStore | None]:
     from crane.quality.executor import run_suite
     from crane.state.quality import QualityStore, default_url
 
     store = None if no_history else QualityStore(store_url or default_url(loaded.root))
-    return run_suite(suite, store)
+    return run_suite(suite, store), store
+
+
+def _scorecard(outcome: SuiteResult, store: QualityStore | None) -> Any:
+    """Per-dataset scores (0–100, per dimension), compared with and stored beside history."""
+    if not outcome.results:
+        return None
+    from crane.quality.score import record_scores, scorecard
+
+    card = scorecard(outcome.results, store=store, run_id=outcome.run_id)
+    if store is not None:
+        record_scores(store, card, outcome.run_id)
+    return card
+
+
+def _print_scores(card: Any, terminal: Any) -> None:
+    if card is None:
+        return
+    for dataset in card.datasets:
+        change = f" ({dataset.change:+g} vs previous run)" if dataset.change is not None else ""
+        flag = " [bold red]DEGRADED[/]" if dataset.degraded else ""
+        terminal.print(f"score {dataset.table}: {dataset.score:g}/100{change}{flag}")
+
+
+def _write_html(
+    path: Path, outcome: SuiteResult, card: Any, store: QualityStore | None, suite: Suite
+) -> None:
+    from crane.quality.report_html import trends_from_store, write_html
+
+    trends = []
+    if store is not None:
+        keys = [(m.dataset, m.column, m.metric) for m in outcome.metrics if m.filter is None]
+        trends = trends_from_store(store, keys)
+    write_html(
+        path, title=f"crane check: {suite.name}", suite=outcome, scorecard=card, trends=trends
+    )
