@@ -293,3 +293,26 @@ def test_plan_lists_every_query_it_counts(duck_db: str, sqlite_db: str) -> None:
     outcome = run_suite(suite)
     assert outcome.query_count == 5  # the GROUP BY probe also carried the failing sample
     assert outcome.results[0].value == 2
+
+
+@pytest.mark.integration
+def test_cross_connection_keys_postgres_to_mariadb(pg_db: str, my_url: str) -> None:
+    import pymysql
+
+    con = pymysql.connect(host="127.0.0.1", user="root", database=my_url.rsplit("/", 1)[1])
+    with con.cursor() as cur:
+        cur.execute("DELETE FROM customers WHERE id = 3")
+    con.commit()
+    con.close()
+    spec = {
+        "type": "referential",
+        "table": "orders",
+        "column": "customer_id",
+        "to": "customers",
+        "to_column": "id",
+        "to_connection": "my",
+    }
+    outcome = run_suite(build_suite([spec], {"pg": pg_db, "my": my_url}))
+    result = outcome.results[0]
+    assert result.status == "fail" and result.value == 2  # 3 and 999
+    assert sorted(r["customer_id"] for r in result.sample) == ["3", "999"]
