@@ -263,6 +263,23 @@ class PostgresConnector(Connector):
         """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)."""
         from sqlglot import exp
 
+        exact = self._loose_types(sql, loose)
+        projections: list[Any] = []
+        for name in names:
+            col: Any = exp.column(name, quoted=True)
+            if name in exact:
+                to_type = exp.DataType.build(exact[name], dialect="postgres")
+                col = exp.cast(col, to_type).as_(name, quoted=True)
+            projections.append(col)
+        return self._wrap(", ".join(p.sql("postgres") for p in projections), sql)
+
+    def _loose_types(self, sql: str, loose: list[str]) -> dict[str, str]:
+        """The exact type each unconstrained numeric of ``sql`` is read as: the widest
+        scale present in ``numeric(38, s)``, or text when 38 digits cannot hold it."""
+        from sqlglot import exp
+
+        if not loose:
+            return {}
         stats: list[Any] = []
         for name in loose:
             value = exp.column(name, quoted=True)
@@ -270,18 +287,12 @@ class PostgresConnector(Connector):
             stats += [exp.func("max", exp.func("scale", value)), exp.func("max", width)]
         aggregate = ", ".join(e.sql("postgres") for e in stats)
         row = self.con.execute(self._wrap(aggregate, sql)).fetchone() or ()
-        projections: list[Any] = []
-        for name in names:
-            col: Any = exp.column(name, quoted=True)
-            if name in loose:
-                i = loose.index(name)
-                scale, digits = int(row[2 * i] or 0), int(row[2 * i + 1] or 1)
-                exact = f"numeric({MAX_DECIMAL_DIGITS},{scale})"
-                to = exact if scale + digits <= MAX_DECIMAL_DIGITS else "text"
-                to_type = exp.DataType.build(to, dialect="postgres")
-                col = exp.cast(col, to_type).as_(name, quoted=True)
-            projections.append(col)
-        return self._wrap(", ".join(p.sql("postgres") for p in projections), sql)
+        exact: dict[str, str] = {}
+        for i, name in enumerate(loose):
+            scale, digits = int(row[2 * i] or 0), int(row[2 * i + 1] or 1)
+            fits = scale + digits <= MAX_DECIMAL_DIGITS
+            exact[name] = f"numeric({MAX_DECIMAL_DIGITS},{scale})" if fits else "text"
+        return exact
 
     # -- metadata ------------------------------------------------------------
     def _columns(self, table: TableRef) -> list[tuple[str, str, bool]] | None:
@@ -302,9 +313,25 @@ class PostgresConnector(Connector):
         return TableRef(table.name, table.schema or self.default_schema).sql("postgres")
 
     def table_schema(self, table: TableRef) -> pa.Schema | None:
-        if self._columns(table) is None:
+        from sqlglot import exp
+
+        columns = self._columns(table)
+        if columns is None:
             return None
-        sql = f"SELECT * FROM ({self._scan(table, 'pg')}) LIMIT 0"
+        # The scanner reads through a session of its own, which cannot see a table this
+        # session created in a still-open transaction: describe typed NULLs instead,
+        # mapped to Arrow by the same scanner that reads the rows.
+        loose = [name for name, _, unconstrained in columns if unconstrained]
+        exact = self._loose_types(f"SELECT * FROM {self._qualified(table)}", loose)
+        nulls = ", ".join(
+            exp.cast(exp.null(), _catalog_type(exact.get(name, sql_type)))
+            .as_(name, quoted=True)
+            .sql("postgres")
+            for name, sql_type, _ in columns
+        )
+        query = exp.Literal.string(f"SELECT {nulls}")
+        call = exp.func("postgres_query", exp.Literal.string("pg"), query)
+        sql = exp.select("*").from_(call).limit(0).sql("duckdb")
         schema = self._duckdb().execute(sql).to_arrow_table().schema
         return types.with_sql_types(schema, self._column_types(table), self.dialect)
 
@@ -558,3 +585,13 @@ def _create_sql(table: TableRef, columns: dict[str, str]) -> exp.Create:
         for name, sql_type in columns.items()
     ]
     return exp.Create(this=exp.Schema(this=table.expression(), expressions=defs), kind="TABLE")
+
+
+def _catalog_type(text: str) -> exp.DataType:
+    """A type as ``format_type`` spells it (built-in, array, enum or other user type)."""
+    from sqlglot import exp
+
+    try:
+        return exp.DataType.build(text, dialect="postgres")
+    except Exception:  # a user-defined type sqlglot does not know: keep its catalog name
+        return exp.DataType.build(text, dialect="postgres", udt=True)
