@@ -197,17 +197,24 @@ def events_query(dim: ScdTable, batch: TableRef) -> exp.Select:
 def check_conflicts(con: Connector, dim: ScdTable, events: TableRef) -> None:
     """Two different events for one key at one timestamp (and one tie-break) is an error:
     which one is "latest" would be a guess."""
+    rows = con.execute(conflicts_query(dim, events).limit(1))
+    if rows:
+        raise_conflict(dim, rows[0])
+
+
+def conflicts_query(dim: ScdTable, events: TableRef) -> exp.Select:
     group = [*dim.business_key, TS, TIE]
-    query = (
+    return (
         exp.select(*(col(c) for c in group))
         .from_(table(events))
         .group_by(*(col(c) for c in group))
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
-        .limit(1)
     )
-    rows = con.execute(query)
-    if rows:
-        raise_conflict(dim, rows[0])
+
+
+def count_of(query: exp.Select) -> exp.Subquery:
+    """``(SELECT COUNT(*) FROM (query))`` as a scalar subquery."""
+    return exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(subquery(query, "_c")))
 
 
 def raise_conflict(dim: ScdTable, row: Sequence[object]) -> None:

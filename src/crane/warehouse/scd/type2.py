@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from crane.connectors.base import TableRef
 from crane.errors import ConfigError
 from crane.sql.build import col, ident, table
 from crane.warehouse.scd.base import ScdResult, ScdTable, scd_types
@@ -36,6 +37,8 @@ from crane.warehouse.scd.steps import (
     Work,
     as_,
     check_conflicts,
+    conflicts_query,
+    count_of,
     differ,
     eq,
     events_query,
@@ -52,11 +55,12 @@ from crane.warehouse.scd.steps import (
 )
 
 if TYPE_CHECKING:
-    from crane.connectors.base import Connector, TableRef
+    from crane.connectors.base import Connector
 
 FROM, TO, CUR = "_crane_from", "_crane_to", "_crane_cur"
 CHG, RUN, LATE, ROWN = "_crane_chg", "_crane_run", "_crane_late", "_crane_rn"
 UPD, VALS = "_crane_upd", "_crane_vals"
+ORDER = [(TS, False), (NEW, False)]  # time order; at equal times stored events first
 
 
 @scd_types.register("2", "type2")
@@ -70,16 +74,18 @@ def load_type2(
         if initial is not None:
             return initial
         events = w.temp("ev", events_query(dim, batch))
-        check_conflicts(con, dim, events)
         old = w.temp("old", _old_rows(dim, events))
         stored = _stored_events(dim, old)
         quarantined = 0
-        if w.count(old):  # nothing stored for these keys: nothing late, nothing to clash with
+        if dim.late_arrival == "quarantine" and w.count(old):
+            check_conflicts(con, dim, events)
             events, quarantined = _late(w, dim, events, stored, load_ts=load_ts, run_id=run_id)
-            _check_stored_conflicts(con, dim, events, stored)
+        # conflicts are counted with the plan (one statement) and named only if found
+        # materialised steps: DuckDB plans these joins badly over window subqueries
         merged = w.temp("mg", _merged(dim, events, stored))
-        versions = w.temp("nv", _versions(dim, merged))
-        result = _apply(w, dim, events, old, versions)
+        derived = w.temp("nv", _versions(dim, merged))
+        delta = w.temp("dt", _delta(dim, exp.select(exp.Star()).from_(table(derived)), old))
+        result = _apply(w, dim, events, old, delta, stored)
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
 
 
@@ -246,27 +252,24 @@ def _check_stored_conflicts(
 ) -> None:
     """A new event at the same key, timestamp and tie-break as a stored version but with
     different tracked values is a conflict too (a correction needs a tie-break)."""
+    rows = con.execute(_stored_conflicts(dim, events, stored).limit(1))
+    if rows:
+        raise_conflict(dim, rows[0])
+
+
+def _stored_conflicts(dim: ScdTable, events: TableRef, stored: exp.Query) -> exp.Select:
     on = exp.and_(
         keys_same(dim.business_key, "e", "s"),
         exp.EQ(this=col(TS, "e"), expression=col(TS, "s")),
         exp.NullSafeEQ(this=col(TIE, "e"), expression=col(TIE, "s")),
     )
-    state = (
-        exp.or_(
-            exp.NEQ(this=col(DEL, "e"), expression=col(DEL, "s")),
-            exp.and_(
-                exp.EQ(this=col(DEL, "e"), expression=exp.Literal.number(0)),
-                differ(dim.type2, "e", "s"),
-            ),
-        )
-        if dim.type2
-        else exp.NEQ(this=col(DEL, "e"), expression=col(DEL, "s"))
-    )
+    state: exp.Expr = exp.NEQ(this=col(DEL, "e"), expression=col(DEL, "s"))
+    if dim.type2:
+        live_differ = exp.and_(eq(col(DEL, "e"), num(0)), differ(dim.type2, "e", "s"))
+        state = exp.or_(state, live_differ)
     query = exp.select(*(col(k, "e") for k in dim.business_key), col(TS, "e"))
-    query = query.from_(table(events, "e")).join(_subquery(stored, "s"), on=on)
-    rows = con.execute(query.where(state).limit(1))
-    if rows:
-        raise_conflict(dim, rows[0])
+    query = query.from_(table(events, "e")).join(_subquery(stored.copy(), "s"), on=on)
+    return query.where(state)
 
 
 def _merged(dim: ScdTable, events: TableRef, stored: exp.Query) -> exp.Query:
@@ -277,20 +280,24 @@ def _merged(dim: ScdTable, events: TableRef, stored: exp.Query) -> exp.Query:
 
 
 def _versions(dim: ScdTable, merged: TableRef) -> exp.Select:
-    """Winner per (key, timestamp) → change flags → runs → one row per version."""
+    """Winner per (key, timestamp) → change flags → runs → one row per version.
+
+    Without a tie-break, events sharing a key and timestamp have the same state (else
+    the load fails as a conflict), so they need no winner: ordered stored-first, the
+    later ones are simply "no change". Each window pass costs DuckDB a sort.
+    """
     keys = list(dim.business_key)
-    at = [*keys, TS]
-    rank = window(exp.RowNumber(), at, [(TIE, True), (NEW, False)])
-    carried = window(exp.Max(this=col(SK)), at)
-    base = exp.select(
-        *(col(c) for c in [*keys, *_values(dim), TS, TIE, DEL, NEW]),
-        as_(carried, SK),
-        as_(rank, ROWN),
-    ).from_(table(merged))
-    winners = exp.select(exp.Star()).from_(_subquery(base, "a"))
-    winners = winners.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
+    columns = [*keys, *_values(dim), TS, TIE, DEL, NEW]
+    winners = exp.select(*(col(c) for c in [*columns, SK])).from_(table(merged))
+    if dim.tie_break:
+        at = [*keys, TS]
+        rank = window(exp.RowNumber(), at, [(TIE, True), (NEW, False)])
+        carried = window(exp.Max(this=col(SK)), at)
+        base = exp.select(*(col(c) for c in columns), as_(carried, SK), as_(rank, ROWN))
+        winners = exp.select(exp.Star()).from_(_subquery(base.from_(table(merged)), "a"))
+        winners = winners.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
     flagged = _change_flags(dim, winners)
-    run = window(exp.Sum(this=col(CHG)), keys, [(TS, False)], frame=True)
+    run = window(exp.Sum(this=col(CHG)), keys, ORDER, frame=True)
     runs = exp.select(exp.Star(), as_(run, RUN)).from_(_subquery(flagged, "c"))
     run_sk = window(exp.Min(this=col(SK)), [*keys, RUN])
     starts = exp.select(exp.Star(), as_(run_sk, "_crane_run_sk")).from_(_subquery(runs, "r"))
@@ -302,11 +309,11 @@ def _change_flags(dim: ScdTable, winners: exp.Select) -> exp.Select:
     """1 where the state (tracked values, deleted) differs from the previous event."""
     keys = list(dim.business_key)
     lag_del = exp.Coalesce(
-        this=window(exp.func("LAG", col(DEL)), keys, [(TS, False)]),
+        this=window(exp.func("LAG", col(DEL)), keys, ORDER),
         expressions=[exp.Literal.number(1)],
     )
     lags = [
-        as_(window(exp.func("LAG", col(c)), keys, [(TS, False)]), f"_crane_p_{i}")
+        as_(window(exp.func("LAG", col(c)), keys, ORDER), f"_crane_p_{i}")
         for i, c in enumerate(dim.type2)
     ]
     inner = exp.select(exp.Star(), as_(lag_del, "_crane_pdel"), *lags).from_(
@@ -329,10 +336,10 @@ def _finish(dim: ScdTable, merged: TableRef, starts: exp.Select) -> exp.Select:
     """Versions with validity; tombstones kept only for ``close_and_flag`` (carrying the
     previous version's values); overwritten columns from the key's latest live event."""
     keys = list(dim.business_key)
-    lead = window(exp.func("LEAD", col(TS)), keys, [(TS, False)])
+    lead = window(exp.func("LEAD", col(TS)), keys, ORDER)
     items: list[exp.Expr] = [as_(col("_crane_run_sk"), SK), *(col(k) for k in keys)]
     for c in dim.type2:
-        prev = window(exp.func("LAG", col(c)), keys, [(TS, False)])
+        prev = window(exp.func("LAG", col(c)), keys, ORDER)
         is_del = exp.EQ(this=col(DEL), expression=exp.Literal.number(1))
         items.append(as_(_case(is_del, prev, col(c)), c))
     items += [as_(col(TS), FROM), as_(lead, TO), col(TIE), col(DEL), col(RUN)]
@@ -365,10 +372,8 @@ def _latest_overwrite(dim: ScdTable, merged: TableRef) -> exp.Select:
     return query.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
 
 
-def _apply(
-    w: Work, dim: ScdTable, events: TableRef, old: TableRef, versions: TableRef
-) -> ScdResult:
-    """Write the difference between the derived versions and the stored ones."""
+def _delta(dim: ScdTable, versions: exp.Select, old: TableRef) -> exp.Select:
+    """Derived versions joined to the stored rows they continue, with what changed."""
     validity = [FROM, TO, CUR, TIE, DEL]
     on = exp.EQ(this=col(SK, "n"), expression=col(SK, "o"))
     found = neg(exp.Is(this=col(SK, "o"), expression=exp.Null()))
@@ -379,13 +384,20 @@ def _apply(
     items += [col(c, "n") for c in validity]
     items += [as_(_case(changed, 1, 0), UPD), as_(_case(closed, 1, 0), "_crane_closed")]
     items.append(as_(_case(values_changed, 1, 0), VALS))
-    diff = (
+    return (
         exp.select(*items)
-        .from_(table(versions, "n"))
+        .from_(_subquery(versions, "n"))
         .join(table(old, "o"), on=on, join_type="LEFT")
     )
-    delta = w.temp("dt", diff)
-    counts = exp.select(
+
+
+def _apply(
+    w: Work, dim: ScdTable, events: TableRef, old: TableRef, delta: TableRef, stored: exp.Query
+) -> ScdResult:
+    """Count the plan (and any conflict) in one query, then write the difference."""
+    keys = [col(k) for k in dim.business_key]
+    touched = exp.or_(exp.Is(this=col(SK), expression=exp.Null()), eq(col(UPD), num(1)))
+    plan = exp.select(
         *(
             exp.Sum(this=c)
             for c in [
@@ -394,17 +406,31 @@ def _apply(
                 col("_crane_closed"),
                 col(VALS),
             ]
-        )
+        ),
+        count_of(_gone(old, delta)),
+        count_of(exp.select(*keys).from_(table(events)).distinct()),
+        count_of(
+            exp.select(*(k.copy() for k in keys)).from_(table(delta)).where(touched).distinct()
+        ),
+        count_of(conflicts_query(dim, events)),
+        count_of(_stored_conflicts(dim, events, stored)),
     ).from_(table(delta))
-    inserted, updated, closed_n, values_n = (int(v or 0) for v in w.con.execute(counts)[0])
-    removed = _remove_superseded(w, dim, old, versions)
+    row = [int(v or 0) for v in w.con.execute(plan)[0]]
+    inserted, updated, closed_n, values_n, removed, batch_keys, touched_keys = row[:7]
+    if row[7]:
+        check_conflicts(w.con, dim, events)
+    if row[8]:
+        _check_stored_conflicts(w.con, dim, events, stored)
+    if removed:
+        cond = exp.In(this=col(dim.surrogate_key or ""), query=exp.Subquery(this=_gone(old, delta)))
+        w.con.execute(exp.Delete(this=table(dim.table), where=exp.Where(this=cond)))
     if updated > values_n:
         w.con.execute(_update(dim, delta, values=False))
     if values_n:
         w.con.execute(_update(dim, delta, values=True))
     if inserted:
         w.con.execute(_insert(dim, delta))
-    unchanged = _unchanged(w, dim, events, delta)
+    unchanged = batch_keys - touched_keys
     return ScdResult(inserted, updated - closed_n, closed_n, unchanged, 0, removed)
 
 
@@ -462,33 +488,12 @@ def _insert(dim: ScdTable, delta: TableRef) -> exp.Insert:
     return exp.Insert(this=schema, expression=query)
 
 
-def _remove_superseded(w: Work, dim: ScdTable, old: TableRef, versions: TableRef) -> int:
+def _distinct_keys(keys: list[exp.Column], delta: TableRef, where: exp.Expr) -> exp.Select:
+    return exp.select(*(k.copy() for k in keys)).from_(table(delta)).where(where).distinct()
+
+
+def _gone(old: TableRef, delta: TableRef) -> exp.Select:
     """Stored rows merged into another version (a same-timestamp correction won by the
-    tie-break, or two versions joined by a late change) are removed."""
-    kept = (
-        exp.select(exp.Literal.number(1))
-        .from_(table(versions, "n"))
-        .where(exp.EQ(this=col(SK, "n"), expression=col(SK, "o")))
-    )
-    gone = exp.select(col(SK, "o")).from_(table(old, "o")).where(neg(exp.Exists(this=kept)))
-    count = w.scalar(exp.select(exp.Count(this=exp.Star())).from_(_subquery(gone, "g")))
-    if count:
-        target_sk = col(dim.surrogate_key or "")
-        cond = exp.In(this=target_sk, query=exp.Subquery(this=gone))
-        w.con.execute(exp.Delete(this=table(dim.table), where=exp.Where(this=cond)))
-    return count
-
-
-def _unchanged(w: Work, dim: ScdTable, events: TableRef, delta: TableRef) -> int:
-    """Keys in the batch whose rows this load left exactly as they were."""
-    keys = [col(k) for k in dim.business_key]
-    touched_row = exp.or_(exp.Is(this=col(SK), expression=exp.Null()), eq(col(UPD), num(1)))
-    touched = exp.select(*keys).from_(table(delta)).where(touched_row).distinct()
-    batch_keys = exp.select(*(k.copy() for k in keys)).from_(table(events)).distinct()
-
-    def count(query: exp.Select) -> exp.Subquery:
-        return exp.Subquery(
-            this=exp.select(exp.Count(this=exp.Star())).from_(_subquery(query, "k"))
-        )
-
-    return w.scalar(exp.select(exp.Sub(this=count(batch_keys), expression=count(touched))))
+    tie-break, or two versions joined by a late change): they are removed."""
+    kept = exp.select(num(1)).from_(table(delta, "n")).where(eq(col(SK, "n"), col(SK, "o")))
+    return exp.select(col(SK, "o")).from_(table(old, "o")).where(neg(exp.Exists(this=kept)))
