@@ -40,8 +40,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crane.errors import ConfigError, UnknownNameError
+from crane.orchestrate.alerts import Deadline, NotifierRef
 from crane.orchestrate.graph import Graph, cycle_text
 from crane.orchestrate.tasks import INFER_TYPE, task_types
+from crane.orchestrate.triggers import TriggerSpec
 
 if TYPE_CHECKING:
     from crane.config.env import Environment
@@ -89,6 +91,11 @@ class TaskSpec(BaseModel):
     branch: bool = False  # the return value names the downstream task(s) to run
     writes: str | None = None  # a connection whose DuckDB file this task writes (serialized)
     params: dict[str, Any] = Field(default_factory=dict)
+    # alerts (crane/orchestrate/alerts.py): notifier names or inline {type: …, …} mappings
+    on_failure: list[NotifierRef] = Field(default_factory=list)
+    on_retry: list[NotifierRef] = Field(default_factory=list)
+    on_success: list[NotifierRef] = Field(default_factory=list)
+    deadline: Deadline | None = None  # alert (do not stop) when not finished in time
 
     @property
     def options_data(self) -> dict[str, Any]:
@@ -140,6 +147,9 @@ class DagSpec(BaseModel):
     timezone: str = "UTC"
     catchup: bool = False
     max_active_runs: int = Field(1, ge=1)
+    max_catchup_runs: int | None = Field(None, ge=0)  # catchup: only the N most recent intervals
+    on_dataset: list[str] = Field(default_factory=list)  # run when all of these got new data
+    triggers: list[TriggerSpec] = Field(default_factory=list)  # file / nats / redis events
     params: dict[str, Any] = Field(default_factory=dict)
     pools: dict[str, int] = Field(default_factory=dict)
     max_workers: int = Field(4, ge=1)
@@ -147,6 +157,19 @@ class DagSpec(BaseModel):
     groups: dict[str, GroupSpec] = Field(default_factory=dict)
     tasks: list[TaskSpec] = Field(default_factory=list)
     history: str | None = None  # run-history URL (sqlite:///… or postgresql://…)
+    # alerts (crane/orchestrate/alerts.py): named notifiers, run-level callbacks, deadline
+    notifiers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    on_failure: list[NotifierRef] = Field(default_factory=list)
+    on_retry: list[NotifierRef] = Field(default_factory=list)
+    on_success: list[NotifierRef] = Field(default_factory=list)
+    deadline: Deadline | None = None
+
+    def has_alerts(self) -> bool:
+        """Whether a run needs the alert manager (callbacks or deadlines anywhere)."""
+        items: list[Any] = [self, *self.tasks]
+        return any(
+            i.on_failure or i.on_retry or i.on_success or i.deadline is not None for i in items
+        )
 
     @model_validator(mode="before")
     @classmethod

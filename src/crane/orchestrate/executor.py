@@ -22,10 +22,12 @@ import heapq
 import itertools
 import json
 import queue
+import threading
 import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,12 +123,17 @@ def run_dag(
     from_task: str | None = None,
     resume_run: str | None = None,
     console: Console | None = None,
+    stop: threading.Event | None = None,
+    on_event: list[Callable[[dict[str, Any]], None]] | None = None,
 ) -> DagRunResult:
     """Run ``spec`` once and return what happened (``raise_for_status()`` to raise).
 
     ``from_task`` resumes ``resume_run`` (default: the DAG's latest run in
     ``history``): that task, everything downstream of it and whatever did not
-    succeed are run again; the rest keep their results.
+    succeed are run again; the rest keep their results. ``on_event`` callables get each
+    run/task transition (``run_started``, ``task_started``, ``task_retry``, ``task_success``,
+    ``task_failed``, ``run_finished``) on the loop thread: they must return quickly. The
+    spec's deadlines and ``on_failure``/``on_retry``/``on_success`` alerts hook in here.
     """
     reuse: dict[str, dict[str, Any]] = {}
     resumed_from = None
@@ -153,6 +160,14 @@ def run_dag(
         reuse=reuse,
         resumed_from=resumed_from,
     )
+    execution.listeners = list(on_event or [])
+    execution.stop = stop  # set it to interrupt the run (scheduler shutdown)
+    if spec.has_alerts():
+        from crane.orchestrate.alerts import AlertManager
+
+        if not any(isinstance(listener, AlertManager) for listener in execution.listeners):
+            manager = AlertManager(spec, project=project, console=execution.console)
+            execution.listeners.append(manager)
     with capture.installed():
         return execution.run()
 
@@ -203,6 +218,8 @@ class _Execution:
         self.unfinished = len(self.tasks)
         self.result = DagRunResult(self.run_id, spec.name, "running", self.results, now)
         self.result.resumed_from = resumed_from
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.stop: threading.Event | None = None
 
     def _locks_of(self, task: TaskSpec) -> list[str]:
         locks = [f"pool:{task.pool}"] if task.pool else []
@@ -214,6 +231,7 @@ class _Execution:
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> DagRunResult:
         self._record_run()
+        self._emit("run_started")
         for name in self.graph.order():
             if name in self.reuse:
                 old = self.reuse[name]
@@ -226,17 +244,21 @@ class _Execution:
             self._loop()
         except BaseException:  # Ctrl-C, SIGTERM handler, a bug: stop the tasks, keep the record
             self._abandon()
+            self._emit("run_finished")
             raise
         failed = any(r.state in FAILED for r in self.results.values())
         self.result.state = "failed" if failed else "success"
         self.result.finished_at = dt.datetime.now(dt.UTC)
         self._record_run()
+        self._emit("run_finished")
         if self.history is not None:
             self.history.flush()
         return self.result
 
     def _loop(self) -> None:
         while self.unfinished:
+            if self.stop is not None and self.stop.is_set():
+                raise DagRunError("interrupted: the run was stopped", run_id=self.run_id)
             self._launch_ready()
             try:
                 event = self.events.get(timeout=self._wakeup())
@@ -308,6 +330,7 @@ class _Execution:
         run.state, run.log_path, run.error = "running", log, None
         run.started_at, run.finished_at = dt.datetime.now(dt.UTC), None
         self._record_attempt(name)
+        self._emit("task_started", name)
         _WORKERS.submit(self._work, token, name, ctx)
 
     def _work(self, token: int, name: str, ctx: TaskContext) -> None:
@@ -368,6 +391,7 @@ class _Execution:
         run.state, run.finished_at = "up_for_retry", dt.datetime.now(dt.UTC)
         self._record_attempt(name)
         heapq.heappush(self.retries, _Due(time.monotonic() + delay, name))
+        self._emit("task_retry", name)
         self.console.warn(f"{self.spec.name}.{name} try {run.attempts} failed; retry {delay:.1f}s")
 
     def _expire(self) -> None:
@@ -407,6 +431,8 @@ class _Execution:
         if record:
             self._record_attempt(name)
         self.unfinished -= 1
+        if state in ("success", "failed") and not run.reused:
+            self._emit(f"task_{state}", name)
         if state in FAILED:
             self.console.warn(f"{self.spec.name}.{name} {state}: {run.error or ''}")
         else:
@@ -417,6 +443,35 @@ class _Execution:
             self.waiting[child] -= 1
             if self.waiting[child] == 0:
                 self._evaluate(child)
+
+    # -- listeners ---------------------------------------------------------------------------
+    def _emit(self, kind: str, name: str | None = None) -> None:
+        """Tell the listeners; a failing listener is reported, never fails the run."""
+        if not self.listeners:
+            return
+        event: dict[str, Any] = {
+            "event": kind,
+            "dag": self.spec.name,
+            "run_id": self.run_id,
+            "state": self.result.state,
+            "logical_date": self.logical_date,
+            "task": name,
+        }
+        if name is not None:
+            run = self.results[name]
+            event.update(
+                state=run.state,
+                attempt=run.attempts,
+                error=run.error,
+                log_path=str(run.log_path) if run.log_path else None,
+            )
+        else:
+            event["failed"] = [n for n, r in self.results.items() if r.state == "failed"]
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception as error:  # an alert must never break the run
+                self.console.warn(f"{self.spec.name}: event listener failed: {error}")
 
     # -- history -----------------------------------------------------------------------------
     def _record_run(self) -> None:
