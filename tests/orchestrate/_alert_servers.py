@@ -38,7 +38,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.delay:
             time.sleep(self.server.delay)
         self.server.posts.append(
-            {"path": self.path, "headers": dict(self.headers), "json": json.loads(body or b"{}")}
+            {
+                "path": self.path,
+                "headers": dict(self.headers),
+                "json": json.loads(body or b"{}"),
+                "received": time.monotonic(),
+            }
         )
         self.send_response(self.server.status)
         self.end_headers()
