@@ -90,6 +90,15 @@ class HistoryStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(lambda: _sqlite_connect(path), "?")
 
+    def connect(self) -> Any:
+        """A new connection to the same database, for a caller needing its own transaction
+        (the scheduler's atomic claims, `crane.orchestrate.triggers.state`); close it."""
+        return self._connect()
+
+    @property
+    def placeholder(self) -> str:
+        return self._ph
+
     # -- writes (queued; one writer thread) ------------------------------------------------
     def upsert_run(self, record: dict[str, Any]) -> None:
         self._put("dag_runs", RUN_COLUMNS, ("run_id",), record)

@@ -1,0 +1,348 @@
+"""``crane scheduler``: fire DAG runs on cron schedules and events, in one long-lived process.
+
+One loop (`Scheduler.tick`) decides what to run; each run executes on its own
+thread through the same `run_dag` as ``crane dag run``. Per tick, per DAG:
+
+* **schedule** — the intervals that closed since the DAG's schedule state (the
+  last claimed logical date, `TriggerState`), oldest first; without
+  ``catchup`` only the latest; ``max_catchup_runs`` keeps the N most recent;
+* **files** — new, settled files matching a ``file:`` glob (once per path);
+* **datasets** — every dataset in ``on_dataset`` has an event newer than the
+  ones this DAG already consumed (a DAG run whose pipeline task loaded rows
+  into ``warehouse.orders`` emits ``warehouse.orders``);
+* **queued** events from the webhook and NATS/Redis listeners (threads).
+
+Every firing is claimed atomically in the history database first, so restarts
+and a second scheduler process never fire the same interval or file twice.
+``max_active_runs`` caps a DAG's concurrent runs in this process: an interval
+is claimed only when a slot is free, event firings wait in a queue.
+
+Shutdown (`shutdown`, on SIGTERM): stop firing, let running runs finish within
+``grace`` seconds, then interrupt the rest — their running tasks are cancelled
+and recorded failed, the run ``failed`` with ``interrupted: scheduler shut
+down``. At start-up, runs left ``running`` by a process that no longer exists
+are marked failed the same way.
+
+Time comes from ``now`` (a function), so tests drive a day of schedules in
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crane.console import NullConsole
+from crane.errors import CraneError, UnknownNameError
+from crane.orchestrate.triggers import Fire
+from crane.orchestrate.triggers.cron import Schedule
+from crane.orchestrate.triggers.state import TriggerState
+
+if TYPE_CHECKING:
+    from crane.console import Console
+    from crane.orchestrate.dag import DagSpec
+    from crane.orchestrate.executor import DagRunResult
+    from crane.orchestrate.history import HistoryStore
+    from crane.project import Project
+
+Clock = Callable[[], dt.datetime]
+MAX_SLEEP = 1.0  # seconds: file and dataset triggers are polled at least this often
+INTERRUPTED = "interrupted: scheduler shut down"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class _Active:
+    fire: Fire
+    thread: threading.Thread
+    stop: threading.Event = field(default_factory=threading.Event)
+    run_id: str | None = None
+
+
+class Scheduler:
+    """Decides and starts runs; ``tick()`` is one pass (the CLI calls it in a loop)."""
+
+    def __init__(
+        self,
+        dags: dict[str, DagSpec],
+        history: HistoryStore,
+        *,
+        project: Project | None = None,
+        root: Path | None = None,
+        now: Clock = utcnow,
+        log_dir: Path | None = None,
+        console: Console | None = None,
+        file_settle: float = 1.0,
+    ) -> None:
+        self.dags, self.history, self.project = dags, history, project
+        self.root = root or (project.root if project is not None else Path.cwd())
+        self.now, self.log_dir = now, log_dir
+        self.console = console or NullConsole()
+        self.file_settle = file_settle
+        self.state = TriggerState(history)
+        self.schedules = {
+            n: Schedule(s.schedule, s.timezone) for n, s in dags.items() if s.schedule
+        }
+        self.active: dict[str, list[_Active]] = {name: [] for name in dags}
+        self.queued: dict[str, collections.deque[Fire]] = {n: collections.deque() for n in dags}
+        self.results: list[DagRunResult] = []  # finished runs, newest last (tests, CLI summary)
+        self.launched = 0  # runs started by this scheduler
+        self.stopping = False
+        self._lock = threading.Lock()  # guards active/queued/results against run threads
+        self._wake = threading.Event()
+
+    # -- start-up -----------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Mark runs left ``running`` by a process that is gone as failed; their ids."""
+        recovered = []
+        for orphan in self.state.orphaned_runs():
+            error = f"interrupted: the process running it (pid {orphan['pid']}) is gone"
+            mark_failed(self.history, orphan["run_id"], error)
+            recovered.append(orphan["run_id"])
+            self.console.warn(f"run {orphan['run_id'][:12]} {error}; marked failed")
+        self.history.flush()
+        return recovered
+
+    # -- one pass -----------------------------------------------------------------------------
+    def tick(self) -> float:
+        """Fire whatever is due now; return how long to sleep before the next pass."""
+        if self.stopping:
+            return MAX_SLEEP
+        now = self.now()
+        for name, spec in self.dags.items():
+            self._queued(name)
+            if name in self.schedules:
+                self._scheduled(name, spec, now)
+            for trigger in spec.triggers:
+                if trigger.kind == "file":
+                    self._files(name, trigger.target)
+            if spec.on_dataset:
+                self._datasets(name, spec.on_dataset)
+        return self._sleep(now)
+
+    def _sleep(self, now: dt.datetime) -> float:
+        times = [s.next_fire(now) for s in self.schedules.values()]
+        wait = min([(t - now).total_seconds() for t in times], default=MAX_SLEEP)
+        return max(min(wait, MAX_SLEEP), 0.0)
+
+    def _free(self, name: str) -> int:
+        with self._lock:
+            return self.dags[name].max_active_runs - len(self.active[name])
+
+    def _scheduled(self, name: str, spec: DagSpec, now: dt.datetime) -> None:
+        schedule = self.schedules[name]
+        last = self.state.last_scheduled(name)
+        for start, end in schedule.due(now, last, spec.catchup, spec.max_catchup_runs):
+            if self._free(name) <= 0:
+                return  # claimed only when it can start: the next tick picks it up
+            if self.state.claim(name, "schedule", [start.isoformat()], start):
+                self._launch(Fire(name, "schedule", logical_date=start, interval=(start, end)))
+
+    def _files(self, name: str, pattern: str) -> None:
+        from crane.orchestrate.triggers.files import matching
+
+        seen = self.state.claimed(name, "file")
+        for path in matching(self.root, pattern, self.file_settle):
+            key = str(path)
+            if key not in seen and self.state.claim(name, "file", [key]):
+                self.submit(name, {"file": key}, kind="file")
+
+    def _datasets(self, name: str, datasets: list[str]) -> None:
+        latest = self.state.latest_events(datasets)
+        used = self.state.consumed(name)
+        if not all(latest.get(d, 0) > used.get(d, 0) for d in datasets):
+            return
+        keys = [f"{d}#{latest[d]}" for d in datasets]
+        if self.state.claim(name, "dataset", keys):
+            self.submit(name, {"datasets": {d: latest[d] for d in datasets}}, kind="dataset")
+
+    def _queued(self, name: str) -> None:
+        while self._free(name) > 0:
+            with self._lock:
+                if not self.queued[name]:
+                    return
+                fire = self.queued[name].popleft()
+            self._launch(fire)
+
+    # -- events from other threads ------------------------------------------------------------
+    def submit(self, dag: str, params: dict[str, Any] | None = None, kind: str = "webhook") -> None:
+        """Queue a run of ``dag`` (thread-safe: webhook and message listeners call it).
+
+        Raises KeyError for an unknown DAG and RuntimeError while shutting down.
+        """
+        if dag not in self.dags:
+            raise KeyError(dag)
+        if self.stopping:
+            raise RuntimeError("the scheduler is shutting down")
+        with self._lock:
+            self.queued[dag].append(Fire(dag, kind, params=dict(params or {})))
+        self._wake.set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep until the next pass is due or an event is queued."""
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def _launch(self, fire: Fire) -> None:
+        when = fire.logical_date.isoformat() if fire.logical_date else "now"
+        self.console.info(f"{fire.dag}: {fire.kind} run for {when}")
+        handle = _Active(fire, threading.Thread(daemon=True, name=f"crane-run-{fire.dag}"))
+        handle.thread = threading.Thread(
+            target=self._execute, args=(handle,), daemon=True, name=f"crane-run-{fire.dag}"
+        )
+        with self._lock:
+            self.active[fire.dag].append(handle)
+            self.launched += 1
+        handle.thread.start()
+
+    def _execute(self, handle: _Active) -> None:
+        from crane.orchestrate.executor import run_dag
+
+        fire, spec = handle.fire, self.dags[handle.fire.dag]
+
+        def listen(event: dict[str, Any]) -> None:
+            if event["event"] == "run_started":
+                handle.run_id = event["run_id"]
+                self.state.own(event["run_id"])
+
+        try:
+            result = run_dag(
+                spec,
+                project=self.project,
+                history=self.history,
+                params={**fire.params, "trigger": fire.kind},
+                logical_date=fire.logical_date,
+                interval=fire.interval,
+                log_dir=self.log_dir,
+                console=self.console,
+                stop=handle.stop,
+                on_event=[listen],
+            )
+            self._emit_datasets(spec, result)
+            with self._lock:
+                self.results.append(result)
+        except CraneError as error:
+            if handle.stop.is_set() and handle.run_id is not None:
+                mark_failed(self.history, handle.run_id, INTERRUPTED)
+            else:
+                self.console.warn(f"{fire.dag}: run could not complete: {error}")
+        except Exception as error:  # a bug in a run must not stop the scheduler
+            self.console.warn(f"{fire.dag}: run crashed: {type(error).__name__}: {error}")
+        finally:
+            with self._lock:
+                self.active[fire.dag].remove(handle)
+            self._wake.set()
+
+    def _emit_datasets(self, spec: DagSpec, result: DagRunResult) -> None:
+        for dataset, rows in produced_datasets(spec, result, self.project).items():
+            self.state.emit(dataset, spec.name, result.run_id, rows)
+            self.console.info(f"{spec.name}: dataset {dataset} updated ({rows} rows)")
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(len(runs) for runs in self.active.values())
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no run is active and nothing is queued (tests, ``--once``)."""
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.start()
+        try:
+            while not deadline.is_set():
+                with self._lock:
+                    busy = any(self.active.values()) or any(self.queued.values())
+                if not busy:
+                    return True
+                self._queued_all()
+                deadline.wait(0.01)
+            return False
+        finally:
+            timer.cancel()
+
+    def _queued_all(self) -> None:
+        for name in self.dags:
+            if not self.stopping:
+                self._queued(name)
+
+    def shutdown(self, grace: float = 30.0) -> list[str]:
+        """Stop firing; wait ``grace`` s for running runs, then interrupt them (their ids)."""
+        self.stopping = True
+        with self._lock:
+            handles = [h for runs in self.active.values() for h in runs]
+            for queue_ in self.queued.values():
+                queue_.clear()
+        deadline = threading.Event()
+        timer = threading.Timer(grace, deadline.set)
+        timer.start()
+        for handle in handles:
+            while handle.thread.is_alive() and not deadline.is_set():
+                handle.thread.join(0.05)
+        timer.cancel()
+        stopped = [h for h in handles if h.thread.is_alive()]
+        for handle in stopped:
+            handle.stop.set()
+        for handle in stopped:
+            handle.thread.join(30)
+        self.history.flush()
+        return [h.run_id or "?" for h in stopped]
+
+
+def produced_datasets(
+    spec: DagSpec, result: DagRunResult, project: Project | None
+) -> dict[str, int | None]:
+    """Datasets a successful task updated: pipeline tasks that loaded rows (``<connection>.
+    <table>``), and any task returning ``{"dataset": name}`` or ``{"datasets": [names]}``."""
+    found: dict[str, int | None] = {}
+    for name, run in result.tasks.items():
+        output = run.output
+        if run.state != "success" or not isinstance(output, dict):
+            continue
+        for dataset in _declared(output):
+            found[dataset] = output.get("rows_loaded")
+        task = spec.task(name)
+        if task.type == "pipeline" and (output.get("rows_loaded") or 0) > 0:
+            found[_pipeline_dataset(task, output, project)] = int(output["rows_loaded"])
+    return found
+
+
+def _declared(output: dict[str, Any]) -> list[str]:
+    names = output.get("datasets") or []
+    if isinstance(output.get("dataset"), str):
+        names = [output["dataset"], *names]
+    return [str(n) for n in names]
+
+
+def _pipeline_dataset(task: Any, output: dict[str, Any], project: Project | None) -> str:
+    connection = "warehouse"
+    if project is not None:
+        target = project.pipeline(task.options().pipeline).target
+        connection = target.connection or "warehouse"
+    return f"{connection}.{output.get('table')}"
+
+
+def mark_failed(history: HistoryStore, run_id: str, error: str) -> None:
+    """Record a run, and its tasks still running, as failed with ``error``."""
+    run = history.run(run_id)
+    if run is None:
+        return
+    now = dt.datetime.now(dt.UTC)
+    for attempt in run.pop("attempts"):
+        if attempt["state"] in ("running", "up_for_retry", "none"):
+            attempt.update(state="failed", finished_at=now, error=error)
+            history.upsert_attempt(attempt)
+    history.upsert_run({**run, "state": "failed", "finished_at": now, "error": error})
+
+
+def unknown_dag(name: str, dags: dict[str, Any]) -> UnknownNameError:
+    from crane.orchestrate.dag import _unknown
+
+    return UnknownNameError(_unknown("DAG", name, dags))

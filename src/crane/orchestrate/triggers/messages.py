@@ -1,0 +1,143 @@
+"""Message triggers: a message on a NATS subject or a Redis pub/sub channel starts a run.
+
+Optional extra ``crane[events]`` (``nats-py``, ``redis``); a DAG using one
+without the package installed is a configuration error at start-up.
+
+The message body, if it is a JSON object, becomes the run's parameters;
+anything else arrives as ``{"message": "<text>"}``. Several schedulers on one
+NATS server share a queue group, so a message starts ONE run. Redis pub/sub
+delivers to every subscriber: run one scheduler with Redis triggers, or put an
+``"id"`` in the message (a run is claimed per id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from crane.errors import ConfigError
+
+NATS_URL = "nats://127.0.0.1:4222"
+REDIS_URL = "redis://127.0.0.1:6379"
+QUEUE_GROUP = "crane-scheduler"
+
+# (subject or channel, params) -> None
+Deliver = Callable[[str, dict[str, Any]], None]
+
+
+def params_of(data: bytes) -> dict[str, Any]:
+    """A JSON object body → params; anything else → ``{"message": text}``.
+
+    >>> params_of(b'{"day": "2026-11-01"}')
+    {'day': '2026-11-01'}
+    >>> params_of(b"go")
+    {'message': 'go'}
+    """
+    text = data.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError):
+        body = json.loads(text)
+        if isinstance(body, dict):
+            return body
+    return {"message": text}
+
+
+class NatsListener:
+    """Subscribes to subjects on one server from an asyncio loop on its own thread."""
+
+    def __init__(self, url: str | None, subjects: list[str], deliver: Deliver) -> None:
+        try:
+            import nats  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "NATS triggers need the 'nats-py' package", hint="pip install 'crane[events]'"
+            ) from None
+        self.url, self.subjects, self.deliver = url or NATS_URL, subjects, deliver
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="crane-nats", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> NatsListener:
+        self._thread.start()
+        self.ready.wait(timeout)
+        if self.error is not None:
+            raise ConfigError(f"cannot subscribe on NATS {self.url}: {self.error}")
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=5)
+
+    def _main(self) -> None:
+        try:
+            self._loop.run_until_complete(self._listen())
+        except BaseException as error:  # reported by start()
+            self.error = error
+            self.ready.set()
+        finally:
+            self._loop.close()
+
+    async def _listen(self) -> None:
+        import nats
+
+        client = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=-1)
+        self._stop = asyncio.Event()
+        for subject in self.subjects:
+
+            async def handle(msg: Any, subject: str = subject) -> None:
+                self.deliver(subject, params_of(msg.data))
+
+            await client.subscribe(subject, queue=QUEUE_GROUP, cb=handle)
+        await client.flush()
+        self.ready.set()
+        await self._stop.wait()
+        await client.drain()
+
+
+class RedisListener:
+    """Subscribes to channels on one Redis server from a thread."""
+
+    def __init__(self, url: str | None, channels: list[str], deliver: Deliver) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise ConfigError(
+                "Redis triggers need the 'redis' package", hint="pip install 'crane[events]'"
+            ) from None
+        self.url, self.deliver = url or REDIS_URL, deliver
+        try:
+            self._client = redis.Redis.from_url(self.url)
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(*channels)
+        except redis.RedisError as error:
+            raise ConfigError(f"cannot subscribe on Redis {self.url}: {error}") from None
+        self._running = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="crane-redis", daemon=True)
+
+    def start(self) -> RedisListener:
+        self._running.set()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._running.clear()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self._pubsub.close()
+            self._client.close()
+
+    def _main(self) -> None:
+        while self._running.is_set():
+            message = self._pubsub.get_message(timeout=0.2)
+            if message and message.get("type") == "message":
+                channel = message["channel"]
+                name = channel.decode() if isinstance(channel, bytes) else str(channel)
+                data = message["data"]
+                raw = data if isinstance(data, bytes) else str(data).encode()
+                self.deliver(name, params_of(raw))
