@@ -38,6 +38,7 @@ def build_app() -> typer.Typer:
     from crane.cli import dag  # noqa: I001 - orchestration commands
 
     app.add_typer(dag.app, name="dag")
+    app.command("scheduler")(__import__("crane.cli.scheduler", fromlist=["x"]).scheduler)
     app.add_typer(model.app, name="model")
     return app
 

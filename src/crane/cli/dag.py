@@ -300,3 +300,55 @@ def _seconds(record: dict[str, Any]) -> float | None:
     if not start or not end:
         return None
     return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+
+
+@app.command()
+def backfill(
+    name: NameArg,
+    start: Annotated[str, typer.Option("--start", help="First logical date (YYYY-MM-DD[THH:MM]).")],
+    end: Annotated[str, typer.Option("--end", help="Last logical date (inclusive).")],
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="Also run intervals the scheduler already ran.")
+    ] = False,
+    json: JsonOption = False,
+    project: ProjectOption = None,
+) -> None:
+    """Run every schedule interval with a logical date in [start, end] (dates in the DAG's
+    time zone), up to max_active_runs at once; exit 1 if a run failed."""
+    from crane.cli.console import RichConsole
+    from crane.cli.output import print_json, print_table
+    from crane.orchestrate.dag import check_in_project
+    from crane.orchestrate.history import HistoryStore, location
+    from crane.orchestrate.scheduler import backfill as run_backfill
+    from crane.orchestrate.scheduler import parse_moment
+
+    loaded, dags = _load(project)
+    spec = _one(dags, name)
+    check_in_project(spec, loaded)
+    history = HistoryStore.open(location(loaded.root, spec.history))
+    console = RichConsole(quiet=json)
+    try:
+        done = run_backfill(
+            spec,
+            parse_moment(start, spec.timezone),
+            parse_moment(end, spec.timezone, end=True),
+            history=history,
+            project=loaded,
+            log_dir=loaded.root / ".crane" / "logs",
+            console=console,
+            rerun=rerun,
+        )
+    finally:
+        console.close()
+        history.close()
+    rows = [
+        {"logical_date": day.isoformat(), "run_id": r.run_id, "state": r.state}
+        for day, r in done.runs
+    ] + [{"logical_date": s.isoformat(), "run_id": None, "state": "skipped"} for s in done.skipped]
+    rows.sort(key=lambda r: str(r["logical_date"]))
+    if json:
+        print_json(rows)
+    else:
+        print_table(f"backfill {name}", list(rows[0]) if rows else [], [_cells(r) for r in rows])
+    if not done.ok:
+        raise typer.Exit(1)

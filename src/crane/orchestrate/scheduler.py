@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crane.console import NullConsole
-from crane.errors import CraneError, UnknownNameError
+from crane.errors import CraneError
 from crane.orchestrate.triggers import Fire
 from crane.orchestrate.triggers.cron import Schedule
 from crane.orchestrate.triggers.state import TriggerState
@@ -184,6 +184,10 @@ class Scheduler:
             raise RuntimeError("the scheduler is shutting down")
         with self._lock:
             self.queued[dag].append(Fire(dag, kind, params=dict(params or {})))
+        self._wake.set()
+
+    def wake(self) -> None:
+        """End the current `wait` now (a signal handler, a queued event)."""
         self._wake.set()
 
     def wait(self, seconds: float) -> None:
@@ -342,7 +346,118 @@ def mark_failed(history: HistoryStore, run_id: str, error: str) -> None:
     history.upsert_run({**run, "state": "failed", "finished_at": now, "error": error})
 
 
-def unknown_dag(name: str, dags: dict[str, Any]) -> UnknownNameError:
-    from crane.orchestrate.dag import _unknown
+# -- message listeners -----------------------------------------------------------------------
+def start_listeners(scheduler: Scheduler) -> list[Any]:
+    """One NATS/Redis listener per server, subscribed to every subject the DAGs name.
 
-    return UnknownNameError(_unknown("DAG", name, dags))
+    A message carrying an ``"id"`` is claimed per DAG, so a message delivered to two
+    schedulers (Redis pub/sub) still starts one run.
+    """
+    from crane.orchestrate.triggers.messages import NatsListener, RedisListener
+
+    wanted: dict[tuple[str, str | None], dict[str, list[str]]] = {}
+    for name, spec in scheduler.dags.items():
+        for trigger in spec.triggers:
+            if trigger.kind in ("nats", "redis"):
+                subjects = wanted.setdefault((trigger.kind, trigger.url), {})
+                subjects.setdefault(trigger.target, []).append(name)
+    listeners: list[Any] = []
+    for (kind, url), subjects in wanted.items():
+        deliver = _deliverer(scheduler, kind, subjects)
+        cls = NatsListener if kind == "nats" else RedisListener
+        listeners.append(cls(url, list(subjects), deliver).start())
+    return listeners
+
+
+def _deliverer(
+    scheduler: Scheduler, kind: str, subjects: dict[str, list[str]]
+) -> Callable[[str, dict[str, Any]], None]:
+    def deliver(subject: str, params: dict[str, Any]) -> None:
+        for dag in subjects.get(subject, []):
+            if "id" in params and not scheduler.state.claim(dag, kind, [str(params["id"])]):
+                continue  # another scheduler took this message
+            try:
+                scheduler.submit(dag, {**params, "subject": subject}, kind=kind)
+            except RuntimeError:
+                return  # shutting down
+
+    return deliver
+
+
+# -- backfill ------------------------------------------------------------------------------------
+@dataclass
+class BackfillResult:
+    runs: list[tuple[dt.datetime, DagRunResult]]  # (logical date, result), oldest first
+    skipped: list[dt.datetime]  # intervals the scheduler (or an earlier backfill) already ran
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for _, r in self.runs)
+
+
+def backfill(
+    spec: DagSpec,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    history: HistoryStore,
+    project: Project | None = None,
+    log_dir: Path | None = None,
+    console: Console | None = None,
+    rerun: bool = False,
+) -> BackfillResult:
+    """Run every interval of ``spec``'s schedule whose logical date (start) lies in
+    ``[start, end]`` — Airflow's convention: ``--start 2026-11-01 --end 2026-11-03`` of a
+    daily DAG is three runs — oldest first, up to ``max_active_runs`` at once; each run
+    gets its logical date and data interval.
+
+    Each interval is claimed like a scheduled one, so the scheduler will not fire it
+    again; one it already fired is skipped unless ``rerun``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crane.orchestrate.executor import run_dag
+
+    if not spec.schedule:
+        raise CraneError(f"DAG {spec.name} has no schedule to backfill")
+    state = TriggerState(history)
+    todo: list[tuple[dt.datetime, dt.datetime]] = []
+    skipped: list[tuple[dt.datetime, dt.datetime]] = []
+    schedule = Schedule(spec.schedule, spec.timezone)
+    for first, last in schedule.intervals(start, next(schedule.ticks(end, 1))):
+        claimed = state.claim(spec.name, "schedule", [first.isoformat()], first)
+        (todo if claimed or rerun else skipped).append((first, last))
+
+    def one(interval: tuple[dt.datetime, dt.datetime]) -> DagRunResult:
+        return run_dag(
+            spec,
+            project=project,
+            history=history,
+            params={"trigger": "backfill"},
+            logical_date=interval[0],
+            interval=interval,
+            log_dir=log_dir,
+            console=console,
+        )
+
+    with ThreadPoolExecutor(spec.max_active_runs, thread_name_prefix="crane-backfill") as pool:
+        runs = list(pool.map(one, todo))
+    return BackfillResult(
+        [(i[0], r) for i, r in zip(todo, runs, strict=True)], [s for s, _ in skipped]
+    )
+
+
+def parse_moment(text: str, timezone: str, end: bool = False) -> dt.datetime:
+    """``2026-11-01`` or ``2026-11-01T06:00`` in the DAG's zone (an explicit offset wins);
+    with ``end``, a bare date means the whole day (``--end 2026-11-03`` includes 06:00)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CraneError(f"{text!r} is not a date or date-time (YYYY-MM-DD[THH:MM])") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    if end and len(text.strip()) == 10:  # a date: through its last instant
+        moment = moment + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return moment.astimezone(dt.UTC)
