@@ -50,7 +50,7 @@ class WebhookServer:
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
-            target=self.server.serve_forever, name="crane-webhook", daemon=True
+            target=self.server.serve_forever, args=(0.1,), name="crane-webhook", daemon=True
         )
 
     @property
