@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = f"sqlite:///{HERE / '.demo' / 'shop.sqlite'}"
 WAREHOUSE = HERE / ".demo" / "warehouse.duckdb"
-TABLES = ("stores", "products", "customers", "orders", "order_items")
+TABLES = ("stores", "products", "customers", "orders", "order_items", "inventory")
 LATE_ORDER = 17  # the order whose update commits late, with an older timestamp
 
 _TYPES = {
@@ -48,10 +48,14 @@ DDL = {
     " country CHAR(2), created_at {ts} NOT NULL, updated_at {ts} NOT NULL",
     "orders": "order_id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, store_id INTEGER,"
     " status VARCHAR(20) NOT NULL, order_date DATE NOT NULL, total DECIMAL(12,2) NOT NULL,"
-    " updated_at {ts} NOT NULL",
+    " updated_at {ts} NOT NULL, placed_at {ts}",
     "order_items": "order_id INTEGER NOT NULL, line_no INTEGER NOT NULL, product_id INTEGER"
     " NOT NULL, quantity INTEGER NOT NULL, unit_price DECIMAL(10,2) NOT NULL,"
     " updated_at {ts} NOT NULL, PRIMARY KEY (order_id, line_no)",
+    # stock counted at the end of each day, per product and store (the daily snapshot)
+    "inventory": "snapshot_date DATE NOT NULL, product_id INTEGER NOT NULL, store_id INTEGER"
+    " NOT NULL, quantity_on_hand INTEGER NOT NULL, units_received INTEGER NOT NULL,"
+    " updated_at {ts} NOT NULL, PRIMARY KEY (snapshot_date, product_id, store_id)",
 }
 COLUMNS = {
     "stores": ["store_id", "name", "city", "country", "opened_on", "updated_at"],
@@ -75,8 +79,17 @@ COLUMNS = {
         "order_date",
         "total",
         "updated_at",
+        "placed_at",
     ],
     "order_items": ["order_id", "line_no", "product_id", "quantity", "unit_price", "updated_at"],
+    "inventory": [
+        "snapshot_date",
+        "product_id",
+        "store_id",
+        "quantity_on_hand",
+        "units_received",
+        "updated_at",
+    ],
 }
 
 FIRST = (
@@ -230,6 +243,25 @@ def create(src: Source) -> None:
     orders, items = _orders(1, 2000, 300, products, rng, end)
     src.insert("orders", orders)
     src.insert("order_items", items)
+    src.insert("inventory", _inventory(end.date() - timedelta(days=1), products, rng, end))
+
+
+def _inventory(
+    day: date, products: list[dict[str, Any]], rng: random.Random, at: datetime
+) -> list[dict[str, Any]]:
+    """One day's stock count: every product in every one of the 12 stores."""
+    return [
+        {
+            "snapshot_date": day,
+            "product_id": p["product_id"],
+            "store_id": store,
+            "quantity_on_hand": rng.randint(0, 40),
+            "units_received": rng.choice((0, 0, 5, 10)),
+            "updated_at": at,
+        }
+        for p in products
+        for store in range(1, 13)
+    ]
 
 
 def _store(i: int, rng: random.Random, base: datetime) -> dict[str, Any]:
@@ -333,6 +365,7 @@ def _orders(
                 "status": rng.choice(STATUSES),
                 "order_date": placed.date(),
                 "total": sum((x["unit_price"] * x["quantity"] for x in lines), Decimal("0.00")),
+                "placed_at": placed,
                 "updated_at": end
                 if i == last
                 else min(placed + timedelta(hours=rng.randint(0, 48)), end),
@@ -384,6 +417,26 @@ def change(src: Source) -> None:
         "UPDATE orders SET status = 'refunded', updated_at = ? WHERE order_id = ?",
         [latest - timedelta(minutes=30), LATE_ORDER],
     )
+    _after_the_changes(src, rng, now)
+
+
+def _after_the_changes(src: Source, rng: random.Random, now: datetime) -> None:
+    """The rest of day 2: customers who moved order again, and today's stock count.
+
+    These orders are placed after the moves, so the star schema attributes them
+    to the new address while the customers' earlier orders keep the old one.
+    """
+    later = max(datetime.now(), now + timedelta(microseconds=1))
+    products = [
+        {"product_id": r[0], "price": Decimal(str(r[1]))}
+        for r in src.execute("SELECT product_id, price FROM products ORDER BY product_id")
+    ]
+    orders, items = _orders(2101, 2105, 320, products, rng, later)
+    for order, customer in zip(orders, range(5, 300, 20), strict=False):
+        order.update(customer_id=customer, placed_at=later, order_date=later.date())
+    src.insert("orders", _stamped(orders, later))
+    src.insert("order_items", _stamped(items, later))
+    src.insert("inventory", _inventory(later.date(), products, rng, later))
 
 
 def _stamped(rows: list[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:

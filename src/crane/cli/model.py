@@ -133,3 +133,41 @@ def _url(project: Project, target: str | None) -> str:
     if target is None:
         return project.warehouse_url
     return project.resolve_url(target) if "://" in target else project.connection_url(target)
+
+
+@app.command("load")
+def load(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Dimensions/facts to load (default: all).")
+    ] = None,
+    target: TargetOption = None,
+    json: JsonOption = False,
+    project: ProjectOption = None,
+) -> None:
+    """Fill the star schema from each object's `source:` SELECT (dimensions, then facts)."""
+    from crane.cli.output import print_json
+    from crane.connectors.base import connect
+    from crane.warehouse.load import load_model
+
+    loaded, model = _load(project)
+    with connect(_url(loaded, target)) as con:
+        result = load_model(con, model.model, names or ())
+    if json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "objects": [o.as_dict() for o in result.objects],
+                "skipped": result.skipped,
+            }
+        )
+        return
+    for o in result.objects:
+        extra = f", {o.deleted} replaced" if o.deleted else ""
+        extra += f", {o.unknown} with an unknown member" if o.unknown else ""
+        typer.echo(
+            f"{o.kind:<9} {o.table:<24} {o.rows_in:>6} in, {o.inserted:>6} inserted, "
+            f"{o.updated:>5} updated{extra} ({o.seconds:.2f}s)"
+        )
+    for name in result.skipped:
+        typer.echo(f"skipped {name}: no `source:` declared")
+    typer.echo(f"run {result.run_id}: loaded {len(result.objects)} object(s)")

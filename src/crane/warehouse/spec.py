@@ -116,6 +116,9 @@ class TableSpec(Spec):
     comment: str | None = None
     # engine → option → value; validated against crane.warehouse.dialects, never dropped
     physical: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # where rows come from: a SELECT over warehouse tables (`crane model load`, see
+    # crane.warehouse.load); a date dimension's SELECT returns one row (start, end)
+    source: str | None = None
 
     _prefix = ""
 
@@ -372,6 +375,7 @@ class FactSpec(TableSpec):
     measures: list[Measure] = Field(default_factory=list)
     period: str | None = None  # periodic snapshot: the reference that is the period
     milestones: list[str] = Field(default_factory=list)  # accumulating: nullable date roles
+    event_time: str | None = None  # source column: dimension keys are looked up as of it
 
     _prefix = "fact_"
 

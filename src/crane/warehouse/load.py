@@ -1,0 +1,384 @@
+"""``crane model load``: fill the declared star schema from tables already in the warehouse.
+
+Each dimension and fact of the model names where its rows come from with a
+``source:`` SELECT over warehouse tables (the raw tables the pipelines loaded),
+cleansing included (``lower(trim(email))``). A load stages that SELECT into a
+table beside the target and hands it to the loader the spec asks for:
+
+- a regular or junk dimension: the SCD loader of its type
+  (:func:`crane.warehouse.scd.load_dimension`);
+- a date dimension: :mod:`crane.warehouse.datedim`, over the ``(start, end)``
+  range its source returns; only missing days are added, so days that facts
+  already reference are never deleted (foreign keys are enforced on DuckDB);
+- a transaction fact: keys looked up as of ``event_time``, missing members
+  pointing at the dimension's unknown member; a periodic snapshot replaces the
+  periods its source returns.
+
+Column conventions of a fact's source (so the YAML stays short): degenerate
+dimensions and measures by their own names; a reference to a date dimension by
+its label (``order_date``: a date or timestamp); another reference by the
+dimension's business key, prefixed ``<role>_`` when the reference plays a role.
+
+Each object loads in one transaction together with its run record in
+``_crane.runs`` (pipeline ``model.<name>``), so a failed load leaves neither
+rows nor a "success" behind, and a rerun is a no-op for dimensions and
+transaction facts.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from crane.errors import ConfigError, LoadError
+from crane.sql.build import col, create_table_as, drop_table, ident, insert_select, table
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+    from crane.warehouse.facts import DateKey, FactLoadResult, Lookup
+    from crane.warehouse.facts.lookup import Dimension
+    from crane.warehouse.spec import DimensionSpec, FactSpec, Model, TableSpec
+
+
+@dataclass
+class ObjectLoad:
+    """What loading one dimension or fact did."""
+
+    name: str
+    kind: str  # dimension | fact
+    table: str
+    rows_in: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unknown: int = 0
+    seconds: float = 0.0
+    run_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ModelLoad:
+    """Every object loaded by one ``crane model load``, in load order."""
+
+    run_id: str
+    objects: list[ObjectLoad] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # declared without a source
+
+
+def load_order(model: Model, names: Sequence[str] = ()) -> list[TableSpec]:
+    """Date dimensions, then other dimensions, then facts; only ``names`` if given."""
+    known = {o.name for o in [*model.dimensions, *model.facts]}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"no dimension or fact named {unknown[0]!r} (known: {', '.join(sorted(known))})",
+            field="name",
+        )
+    dims = sorted(model.dimensions, key=lambda d: d.kind != "date")
+    return [o for o in [*dims, *model.facts] if not names or o.name in names]
+
+
+def load_model(
+    con: Connector,
+    model: Model,
+    names: Sequence[str] = (),
+    *,
+    load_ts: datetime | None = None,
+    run_id: str | None = None,
+    record: bool = True,
+) -> ModelLoad:
+    """Load every object with a ``source`` (or only ``names``), dimensions before facts."""
+    from crane.state.store import ensure_state
+
+    result = ModelLoad(run_id or uuid.uuid4().hex[:12])
+    if record:
+        ensure_state(con)
+    for obj in load_order(model, names):
+        if obj.source is None:
+            if names:
+                raise ConfigError(
+                    f"{obj.name} declares no source: add `source: SELECT …` to its spec",
+                    table=obj.table,
+                    field="source",
+                )
+            result.skipped.append(obj.name)
+            continue
+        result.objects.append(
+            load_object(con, model, obj, load_ts=load_ts, run_id=result.run_id, record=record)
+        )
+    return result
+
+
+def load_object(
+    con: Connector,
+    model: Model,
+    obj: TableSpec,
+    *,
+    load_ts: datetime | None = None,
+    run_id: str = "",
+    record: bool = True,
+) -> ObjectLoad:
+    """Stage ``obj.source`` and load it, with its run record, in one transaction."""
+    from crane.warehouse.spec import DimensionSpec
+
+    is_dim = isinstance(obj, DimensionSpec)
+    out = ObjectLoad(obj.name, "dimension" if is_dim else "fact", "", run_id=run_id)
+    target = obj.ref(model.schema_)
+    out.table = str(target)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    load_ts = load_ts or datetime.now()
+    try:
+        with con.transaction():
+            stage = _stage(con, obj, target)
+            if isinstance(obj, DimensionSpec):
+                _load_dimension(con, model, obj, stage, out, load_ts)
+            else:
+                _load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
+            con.execute(drop_table(stage))
+            out.seconds = time.perf_counter() - clock
+            if record:
+                _record(con, out, "success", started)
+    except Exception as error:
+        if record:
+            _record(con, out, "failed", started, error)
+        if isinstance(error, LoadError | ConfigError):
+            raise
+        raise LoadError(
+            f"loading {obj.name} failed: {error}", table=out.table, run_id=run_id
+        ) from error
+    return out
+
+
+def _stage(con: Connector, obj: TableSpec, target: TableRef) -> TableRef:
+    """``CREATE TABLE <schema>._crane_stage_<name> AS <source>`` (inside the transaction).
+
+    A real table, not a temporary one: loaders read its shape from the catalog,
+    which does not list DuckDB temporary tables under the database.
+    """
+    import sqlglot
+
+    from crane.connectors.base import TableRef
+
+    assert obj.source is not None
+    try:
+        query = sqlglot.parse_one(obj.source, read=con.dialect)
+    except sqlglot.errors.ParseError as error:
+        raise ConfigError(
+            f"source of {obj.name} is not valid SQL: {error}", field="source"
+        ) from None
+    if not isinstance(query, exp.Query):
+        raise ConfigError(f"source of {obj.name} must be a SELECT", field="source")
+    stage = TableRef(f"_crane_stage_{obj.name}", target.schema)
+    con.execute(drop_table(stage))
+    con.execute(create_table_as(stage, query))
+    return stage
+
+
+def _count(con: Connector, ref: TableRef) -> int:
+    return int(con.fetch(exp.select(exp.Count(this=exp.Star())).from_(table(ref)))[0][0])
+
+
+def _record(
+    con: Connector,
+    out: ObjectLoad,
+    status: str,
+    started: datetime,
+    error: BaseException | None = None,
+) -> None:
+    from crane.state.store import record_run
+
+    record_run(
+        con,
+        {
+            "run_id": out.run_id,
+            "pipeline": f"model.{out.name}",
+            "status": status,
+            "started_at": started,
+            "finished_at": datetime.now(UTC),
+            "rows_in": out.rows_in,
+            "rows_loaded": out.inserted + out.updated,
+            "seconds": out.seconds,
+            "target_table": out.table,
+            "error": None if error is None else str(error)[:2000],
+        },
+    )
+
+
+# -- dimensions ----------------------------------------------------------------------
+
+
+def _load_dimension(
+    con: Connector,
+    model: Model,
+    dim: DimensionSpec,
+    stage: TableRef,
+    out: ObjectLoad,
+    load_ts: datetime,
+) -> None:
+    from crane.warehouse.scd import load_dimension
+
+    if dim.kind == "date":
+        _load_dates(con, model, dim, stage, out)
+        return
+    if dim.kind == "time":
+        raise ConfigError("time-of-day dimensions are generated whole: drop `source`")
+    out.rows_in = _count(con, stage)
+    scd = dim.scd_table(model.schema_)
+    result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
+    out.inserted, out.updated = result.inserted, result.updated + result.closed
+
+
+def _load_dates(
+    con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
+) -> None:
+    """Add the days of ``[start, end]`` the dimension lacks (existing days stay put)."""
+    from crane.warehouse import datedim
+
+    rows = con.fetch(exp.select(exp.Star()).from_(table(stage)))
+    if len(rows) != 1 or len(rows[0]) < 2 or rows[0][0] is None or rows[0][1] is None:
+        raise ConfigError(
+            f"the source of date dimension {dim.name} must return one row (start, end)",
+            field="source",
+        )
+    start, end = (_as_date(v) for v in rows[0][:2])
+    spec = datedim.DateDimension(start=start, end=end)
+    target = dim.ref(model.schema_)
+    key = dim.key_column
+    days = datedim.build_date_rows(spec, con.dialect)
+    have = exp.select(col(key, "d")).from_(table(target, "d"))
+    missing = (
+        exp.select(exp.Star())
+        .from_(exp.Subquery(this=days, alias=ident("n")))
+        .where(exp.Not(this=col(key, "n").isin(query=have)))
+    )
+    names = [n for n, _ in spec.columns()]
+    before = _count(con, target)
+    con.execute(insert_select(target, names, missing))
+    out.rows_in = (end - start).days + 1
+    out.inserted = _count(con, target) - before
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+# -- facts ---------------------------------------------------------------------------
+
+
+def _load_fact(
+    con: Connector, model: Model, fact: FactSpec, stage: TableRef, out: ObjectLoad
+) -> None:
+    from crane.warehouse import facts
+
+    lookups, date_keys = fact_keys(model, fact)
+    target = fact.ref(model.schema_)
+    measures = tuple(m.name for m in fact.measures)
+    degenerate = tuple(d.name for d in fact.degenerate)
+    result: FactLoadResult
+    if fact.type == "transaction":
+        grain = tuple(g for g in fact.grain if g in degenerate)
+        spec = facts.TransactionFact(
+            target,
+            measures=measures,
+            grain=grain,
+            degenerate=tuple(d for d in degenerate if d not in grain),
+            lookups=tuple(lookups),
+            date_keys=tuple(date_keys),
+        )
+        result = facts.load_transaction_fact(con, spec, stage)
+    elif fact.type == "periodic_snapshot":
+        period = fact.reference(fact.period or "")
+        if period is None:
+            raise ConfigError(f"fact {fact.name} needs `period:`", field="period")
+        others = [c for c in fact.grain_columns() if c != period.key_column]
+        snapshot = facts.PeriodicSnapshotFact(
+            target,
+            period_column=period.key_column,
+            grain=tuple(others),
+            measures=measures,
+            lookups=tuple(lookups),
+            date_keys=tuple(date_keys),
+            degenerate=degenerate,
+        )
+        result = facts.load_periodic_snapshot(con, snapshot, stage)
+    else:
+        raise ConfigError(
+            f"fact {fact.name}: {fact.type} facts are not loaded by `crane model load` yet",
+            field="type",
+        )
+    out.rows_in, out.inserted = result.rows_in, result.inserted
+    out.deleted, out.unknown = result.deleted, result.unknown
+
+
+def fact_keys(model: Model, fact: FactSpec) -> tuple[list[Lookup], list[DateKey]]:
+    """The fact's dimension keys: smart date keys by label, lookups by business key."""
+    from crane.warehouse.facts import DateKey, Lookup
+
+    lookups: list[Lookup] = []
+    date_keys: list[DateKey] = []
+    for ref in fact.dimensions:
+        dim = model.dimension(ref.dimension)
+        if dim is None:
+            raise ConfigError(f"fact {fact.name} references unknown dimension {ref.dimension}")
+        if dim.kind == "date":
+            date_keys.append(DateKey(ref.key_column, ref.label))
+            continue
+        prefix = f"{ref.role}_" if ref.role else ""
+        lookups.append(
+            Lookup(
+                ref.key_column,
+                lookup_dimension(model, dim),
+                tuple(f"{prefix}{k}" for k in dim.business_key),
+                event_time=fact.event_time,
+            )
+        )
+    return lookups, date_keys
+
+
+def lookup_dimension(model: Model, dim: DimensionSpec) -> Dimension:
+    """The fact loaders' view of a dimension; its unknown member fills NOT NULL columns."""
+    from crane.warehouse.facts import Dimension
+
+    values: dict[str, Any] = {}
+    for column in dim.columns(model):
+        if column.nullable or column.role not in ("business_key", "attribute"):
+            continue
+        values[column.name] = placeholder(column.type)
+    return Dimension.from_scd(
+        dim.scd_table(model.schema_), inferred_flag=None, unknown_values=values
+    )
+
+
+_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|DECIMAL|NUMERIC|FLOAT|DOUBLE|REAL)")
+_LENGTH = re.compile(r"\((\d+)\)")
+
+
+def placeholder(sql_type: str) -> Any:
+    """The unknown member's value for a NOT NULL column of ``sql_type``.
+
+    >>> placeholder("INTEGER"), placeholder("CHAR(2)"), placeholder("VARCHAR(100)")
+    (-1, 'un', 'unknown')
+    """
+    kind = sql_type.strip().upper()
+    if _NUMERIC.match(kind):
+        return -1
+    if kind.startswith("BOOL"):
+        return False
+    if kind.startswith("DATE") or kind.startswith("TIMESTAMP"):
+        return "1900-01-01"
+    length = _LENGTH.search(kind)
+    return "unknown"[: int(length.group(1))] if length else "unknown"

@@ -1,0 +1,271 @@
+"""`crane model load` on real engines: a small star schema built from raw tables, two days.
+
+The model is applied with its foreign keys (enforced on DuckDB), loaded from
+``source:`` SELECTs, changed (a customer moves, a price changes, a stock recount)
+and loaded again: versions, as-of fact keys, unknown members, snapshot
+replacement, rerun no-ops and run records are checked by value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from _wh_engines import PG_URL
+from typer.testing import CliRunner
+
+from crane.connectors.base import Connector, connect
+from crane.errors import ConfigError, LoadError
+from crane.warehouse import plan as planner
+from crane.warehouse.load import load_model, load_order, placeholder
+from crane.warehouse.spec import Model
+
+
+@pytest.fixture(
+    params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)],
+)
+def wh(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[Connector, str, str]]:
+    """(connection, raw schema, model schema)."""
+    if request.param == "duckdb":
+        with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
+            yield con, "main", "gold"
+        return
+    schema = request.getfixturevalue("pg_schema")
+    with connect(PG_URL) as con:
+        yield con, schema, schema
+
+
+def _model(raw: str, gold: str) -> Model:
+    return Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "customer",
+                    "business_key": "customer_id",
+                    "attributes": [
+                        {"name": "customer_id", "type": "INTEGER"},
+                        {"name": "email", "type": "VARCHAR(100)", "nullable": False},
+                        {"name": "city", "type": "VARCHAR(50)", "scd": 2},
+                    ],
+                    "source": "SELECT customer_id, lower(trim(email)) AS email, city, updated_at"
+                    f" FROM {raw}.customers",
+                },
+                {
+                    "name": "product",
+                    "business_key": "product_id",
+                    "attributes": [
+                        {"name": "product_id", "type": "INTEGER"},
+                        {"name": "price", "type": "DECIMAL(10, 2)", "scd": 2},
+                    ],
+                    "source": f"SELECT product_id, price, updated_at FROM {raw}.products",
+                },
+                {
+                    "name": "date",
+                    "kind": "date",
+                    "source": "SELECT min(CAST(placed_at AS DATE)), max(CAST(placed_at AS DATE))"
+                    f" FROM {raw}.sales",
+                },
+                {
+                    "name": "channel",
+                    "business_key": "code",
+                    "attributes": [{"name": "code", "type": "VARCHAR(10)"}],
+                },
+            ],
+            "facts": [
+                {
+                    "name": "sales",
+                    "grain": ["order_id"],
+                    "dimensions": [
+                        {"dimension": "date", "role": "order_date"},
+                        "customer",
+                        "product",
+                    ],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "measures": [{"name": "amount", "type": "DECIMAL(12, 2)"}],
+                    "event_time": "placed_at",
+                    "source": "SELECT CAST(placed_at AS DATE) AS order_date, placed_at,"
+                    f" customer_id, product_id, order_id, amount FROM {raw}.sales",
+                },
+                {
+                    "name": "stock",
+                    "type": "periodic_snapshot",
+                    "grain": ["snapshot_date", "product"],
+                    "period": "snapshot_date",
+                    "dimensions": [{"dimension": "date", "role": "snapshot_date"}, "product"],
+                    "measures": [{"name": "qty", "type": "INTEGER", "additivity": "semi"}],
+                    "event_time": "counted_at",
+                    "source": "SELECT day AS snapshot_date, counted_at, product_id, qty"
+                    f" FROM {raw}.stock",
+                },
+            ],
+        }
+    )
+
+
+def _ts(text: str) -> str:
+    return f"TIMESTAMP '2024-03-{text}'"
+
+
+def _day1(con: Connector, raw: str) -> None:
+    ddl = {
+        "customers": "customer_id INT, email VARCHAR(100), city VARCHAR(50), updated_at TIMESTAMP",
+        "products": "product_id INT, price DECIMAL(10, 2), updated_at TIMESTAMP",
+        "sales": "order_id INT, customer_id INT, product_id INT, placed_at TIMESTAMP,"
+        " amount DECIMAL(12, 2)",
+        "stock": "day DATE, product_id INT, qty INT, counted_at TIMESTAMP",
+    }
+    for name, columns in ddl.items():
+        con.execute(f"CREATE TABLE {raw}.{name} ({columns})")
+    con.execute(
+        f"INSERT INTO {raw}.customers VALUES (1, ' Ada@X.com ', 'Berlin', {_ts('01 09:00:00')}),"
+        f" (2, 'bo@x.com', 'Paris', {_ts('01 09:00:00')})"
+    )
+    con.execute(f"INSERT INTO {raw}.products VALUES (1, 10.00, {_ts('01 08:00:00')})")
+    con.execute(
+        f"INSERT INTO {raw}.sales VALUES (1, 1, 1, {_ts('02 10:00:00')}, 10.00),"
+        f" (2, 99, 1, {_ts('02 11:00:00')}, 20.00)"
+    )
+    con.execute(f"INSERT INTO {raw}.stock VALUES (DATE '2024-03-02', 1, 5, {_ts('02 23:00:00')})")
+
+
+def _day2(con: Connector, raw: str) -> None:
+    con.execute(
+        f"UPDATE {raw}.customers SET city = 'Rome', updated_at = {_ts('03 09:00:00')}"
+        " WHERE customer_id = 1"
+    )
+    con.execute(
+        f"UPDATE {raw}.products SET price = 12.00, updated_at = {_ts('03 09:00:00')}"
+        " WHERE product_id = 1"
+    )
+    con.execute(
+        f"INSERT INTO {raw}.sales VALUES (3, 1, 1, {_ts('03 12:00:00')}, 12.00),"
+        f" (4, 2, 1, {_ts('03 08:00:00')}, 10.00)"
+    )
+    con.execute(f"UPDATE {raw}.stock SET qty = 4")  # a recount of day 1
+    con.execute(f"INSERT INTO {raw}.stock VALUES (DATE '2024-03-03', 1, 7, {_ts('03 23:00:00')})")
+
+
+def _rows(con: Connector, sql: str) -> list[tuple]:
+    return [tuple(r) for r in con.fetch(sql)]
+
+
+def test_star_schema_two_days(wh: tuple[Connector, str, str]) -> None:
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    first = load_model(con, model)
+    assert [o.name for o in first.objects] == ["date", "customer", "product", "sales", "stock"]
+    assert first.skipped == ["channel"]
+    assert _rows(con, f"SELECT email FROM {gold}.dim_customer WHERE customer_id = 1") == [
+        ("ada@x.com",)
+    ]
+    _day2(con, raw)
+    second = load_model(con, model)
+
+    history = _rows(
+        con,
+        f"SELECT city, is_current, effective_to IS NULL FROM {gold}.dim_customer"
+        " WHERE customer_id = 1 ORDER BY effective_from",
+    )
+    assert history == [("Berlin", False, False), ("Rome", True, True)]
+    # each sale points at the version valid when it was placed; customer 99: unknown
+    attributed = _rows(
+        con,
+        f"SELECT f.order_id, d.city, p.price FROM {gold}.fact_sales f"
+        f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key"
+        f" JOIN {gold}.dim_product p ON p.product_key = f.product_key ORDER BY f.order_id",
+    )
+    assert [(o, c, float(p)) for o, c, p in attributed] == [
+        (1, "Berlin", 10.0),
+        (2, None, 10.0),  # the unknown member: NOT NULL columns get placeholders only
+        (3, "Rome", 12.0),
+        (4, "Paris", 10.0),
+    ]
+    assert _rows(con, f"SELECT customer_key FROM {gold}.fact_sales WHERE order_id = 2") == [(-1,)]
+    assert _rows(con, f"SELECT DISTINCT order_date_key FROM {gold}.fact_sales ORDER BY 1") == [
+        (20240302,),
+        (20240303,),
+    ]
+    # the snapshot replaced day 1 with the recount
+    assert _rows(con, f"SELECT snapshot_date_key, qty FROM {gold}.fact_stock ORDER BY 1") == [
+        (20240302, 4),
+        (20240303, 7),
+    ]
+    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_date") == [(2,)]
+
+    again = load_model(con, model)  # a rerun changes nothing
+    by_name = {o.name: o for o in again.objects}
+    assert all(by_name[n].inserted == 0 for n in ("date", "customer", "product", "sales"))
+    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_customer WHERE customer_id = 1") == [(2,)]
+    runs = _rows(
+        con,
+        "SELECT status, count(*) FROM _crane.runs WHERE pipeline = 'model.customer'"
+        f" AND run_id IN ('{first.run_id}', '{second.run_id}', '{again.run_id}') GROUP BY status",
+    )
+    assert runs == [("success", 3)]
+    assert _rows(con, f"SELECT count(*) FROM {gold}.fact_sales") == [(4,)]
+
+
+def test_failed_load_rolls_back_and_is_recorded(wh: tuple[Connector, str, str]) -> None:
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    broken = model.model_copy(deep=True)
+    broken.dimensions[0].source = f"SELECT customer_id FROM {raw}.no_such_table"
+    with pytest.raises(LoadError) as failure:
+        load_model(con, broken, ["customer"])
+    assert failure.value.table == f"{gold}.dim_customer"
+    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_customer") == [(0,)]
+    run = failure.value.run_id  # _crane.runs is shared by every PostgreSQL test
+    assert _rows(
+        con,
+        f"SELECT status FROM _crane.runs WHERE pipeline = 'model.customer' AND run_id = '{run}'",
+    ) == [("failed",)]
+    with pytest.raises(ConfigError, match="no dimension or fact named 'custmer'"):
+        load_model(con, model, ["custmer"])
+    with pytest.raises(ConfigError, match="declares no source"):
+        load_model(con, model, ["channel"])
+
+
+def test_load_order_and_placeholders() -> None:
+    model = _model("raw", "gold")
+    assert [o.name for o in load_order(model)][:2] == ["date", "customer"]
+    assert [o.name for o in load_order(model, ["stock", "product"])] == ["product", "stock"]
+    assert (placeholder("DATE"), placeholder("BOOLEAN"), placeholder("DECIMAL(10, 2)")) == (
+        "1900-01-01",
+        False,
+        -1,
+    )
+
+
+def test_cli_model_load(tmp_path) -> None:
+    """`crane model load` in a project: apply, load, rerun (JSON output)."""
+    import json
+
+    from crane.cli.app import build_app
+
+    (tmp_path / "crane.yml").write_text(f"name: t\nwarehouse: duckdb:///{tmp_path / 'wh.duckdb'}\n")
+    (tmp_path / "models").mkdir()
+    model = _model("main", "gold").model_dump(by_alias=True, exclude_none=True)
+    import yaml
+
+    (tmp_path / "models" / "star.yml").write_text(yaml.safe_dump(model, sort_keys=False))
+    with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
+        _day1(con, "main")
+    runner, app = CliRunner(), build_app()
+    args = ["--project", str(tmp_path)]
+    assert runner.invoke(app, ["model", "apply", *args]).exit_code == 0
+    result = runner.invoke(app, ["model", "load", "sales", "customer", "date", "--json", *args])
+    assert result.exit_code == 0, result.output
+    loaded = json.loads(result.output)
+    assert [(o["name"], o["inserted"]) for o in loaded["objects"]] == [
+        ("date", 1),
+        ("customer", 2),
+        ("sales", 2),
+    ]
+    text = runner.invoke(app, ["model", "load", *args])
+    assert text.exit_code == 0, text.output
+    assert "skipped channel" in text.output and "loaded 5 object(s)" in text.output
