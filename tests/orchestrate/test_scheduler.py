@@ -295,3 +295,32 @@ def test_runs_left_running_by_a_dead_process_are_marked_failed_at_start_up(histo
     assert dead_run["state"] == "failed" and f"pid {pid}" in dead_run["error"]
     assert dead_run["attempts"][0]["state"] == "failed"
     assert live_run["state"] == "running"
+
+
+@pytest.mark.integration
+def test_claims_and_dataset_events_on_a_postgresql_history(pg_schema):
+    url = f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{pg_schema}"
+    stores = [HistoryStore.open(url), HistoryStore.open(url)]
+    try:
+        clock = Clock(day(3, 12))
+        spec = _dag("pg", schedule="*/10 * * * *", catchup=True, max_active_runs=20)
+        _drain(Scheduler({"pg": spec}, stores[0], now=clock))
+        clock.at = day(3, 14)
+        pair = [Scheduler({"pg": spec}, s, now=clock) for s in stores]
+        threads = [threading.Thread(target=_drain, args=(s,)) for s in pair]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        dates = _logical_dates(stores[0], "pg")
+        assert len(dates) == len(set(dates)) == 13
+        state = TriggerState(stores[1])
+        state.emit("warehouse.orders", "pg", None, 5)
+        state.emit("warehouse.orders", "pg", None, 6)
+        latest = state.latest_events(["warehouse.orders", "warehouse.none"])
+        assert list(latest) == ["warehouse.orders"]
+        assert state.claim("down", "dataset", [f"warehouse.orders#{latest['warehouse.orders']}"])
+        assert state.consumed("down") == latest
+    finally:
+        for s in stores:
+            s.close()
