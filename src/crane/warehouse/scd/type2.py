@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 FROM, TO, CUR = "_crane_from", "_crane_to", "_crane_cur"
 CHG, RUN, LATE, ROWN = "_crane_chg", "_crane_run", "_crane_late", "_crane_rn"
-UPD, VALS = "_crane_upd", "_crane_vals"
+UPD, VALS, NEXT = "_crane_upd", "_crane_vals", "_crane_next"
 ORDER = [(TS, False), (NEW, False)]  # time order; at equal times stored events first
 
 
@@ -83,7 +83,8 @@ def load_type2(
         # conflicts are counted with the plan (one statement) and named only if found
         # materialised steps: DuckDB plans these joins badly over window subqueries
         merged = w.temp("mg", _merged(dim, events, stored))
-        derived = w.temp("nv", _versions(dim, merged))
+        runs = w.temp("rn", _runs(dim, merged))
+        derived = w.temp("nv", _finish(dim, merged, runs))
         delta = w.temp("dt", _delta(dim, exp.select(exp.Star()).from_(table(derived)), old))
         result = _apply(w, dim, events, old, delta, stored)
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
@@ -106,7 +107,8 @@ def _initial_load(w: Work, dim: ScdTable, batch: TableRef) -> ScdResult | None:
     rows, deleted, distinct = w.con.execute(probe)[0]
     if not rows or (deleted or 0) or rows != distinct:
         return None
-    items: list[exp.Expr] = [surrogate_key(dim, dim.table, "b", [], dim.change_ts)]
+    sk = surrogate_key(dim, dim.table, "b", [], dim.change_ts, w.con.dialect)
+    items: list[exp.Expr] = [sk]
     items += [col(c, "b") for c in [*dim.business_key, *dim.type2]]
     items += [col(source, "b") for source in dim.overwrite.values()]
     items += [col(dim.change_ts, "b"), exp.Null(), exp.true()]
@@ -279,8 +281,9 @@ def _merged(dim: ScdTable, events: TableRef, stored: exp.Query) -> exp.Query:
     return exp.union(stored, new, distinct=False)
 
 
-def _versions(dim: ScdTable, merged: TableRef) -> exp.Select:
-    """Winner per (key, timestamp) → change flags → runs → one row per version.
+def _runs(dim: ScdTable, merged: TableRef) -> exp.Select:
+    """Change flags and runs: each event says whether it changes the state, which run
+    (version) it belongs to and when the next version starts — two window passes.
 
     Without a tie-break, events sharing a key and timestamp have the same state (else
     the load fails as a conflict), so they need no winner: ordered stored-first, the
@@ -298,11 +301,16 @@ def _versions(dim: ScdTable, merged: TableRef) -> exp.Select:
         winners = winners.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
     flagged = _change_flags(dim, winners)
     run = window(exp.Sum(this=col(CHG)), keys, ORDER, frame=True)
-    runs = exp.select(exp.Star(), as_(run, RUN)).from_(_subquery(flagged, "c"))
-    run_sk = window(exp.Min(this=col(SK)), [*keys, RUN])
-    starts = exp.select(exp.Star(), as_(run_sk, "_crane_run_sk")).from_(_subquery(runs, "r"))
-    starts = starts.where(exp.EQ(this=col(CHG), expression=exp.Literal.number(1)))
-    return _finish(dim, merged, starts)
+    next_start = window(exp.Min(this=_case(eq(col(CHG), num(1)), col(TS), exp.Null())), keys, ORDER)
+    next_start.set(
+        "spec",
+        exp.WindowSpec(
+            kind="ROWS", start="1", start_side="FOLLOWING", end="UNBOUNDED", end_side="FOLLOWING"
+        ),
+    )
+    return exp.select(exp.Star(), as_(run, RUN), as_(next_start, NEXT)).from_(
+        _subquery(flagged, "c")
+    )
 
 
 def _change_flags(dim: ScdTable, winners: exp.Select) -> exp.Select:
@@ -332,33 +340,36 @@ def _change_flags(dim: ScdTable, winners: exp.Select) -> exp.Select:
     return exp.select(exp.Star(), as_(flag, CHG)).from_(_subquery(inner, "l"))
 
 
-def _finish(dim: ScdTable, merged: TableRef, starts: exp.Select) -> exp.Select:
-    """Versions with validity; tombstones kept only for ``close_and_flag`` (carrying the
-    previous version's values); overwritten columns from the key's latest live event."""
+def _finish(dim: ScdTable, merged: TableRef, runs: TableRef) -> exp.Select:
+    """One row per version: run starts with their run's stored surrogate key, validity up
+    to the next start; tombstones kept only for ``close_and_flag`` (carrying the previous
+    version's values); overwritten columns from the key's latest live event."""
     keys = list(dim.business_key)
-    lead = window(exp.func("LEAD", col(TS)), keys, ORDER)
-    items: list[exp.Expr] = [as_(col("_crane_run_sk"), SK), *(col(k) for k in keys)]
-    for c in dim.type2:
-        prev = window(exp.func("LAG", col(c)), keys, ORDER)
-        is_del = exp.EQ(this=col(DEL), expression=exp.Literal.number(1))
-        items.append(as_(_case(is_del, prev, col(c)), c))
-    items += [as_(col(TS), FROM), as_(lead, TO), col(TIE), col(DEL), col(RUN)]
-    versions = exp.select(*items).from_(_subquery(starts, "s"))
-    keep: exp.Expr = exp.GT(this=col(RUN, "v"), expression=exp.Literal.number(0))
+    run_keys = [*keys, RUN]
+    run_sk = exp.select(*(col(c) for c in run_keys), as_(exp.Min(this=col(SK)), "_crane_run_sk"))
+    run_sk = run_sk.from_(table(runs)).group_by(*(col(c) for c in run_keys))
+    on = exp.and_(keys_same(keys, "r", "k"), eq(col(RUN, "r"), col(RUN, "k")))
+    is_del = eq(col(DEL, "r"), num(1))
+    items: list[exp.Expr] = [as_(col("_crane_run_sk", "k"), SK), *(col(k, "r") for k in keys)]
+    items += [
+        as_(_case(is_del, col(f"_crane_p_{i}", "r"), col(c, "r")), c)
+        for i, c in enumerate(dim.type2)
+    ]
+    items += [col(c, "o") for c in dim.overwrite]
+    items += [as_(col(TS, "r"), FROM), as_(col(NEXT, "r"), TO)]
+    items += [as_(exp.Is(this=col(NEXT, "r"), expression=exp.Null()), CUR)]
+    items += [col(TIE, "r"), col(DEL, "r")]
+    keep = exp.and_(eq(col(CHG, "r"), num(1)), exp.GT(this=col(RUN, "r"), expression=num(0)))
     if dim.hard_delete != "close_and_flag":
-        keep = exp.and_(keep, exp.EQ(this=col(DEL, "v"), expression=exp.Literal.number(0)))
-    current = as_(exp.Is(this=col(TO, "v"), expression=exp.Null()), CUR)
-    out: list[exp.Expr] = [col(c, "v") for c in [SK, *keys, *dim.type2]]
-    out += [col(c, "o") for c in dim.overwrite]
-    out += [col(FROM, "v"), col(TO, "v"), current, col(TIE, "v"), col(DEL, "v")]
-    query = exp.select(*out).from_(_subquery(versions, "v")).where(keep)
+        keep = exp.and_(keep, eq(col(DEL, "r"), num(0)))
+    query = exp.select(*items).from_(table(runs, "r")).join(_subquery(run_sk, "k"), on=on)
     if dim.overwrite:
         query = query.join(
             _subquery(_latest_overwrite(dim, merged), "o"),
-            on=keys_same(keys, "v", "o"),
+            on=keys_same(keys, "r", "o"),
             join_type="LEFT",
         )
-    return query
+    return query.where(keep)
 
 
 def _latest_overwrite(dim: ScdTable, merged: TableRef) -> exp.Select:
@@ -428,6 +439,8 @@ def _apply(
         w.con.execute(_update(dim, delta, values=False))
     if values_n:
         w.con.execute(_update(dim, delta, values=True))
+    if updated:
+        w.con.execute(_update(dim, delta, values=False, moved=True))
     if inserted:
         w.con.execute(_insert(dim, delta))
     unchanged = batch_keys - touched_keys
@@ -447,16 +460,26 @@ def _deleted_value(alias: str) -> exp.Expr:
     return exp.EQ(this=col(DEL, alias), expression=exp.Literal.number(1))
 
 
-def _update(dim: ScdTable, delta: TableRef, *, values: bool) -> exp.Update:
+def _update(dim: ScdTable, delta: TableRef, *, values: bool, moved: bool = False) -> exp.Update:
     """Validity-only updates (the common case: closing a row) set only those columns;
-    DuckDB rewrites every column an UPDATE names."""
+    DuckDB rewrites every column an UPDATE names.
+
+    ``effective_from`` is indexed (unique with the business key): DuckDB turns an
+    UPDATE naming it into delete + insert, which fails on a row a fact references
+    ("still referenced by a foreign key"). It is written only by the ``moved``
+    update, for the rare rows whose start really moved (a late change of the same state).
+    """
     written = set(_values(dim)) if values else set()
     sets = [
         exp.EQ(this=col(t), expression=col(s, "x"))
         for t, s in _targets(dim)
-        if t not in dim.business_key and (s not in _values(dim) or s in written)
+        if t not in dim.business_key
+        and t != dim.effective_from
+        and (s not in _values(dim) or s in written)
     ]
-    if dim.deleted_column:
+    if moved:
+        sets = [exp.EQ(this=col(dim.effective_from), expression=col(FROM, "x"))]
+    if dim.deleted_column and not moved:
         sets.append(exp.EQ(this=col(dim.deleted_column), expression=_deleted_value("x")))
     target_sk = exp.Column(this=ident(dim.surrogate_key or ""), table=ident(dim.table.name))
     if dim.table.schema:
@@ -466,6 +489,14 @@ def _update(dim: ScdTable, delta: TableRef, *, values: bool) -> exp.Update:
         exp.EQ(this=col(UPD, "x"), expression=exp.Literal.number(1)),
         exp.EQ(this=col(VALS, "x"), expression=exp.Literal.number(1 if values else 0)),
     )
+    if moved:
+        stored_from = target_sk.copy()
+        stored_from.set("this", ident(dim.effective_from))
+        cond = exp.and_(
+            exp.EQ(this=target_sk, expression=col(SK, "x")),
+            exp.EQ(this=col(UPD, "x"), expression=exp.Literal.number(1)),
+            exp.NullSafeNEQ(this=stored_from, expression=col(FROM, "x")),
+        )
     update = exp.Update(this=table(dim.table), expressions=sets, where=exp.Where(this=cond))
     update.set("from_", exp.From(this=table(delta, "x")))
     return update
