@@ -324,3 +324,30 @@ def test_claims_and_dataset_events_on_a_postgresql_history(pg_schema):
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_pipeline_that_loaded_rows_triggers_the_dag_waiting_for_its_table(tmp_path):
+    from crane.config.env import Environment
+    from crane.project import Project
+    from crane.templates import scaffold
+
+    scaffold(tmp_path)
+    project = Project.load(tmp_path, env=Environment.of({}))
+    load = Dag("load")
+    load.pipeline("orders", "orders_etl")
+    report = Dag("report", on_dataset=["warehouse.orders"])
+    report.sql("count", "CREATE OR REPLACE TABLE n_orders AS SELECT count(*) AS n FROM orders")
+    store = HistoryStore.open(tmp_path / "history.sqlite")
+    try:
+        scheduler = Scheduler({"load": load.spec, "report": report.spec}, store, project=project)
+        for _ in range(2):  # the second load finds no new rows: no event, no report
+            scheduler.submit("load", {})
+            _drain(scheduler)
+        loads = sorted(
+            r.tasks["orders"].output["rows_loaded"] for r in scheduler.results if r.dag == "load"
+        )
+        reports = store.runs("report")
+    finally:
+        store.close()
+    assert loads == [0, 1000]
+    assert len(reports) == 1 and reports[0]["state"] == "success"
