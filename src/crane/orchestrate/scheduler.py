@@ -138,31 +138,39 @@ class Scheduler:
             return self.dags[name].max_active_runs - len(self.active[name])
 
     def _scheduled(self, name: str, spec: DagSpec, now: dt.datetime) -> None:
-        schedule = self.schedules[name]
+        free = self._free(name)
+        if free <= 0:
+            return  # claimed only when it can start: a later pass picks it up
         last = self.state.last_scheduled(name)
-        for start, end in schedule.due(now, last, spec.catchup, spec.max_catchup_runs):
-            if self._free(name) <= 0:
-                return  # claimed only when it can start: the next tick picks it up
+        due = self.schedules[name].due(now, last, spec.catchup, spec.max_catchup_runs, free)
+        for start, end in due:
             if self.state.claim(name, "schedule", [start.isoformat()], start):
                 self._launch(Fire(name, "schedule", logical_date=start, interval=(start, end)))
 
     def _files(self, name: str, pattern: str) -> None:
         from crane.orchestrate.triggers.files import matching
 
+        if self._free(name) <= 0:
+            return  # unclaimed files wait: a claim is only made when the run starts
         seen = self.state.claimed(name, "file")
         for path in matching(self.root, pattern, self.file_settle):
             key = str(path)
-            if key not in seen and self.state.claim(name, "file", [key]):
-                self.submit(name, {"file": key}, kind="file")
+            if key in seen or self._free(name) <= 0:
+                continue
+            if self.state.claim(name, "file", [key]):
+                self._launch(Fire(name, "file", params={"file": key}, key=key))
 
     def _datasets(self, name: str, datasets: list[str]) -> None:
+        if self._free(name) <= 0:
+            return
         latest = self.state.latest_events(datasets)
         used = self.state.consumed(name)
         if not all(latest.get(d, 0) > used.get(d, 0) for d in datasets):
             return
         keys = [f"{d}#{latest[d]}" for d in datasets]
         if self.state.claim(name, "dataset", keys):
-            self.submit(name, {"datasets": {d: latest[d] for d in datasets}}, kind="dataset")
+            params = {"datasets": {d: latest[d] for d in datasets}}
+            self._launch(Fire(name, "dataset", params=params, key=",".join(keys)))
 
     def _queued(self, name: str) -> None:
         while self._free(name) > 0:

@@ -96,22 +96,36 @@ class Schedule:
         last: dt.datetime | None,
         catchup: bool,
         max_runs: int | None = None,
+        limit: int | None = None,
     ) -> list[Interval]:
         """Intervals to run now, oldest first, given the last logical date already fired.
 
         Nothing fired yet: only the latest complete interval (there is no start date to
-        catch up from). ``catchup: false``: only the latest. ``max_runs``: the most recent.
+        catch up from). ``catchup: false``: only the latest. ``max_runs``: the N most
+        recent. ``limit``: at most that many (free run slots) — a scheduler down for a
+        month on a minutely schedule walks only the ticks it can use.
         """
         latest_end = self.previous_tick(now)
-        if last is None:
-            start = self.previous_tick(latest_end - dt.timedelta(microseconds=1))
-            return [(start, latest_end)] if start < latest_end else []
-        missed = [i for i in self.intervals(last, latest_end) if i[0] > last]
-        if not catchup:
-            missed = missed[-1:]
-        if max_runs is not None:
-            missed = missed[-max_runs:] if max_runs > 0 else []
+        if last is None or not catchup or max_runs is not None:
+            count = 1 if last is None or not catchup else max_runs or 0
+            found = [i for i in self.latest(latest_end, count) if last is None or i[0] > last]
+            return found[:limit] if limit is not None else found
+        ticks = self.ticks(last)
+        left = next(ticks)  # the end of the last fired interval: the first missed one's start
+        missed: list[Interval] = []
+        for right in ticks:
+            if right > latest_end or (limit is not None and len(missed) >= limit):
+                break
+            missed.append((left, right))
+            left = right
         return missed
+
+    def latest(self, end: dt.datetime, count: int) -> list[Interval]:
+        """The ``count`` intervals ending at or before the tick ``end``, oldest first."""
+        ends = [end]
+        for _ in range(count):
+            ends.append(self.previous_tick(ends[-1] - dt.timedelta(microseconds=1)))
+        return list(reversed([(ends[i + 1], ends[i]) for i in range(count)]))
 
     def next_fire(self, now: dt.datetime) -> dt.datetime:
         """When the next interval closes (the scheduler sleeps until then)."""
