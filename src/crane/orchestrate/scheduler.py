@@ -118,15 +118,23 @@ class Scheduler:
             return MAX_SLEEP
         now = self.now()
         for name, spec in self.dags.items():
-            self._queued(name)
-            if name in self.schedules:
-                self._scheduled(name, spec, now)
-            for trigger in spec.triggers:
-                if trigger.kind == "file":
-                    self._files(name, trigger.target)
-            if spec.on_dataset:
-                self._datasets(name, spec.on_dataset)
+            try:
+                self._pass(name, spec, now)
+            except Exception as error:  # e.g. the history database is unreachable: next pass
+                self.console.warn(
+                    f"{name}: scheduling pass failed: {type(error).__name__}: {error}"
+                )
         return self._sleep(now)
+
+    def _pass(self, name: str, spec: DagSpec, now: dt.datetime) -> None:
+        self._queued(name)
+        if name in self.schedules:
+            self._scheduled(name, spec, now)
+        for trigger in spec.triggers:
+            if trigger.kind == "file":
+                self._files(name, trigger.target)
+        if spec.on_dataset:
+            self._datasets(name, spec.on_dataset)
 
     def _sleep(self, now: dt.datetime) -> float:
         times = [s.next_fire(now) for s in self.schedules.values()]

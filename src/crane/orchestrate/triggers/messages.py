@@ -117,24 +117,29 @@ class RedisListener:
             self._pubsub.subscribe(*channels)
         except redis.RedisError as error:
             raise ConfigError(f"cannot subscribe on Redis {self.url}: {error}") from None
-        self._running = threading.Event()
+        self.error: BaseException | None = None  # the last connection error, if any
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._main, name="crane-redis", daemon=True)
 
     def start(self) -> RedisListener:
-        self._running.set()
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._running.clear()
+        self._stopped.set()
         self._thread.join(timeout=5)
         with contextlib.suppress(Exception):
             self._pubsub.close()
             self._client.close()
 
     def _main(self) -> None:
-        while self._running.is_set():
-            message = self._pubsub.get_message(timeout=0.2)
+        while not self._stopped.is_set():
+            try:
+                message = self._pubsub.get_message(timeout=0.2)
+            except Exception as error:  # server restart: redis-py resubscribes on reconnect
+                self.error = error
+                self._stopped.wait(1.0)
+                continue
             if message and message.get("type") == "message":
                 channel = message["channel"]
                 name = channel.decode() if isinstance(channel, bytes) else str(channel)
