@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The retail demo, end to end: create a shop database, load it into the DuckDB
-# warehouse, change the shop (updates, inserts, a late update, a delete), load
-# again incrementally, and show the run history.
+# warehouse, build the star schema from it, change the shop (customers move, prices
+# change, updates, inserts, a late update, a delete), load again incrementally,
+# rebuild the star schema (history kept), query it, and check the data's quality.
 #   RETAIL_SOURCE_URL=postgresql://postgres@127.0.0.1:5432/test bash examples/retail/run_demo.sh
 set -euo pipefail
 
@@ -23,14 +24,36 @@ step "1. Create the operational database (${RETAIL_SOURCE_URL:-SQLite: .demo/sho
 step "2. Full load into the warehouse (.demo/warehouse.duckdb)"
 crane run --all
 
-step "3. The shop keeps working: updates, inserts, one late update, one delete"
+step "3. The retail star schema (models/): create it, then fill it from the raw tables"
+crane model apply
+crane model load
+
+step "4. Day 2 in the shop: customers move, prices change, updates, a late update, a delete"
 "$PYTHON" "$HERE/make_source.py" change
 
-step "4. Incremental load: only what changed"
+step "5. Incremental load: only what changed"
 crane run --all
 
-step "5. Run history"
+step "6. The star schema again: new versions for moved customers and changed prices"
+crane model load
+
+step "7. Run history"
 crane runs --limit 10
 
-step "6. Source and warehouse agree"
+step "8. Source and warehouse agree"
 "$PYTHON" "$HERE/make_source.py" compare
+
+step "9. History at work: questions the star schema answers"
+"$PYTHON" "$HERE/analytics.py" --warehouse "$HERE/.demo/warehouse.duckdb"
+
+step "10. Quality checks on raw and modeled tables (checks/retail.yml), with a scorecard"
+crane check --store "sqlite:///$HERE/.demo/quality.sqlite" --html "$HERE/.demo/quality.html"
+echo "quality report: .demo/quality.html"
+
+step "11. Profile of the customers table"
+if crane profile --help 2>/dev/null | grep -q -- "--html"; then
+  crane profile customers --html "$HERE/.demo/profile_customers.html" | tail -n 25
+  echo "profile report: .demo/profile_customers.html"
+else
+  echo "skipped: this crane has no 'crane profile --html' yet"
+fi
