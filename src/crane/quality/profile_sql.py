@@ -1,0 +1,327 @@
+"""The SQL of the profiler, as sqlglot expressions: engine differences as data, the two scans.
+
+`crane.quality.profile` runs these and reads the results back; nothing here touches a
+connection. Split out so each module stays readable (the profiler's statistics are many
+small expressions, and every engine difference is one entry in `DIALECTS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+if TYPE_CHECKING:
+    from crane.quality.profile import Bin, ColumnProfile
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+# name -> (cheap LIKE prefilter or None, anchored regex). The prefilter lets the
+# engine skip the regex for most values that cannot match (measured: the six
+# patterns cost ~3x less with it on 10M strings).
+PATTERNS: dict[str, tuple[str | None, str]] = {
+    "email": ("%@%.%", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    "url": ("http%", r"^https?://[^\s/$.?#][^\s]*$"),
+    "uuid": (
+        "%-%-%-%-%",
+        r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    ),
+    "phone_e164": ("+%", r"^\+[1-9][0-9]{6,14}$"),
+    "iso_date": ("____-__-__%", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+.*)?$"),
+    "ipv4": ("%.%.%.%", r"^([0-9]{1,3}\.){3}[0-9]{1,3}$"),
+}
+
+
+# -- engine differences, as data -----------------------------------------------------------
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _numbers(values: Sequence[float]) -> exp.Array:
+    return exp.Array(expressions=[exp.Literal.number(v) for v in values])
+
+
+@dataclass(frozen=True)
+class ProfileDialect:
+    """How one engine computes the statistics the profiler needs."""
+
+    approx_distinct: Callable[[exp.Expression], exp.Expression] | None
+    quantiles: Callable[[exp.Expression, Sequence[float]], exp.Expression]
+    epoch: Callable[[exp.Expression], exp.Expression]
+    row_key: Callable[[list[exp.Expression]], exp.Expression]  # one value per whole row
+    # "approx_top_k": scan 1 proposes candidates, scan 2 counts them with histogram();
+    # "grouping_sets": scan 2 groups every column in one GROUPING SETS query.
+    top_values: str
+    # A cheap predicate keeping ~1/16 of a table's rows, or None: regexes and top-k
+    # sketches are the costly aggregates (measured: 2.4 s of regex and 4.9 s of
+    # approx_top_k on 2M rows x 10 columns), and a 1/16 sample estimates a pattern
+    # share to +-0.2 % on 10M rows. Top-value *counts* stay exact (scan 2).
+    sample: exp.Expression | None = None
+
+
+DIALECTS: dict[str, ProfileDialect] = {
+    "duckdb": ProfileDialect(
+        approx_distinct=lambda c: _fn("approx_count_distinct", c),
+        quantiles=lambda c, qs: _fn("approx_quantile", c, _numbers(qs)),
+        epoch=lambda c: _fn("epoch", c),
+        row_key=lambda cols: _fn("hash", *cols),
+        top_values="approx_top_k",
+        # hash(rowid), not rowid: a stride sample aliases with periodic data
+        sample=exp.EQ(
+            this=exp.Mod(this=_fn("hash", exp.column("rowid")), expression=exp.Literal.number(16)),
+            expression=exp.Literal.number(0),
+        ),
+    ),
+    "postgres": ProfileDialect(
+        approx_distinct=None,
+        quantiles=lambda c, qs: exp.WithinGroup(
+            this=_fn("percentile_cont", _numbers(qs)),
+            expression=exp.Order(expressions=[exp.Ordered(this=c)]),
+        ),
+        epoch=lambda c: exp.Extract(this=exp.var("EPOCH"), expression=c),
+        row_key=lambda cols: exp.Tuple(expressions=cols),
+        top_values="grouping_sets",
+    ),
+}
+
+
+# -- scan 1 --------------------------------------------------------------------------------
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _count_where(condition: exp.Expression) -> exp.Expression:
+    return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition))
+
+
+def _as_double(e: exp.Expression) -> exp.Expression:
+    return exp.Cast(this=e, to=exp.DataType.build("double"))
+
+
+def _pattern_count(
+    column: exp.Expression, like: str | None, regex: str, sample: exp.Expression | None
+) -> exp.Expression:
+    """Count values matching ``regex``, testing the cheap conditions first.
+
+    Nested CASE, not ``FILTER (WHERE a AND b)``: DuckDB evaluates every conjunct of
+    a FILTER on every row but a CASE branch only where its condition held
+    (measured on 10M rows: 1.18 s vs 0.24 s for one email pattern).
+    """
+    test: Any = exp.RegexpLike(this=column, expression=exp.Literal.string(regex))
+    hit: Any = exp.Case(ifs=[exp.If(this=test, true=exp.Literal.number(1))])
+    conditions = [] if sample is None else [sample.copy()]
+    if like:
+        conditions.append(exp.Like(this=column.copy(), expression=exp.Literal.string(like)))
+    for condition in reversed(conditions):
+        hit = exp.Case(ifs=[exp.If(this=condition, true=hit)])
+    return exp.Count(this=hit)
+
+
+class Plan:
+    """Named aggregate expressions of one SELECT; results are read back by name."""
+
+    def __init__(self) -> None:
+        self.names: list[tuple[str, str]] = []  # (column or "", statistic)
+        self.exprs: list[Any] = []
+
+    def add(self, column: str, stat: str, expression: Any) -> None:
+        self.names.append((column, stat))
+        self.exprs.append(expression.as_(f"m{len(self.exprs)}", quoted=True))
+
+    def select(self, table: exp.Table) -> exp.Select:
+        return exp.select(*self.exprs).from_(table)
+
+    def read(self, row: Sequence[Any]) -> dict[tuple[str, str], Any]:
+        return dict(zip(self.names, row, strict=True))
+
+
+def scan1(
+    cols: list[ColumnProfile],
+    d: ProfileDialect,
+    exact: bool,
+    top_k: int,
+    sample: exp.Expression | None,
+) -> Plan:
+    plan = Plan()
+    plan.add("", "rows", exp.Count(this=exp.Star()))
+    if exact and (key := distinct_rows(cols, d)) is not None:
+        plan.add("", "distinct_rows", key)
+    for c in cols:
+        ref = _col(c.name)
+        plan.add(c.name, "count", exp.Count(this=ref))
+        if c.kind == "other":
+            continue
+        if exact or d.approx_distinct is None:
+            plan.add(c.name, "distinct", exp.Count(this=exp.Distinct(expressions=[ref])))
+        else:
+            plan.add(c.name, "distinct", d.approx_distinct(ref))
+        if c.kind != "boolean":
+            plan.add(c.name, "min", exp.Min(this=ref))
+            plan.add(c.name, "max", exp.Max(this=ref))
+        if c.kind == "numeric":
+            plan.add(c.name, "mean", exp.Avg(this=_as_double(ref)))
+            plan.add(c.name, "stddev", exp.StddevSamp(this=_as_double(ref)))
+            plan.add(c.name, "quantiles", d.quantiles(_as_double(ref), QUANTILES))
+            plan.add(
+                c.name, "zeros", _count_where(exp.EQ(this=ref, expression=exp.Literal.number(0)))
+            )
+            plan.add(
+                c.name,
+                "negatives",
+                _count_where(exp.LT(this=ref, expression=exp.Literal.number(0))),
+            )
+        if c.kind == "text":
+            length = exp.Length(this=ref)
+            plan.add(c.name, "length_min", exp.Min(this=length))
+            plan.add(c.name, "length_avg", exp.Avg(this=_as_double(length)))
+            plan.add(c.name, "length_max", exp.Max(this=length))
+            plan.add(c.name, "pattern_base", _sampled(exp.Count(this=ref), sample))
+            for name, (like, regex) in PATTERNS.items():
+                count = _pattern_count(ref, like, regex, sample)
+                plan.add(c.name, f"pattern:{name}", count)
+        if d.top_values == "approx_top_k":
+            top = _fn("approx_top_k", ref, exp.Literal.number(top_k))
+            plan.add(c.name, "top_candidates", _sampled(top, sample))
+    return plan
+
+
+def distinct_rows(cols: list[ColumnProfile], d: ProfileDialect) -> exp.Expression | None:
+    comparable: list[exp.Expression] = [_col(c.name) for c in cols if c.kind != "other"]
+    if not comparable:
+        return None
+    return exp.Count(this=exp.Distinct(expressions=[d.row_key(comparable)]))
+
+
+def _sampled(aggregate: exp.Expression, sample: exp.Expression | None) -> exp.Expression:
+    """``aggregate`` restricted to the dialect's cheap row sample (if it has one)."""
+    if sample is None:
+        return aggregate
+    return exp.Filter(this=aggregate, expression=exp.Where(this=sample.copy()))
+
+
+# -- scan 2 --------------------------------------------------------------------------------
+@dataclass
+class Bins:
+    """Equi-width bins over a column's numeric image (the value, or its epoch seconds)."""
+
+    column: str
+    lower: float
+    width: float
+    count: int
+
+    def bucket(self, image: exp.Expression) -> exp.Expression:
+        offset = exp.Div(
+            this=exp.Paren(this=exp.Sub(this=image, expression=exp.Literal.number(self.lower))),
+            expression=exp.Literal.number(self.width),
+        )
+        index = exp.Cast(this=exp.Floor(this=offset), to=exp.DataType.build("int"))
+        # CASE, not LEAST: PostgreSQL's LEAST ignores NULLs and would bin them last
+        last = exp.Literal.number(self.count - 1)
+        return exp.Case(
+            ifs=[exp.If(this=exp.GT(this=index, expression=last), true=last.copy())],
+            default=index.copy(),
+        )
+
+    def bounds(self) -> exp.Array:
+        """Upper bounds of all bins but the last (DuckDB's ``histogram(x, bounds)``)."""
+        return _numbers([self.lower + (i + 1) * self.width for i in range(self.count - 1)])
+
+    def from_bounded(self, counts: dict[Any, int] | None) -> list[Bin]:
+        """Bins from ``histogram(x, bounds)``: one count per bound, then the overflow bin."""
+        ordered = [int(n) for _, n in sorted((counts or {}).items(), key=lambda kv: kv[0])]
+        ordered += [0] * (self.count - len(ordered))
+        return self.to_bins(dict(enumerate(ordered[: self.count])))
+
+    def to_bins(self, counts: dict[int, int]) -> list[Bin]:
+        from crane.quality.profile import Bin
+
+        return [
+            Bin(self.lower + i * self.width, self.lower + (i + 1) * self.width, counts.get(i, 0))
+            for i in range(self.count)
+        ]
+
+
+def column_image(c: ColumnProfile, d: ProfileDialect) -> exp.Expression:
+    return _as_double(_col(c.name)) if c.kind == "numeric" else _as_double(d.epoch(_col(c.name)))
+
+
+def scan2_duckdb(
+    cols: list[ColumnProfile],
+    bins: dict[str, Bins],
+    near_unique: list[str],
+    verify: list[str],
+    candidates: dict[str, list],
+) -> Plan:
+    plan = Plan()
+    for c in cols:
+        ref = _col(c.name)
+        values = [v for v in candidates.get(c.name) or [] if v is not None]
+        if values and c.name not in near_unique:  # top values would all count 1
+            member = exp.In(this=ref, expressions=[exp.convert(v) for v in values])
+            plan.add(
+                c.name,
+                "top",
+                exp.Filter(this=_fn("histogram", ref), expression=exp.Where(this=member)),
+            )
+        if c.name in bins:
+            # the built-in binned histogram: 2x faster than histogram(<bucket expr>)
+            image = column_image(c, DIALECTS["duckdb"])
+            plan.add(c.name, "histogram", _fn("histogram", image, bins[c.name].bounds()))
+        if c.name in verify:
+            plan.add(c.name, "exact_distinct", exp.Count(this=exp.Distinct(expressions=[ref])))
+    return plan
+
+
+def grouping_sets(
+    table: exp.Table,
+    cols: list[ColumnProfile],
+    bins: dict[str, Bins],
+    d: ProfileDialect,
+    limit: int,
+) -> tuple[exp.Select, list[tuple[str, str]]]:
+    """One GROUPING SETS query: the top ``limit`` groups of every column and histogram."""
+    exprs: list[exp.Expression] = []
+    names: list[tuple[str, str]] = []
+    for c in cols:
+        if c.kind == "other":
+            continue
+        exprs.append(exp.Cast(this=_col(c.name), to=exp.DataType.build("text")))
+        names.append((c.name, "top"))
+        if c.name in bins:
+            exprs.append(bins[c.name].bucket(column_image(c, d)))
+            names.append((c.name, "histogram"))
+    if not exprs:
+        return exp.select("1"), []
+    which = exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.EQ(this=exp.Grouping(expressions=[e.copy()]), expression=_zero()),
+                true=exp.Literal.number(i),
+            )
+            for i, e in enumerate(exprs)
+        ]
+    )
+    by_count = exp.Order(expressions=[exp.Ordered(this=exp.Count(this=exp.Star()), desc=True)])
+    inner = exp.select(
+        which.as_("gid"),
+        *[e.as_(f"e{i}") for i, e in enumerate(exprs)],
+        exp.Count(this=exp.Star()).as_("n"),
+        exp.Window(this=exp.RowNumber(), partition_by=[which.copy()], order=by_count).as_("rn"),
+    ).from_(table)
+    sets = [exp.Paren(this=e.copy()) for e in exprs]
+    inner.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
+    outer = exp.select("*").from_(inner.subquery("g"))
+    outer = outer.where(exp.LTE(this=exp.column("rn"), expression=exp.Literal.number(limit)))
+    return outer, names
+
+
+def _zero() -> exp.Expression:
+    return exp.Literal.number(0)
+
+
+def literal(value: Any) -> exp.Expression:
+    converted: Any = exp.convert(value)
+    return converted
