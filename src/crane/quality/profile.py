@@ -2,13 +2,21 @@
 
 Profilers that pull rows into Python run out of memory on real tables
 (LESSONS.md, ydata-profiling #261/#743). Here every statistic is an aggregate
-expression built with sqlglot and evaluated by the engine that holds the data:
+expression built with sqlglot (`crane.quality.profile_sql`) and evaluated by the
+engine that holds the data:
 
-* scan 1 — per column: count, nulls, distinct (approximate by default), min/max,
-  mean/stddev, quantiles, lengths, zeros/negatives, pattern shares ("email-like
-  99.8 %"), approximate top-value candidates; per table: rows and duplicate rows.
+* scan 1 — per column: count, nulls, distinct, min/max, mean/stddev, quantiles,
+  lengths, zeros/negatives, pattern shares ("email-like 99.8 %"), top-value
+  candidates; per table: rows (and, where distincts are exact, duplicate rows).
 * scan 2 — exact counts of the top values, equi-width histograms whose bins come
-  from scan 1's min/max, and an exact distinct count for candidate-key columns.
+  from scan 1's min/max, and the proof of the most key-like column.
+
+Tables of 1M rows or more on DuckDB take shortcuts that keep the profile within
+~1.25x of ``SUMMARIZE`` (bench/bench_profile.py): approximate distincts (HyperLogLog),
+patterns and top-value *candidates* from a 1/16 hash sample (top-value counts stay
+exact), only one near-unique column proven a key (the others are ``likely_keys``),
+and duplicate rows for free when a key is proven. A third query runs only when the
+would-be key turns out to repeat (then duplicate rows need a row-hash distinct).
 
 Engine differences (approximate functions, quantile syntax, how top values are
 found) are *data* in `ProfileDialect`, not branches in the profiler. The checked

@@ -19,9 +19,8 @@ if TYPE_CHECKING:
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
-# name -> (cheap LIKE prefilter or None, anchored regex). The prefilter lets the
-# engine skip the regex for most values that cannot match (measured: the six
-# patterns cost ~3x less with it on 10M strings).
+# name -> (cheap LIKE prefilter or None, anchored regex). Tested in nested CASEs after
+# the row sample, so the regex runs only on sampled values that pass the LIKE.
 PATTERNS: dict[str, tuple[str | None, str]] = {
     "email": ("%@%.%", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     "url": ("http%", r"^https?://[^\s/$.?#][^\s]*$"),
