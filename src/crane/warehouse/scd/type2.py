@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 FROM, TO, CUR = "_crane_from", "_crane_to", "_crane_cur"
 CHG, RUN, LATE, ROWN = "_crane_chg", "_crane_run", "_crane_late", "_crane_rn"
-UPD, VALS, NEXT = "_crane_upd", "_crane_vals", "_crane_next"
+UPD, VALS, NEXT, MOVED = "_crane_upd", "_crane_vals", "_crane_next", "_crane_moved"
 ORDER = [(TS, False), (NEW, False)]  # time order; at equal times stored events first
 
 
@@ -395,6 +395,8 @@ def _delta(dim: ScdTable, versions: exp.Select, old: TableRef) -> exp.Select:
     items += [col(c, "n") for c in validity]
     items += [as_(_case(changed, 1, 0), UPD), as_(_case(closed, 1, 0), "_crane_closed")]
     items.append(as_(_case(values_changed, 1, 0), VALS))
+    moved = exp.and_(found, differ([FROM], "n", "o"))
+    items.append(as_(_case(moved, 1, 0), MOVED))
     return (
         exp.select(*items)
         .from_(_subquery(versions, "n"))
@@ -416,6 +418,7 @@ def _apply(
                 col(UPD),
                 col("_crane_closed"),
                 col(VALS),
+                col(MOVED),
             ]
         ),
         count_of(_gone(old, delta)),
@@ -427,10 +430,10 @@ def _apply(
         count_of(_stored_conflicts(dim, events, stored)),
     ).from_(table(delta))
     row = [int(v or 0) for v in w.con.execute(plan)[0]]
-    inserted, updated, closed_n, values_n, removed, batch_keys, touched_keys = row[:7]
-    if row[7]:
-        check_conflicts(w.con, dim, events)
+    inserted, updated, closed_n, values_n, moved_n, removed, batch_keys, touched_keys = row[:8]
     if row[8]:
+        check_conflicts(w.con, dim, events)
+    if row[9]:
         _check_stored_conflicts(w.con, dim, events, stored)
     if removed:
         cond = exp.In(this=col(dim.surrogate_key or ""), query=exp.Subquery(this=_gone(old, delta)))
@@ -439,7 +442,7 @@ def _apply(
         w.con.execute(_update(dim, delta, values=False))
     if values_n:
         w.con.execute(_update(dim, delta, values=True))
-    if updated:
+    if moved_n:
         w.con.execute(_update(dim, delta, values=False, moved=True))
     if inserted:
         w.con.execute(_insert(dim, delta))
