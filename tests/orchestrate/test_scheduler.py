@@ -65,12 +65,8 @@ def _logical_dates(history, dag):
 
 def _drain(scheduler):
     """Pass after pass until nothing new starts (catch-up with max_active_runs=1 takes several)."""
-    while True:
-        before = scheduler.launched
-        scheduler.tick()
-        assert scheduler.wait_idle(10)
-        if scheduler.launched == before:
-            return
+    scheduler.run_once(timeout=10)
+    assert scheduler.running() == 0
 
 
 # -- cron ---------------------------------------------------------------------------------
@@ -351,3 +347,31 @@ def test_a_pipeline_that_loaded_rows_triggers_the_dag_waiting_for_its_table(tmp_
         store.close()
     assert loads == [0, 1000]
     assert len(reports) == 1 and reports[0]["state"] == "success"
+
+
+def test_a_daily_run_in_berlin_fires_once_on_the_day_clocks_fall_back(history):
+    spec = _dag("berlin", schedule="30 2 * * *", timezone="Europe/Berlin", catchup=True)
+    clock = Clock(dt.datetime(2026, 10, 24, 0, 40, tzinfo=UTC))  # 24 Oct 02:40 CEST
+    scheduler = Scheduler({"berlin": spec}, history, now=clock)
+    for minutes in range(0, 3 * 24 * 60, 20):  # three days, a pass every 20 minutes
+        clock.at = dt.datetime(2026, 10, 24, 0, 40, tzinfo=UTC) + dt.timedelta(minutes=minutes)
+        _drain(scheduler)
+    runs = sorted(history.runs("berlin", limit=10), key=lambda r: r["logical_date"])
+    assert [(r["logical_date"], r["data_interval_end"]) for r in runs] == [
+        ("2026-10-23T00:30:00+00:00", "2026-10-24T00:30:00+00:00"),
+        ("2026-10-24T00:30:00+00:00", "2026-10-25T00:30:00+00:00"),  # 02:30 CEST, first of two
+        ("2026-10-25T00:30:00+00:00", "2026-10-26T01:30:00+00:00"),  # 25 hours long
+    ]
+
+
+def test_manual_runs_record_their_owner_for_crash_recovery(history):
+    from crane.orchestrate.executor import run_dag
+    from crane.orchestrate.triggers.state import owner_listener
+
+    result = run_dag(_dag("manual"), history=history, on_event=[owner_listener(history)])
+    con = history.connect()
+    try:
+        owners = con.execute("SELECT run_id, pid FROM run_owners").fetchall()
+    finally:
+        con.close()
+    assert owners == [(result.run_id, os.getpid())]

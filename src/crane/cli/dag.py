@@ -161,6 +161,7 @@ def run(
     from crane.orchestrate.dag import check_in_project
     from crane.orchestrate.executor import run_dag
     from crane.orchestrate.history import HistoryStore, location
+    from crane.orchestrate.triggers.state import owner_listener
 
     loaded, dags = _load(project)
     spec = _one(dags, name)
@@ -181,6 +182,7 @@ def run(
             from_task=from_task,
             resume_run=run_id,
             console=console,
+            on_event=[owner_listener(history)],  # a crash leaves a run the scheduler can fail
         )
     finally:
         console.close()

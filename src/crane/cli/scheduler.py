@@ -66,8 +66,7 @@ def scheduler(
         sched.recover()
         services = _services(sched, webhook_host, webhook_port)
         if once:
-            sched.tick()
-            sched.wait_idle(timeout=24 * 3600)
+            sched.run_once()
         else:
             _install_handlers(stop, sched)
             typer.echo(f"scheduler: {len(dags)} DAG(s); pid {os.getpid()}", err=True)

@@ -41,7 +41,7 @@ from crane.console import NullConsole
 from crane.errors import CraneError
 from crane.orchestrate.triggers import Fire
 from crane.orchestrate.triggers.cron import Schedule
-from crane.orchestrate.triggers.state import TriggerState
+from crane.orchestrate.triggers.state import TriggerState, owner_listener
 
 if TYPE_CHECKING:
     from crane.console import Console
@@ -135,6 +135,17 @@ class Scheduler:
                 self._files(name, trigger.target)
         if spec.on_dataset:
             self._datasets(name, spec.on_dataset)
+
+    def run_once(self, timeout: float = 24 * 3600) -> int:
+        """Passes until nothing new starts, each waiting for its runs (``--once``: a
+        catch-up with ``max_active_runs: 1`` takes a pass per interval); runs started."""
+        before = self.launched
+        while True:
+            started = self.launched
+            self.tick()
+            self.wait_idle(timeout)
+            if self.launched == started or self.stopping:
+                return self.launched - before
 
     def _sleep(self, now: dt.datetime) -> float:
         times = [s.next_fire(now) for s in self.schedules.values()]
@@ -445,7 +456,7 @@ def backfill(
         (todo if claimed or rerun else skipped).append((first, last))
 
     def one(interval: tuple[dt.datetime, dt.datetime]) -> DagRunResult:
-        return run_dag(
+        result = run_dag(
             spec,
             project=project,
             history=history,
@@ -454,7 +465,11 @@ def backfill(
             interval=interval,
             log_dir=log_dir,
             console=console,
+            on_event=[owner_listener(history)],
         )
+        for dataset, rows in produced_datasets(spec, result, project).items():
+            state.emit(dataset, spec.name, result.run_id, rows)  # downstream DAGs see backfills
+        return result
 
     with ThreadPoolExecutor(spec.max_active_runs, thread_name_prefix="crane-backfill") as pool:
         runs = list(pool.map(one, todo))

@@ -51,14 +51,17 @@ class Schedule:
         """Tick times strictly after ``after`` (aware), in the schedule's zone."""
         from croniter import croniter
 
-        it = croniter(self.cron, after.astimezone(self.tz))
-        last_wall: dt.datetime | None = None
+        local = after.astimezone(self.tz)
+        it = croniter(self.cron, local)
+        # a tick whose wall time is not later than the last one is the repeated hour after
+        # falling back: for a time-of-day schedule, that time of day has already run
+        last_wall = local.replace(tzinfo=None)
         produced = 0
         while count is None or produced < count:
             tick: dt.datetime = it.get_next(dt.datetime)
             wall = tick.replace(tzinfo=None)
-            if self.wall_clock and last_wall is not None and wall <= last_wall:
-                continue  # the repeated hour after falling back: this time of day already ran
+            if self.wall_clock and wall <= last_wall:
+                continue
             last_wall = wall
             produced += 1
             yield tick.astimezone(dt.UTC)  # UTC: aware datetimes of one zone compare ignoring fold

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -160,6 +160,18 @@ class TriggerState:
     def _one(self, sql: str, values: tuple[Any, ...]) -> Any:
         rows = self._all(sql, values)
         return rows[0][0] if rows else None
+
+
+def owner_listener(history: HistoryStore) -> Callable[[dict[str, Any]], None]:
+    """An executor ``on_event`` listener recording this process as each run's owner, so a
+    scheduler starting after a crash can tell that run is dead (``crane dag run``, backfill)."""
+    state = TriggerState(history)
+
+    def listen(event: dict[str, Any]) -> None:
+        if event.get("event") == "run_started":
+            state.own(event["run_id"])
+
+    return listen
 
 
 def _alive(pid: int) -> bool:
