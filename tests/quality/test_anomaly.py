@@ -131,3 +131,20 @@ def test_unknown_metric_is_a_config_error(duck_url):
 
     with pytest.raises(ConfigError, match="unknown metric"):
         build_suite([{"type": "anomaly", "table": "t", "metric": "nope"}], {"db": duck_url})
+
+
+def test_suite_monitors_read_the_tables(duck_url):
+    from crane.quality.anomaly import suite_monitors
+
+    with connect(duck_url) as con:
+        con.execute(
+            "CREATE TABLE t AS SELECT 1 AS id, 'a' AS name, "
+            "TIMESTAMP '2024-01-01' AS created_at, TIMESTAMP '2024-01-02' AS updated_at"
+        )
+    suite = build_suite([{"type": "row_count", "table": "t"}], {"db": duck_url})
+    specs = suite_monitors(suite, {"min_history": 3})
+    got = [(s["metric"], s.get("column")) for s in specs]
+    assert got[:2] == [("row_count", None), ("freshness", "updated_at")]
+    assert [c for m, c in got if m == "null_rate"] == ["id", "name", "created_at", "updated_at"]
+    outcome = run_suite(build_suite(specs, suite.connections))
+    assert outcome.error is None and {r.status for r in outcome.results} == {"pass"}

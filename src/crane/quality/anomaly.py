@@ -212,3 +212,39 @@ def monitor_specs(
                 }
             )
     return specs
+
+
+_FRESHNESS_NAMES = ("updated_at", "loaded_at", "_loaded_at", "modified_at", "created_at")
+
+
+def suite_monitors(suite: Any, config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """`monitor_specs` for every table a suite checks, columns read from the database.
+
+    The freshness column is the first timestamp named like ``updated_at``/``loaded_at``/
+    ``created_at``, else the first timestamp column; tables are read through a
+    read-only connection (schema only, no scan).
+    """
+    import pyarrow as pa
+
+    from crane.connectors.base import TableRef, connect
+
+    tables: dict[str, dict[str, Any]] = {}
+    for check in suite.checks:
+        table, url = check.spec.table, suite.connections[check.connection]
+        if table in tables:
+            continue
+        with connect(url, read_only=True) as con:
+            schema = con.table_schema(TableRef.parse(table))
+        if schema is None:
+            continue
+        stamps = [f.name for f in schema if pa.types.is_timestamp(f.type)]
+        named = [n for n in _FRESHNESS_NAMES if n in stamps]
+        tables[table] = {
+            "columns": [f.name for f in schema],
+            "timestamp": (named or stamps or [None])[0],
+        }
+    specs = monitor_specs(tables, config)
+    connections = {c.spec.table: c.connection for c in suite.checks}
+    for spec in specs:
+        spec["connection"] = connections[spec["table"]]
+    return specs
