@@ -354,3 +354,13 @@ def backfill(
         print_table(f"backfill {name}", list(rows[0]) if rows else [], [_cells(r) for r in rows])
     if not done.ok:
         raise typer.Exit(1)
+
+
+# `crane dag export|run-task|notify` (Airflow/Prefect exporters): crane/cli/dag_peers.py
+def _attach_peers() -> None:
+    from crane.cli import dag_peers
+
+    dag_peers.attach(app)
+
+
+_attach_peers()

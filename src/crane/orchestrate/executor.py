@@ -125,6 +125,7 @@ def run_dag(
     console: Console | None = None,
     stop: threading.Event | None = None,
     on_event: list[Callable[[dict[str, Any]], None]] | None = None,
+    run_id: str | None = None,
 ) -> DagRunResult:
     """Run ``spec`` once and return what happened (``raise_for_status()`` to raise).
 
@@ -161,6 +162,10 @@ def run_dag(
         resumed_from=resumed_from,
     )
     execution.listeners = list(on_event or [])
+    if run_id:  # a peer orchestrator's run id (`crane dag run-task … --run-id`)
+        execution.run_id = execution.result.run_id = run_id
+        if execution.log_dir is not None:
+            execution.log_dir = execution.log_dir.parent / run_id
     execution.stop = stop  # set it to interrupt the run (scheduler shutdown)
     if spec.has_alerts():
         from crane.orchestrate.alerts import AlertManager
