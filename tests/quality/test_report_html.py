@@ -149,3 +149,21 @@ def test_console_error_detection_catches_a_broken_page(tmp_path):
     page.write_text("<html><body><script>missingFunction();</script></body></html>")
     run = _chromium(["--dump-dom", page.as_uri()], tmp_path)
     assert any("missingFunction" in line for line in _console_errors(run.stderr))
+
+
+def test_run_report_scores_records_and_draws_trends(tmp_path):
+    from crane.quality.report_html import write_run_report
+    from crane.state.quality import QualityStore
+
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    with connect(url) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS id FROM range(10)")
+    store = QualityStore(f"sqlite:///{tmp_path / 's.sqlite'}")
+    suite = build_suite([{"type": "not_null", "table": "t", "column": "id"}], {"db": url})
+    for _ in range(3):
+        outcome = run_suite(suite, store)
+        path, card = write_run_report(tmp_path / "r.html", outcome, store)
+    assert card.dataset("t").score == 100.0 and card.dataset("t").previous == 100.0
+    assert len(store.metric_history("t", None, "quality_score")) == 3
+    text = path.read_text()
+    assert "t: row_count" in text and "Scorecard" in text  # the row-count trend is drawn

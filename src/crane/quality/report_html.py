@@ -196,3 +196,38 @@ def write_html(path: str | Path, **parts: Any) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_html(**parts), encoding="utf-8")
     return target
+
+
+def write_run_report(
+    path: str | Path,
+    suite: SuiteResult,
+    store: QualityStore | None = None,
+    *,
+    profiles: Sequence[TableProfile] = (),
+    weights: Any = None,
+    title: str | None = None,
+) -> tuple[Path, Scorecard]:
+    """Everything a ``crane check --html`` needs in one call, after the run was recorded.
+
+    Scores the run (comparing with the previous one and recording the scores when a
+    ``store`` is given), draws the trend of every metric the run measured, and writes
+    the report. Returns the path and the scorecard (its ``degraded`` flag is what an
+    orchestrator alerts on).
+    """
+    from crane.quality.score import record_scores, scorecard
+
+    card = scorecard(suite.results, weights, store=store, run_id=suite.run_id)
+    trends: list[Trend] = []
+    if store is not None:
+        record_scores(store, card, suite.run_id)
+        keys = [(m.dataset, m.column, m.metric) for m in suite.metrics if m.filter is None]
+        trends = trends_from_store(store, keys)
+    target = write_html(
+        path,
+        title=title or f"crane quality report: {suite.suite or 'suite'}",
+        suite=suite,
+        scorecard=card,
+        profiles=profiles,
+        trends=trends,
+    )
+    return target, card
