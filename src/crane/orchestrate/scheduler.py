@@ -98,6 +98,13 @@ class Scheduler:
         self.stopping = False
         self._lock = threading.Lock()  # guards active/queued/results against run threads
         self._wake = threading.Event()
+        # what this process knows was claimed; claims only grow, so a stale cache can only
+        # lead to a claim that fails (another process was first) — then it is reloaded
+        self._last: dict[str, dt.datetime | None] = {}
+        self._seen: dict[str, set[str]] = {}
+        self._used: dict[str, dict[str, int]] = {}
+        self._not_before: dict[str, dt.datetime] = {}  # nothing due for the DAG until then
+        self._datasets_wanted = sorted({d for s in dags.values() for d in s.on_dataset})
 
     # -- start-up -----------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -117,24 +124,30 @@ class Scheduler:
         if self.stopping:
             return MAX_SLEEP
         now = self.now()
+        for name in self.dags:
+            self._queued(name)  # webhook and messages first: they are waited for
+        try:
+            events = self.state.latest_events(self._datasets_wanted)
+        except Exception as error:
+            self.console.warn(f"dataset events unreadable: {type(error).__name__}: {error}")
+            events = {}
         for name, spec in self.dags.items():
             try:
-                self._pass(name, spec, now)
+                self._pass(name, spec, now, events)
             except Exception as error:  # e.g. the history database is unreachable: next pass
                 self.console.warn(
                     f"{name}: scheduling pass failed: {type(error).__name__}: {error}"
                 )
         return self._sleep(now)
 
-    def _pass(self, name: str, spec: DagSpec, now: dt.datetime) -> None:
-        self._queued(name)
+    def _pass(self, name: str, spec: DagSpec, now: dt.datetime, events: dict[str, int]) -> None:
         if name in self.schedules:
             self._scheduled(name, spec, now)
         for trigger in spec.triggers:
             if trigger.kind == "file":
                 self._files(name, trigger.target)
         if spec.on_dataset:
-            self._datasets(name, spec.on_dataset)
+            self._datasets(name, spec.on_dataset, events)
 
     def run_once(self, timeout: float = 24 * 3600) -> int:
         """Passes until nothing new starts, each waiting for its runs (``--once``: a
@@ -148,7 +161,7 @@ class Scheduler:
                 return self.launched - before
 
     def _sleep(self, now: dt.datetime) -> float:
-        times = [s.next_fire(now) for s in self.schedules.values()]
+        times = [self._not_before.get(name, now) for name in self.schedules]
         wait = min([(t - now).total_seconds() for t in times], default=MAX_SLEEP)
         return max(min(wait, MAX_SLEEP), 0.0)
 
@@ -157,39 +170,56 @@ class Scheduler:
             return self.dags[name].max_active_runs - len(self.active[name])
 
     def _scheduled(self, name: str, spec: DagSpec, now: dt.datetime) -> None:
+        if name in self._not_before and now < self._not_before[name]:
+            return  # the common case: no cron arithmetic, no query
         free = self._free(name)
         if free <= 0:
             return  # claimed only when it can start: a later pass picks it up
-        last = self.state.last_scheduled(name)
-        due = self.schedules[name].due(now, last, spec.catchup, spec.max_catchup_runs, free)
+        if name not in self._last:
+            self._last[name] = self.state.last_scheduled(name)
+        due = self.schedules[name].due(
+            now, self._last[name], spec.catchup, spec.max_catchup_runs, free
+        )
         for start, end in due:
-            if self.state.claim(name, "schedule", [start.isoformat()], start):
-                self._launch(Fire(name, "schedule", logical_date=start, interval=(start, end)))
+            if not self.state.claim(name, "schedule", [start.isoformat()], start):
+                del self._last[name]  # another process fired it: reload the state next pass
+                return
+            self._last[name] = start
+            self._launch(Fire(name, "schedule", logical_date=start, interval=(start, end)))
+        if len(due) < free:  # all that was due has started: sleep until the next interval
+            self._not_before[name] = self.schedules[name].next_fire(now)
 
     def _files(self, name: str, pattern: str) -> None:
         from crane.orchestrate.triggers.files import matching
 
         if self._free(name) <= 0:
             return  # unclaimed files wait: a claim is only made when the run starts
-        seen = self.state.claimed(name, "file")
+        if name not in self._seen:
+            self._seen[name] = self.state.claimed(name, "file")
+        seen = self._seen[name]
         for path in matching(self.root, pattern, self.file_settle):
             key = str(path)
             if key in seen or self._free(name) <= 0:
                 continue
+            seen.add(key)  # ours now, or another process's: either way not again
             if self.state.claim(name, "file", [key]):
                 self._launch(Fire(name, "file", params={"file": key}, key=key))
 
-    def _datasets(self, name: str, datasets: list[str]) -> None:
+    def _datasets(self, name: str, datasets: list[str], latest: dict[str, int]) -> None:
         if self._free(name) <= 0:
             return
-        latest = self.state.latest_events(datasets)
-        used = self.state.consumed(name)
+        if name not in self._used:
+            self._used[name] = self.state.consumed(name)
+        used = self._used[name]
         if not all(latest.get(d, 0) > used.get(d, 0) for d in datasets):
             return
         keys = [f"{d}#{latest[d]}" for d in datasets]
-        if self.state.claim(name, "dataset", keys):
-            params = {"datasets": {d: latest[d] for d in datasets}}
-            self._launch(Fire(name, "dataset", params=params, key=",".join(keys)))
+        if not self.state.claim(name, "dataset", keys):
+            del self._used[name]  # another process consumed them: reload next pass
+            return
+        used.update({d: latest[d] for d in datasets})
+        params = {"datasets": {d: latest[d] for d in datasets}}
+        self._launch(Fire(name, "dataset", params=params, key=",".join(keys)))
 
     def _queued(self, name: str) -> None:
         while self._free(name) > 0:
