@@ -167,3 +167,4 @@ def test_run_report_scores_records_and_draws_trends(tmp_path):
     assert len(store.metric_history("t", None, "quality_score")) == 3
     text = path.read_text()
     assert "t: row_count" in text and "Scorecard" in text  # the row-count trend is drawn
+    assert "t: quality_score" in text

@@ -214,13 +214,14 @@ def write_run_report(
     the report. Returns the path and the scorecard (its ``degraded`` flag is what an
     orchestrator alerts on).
     """
-    from crane.quality.score import record_scores, scorecard
+    from crane.quality.score import SCORE_METRIC, record_scores, scorecard
 
     card = scorecard(suite.results, weights, store=store, run_id=suite.run_id)
     trends: list[Trend] = []
     if store is not None:
         record_scores(store, card, suite.run_id)
-        keys = [(m.dataset, m.column, m.metric) for m in suite.metrics if m.filter is None]
+        keys = [(d.table, None, SCORE_METRIC) for d in card.datasets]
+        keys += [(m.dataset, m.column, m.metric) for m in suite.metrics if m.filter is None]
         trends = trends_from_store(store, keys)
     target = write_html(
         path,
