@@ -220,7 +220,9 @@ def write_run_report(
     trends: list[Trend] = []
     if store is not None:
         record_scores(store, card, suite.run_id)
-        keys = [(d.table, None, SCORE_METRIC) for d in card.datasets]
+        keys: list[tuple[str, str | None, str]] = [
+            (d.table, None, SCORE_METRIC) for d in card.datasets
+        ]
         keys += [(m.dataset, m.column, m.metric) for m in suite.metrics if m.filter is None]
         trends = trends_from_store(store, keys)
     target = write_html(
