@@ -147,3 +147,32 @@ def test_backfill_runs_each_interval_with_its_dates_then_skips_them(project, cap
     assert {r["state"] for r in json.loads(capsys.readouterr().out)} == {"skipped"}
     assert run_cli([*args, "--project", str(project), "--json", "--rerun"]) == 0
     assert {r["state"] for r in json.loads(capsys.readouterr().out)} == {"success"}
+
+
+def emits(ctx):
+    return {"dataset": "warehouse.sales", "rows_loaded": 4}
+
+
+def test_a_manual_run_that_updated_a_dataset_triggers_the_waiting_dag(project, capsys):
+    dags = project / "dags"
+    for name in DAGS:
+        (dags / name).unlink()
+    (dags / "upstream.yml").write_text(
+        "tasks:\n  - {name: load, callable: 'test_scheduler_cli:emits'}\n"
+    )
+    (dags / "downstream.yml").write_text(
+        "on_dataset: [warehouse.sales]\ntasks:\n  - {name: use, command: 'echo used'}\n"
+    )
+    assert run_cli(["dag", "run", "upstream", "--project", str(project), "--json"]) == 0
+    assert run_cli(["scheduler", "--project", str(project), "--once"]) == 0
+    assert run_cli(["scheduler", "--project", str(project), "--once"]) == 0  # consumed once
+    (run,) = _runs(project, "downstream")[0]
+    assert run["state"] == "success" and run["params"]["trigger"] == "dataset"
+
+
+def test_validate_reports_a_bad_schedule(project, capsys):
+    (project / "dags" / "tick.yml").write_text(
+        'schedule: "0 25 * * *"\ntasks:\n  - {name: hello, command: "echo hello"}\n'
+    )
+    assert run_cli(["dag", "validate", "--project", str(project)]) != 0
+    assert "invalid cron expression '0 25 * * *'" in capsys.readouterr().err

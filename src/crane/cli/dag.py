@@ -161,6 +161,7 @@ def run(
     from crane.orchestrate.dag import check_in_project
     from crane.orchestrate.executor import run_dag
     from crane.orchestrate.history import HistoryStore, location
+    from crane.orchestrate.scheduler import record_datasets
     from crane.orchestrate.triggers.state import owner_listener
 
     loaded, dags = _load(project)
@@ -184,6 +185,7 @@ def run(
             console=console,
             on_event=[owner_listener(history)],  # a crash leaves a run the scheduler can fail
         )
+        record_datasets(history, spec, result, loaded)  # DAGs with on_dataset see manual runs
     finally:
         console.close()
         history.close()

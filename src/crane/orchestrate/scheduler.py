@@ -304,8 +304,7 @@ class Scheduler:
             self._wake.set()
 
     def _emit_datasets(self, spec: DagSpec, result: DagRunResult) -> None:
-        for dataset, rows in produced_datasets(spec, result, self.project).items():
-            self.state.emit(dataset, spec.name, result.run_id, rows)
+        for dataset, rows in record_datasets(self.history, spec, result, self.project).items():
             self.console.info(f"{spec.name}: dataset {dataset} updated ({rows} rows)")
 
     def running(self) -> int:
@@ -355,6 +354,19 @@ class Scheduler:
             handle.thread.join(30)
         self.history.flush()
         return [h.run_id or "?" for h in stopped]
+
+
+def record_datasets(
+    history: HistoryStore, spec: DagSpec, result: DagRunResult, project: Project | None
+) -> dict[str, int | None]:
+    """Emit a dataset event for each dataset the run updated (whoever ran it: the
+    scheduler, a backfill, ``crane dag run``); returns them."""
+    found = produced_datasets(spec, result, project)
+    if found:
+        state = TriggerState(history)
+        for dataset, rows in found.items():
+            state.emit(dataset, spec.name, result.run_id, rows)
+    return found
 
 
 def produced_datasets(
@@ -497,8 +509,7 @@ def backfill(
             console=console,
             on_event=[owner_listener(history)],
         )
-        for dataset, rows in produced_datasets(spec, result, project).items():
-            state.emit(dataset, spec.name, result.run_id, rows)  # downstream DAGs see backfills
+        record_datasets(history, spec, result, project)  # downstream DAGs see backfills
         return result
 
     with ThreadPoolExecutor(spec.max_active_runs, thread_name_prefix="crane-backfill") as pool:
