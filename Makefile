@@ -29,6 +29,9 @@ $(FAKESNOW):
 services: ## make sure PostgreSQL and MariaDB are up and configured (idempotent)
 	bash scripts/services.sh
 
+browser: ## install the headless Chromium the HTML-report test opens (idempotent)
+	bash scripts/setup_browser.sh
+
 lint: $(STAMP) ## ruff lint + format check, mypy on src/
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
@@ -38,7 +41,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-test: $(STAMP) $(FAKESNOW) services lint ## install, start services, lint, run the whole suite
+test: $(STAMP) $(FAKESNOW) services browser lint ## install, start services, lint, run the whole suite
 	CRANE_FAKESNOW_PYTHON=$(abspath $(FAKESNOW)) $(BIN)/pytest -q
 
 demo: $(STAMP) ## run the example retail warehouse end to end on the embedded default
@@ -50,4 +53,4 @@ bench: $(STAMP) services ## build peer virtualenvs and run the benchmarks (see B
 clean: ## remove the virtualenv and generated files
 	rm -rf $(VENV) .venv-fakesnow .pytest_cache .ruff_cache .mypy_cache examples/retail/.demo
 
-.PHONY: help install services lint format test demo bench clean
+.PHONY: help install services browser lint format test demo bench clean
