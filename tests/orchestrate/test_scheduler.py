@@ -286,7 +286,19 @@ def test_runs_left_running_by_a_dead_process_are_marked_failed_at_start_up(histo
     con.commit()
     con.close()
     state.own("r-live")  # this process: alive
+    lost, started = day(1).isoformat(), day(2).isoformat()
+    history.upsert_run({"run_id": "r-old", "dag": "x", "state": "success", "logical_date": day(2)})
+    history.flush()
+    con = history.connect()
+    for key in (lost, started):
+        con.execute(
+            "INSERT INTO trigger_claims VALUES ('x', 'schedule', ?, ?, ?, '')",
+            (key, key, f"{os.uname().nodename}:{pid}"),
+        )
+    con.commit()
+    con.close()
     assert Scheduler({}, history).recover() == ["r-dead"]
+    assert state.claimed("x", "schedule") == {started}  # the lost claim is released
     dead_run, live_run = history.run("r-dead"), history.run("r-live")
     assert dead_run["state"] == "failed" and f"pid {pid}" in dead_run["error"]
     assert dead_run["attempts"][0]["state"] == "failed"

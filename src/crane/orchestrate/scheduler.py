@@ -108,7 +108,10 @@ class Scheduler:
 
     # -- start-up -----------------------------------------------------------------------------
     def recover(self) -> list[str]:
-        """Mark runs left ``running`` by a process that is gone as failed; their ids."""
+        """Mark runs left ``running`` by a process that is gone as failed (their ids), and
+        release intervals it claimed but never started."""
+        for dag, key in self.state.release_lost_claims():
+            self.console.warn(f"{dag}: interval {key} was claimed by a dead process; released")
         recovered = []
         for orphan in self.state.orphaned_runs():
             error = f"interrupted: the process running it (pid {orphan['pid']}) is gone"

@@ -79,6 +79,21 @@ class TriggerState:
         rows = self._all("SELECT key FROM trigger_claims WHERE dag = ? AND kind = ?", (dag, kind))
         return {r[0] for r in rows}
 
+    def release_lost_claims(self) -> list[tuple[str, str]]:
+        """Schedule claims of a dead process on this host whose run never started (it died
+        between claim and run): released, so the interval fires again. (dag, key) pairs."""
+        rows = self._all(
+            "SELECT c.dag, c.key, c.claimed_by FROM trigger_claims c WHERE c.kind = 'schedule' "
+            "AND c.claimed_by LIKE ? AND NOT EXISTS (SELECT 1 FROM dag_runs r "
+            "WHERE r.dag = c.dag AND r.logical_date = c.logical_date)",
+            (f"{socket.gethostname()}:%",),
+        )
+        lost = [(r[0], r[1]) for r in rows if not _alive(int(r[2].rpartition(":")[2]))]
+        sql = "DELETE FROM trigger_claims WHERE dag = ? AND kind = 'schedule' AND key = ?"
+        if lost:
+            self._run([(sql, pair) for pair in lost])
+        return lost
+
     # -- datasets --------------------------------------------------------------------------
     def emit(self, dataset: str, dag: str | None, run_id: str | None, rows: int | None) -> None:
         sql = (
