@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,10 +62,15 @@ def utcnow() -> dt.datetime:
 
 @dataclass
 class _Active:
+    """A run this scheduler started: its thread, its stop switch, its id once known."""
+
     fire: Fire
-    thread: threading.Thread
+    thread: threading.Thread | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     run_id: str | None = None
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
 
 
 class Scheduler:
@@ -259,14 +265,15 @@ class Scheduler:
     def _launch(self, fire: Fire) -> None:
         when = fire.logical_date.isoformat() if fire.logical_date else "now"
         self.console.info(f"{fire.dag}: {fire.kind} run for {when}")
-        handle = _Active(fire, threading.Thread(daemon=True, name=f"crane-run-{fire.dag}"))
-        handle.thread = threading.Thread(
+        handle = _Active(fire)
+        thread = threading.Thread(
             target=self._execute, args=(handle,), daemon=True, name=f"crane-run-{fire.dag}"
         )
+        handle.thread = thread
         with self._lock:
             self.active[fire.dag].append(handle)
             self.launched += 1
-        handle.thread.start()
+        thread.start()
 
     def _execute(self, handle: _Active) -> None:
         from crane.orchestrate.executor import run_dag
@@ -316,20 +323,15 @@ class Scheduler:
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until no run is active and nothing is queued (tests, ``--once``)."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            while not deadline.is_set():
-                with self._lock:
-                    busy = any(self.active.values()) or any(self.queued.values())
-                if not busy:
-                    return True
-                self._queued_all()
-                deadline.wait(0.01)
-            return False
-        finally:
-            timer.cancel()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                busy = any(self.active.values()) or any(self.queued.values())
+            if not busy:
+                return True
+            self._queued_all()
+            time.sleep(0.01)
+        return False
 
     def _queued_all(self) -> None:
         for name in self.dags:
@@ -343,18 +345,15 @@ class Scheduler:
             handles = [h for runs in self.active.values() for h in runs]
             for queue_ in self.queued.values():
                 queue_.clear()
-        deadline = threading.Event()
-        timer = threading.Timer(grace, deadline.set)
-        timer.start()
-        for handle in handles:
-            while handle.thread.is_alive() and not deadline.is_set():
-                handle.thread.join(0.05)
-        timer.cancel()
-        stopped = [h for h in handles if h.thread.is_alive()]
+        deadline = time.monotonic() + grace
+        while any(h.alive() for h in handles) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stopped = [h for h in handles if h.alive()]
         for handle in stopped:
-            handle.stop.set()
+            handle.stop.set()  # the run's loop raises within 0.2 s and cancels its tasks
         for handle in stopped:
-            handle.thread.join(30)
+            if handle.thread is not None:
+                handle.thread.join(30)
         self.history.flush()
         return [h.run_id or "?" for h in stopped]
 
