@@ -9,6 +9,7 @@ replacement, rerun no-ops and run records are checked by value.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from _wh_engines import PG_URL
@@ -228,6 +229,12 @@ def test_failed_load_rolls_back_and_is_recorded(wh: tuple[Connector, str, str]) 
         load_model(con, model, ["custmer"])
     with pytest.raises(ConfigError, match="declares no source"):
         load_model(con, model, ["channel"])
+    broken.dimensions[0].source = f"SELECT customer_id, email, city FROM {raw}.customers"
+    with pytest.raises(ConfigError, match="source of customer lacks column.s. updated_at"):
+        load_model(con, broken, ["customer"])
+    broken.facts[0].source = f"SELECT order_id, amount FROM {raw}.sales"
+    with pytest.raises(ConfigError, match="order_date, customer_id, product_id, placed_at"):
+        load_model(con, broken, ["sales"])
 
 
 def test_load_order_and_placeholders() -> None:
@@ -235,7 +242,7 @@ def test_load_order_and_placeholders() -> None:
     assert [o.name for o in load_order(model)][:2] == ["date", "customer"]
     assert [o.name for o in load_order(model, ["stock", "product"])] == ["product", "stock"]
     assert (placeholder("DATE"), placeholder("BOOLEAN"), placeholder("DECIMAL(10, 2)")) == (
-        "1900-01-01",
+        datetime(1900, 1, 1),
         False,
         -1,
     )
@@ -269,3 +276,12 @@ def test_cli_model_load(tmp_path) -> None:
     text = runner.invoke(app, ["model", "load", *args])
     assert text.exit_code == 0, text.output
     assert "skipped channel" in text.output and "loaded 5 object(s)" in text.output
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import crane.warehouse.load
+
+    result = doctest.testmod(crane.warehouse.load)
+    assert result.attempted >= 1 and result.failed == 0

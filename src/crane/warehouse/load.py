@@ -184,6 +184,20 @@ def _stage(con: Connector, obj: TableSpec, target: TableRef) -> TableRef:
     return stage
 
 
+def _require(con: Connector, stage: TableRef, obj: TableSpec, needed: Sequence[str]) -> None:
+    """Name the columns a source lacks before a loader fails on them with engine jargon."""
+    schema = con.table_schema(stage)
+    have = {n.lower() for n in (schema.names if schema is not None else [])}
+    missing = [c for c in dict.fromkeys(needed) if c.lower() not in have]
+    if missing:
+        raise ConfigError(
+            f"the source of {obj.name} lacks column(s) {', '.join(missing)}"
+            f" (it returns {', '.join(sorted(have))})",
+            table=obj.table,
+            field="source",
+        )
+
+
 def _count(con: Connector, ref: TableRef) -> int:
     return int(con.fetch(exp.select(exp.Count(this=exp.Star())).from_(table(ref)))[0][0])
 
@@ -234,6 +248,8 @@ def _load_dimension(
         raise ConfigError("time-of-day dimensions are generated whole: drop `source`")
     out.rows_in = _count(con, stage)
     scd = dim.scd_table(model.schema_)
+    attributes = [a.name for a in dim.attributes]
+    _require(con, stage, dim, [*dim.business_key, *attributes, dim.change_ts])
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
     out.inserted, out.updated = result.inserted, result.updated + result.closed
 
@@ -288,6 +304,9 @@ def _load_fact(
     target = fact.ref(model.schema_)
     measures = tuple(m.name for m in fact.measures)
     degenerate = tuple(d.name for d in fact.degenerate)
+    needed = [*degenerate, *measures, *(d.source_column for d in date_keys)]
+    needed += [c for lookup in lookups for c in lookup.source_columns]
+    _require(con, stage, fact, [*needed, *([fact.event_time] if fact.event_time else [])])
     result: FactLoadResult
     if fact.type == "transaction":
         grain = tuple(g for g in fact.grain if g in degenerate)
@@ -379,6 +398,6 @@ def placeholder(sql_type: str) -> Any:
     if kind.startswith("BOOL"):
         return False
     if kind.startswith("DATE") or kind.startswith("TIMESTAMP"):
-        return "1900-01-01"
+        return datetime(1900, 1, 1)  # a typed literal: PostgreSQL casts it on insert
     length = _LENGTH.search(kind)
     return "unknown"[: int(length.group(1))] if length else "unknown"
