@@ -9,8 +9,8 @@ import pytest
 
 from crane.orchestrate.dag import DagSpec
 from crane.orchestrate.history import HistoryStore
-from crane.orchestrate.scheduler import Scheduler, start_listeners
-from crane.orchestrate.triggers.messages import params_of
+from crane.orchestrate.scheduler import Scheduler
+from crane.orchestrate.triggers.messages import params_of, start_listeners
 
 
 def _up(port):

@@ -161,7 +161,7 @@ def run(
     from crane.orchestrate.dag import check_in_project
     from crane.orchestrate.executor import run_dag
     from crane.orchestrate.history import HistoryStore, location
-    from crane.orchestrate.scheduler import record_datasets
+    from crane.orchestrate.triggers.datasets import record_datasets
     from crane.orchestrate.triggers.state import owner_listener
 
     loaded, dags = _load(project)

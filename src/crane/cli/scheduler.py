@@ -83,7 +83,7 @@ def scheduler(
 
 
 def _services(sched: Any, host: str, port: int | None) -> list[Any]:
-    from crane.orchestrate.scheduler import start_listeners
+    from crane.orchestrate.triggers.messages import start_listeners
     from crane.orchestrate.webhook import TOKEN_ENV, WebhookServer
 
     services = start_listeners(sched)

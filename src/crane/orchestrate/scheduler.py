@@ -42,6 +42,7 @@ from crane.console import NullConsole
 from crane.errors import CraneError
 from crane.orchestrate.triggers import Fire
 from crane.orchestrate.triggers.cron import Schedule
+from crane.orchestrate.triggers.datasets import record_datasets
 from crane.orchestrate.triggers.state import TriggerState, owner_listener
 
 if TYPE_CHECKING:
@@ -358,52 +359,6 @@ class Scheduler:
         return [h.run_id or "?" for h in stopped]
 
 
-def record_datasets(
-    history: HistoryStore, spec: DagSpec, result: DagRunResult, project: Project | None
-) -> dict[str, int | None]:
-    """Emit a dataset event for each dataset the run updated (whoever ran it: the
-    scheduler, a backfill, ``crane dag run``); returns them."""
-    found = produced_datasets(spec, result, project)
-    if found:
-        state = TriggerState(history)
-        for dataset, rows in found.items():
-            state.emit(dataset, spec.name, result.run_id, rows)
-    return found
-
-
-def produced_datasets(
-    spec: DagSpec, result: DagRunResult, project: Project | None
-) -> dict[str, int | None]:
-    """Datasets a successful task updated: pipeline tasks that loaded rows (``<connection>.
-    <table>``), and any task returning ``{"dataset": name}`` or ``{"datasets": [names]}``."""
-    found: dict[str, int | None] = {}
-    for name, run in result.tasks.items():
-        output = run.output
-        if run.state != "success" or not isinstance(output, dict):
-            continue
-        for dataset in _declared(output):
-            found[dataset] = output.get("rows_loaded")
-        task = spec.task(name)
-        if task.type == "pipeline" and (output.get("rows_loaded") or 0) > 0:
-            found[_pipeline_dataset(task, output, project)] = int(output["rows_loaded"])
-    return found
-
-
-def _declared(output: dict[str, Any]) -> list[str]:
-    names = output.get("datasets") or []
-    if isinstance(output.get("dataset"), str):
-        names = [output["dataset"], *names]
-    return [str(n) for n in names]
-
-
-def _pipeline_dataset(task: Any, output: dict[str, Any], project: Project | None) -> str:
-    connection = "warehouse"
-    if project is not None:
-        target = project.pipeline(task.options().pipeline).target
-        connection = target.connection or "warehouse"
-    return f"{connection}.{output.get('table')}"
-
-
 def mark_failed(history: HistoryStore, run_id: str, error: str) -> None:
     """Record a run, and its tasks still running, as failed with ``error``."""
     run = history.run(run_id)
@@ -415,44 +370,6 @@ def mark_failed(history: HistoryStore, run_id: str, error: str) -> None:
             attempt.update(state="failed", finished_at=now, error=error)
             history.upsert_attempt(attempt)
     history.upsert_run({**run, "state": "failed", "finished_at": now, "error": error})
-
-
-# -- message listeners -----------------------------------------------------------------------
-def start_listeners(scheduler: Scheduler) -> list[Any]:
-    """One NATS/Redis listener per server, subscribed to every subject the DAGs name.
-
-    A message carrying an ``"id"`` is claimed per DAG, so a message delivered to two
-    schedulers (Redis pub/sub) still starts one run.
-    """
-    from crane.orchestrate.triggers.messages import NatsListener, RedisListener
-
-    wanted: dict[tuple[str, str | None], dict[str, list[str]]] = {}
-    for name, spec in scheduler.dags.items():
-        for trigger in spec.triggers:
-            if trigger.kind in ("nats", "redis"):
-                subjects = wanted.setdefault((trigger.kind, trigger.url), {})
-                subjects.setdefault(trigger.target, []).append(name)
-    listeners: list[Any] = []
-    for (kind, url), subjects in wanted.items():
-        deliver = _deliverer(scheduler, kind, subjects)
-        cls = NatsListener if kind == "nats" else RedisListener
-        listeners.append(cls(url, list(subjects), deliver).start())
-    return listeners
-
-
-def _deliverer(
-    scheduler: Scheduler, kind: str, subjects: dict[str, list[str]]
-) -> Callable[[str, dict[str, Any]], None]:
-    def deliver(subject: str, params: dict[str, Any]) -> None:
-        for dag in subjects.get(subject, []):
-            if "id" in params and not scheduler.state.claim(dag, kind, [str(params["id"])]):
-                continue  # another scheduler took this message
-            try:
-                scheduler.submit(dag, {**params, "subject": subject}, kind=kind)
-            except RuntimeError:
-                return  # shutting down
-
-    return deliver
 
 
 # -- backfill ------------------------------------------------------------------------------------

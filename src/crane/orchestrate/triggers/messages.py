@@ -17,9 +17,12 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crane.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crane.orchestrate.scheduler import Scheduler
 
 NATS_URL = "nats://127.0.0.1:4222"
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -146,3 +149,38 @@ class RedisListener:
                 data = message["data"]
                 raw = data if isinstance(data, bytes) else str(data).encode()
                 self.deliver(name, params_of(raw))
+
+
+def start_listeners(scheduler: Scheduler) -> list[Any]:
+    """One NATS/Redis listener per server, subscribed to every subject the DAGs name.
+
+    A message carrying an ``"id"`` is claimed per DAG, so a message delivered to two
+    schedulers (Redis pub/sub) still starts one run.
+    """
+    wanted: dict[tuple[str, str | None], dict[str, list[str]]] = {}
+    for name, spec in scheduler.dags.items():
+        for trigger in spec.triggers:
+            if trigger.kind in ("nats", "redis"):
+                subjects = wanted.setdefault((trigger.kind, trigger.url), {})
+                subjects.setdefault(trigger.target, []).append(name)
+    listeners: list[Any] = []
+    for (kind, url), subjects in wanted.items():
+        deliver = _deliverer(scheduler, kind, subjects)
+        cls = NatsListener if kind == "nats" else RedisListener
+        listeners.append(cls(url, list(subjects), deliver).start())
+    return listeners
+
+
+def _deliverer(
+    scheduler: Scheduler, kind: str, subjects: dict[str, list[str]]
+) -> Callable[[str, dict[str, Any]], None]:
+    def deliver(subject: str, params: dict[str, Any]) -> None:
+        for dag in subjects.get(subject, []):
+            if "id" in params and not scheduler.state.claim(dag, kind, [str(params["id"])]):
+                continue  # another scheduler took this message
+            try:
+                scheduler.submit(dag, {**params, "subject": subject}, kind=kind)
+            except RuntimeError:
+                return  # shutting down
+
+    return deliver
