@@ -70,6 +70,8 @@ def test_yaml_and_python_build_the_same_objects():
             {"name": "opened_on", "type": "DATE"},
         ],
         physical={"bigquery": {"surrogate_key": "hash"}, "redshift": {"diststyle": "all"}},
+        source="SELECT store_id, trim(name) AS name, trim(city) AS city,"
+        " upper(trim(country)) AS country,\n       opened_on, updated_at\nFROM main.stores\n",
     )
     assert python_store == yaml_store
 
