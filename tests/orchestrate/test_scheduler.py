@@ -271,6 +271,17 @@ def test_shutdown_interrupts_runs_after_the_grace_period(history):
     _gate.set()
 
 
+def test_shutdown_lets_a_run_finish_within_the_grace_period(history):
+    _gate.clear()
+    scheduler = Scheduler({"slow": _dag("slow", fn="wait_gate")}, history, now=Clock(day(3)))
+    scheduler.submit("slow", {})
+    scheduler.tick()
+    threading.Timer(0.2, _gate.set).start()
+    assert scheduler.shutdown(grace=10) == []
+    (run,) = history.runs("slow")
+    assert run["state"] == "success"
+
+
 def test_runs_left_running_by_a_dead_process_are_marked_failed_at_start_up(history, tmp_path):
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

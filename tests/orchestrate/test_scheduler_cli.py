@@ -92,14 +92,18 @@ def _trigger(url, dag, body):
 
 
 def test_scheduler_process_fires_then_sigterm_interrupts_and_records(project):
-    daemon = Daemon(project, "--webhook-port", "0", "--grace", "0.3", "--file-settle", "0")
+    daemon = Daemon(project, "--webhook-port", "0", "--grace", "60", "--file-settle", "0")
     try:
         url = daemon.url()
         assert _trigger(url, "slow", {"seconds": 30}).status_code == 202
         assert _trigger(url, "nope", {}).status_code == 404
         _until(lambda: _running(project, "slow"))
         ticked = _until(lambda: [r for r in _runs(project, "tick")[0] if r["state"] == "success"])
-        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.send_signal(signal.SIGTERM)  # stop firing; the nap gets 60 s grace...
+        _until(lambda: any("DAG(s)" in ln for ln in daemon.lines))
+        time.sleep(0.3)
+        assert daemon.proc.poll() is None  # ...and is waited for
+        daemon.proc.send_signal(signal.SIGTERM)  # a second signal: interrupt now
         assert daemon.proc.wait(timeout=15) == 0, "".join(daemon.lines)
     finally:
         if daemon.proc.poll() is None:

@@ -62,13 +62,13 @@ def scheduler(
         file_settle=file_settle,
     )
     services: list[Any] = []
+    _install_handlers(stop, sched)
     try:
         sched.recover()
         services = _services(sched, webhook_host, webhook_port)
         if once:
             sched.run_once()
         else:
-            _install_handlers(stop, sched)
             typer.echo(f"scheduler: {len(dags)} DAG(s); pid {os.getpid()}", err=True)
             while not stop.is_set():
                 sched.wait(sched.tick())
@@ -98,9 +98,12 @@ def _services(sched: Any, host: str, port: int | None) -> list[Any]:
 
 
 def _install_handlers(stop: threading.Event, sched: Any) -> None:
-    """SIGTERM / SIGINT: stop the loop (the shutdown itself runs in the main flow)."""
+    """SIGTERM / SIGINT: stop the loop (the shutdown itself runs in the main flow);
+    a second signal ends the grace period at once."""
 
     def handle(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            sched.hurry.set()
         stop.set()
         sched.stopping = True
         sched.wake()

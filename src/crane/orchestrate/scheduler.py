@@ -103,6 +103,7 @@ class Scheduler:
         self.results: list[DagRunResult] = []  # finished runs, newest last (tests, CLI summary)
         self.launched = 0  # runs started by this scheduler
         self.stopping = False
+        self.hurry = threading.Event()  # set during `shutdown`: end the grace period now
         self._lock = threading.Lock()  # guards active/queued/results against run threads
         self._wake = threading.Event()
         # what this process knows was claimed; claims only grow, so a stale cache can only
@@ -348,7 +349,8 @@ class Scheduler:
                 queue_.clear()
         deadline = time.monotonic() + grace
         while any(h.alive() for h in handles) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            if self.hurry.wait(0.05):
+                break
         stopped = [h for h in handles if h.alive()]
         for handle in stopped:
             handle.stop.set()  # the run's loop raises within 0.2 s and cancels its tasks
