@@ -82,10 +82,9 @@ def load_type2(
             events, quarantined = _late(w, dim, events, stored, load_ts=load_ts, run_id=run_id)
         # conflicts are counted with the plan (one statement) and named only if found
         # materialised steps: DuckDB plans these joins badly over window subqueries
-        merged = w.temp("mg", _merged(dim, events, stored))
+        merged = _merged(dim, events, stored)
         runs = w.temp("rn", _runs(dim, merged))
-        derived = w.temp("nv", _finish(dim, merged, runs))
-        delta = w.temp("dt", _delta(dim, exp.select(exp.Star()).from_(table(derived)), old))
+        delta = w.temp("dt", _delta(dim, _finish(dim, merged, runs), old))
         result = _apply(w, dim, events, old, delta, stored)
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
 
@@ -281,7 +280,7 @@ def _merged(dim: ScdTable, events: TableRef, stored: exp.Query) -> exp.Query:
     return exp.union(stored, new, distinct=False)
 
 
-def _runs(dim: ScdTable, merged: TableRef) -> exp.Select:
+def _runs(dim: ScdTable, merged: exp.Query) -> exp.Select:
     """Change flags and runs: each event says whether it changes the state, which run
     (version) it belongs to and when the next version starts — two window passes.
 
@@ -291,13 +290,15 @@ def _runs(dim: ScdTable, merged: TableRef) -> exp.Select:
     """
     keys = list(dim.business_key)
     columns = [*keys, *_values(dim), TS, TIE, DEL, NEW]
-    winners = exp.select(*(col(c) for c in [*columns, SK])).from_(table(merged))
+    winners = exp.select(*(col(c) for c in [*columns, SK])).from_(_subquery(merged.copy(), "m"))
     if dim.tie_break:
         at = [*keys, TS]
         rank = window(exp.RowNumber(), at, [(TIE, True), (NEW, False)])
         carried = window(exp.Max(this=col(SK)), at)
         base = exp.select(*(col(c) for c in columns), as_(carried, SK), as_(rank, ROWN))
-        winners = exp.select(exp.Star()).from_(_subquery(base.from_(table(merged)), "a"))
+        winners = exp.select(exp.Star()).from_(
+            _subquery(base.from_(_subquery(merged.copy(), "m")), "a")
+        )
         winners = winners.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
     flagged = _change_flags(dim, winners)
     run = window(exp.Sum(this=col(CHG)), keys, ORDER, frame=True)
@@ -340,7 +341,7 @@ def _change_flags(dim: ScdTable, winners: exp.Select) -> exp.Select:
     return exp.select(exp.Star(), as_(flag, CHG)).from_(_subquery(inner, "l"))
 
 
-def _finish(dim: ScdTable, merged: TableRef, runs: TableRef) -> exp.Select:
+def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     """One row per version: run starts with their run's stored surrogate key, validity up
     to the next start; tombstones kept only for ``close_and_flag`` (carrying the previous
     version's values); overwritten columns from the key's latest live event."""
@@ -372,11 +373,11 @@ def _finish(dim: ScdTable, merged: TableRef, runs: TableRef) -> exp.Select:
     return query.where(keep)
 
 
-def _latest_overwrite(dim: ScdTable, merged: TableRef) -> exp.Select:
+def _latest_overwrite(dim: ScdTable, merged: exp.Query) -> exp.Select:
     keys = list(dim.business_key)
     rank = window(exp.RowNumber(), keys, [(TS, True), (TIE, True), (NEW, False)])
     inner = exp.select(*(col(c) for c in [*keys, *dim.overwrite]), as_(rank, ROWN))
-    inner = inner.from_(table(merged)).where(
+    inner = inner.from_(_subquery(merged.copy(), "m")).where(
         exp.EQ(this=col(DEL), expression=exp.Literal.number(0))
     )
     query = exp.select(*(col(c) for c in [*keys, *dim.overwrite])).from_(_subquery(inner, "i"))
