@@ -31,3 +31,16 @@ def test_read_only_refuses_writes(duck_url):
         con.execute("create table t (x int)")
     with connect(duck_url, read_only=True) as con, pytest.raises(Exception, match="read-only"):
         con.execute("insert into t values (1)")
+
+
+def test_writable_file_has_bounded_memory_and_url_options_override(duck_url):
+    def setting(con, name):
+        return con.execute("select current_setting(?)", [name])[0][0]
+
+    with connect(duck_url) as con:
+        assert setting(con, "memory_limit") == "244.1 MiB"  # 256MB, as DuckDB reports it
+        assert setting(con, "preserve_insertion_order") is False
+    with connect(duck_url + "?memory_limit=1GB&threads=1") as con:
+        assert setting(con, "memory_limit") == "953.6 MiB"
+        assert setting(con, "threads") == 1
+        assert setting(con, "preserve_insertion_order") is False

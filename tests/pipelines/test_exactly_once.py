@@ -153,6 +153,33 @@ def test_kill_anywhere_then_rerun_equals_duckdb_source(tmp_path):
         assert runs[-1][1] == "success"
 
 
+@pytest.mark.slow
+def test_kill_anywhere_then_rerun_equals_source_with_replace_by_rename(tmp_path):
+    """``replace`` into DuckDB stages beside the target and renames it at publish."""
+    source_path, target_path = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    source_url, target_url = f"duckdb:///{source_path}", f"duckdb:///{target_path}"
+    make_duck_orders(source_path, 2000)
+    pipeline = spec(
+        "eo_rep",
+        target={"table": "orders"},
+        extract={"strategy": "full"},
+        load={"strategy": "replace", "primary_key": ["id"]},
+    )
+    for number, point in enumerate(IN_ENGINE_POINTS):
+        duck_change(source_path, 10_000 + number * 100, 50)
+        _kill_at(point, pipeline, source_url, target_url)
+        rerun = run_pipeline(pipeline, source_url=source_url, target_url=target_url)
+        assert rerun.ok, (point, rerun.error)
+        assert duck_rows(target_path) == duck_rows(source_path), point
+        con = duckdb.connect(target_path, read_only=True)
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('_crane') ORDER BY 1, 2"
+        ).fetchall()
+        con.close()
+        assert tables == [("main", "orders")], point  # staged table renamed, nothing left
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_kill_then_rerun_with_a_postgres_target(pg_schema):

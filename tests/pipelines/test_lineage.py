@@ -125,3 +125,85 @@ def test_endpoint_failure_never_raises(endpoint):
     unreachable = LineageEmitter(url="http://127.0.0.1:9")
     unreachable.complete("r", "job")
     assert len(unreachable.errors) == 1
+
+
+def test_event_equals_what_the_openlineage_client_serializes():
+    """The plain-dict event is the client's RunEvent JSON (only ``_producer`` names crane)."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import error_message_run, processing_engine_run, schema_dataset
+    from openlineage.client.facet_v2 import output_statistics_output_dataset as stats
+    from openlineage.client.serde import Serde
+
+    import crane
+
+    source, target = _datasets()
+    ours = LineageEmitter(namespace="shop").event(
+        "FAIL", "run-1", "orders", [source], [target], error="boom"
+    )
+
+    def schema(d):
+        fields = [
+            schema_dataset.SchemaDatasetFacetFields(name=n, type=t, ordinal_position=i)
+            for i, (n, t) in enumerate(d.fields, start=1)
+        ]
+        return {"schema": schema_dataset.SchemaDatasetFacet(fields=fields)}
+
+    theirs = Serde.to_dict(
+        RunEvent(
+            eventType=RunState.FAIL,
+            eventTime=ours["eventTime"],
+            run=Run(
+                runId=ours["run"]["runId"],
+                facets={
+                    "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
+                        version=crane.__version__, name="crane"
+                    ),
+                    "errorMessage": error_message_run.ErrorMessageRunFacet(
+                        message="boom", programmingLanguage="python"
+                    ),
+                },
+            ),
+            job=Job(namespace="shop", name="orders"),
+            inputs=[InputDataset(source.namespace, source.name, facets=schema(source))],
+            outputs=[
+                OutputDataset(
+                    target.namespace,
+                    target.name,
+                    facets=schema(target),
+                    outputFacets={
+                        "outputStatistics": stats.OutputStatisticsOutputDatasetFacet(rowCount=42)
+                    },
+                )
+            ],
+            producer=lineage_module.PRODUCER,
+        )
+    )
+
+    def without_producer(value):
+        if isinstance(value, dict):
+            return {k: without_producer(v) for k, v in value.items() if k != "_producer"}
+        if isinstance(value, list):
+            return [without_producer(v) for v in value]
+        return value
+
+    assert without_producer(ours) == without_producer(theirs)
+
+
+def test_writing_events_does_not_import_the_openlineage_client(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from crane.pipelines.lineage import LineageEmitter as E; "
+        f"E(file={str(tmp_path / 'e.jsonl')!r}).start('r', 'job', [], []); "
+        "print(any(m.startswith('openlineage') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

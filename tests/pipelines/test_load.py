@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from crane.config.spec import LoadSpec
 from crane.connectors.base import TableRef, connect
 from crane.errors import LoadError
-from crane.pipelines.load import LoadResult, load_strategies
+from crane.pipelines.load import LoadResult, load_strategies, replace_staging
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 RUN_1 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
@@ -45,11 +45,11 @@ def engine(request, tmp_path):
 
 
 def run(
-    con, schema, strategy, rows, *, full=False, run_at=RUN_1, columns=None, **load
+    con, schema, strategy, rows, *, full=False, run_at=RUN_1, columns=None, staging=None, **load
 ) -> LoadResult:
     """Stage ``rows`` and publish them with ``strategy`` in one transaction."""
     data = pa.Table.from_pylist(rows, schema=load.pop("arrow_schema", None))
-    staging = TableRef("stg", schema)
+    staging = staging or TableRef("stg", schema)
     con.write(data.to_reader(), staging, "replace")
     spec = LoadSpec(strategy=strategy, **load)
     with con.transaction():
@@ -138,6 +138,37 @@ def test_replace_swaps_in_new_rows_and_keeps_the_key(engine):
     assert tables == [("stg",), ("t",)]  # no leftover swap table
     with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
         con.execute(f'INSERT INTO "{schema}"."t" VALUES (7, \'again\')')
+
+
+def _tables(con, schema):
+    return con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+        f"'{schema}' ORDER BY table_name"
+    )
+
+
+def test_replace_staged_beside_the_target_is_renamed_not_copied(engine):
+    con, schema = engine
+    beside = replace_staging(TableRef("t", schema))
+    first = [{"id": i, "v": str(i)} for i in range(5)]
+    assert run(con, schema, "replace", first, staging=beside, primary_key=["id"]).inserted == 5
+    result = run(con, schema, "replace", [{"id": 7, "v": "x"}], staging=beside, primary_key=["id"])
+    assert result == LoadResult(inserted=1)
+    assert rows_of(con, schema) == [(7, "x")]
+    renamed = con.capabilities.replace_by_rename  # else staged rows were copied
+    assert _tables(con, schema) == ([("t",)] if renamed else [("t",), ("t__crane_staged",)])
+    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
+        con.execute(f'INSERT INTO "{schema}"."t" VALUES (7, \'again\')')
+
+
+def test_replace_staged_beside_a_differently_shaped_target_copies_into_its_shape(engine):
+    con, schema = engine
+    beside = replace_staging(TableRef("t", schema))
+    run(con, schema, "replace", [{"id": 1, "v": "a", "old": 5}], staging=beside)
+    run(con, schema, "replace", [{"id": 2, "v": "b"}], staging=beside)  # "old" not staged
+    assert rows_of(con, schema) == [(2, "b", None)]
+    run(con, schema, "replace", [{"id": 3, "v": 4, "old": 1}], staging=beside)  # v: int now
+    assert rows_of(con, schema) == [(3, "4", 1)]  # the target keeps its text column
 
 
 def test_replace_keeps_target_columns_the_source_dropped(engine):
@@ -241,6 +272,27 @@ def test_replace_is_atomic_for_another_duckdb_connection(tmp_path):
             (3, "old")
         ]
     assert reader.execute('SELECT count(*), min("v") FROM "main"."t"').fetchall() == [(1, "new")]
+    reader.close()
+    con.close()
+
+
+def test_replace_by_rename_is_atomic_for_another_duckdb_connection(tmp_path):
+    con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    table = TableRef("t", "main")
+    run(con, "main", "replace", [{"id": i, "v": "old"} for i in range(3)], primary_key=["id"])
+    beside = replace_staging(table)
+    con.write(pa.table({"id": [7], "v": ["new"]}).to_reader(), beside, "replace")
+    reader = con.con.cursor()  # a second connection to the same database
+    spec = LoadSpec(strategy="replace", primary_key=["id"])
+    with con.transaction():
+        load_strategies.get("replace")(
+            con, beside, table, spec, columns=["id", "v"], full_extract=True, run_at=RUN_1
+        )
+        assert reader.execute('SELECT count(*), min("v") FROM "main"."t"').fetchall() == [
+            (3, "old")
+        ]
+    assert reader.execute('SELECT count(*), min("v") FROM "main"."t"').fetchall() == [(1, "new")]
+    assert con.table_schema(beside) is None  # renamed: the rows were written once
     reader.close()
     con.close()
 

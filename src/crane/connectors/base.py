@@ -36,6 +36,16 @@ class Capabilities:
     schemas: bool = True  # namespaces inside one database
     # the TYPE name DuckDB's scanner uses to ATTACH this system, if it can
     duckdb_attach_type: str | None = None
+    # False: a DuckDB target streams this system's own ``read()`` instead of ATTACHing it
+    # through the scanner, because the connector's reader was measured faster
+    duckdb_in_engine: bool = True
+    # merge as DELETE matching keys + INSERT (counts from a semi join) instead of MERGE:
+    # for engines without update bloat where that was measured faster (DuckDB: 50k into 5M,
+    # MERGE 1.8 s + 0.8 s change count vs delete+insert 0.3-0.7 s)
+    prefer_delete_insert_merge: bool = False
+    # a table staged in the target's schema can become the target by a RENAME inside the
+    # publish transaction, so a ``replace`` load stages there and never copies the rows again
+    replace_by_rename: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from crane.connectors.base import Capabilities, Connector, TableRef, WriteMode, connectors
 from crane.errors import ConnectorError
@@ -24,6 +25,14 @@ if TYPE_CHECKING:
 
 _extension_lock = threading.Lock()
 _view_ids = itertools.count()
+
+# A writable warehouse file gets a bounded buffer pool: DuckDB's default memory_limit is 80%
+# of RAM and its buffer pool keeps every block it wrote, so RSS grew with the table (5M rows:
+# 737 MB, 10M: 1,109 MB). With 256MB it spills to ``<file>.tmp`` instead: 504 / 511 MB, and no
+# slower in paired runs (BENCHMARKS.md). Insertion order is not kept: every crane read that
+# needs an order says ORDER BY. URL options override or add settings:
+# ``duckdb:///w.duckdb?memory_limit=4GB&threads=2``.
+WRITABLE_DEFAULTS: dict[str, Any] = {"memory_limit": "256MB", "preserve_insertion_order": False}
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -45,7 +54,9 @@ class DuckDBConnector(Connector):
     scheme = "duckdb"
     dialect = "duckdb"
     default_schema = "main"
-    capabilities = Capabilities(merge=True, copy=True)
+    capabilities = Capabilities(
+        merge=True, copy=True, prefer_delete_insert_merge=True, replace_by_rename=True
+    )
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         super().__init__(url, read_only=read_only)
@@ -53,7 +64,9 @@ class DuckDBConnector(Connector):
 
         self.path = self.url.database or ":memory:"
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only and self.path != ":memory:")
+            self.con = duckdb.connect(
+                self.path, read_only=read_only and self.path != ":memory:", config=self._config()
+            )
         except duckdb.IOException as error:
             raise ConnectorError(
                 f"cannot open DuckDB file {self.path}: {error}",
@@ -62,6 +75,13 @@ class DuckDBConnector(Connector):
             ) from error
         self._depth = 0
         self._attached: dict[str, str] = {}
+
+    def _config(self) -> dict[str, Any]:
+        """DuckDB settings: the writable-file defaults, then every URL query option."""
+        writable = not self.is_read_only and self.path != ":memory:"
+        config = dict(WRITABLE_DEFAULTS) if writable else {}
+        config.update({key: unquote(value) for key, value in self.url.params.items()})
+        return config
 
     # -- reading -------------------------------------------------------------
     def read(

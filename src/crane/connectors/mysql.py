@@ -115,6 +115,8 @@ class MySQLConnector(Connector):
         advisory_locks=True,  # GET_LOCK()
         schemas=False,  # a "schema" is a database
         duckdb_attach_type="mysql",
+        # connectorx read() into DuckDB: 19.7-40 s for 5M rows vs 78.7 s via the mysql scanner
+        duckdb_in_engine=False,
     )
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:

@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 
 NEW_SUFFIX = "__crane_new"
 OLD_SUFFIX = "__crane_old"
+STAGED_SUFFIX = "__crane_staged"
+
+
+def replace_staging(table: TableRef) -> TableRef:
+    """Where a ``replace`` into ``table`` stages its rows on targets that declare
+    ``replace_by_rename``: beside the target, so publishing can be a RENAME (a 5M-row
+    DuckDB load spent 4.5 s of ~19 s copying staging into a new table)."""
+    return TableRef(table.name + STAGED_SUFFIX, table.schema)
 
 
 @dataclass
@@ -120,6 +128,10 @@ def merge(
         on_update[spec.soft_delete_column] = exp.Null()
         extra.append(m.not_null(spec.soft_delete_column, m.T))
     as_text = _text_compared(target.table_schema(table))
+    if target.capabilities.prefer_delete_insert_merge:
+        changes = _delete_insert_merge(target, staging, table, keys, columns, extra, as_text)
+        result.inserted, result.updated = changes
+        return result
     counts = m.build_merge_counts(
         table, staging, keys=keys, columns=columns, changed_extra=extra, as_text=as_text
     )
@@ -140,6 +152,47 @@ def merge(
         target.execute(statement)
     result.inserted, result.updated = rows - matched, changed
     return result
+
+
+def _delete_insert_merge(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    keys: list[str],
+    columns: list[str],
+    extra: list[exp.Expr],
+    as_text: set[str],
+) -> tuple[int, int]:
+    """Merge as DELETE of the changed matched rows + INSERT of rows whose key is absent;
+    returns (inserted, updated).
+
+    On DuckDB (50k changed rows into 5M) this took a fraction of a native MERGE plus its
+    full-column count join (1.8 s + 0.8 s); DuckDB has no update bloat for MERGE to spare.
+    New keys are counted with a key-only semi join, and the changed rows are the ones the
+    DELETE removed (it reports its count), so no query compares values twice. A reappearing
+    soft-deleted row counts as changed (``extra``) and is re-inserted with the flag NULL.
+    """
+    rows = _scalar(target, m.build_count(staging))
+    in_target = m.key_in_source(keys, staging, table)  # staging rows whose key is in target
+    matched = _scalar(target, m.build_count(staging, in_target)) if rows else 0
+    if not matched:
+        if rows:
+            target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
+        return rows, 0
+    delete = m.build_delete_changed(
+        table, staging, keys=keys, columns=columns, changed_extra=extra, as_text=as_text
+    )
+    changed = _affected(target.execute(delete))
+    if rows - matched or changed:
+        target.execute(m.build_insert_new_keys(table, staging, keys, columns))
+    return rows - matched, changed
+
+
+def _affected(rows: list[tuple]) -> int:
+    """The row count a DML statement reports (DuckDB returns it as its one result row)."""
+    if len(rows) != 1 or len(rows[0]) != 1 or not isinstance(rows[0][0], int):
+        raise LoadError(f"expected a DML row count, got {rows[:2]!r}")
+    return rows[0][0]
 
 
 @load_strategies.register("delete_insert", "delete-insert")
@@ -192,6 +245,8 @@ def replace(
     are carried over with their soft-delete column stamped.
     """
     existing = target.table_schema(table)
+    if _renamable(target, staging, table, spec, columns, existing):
+        return _replace_by_rename(target, staging, table, spec, existing is None)
     new = TableRef(table.name + NEW_SUFFIX, table.schema)
     target.execute(b.drop_table(new))
     if existing is None:
@@ -210,6 +265,44 @@ def replace(
         target.execute(b.rename_table(new, table.name))
     else:
         _swap(target, table, new)
+    return result
+
+
+def _renamable(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    columns: list[str],
+    existing: pa.Schema | None,
+) -> bool:
+    """The staged table can simply become the target: it was staged beside the target for
+    this, loads all its columns, and has the target's exact columns and types (else the
+    target's shape wins and rows are copied)."""
+    if not target.capabilities.replace_by_rename or staging != replace_staging(table):
+        return False
+    if spec.hard_deletes == "soft":  # vanished rows must be carried over: a copy
+        return False
+    staged = target.table_schema(staging)
+    if staged is None or staged.names != list(columns):
+        return False
+    return existing is None or _shape(existing) == _shape(staged)
+
+
+def _shape(schema: pa.Schema) -> list[tuple[str, str]]:
+    return [(f.name, str(f.type)) for f in schema]
+
+
+def _replace_by_rename(
+    target: Connector, staging: TableRef, table: TableRef, spec: LoadSpec, created: bool
+) -> LoadResult:
+    """Key the staged table and rename it over the target, in the caller's transaction."""
+    result = LoadResult(inserted=_scalar(target, m.build_count(staging)))
+    _add_key(target, staging, spec)
+    if created:
+        target.execute(b.rename_table(staging, table.name))
+    else:
+        _swap(target, table, staging)
     return result
 
 

@@ -70,8 +70,21 @@ class _Counter:
             self.bytes += nbytes
 
 
-def staging_table(spec: PipelineSpec) -> TableRef:
+def staging_table(spec: PipelineSpec, target: Connector | None = None) -> TableRef:
+    """``_crane_staging.<pipeline>__<table>``; for a ``replace`` (without a transform) into
+    a target that declares ``replace_by_rename``, beside the target table instead, so the
+    load can rename it rather than write every row a second time."""
+    if target is not None and _stage_beside_target(spec, target):
+        from crane.pipelines.load import replace_staging
+
+        schema = spec.target.schema_ or target.default_schema
+        return replace_staging(TableRef(spec.target.table, schema))
     return TableRef(f"{spec.name}__{spec.target.table}", STAGING_SCHEMA)
+
+
+def _stage_beside_target(spec: PipelineSpec, target: Connector) -> bool:
+    plain = spec.load.strategy == "replace" and not spec.transform
+    return plain and target.capabilities.replace_by_rename
 
 
 def stage(
@@ -86,8 +99,10 @@ def stage(
     crash_point: Callable[[str], None],
 ) -> Staged:
     """Fill the staging table with the plan's rows; returns where and how many."""
-    table = staging_table(spec)
+    table = staging_table(spec, target)
     _create_schema(target, STAGING_SCHEMA)
+    if table.schema and table.schema != STAGING_SCHEMA:
+        _create_schema(target, table.schema)
     if len(plan.filters) > 1 and plan.full_extract and _attachable(target, source, spec):
         # DuckDB's scanners split one table scan into physical ranges (PostgreSQL: ctid)
         # on parallel connections; measured faster than key ranges, which each cost
@@ -110,7 +125,12 @@ def stage(
 
 def _attachable(target: Connector, source: Connector, spec: PipelineSpec) -> bool:
     has_table = source_table(spec, source) is not None
-    return has_table and hasattr(target, "attach") and source.duckdb_attach() is not None
+    return has_table and hasattr(target, "attach") and _scannable(source)
+
+
+def _scannable(source: Connector) -> bool:
+    """The source can be ATTACHed and declares the scanner its fastest route."""
+    return source.capabilities.duckdb_in_engine and source.duckdb_attach() is not None
 
 
 class _Mover:
@@ -132,7 +152,7 @@ class _Mover:
         self.console, self.crash_point = console, crash_point
         self.counter = _Counter()
         self.filtered = any(f is not None for f in plan.filters)
-        attach = source.duckdb_attach()
+        attach = source.duckdb_attach() if source.capabilities.duckdb_in_engine else None
         self.settings = FILTERED_SCAN_SETTINGS.get(attach[0], {}) if attach else {}
         self.alias: str | None = None
         self.relation = self._in_engine_relation(target, source)
@@ -142,7 +162,7 @@ class _Mover:
         """The source as DuckDB sees it once attached, or None to stream instead."""
         table = source_table(self.spec, source)
         attach = getattr(target, "attach", None)
-        if table is None or attach is None or source.duckdb_attach() is None:
+        if table is None or attach is None or not _scannable(source):
             return None
         alias = "_crane_src_" + hashlib.sha1(self.source_url.encode()).hexdigest()[:10]
         exact_scan = getattr(source, "duckdb_scan", None)

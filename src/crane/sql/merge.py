@@ -167,6 +167,48 @@ def build_delete_matching(target: TableRef, source: TableRef, keys: Sequence[str
     return exp.Delete(this=table(target), where=exp.Where(this=key_in_source(keys, target, source)))
 
 
+def build_delete_changed(
+    target: TableRef,
+    source: TableRef,
+    *,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    changed_extra: Sequence[exp.Expr] = (),
+    as_text: Collection[str] = (),
+) -> exp.Delete:
+    """The delete half of a merge done as delete+insert: target rows whose key is in
+    ``source`` and whose values differ (NULL-safe), so unchanged rows stay untouched.
+
+    >>> from crane.connectors.base import TableRef
+    >>> node = build_delete_changed(TableRef("t"), TableRef("stg"), keys=["id"],
+    ...                             columns=["id", "v"])
+    >>> print(node.sql("duckdb"))  # doctest: +NORMALIZE_WHITESPACE
+    DELETE FROM "t" AS "_crane_t" USING "stg" AS "_crane_s"
+    WHERE "_crane_t"."id" = "_crane_s"."id"
+    AND (NOT ("_crane_t"."v" IS NOT DISTINCT FROM "_crane_s"."v"))
+    """
+    values = [c for c in columns if c not in keys]
+    changed = changed_condition(values, changed_extra, as_text)
+    condition = exp.and_(keys_match(keys, T, S), exp.Paren(this=changed))
+    return exp.Delete(
+        this=table(target, T), using=[table(source, S)], where=exp.Where(this=condition)
+    )
+
+
+def build_insert_new_keys(
+    target: TableRef, source: TableRef, keys: Sequence[str], columns: Sequence[str]
+) -> exp.Insert:
+    """Insert the ``source`` rows whose key is not (any more) in ``target``."""
+    absent = exp.Not(
+        this=exists(
+            exp.select(exp.Literal.number(1))
+            .from_(table(target))
+            .where(keys_match(keys, S, target))
+        )
+    )
+    return insert_select(target, columns, select_from(columns, source, S).where(absent))
+
+
 def build_delete_missing(target: TableRef, source: TableRef, keys: Sequence[str]) -> exp.Delete:
     """Hard deletes: target rows whose key is absent from a full extract."""
     missing = exp.Not(this=key_in_source(keys, target, source))
