@@ -29,10 +29,16 @@ _BUILTINS = {
     "python": "crane.orchestrate.tasks.python",
     "shell": "crane.orchestrate.tasks.shell",
     # "model": "crane.orchestrate.tasks.model",      (warehouse part: plan/apply/load)
-    # "quality": "crane.orchestrate.tasks.quality",  (a failing check stops downstream)
+    "quality": "crane.orchestrate.tasks.quality",  # a failing check stops downstream
 }
 # a task that names one of these keys (and no ``type``) is of the type given here
-INFER_TYPE = {"pipeline": "pipeline", "sql": "sql", "command": "shell", "callable": "python"}
+INFER_TYPE = {
+    "pipeline": "pipeline",
+    "sql": "sql",
+    "command": "shell",
+    "callable": "python",
+    "check": "quality",
+}
 
 
 class Options(BaseModel):
