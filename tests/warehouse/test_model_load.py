@@ -19,7 +19,7 @@ from crane.connectors.base import Connector, connect
 from crane.errors import ConfigError, LoadError
 from crane.warehouse import plan as planner
 from crane.warehouse.load import load_model, load_order, placeholder
-from crane.warehouse.spec import Model
+from crane.warehouse.spec import Attribute, Model
 
 
 @pytest.fixture(
@@ -285,3 +285,31 @@ def test_doctests() -> None:
 
     result = doctest.testmod(crane.warehouse.load)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_inferred_member_completed_when_its_row_arrives(wh: tuple[Connector, str, str]) -> None:
+    """Customer 99 buys before the customer pipeline knows them: an inferred member
+    (placeholders in NOT NULL columns) that the real row completes in place."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    model.dimensions[0].attributes.append(Attribute(name="is_inferred", type="BOOLEAN"))
+    model.facts[0].dimensions[1].on_missing = "infer"
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    member = f"SELECT customer_key, email, city, is_inferred FROM {gold}.dim_customer"
+    inferred = _rows(con, f"{member} WHERE customer_id = 99")
+    assert [r[1:] for r in inferred] == [("unknown", None, True)]
+    key = inferred[0][0]
+    assert _rows(con, f"SELECT customer_key FROM {gold}.fact_sales WHERE order_id = 2") == [(key,)]
+
+    con.execute(
+        f"INSERT INTO {raw}.customers VALUES (99, 'Zoe@X.com', 'Oslo', {_ts('03 07:00:00')})"
+    )
+    second = load_model(con, model, ["customer"])
+    assert second.objects[0].updated >= 1
+    assert _rows(con, f"{member} WHERE customer_id = 99") == [(key, "zoe@x.com", "Oslo", False)]
+    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_customer WHERE is_inferred") == [(0,)]
+    model.facts[0].dimensions[2].on_missing = "infer"  # product has no is_inferred
+    with pytest.raises(ConfigError, match="declare an attribute `{name: is_inferred"):
+        load_model(con, model, ["sales"])

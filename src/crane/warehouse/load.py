@@ -11,8 +11,11 @@ table beside the target and hands it to the loader the spec asks for:
   range its source returns; only missing days are added, so days that facts
   already reference are never deleted (foreign keys are enforced on DuckDB);
 - a transaction fact: keys looked up as of ``event_time``, missing members
-  pointing at the dimension's unknown member; a periodic snapshot replaces the
-  periods its source returns.
+  pointing at the dimension's unknown member, or (``on_missing: infer`` on the
+  reference) at a new *inferred* member carrying the business key, completed in
+  place (same surrogate key) when the dimension's real row arrives — such a
+  dimension declares an ``is_inferred`` BOOLEAN attribute; a periodic snapshot
+  replaces the periods its source returns.
 
 Column conventions of a fact's source (so the YAML stays short): degenerate
 dimensions and measures by their own names; a reference to a date dimension by
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from crane.warehouse.facts import DateKey, FactLoadResult, Lookup
     from crane.warehouse.facts.lookup import Dimension
     from crane.warehouse.spec import DimensionSpec, FactSpec, Model, TableSpec
+
+INFERRED = "is_inferred"  # the dimension attribute that marks an inferred member
 
 
 @dataclass
@@ -248,10 +253,31 @@ def _load_dimension(
         raise ConfigError("time-of-day dimensions are generated whole: drop `source`")
     out.rows_in = _count(con, stage)
     scd = dim.scd_table(model.schema_)
-    attributes = [a.name for a in dim.attributes]
+    attributes = [a.name for a in dim.attributes if a.name not in dim.business_key]
+    if dim.attribute(INFERRED) is not None:
+        _complete_inferred(con, model, dim, stage, out)
     _require(con, stage, dim, [*dim.business_key, *attributes, dim.change_ts])
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
-    out.inserted, out.updated = result.inserted, result.updated + result.closed
+    out.inserted = result.inserted
+    out.updated += result.updated + result.closed
+
+
+def _complete_inferred(
+    con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
+) -> None:
+    """Real rows for inferred members overwrite them in place (same key), before the
+    SCD load, so facts already pointing at them stay right. The source need not
+    say ``is_inferred``: staged rows are real members."""
+    from crane.sql.build import add_column
+    from crane.warehouse.facts import complete_inferred
+
+    schema = con.table_schema(stage)
+    if schema is not None and INFERRED not in schema.names:
+        con.execute(add_column(stage, INFERRED, exp.DataType.build("BOOLEAN")))
+        con.execute(exp.update(table(stage), {INFERRED: exp.false()}))
+    names = [a.name for a in dim.attributes if a.name not in (*dim.business_key, INFERRED)]
+    lookup = lookup_dimension(model, dim)
+    out.updated += complete_inferred(con, lookup, stage, names, order_by=dim.change_ts)
 
 
 def _load_dates(
@@ -357,12 +383,21 @@ def fact_keys(model: Model, fact: FactSpec) -> tuple[list[Lookup], list[DateKey]
             date_keys.append(DateKey(ref.key_column, ref.label))
             continue
         prefix = f"{ref.role}_" if ref.role else ""
+        found = lookup_dimension(model, dim)
+        if ref.on_missing == "infer" and found.inferred_flag is None:
+            raise ConfigError(
+                f"fact {fact.name} infers {dim.name} members: declare an attribute "
+                f"`{{name: {INFERRED}, type: BOOLEAN}}` on dimension {dim.name}",
+                table=fact.table,
+                field="on_missing",
+            )
         lookups.append(
             Lookup(
                 ref.key_column,
-                lookup_dimension(model, dim),
+                found,
                 tuple(f"{prefix}{k}" for k in dim.business_key),
                 event_time=fact.event_time,
+                on_missing=ref.on_missing,
             )
         )
     return lookups, date_keys
@@ -377,8 +412,9 @@ def lookup_dimension(model: Model, dim: DimensionSpec) -> Dimension:
         if column.nullable or column.role not in ("business_key", "attribute"):
             continue
         values[column.name] = placeholder(column.type)
+    flag = INFERRED if dim.attribute(INFERRED) is not None else None
     return Dimension.from_scd(
-        dim.scd_table(model.schema_), inferred_flag=None, unknown_values=values
+        dim.scd_table(model.schema_), inferred_flag=flag, unknown_values=values
     )
 
 

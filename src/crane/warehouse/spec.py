@@ -89,6 +89,9 @@ class DimensionRef(Spec):
     column: str | None = None
     nullable: bool = False
     comment: str | None = None
+    # a fact row whose member is missing: the unknown member, or an inferred member
+    # (needs an `is_inferred` BOOLEAN attribute on the dimension; see crane.warehouse.load)
+    on_missing: Literal["unknown", "infer"] = "unknown"
 
     @property
     def label(self) -> str:

@@ -192,6 +192,8 @@ def build_inferred_members(lookup: Lookup, source: exp.Expr) -> exp.Insert:
     values: dict[str, exp.Expr] = {dim.surrogate_key: exp.Add(this=base, expression=number)}
     values.update({b: col(b, "k") for b in dim.business_key})
     values.update(_member_columns(dim, True))
+    # NOT NULL columns take the unknown member's placeholders until the real row arrives
+    values.update({c: _literal(v) for c, v in dim.unknown_values.items() if c not in values})
     query = exp.select(*(exp.alias_(v, c, quoted=True) for c, v in values.items())).from_(
         exp.Subquery(this=keys, alias=ident("k"))
     )
