@@ -121,3 +121,12 @@ def test_deadline_spec():
         Deadline.model_validate({})
     with pytest.raises(ValueError):
         Deadline.model_validate({"at": "tomorrow-ish"})
+
+
+@pytest.mark.parametrize("name", ["crane.orchestrate.alerts", "crane.orchestrate.exporters"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
