@@ -1,6 +1,8 @@
 """A quality task failing at error severity stops downstream tasks and alerts (real DuckDB,
 real HTTP server)."""
 
+import json
+
 import pytest
 from _alert_servers import http_recorder
 
@@ -58,6 +60,12 @@ def test_error_severity_failure_stops_downstream_and_alerts(project, tmp_path):
         body = post["json"]
         assert body["event"] == "run_failed" and body["failed_tasks"] == ["validate"]
         assert any("fail" in line and "unique" in line for line in body["log_tail"])
+        records = [
+            json.loads(x) for x in (project / ".crane" / "alerts.jsonl").read_text().splitlines()
+        ]
+        assert [(r["event"], r["ok"], r["run_id"]) for r in records] == [
+            ("run_failed", True, result.run_id)
+        ]
     finally:
         web.shutdown()
         web.server_close()

@@ -4,7 +4,8 @@ The executor tells an `AlertManager` about every run/task transition (``on_event
 the manager turns them into `Alert`s for the configured notifiers (crane/orchestrate/
 notify.py) and sends them on its own thread, so a slow SMTP server never slows the
 scheduling loop. A failing notifier is logged and recorded in ``deliveries``; it never
-fails the run. The run's end waits (bounded) for pending alerts, so a CLI run does not
+fails the run (and every delivery is appended to ``.crane/alerts.jsonl`` in the
+project). The run's end waits (bounded) for pending alerts, so a CLI run does not
 exit before its failure alert went out.
 
 Deadlines alert while the work is still running (Airflow's SLAs only reported after
@@ -28,7 +29,7 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from crane.orchestrate.notify import Alert
 
 NotifierRef = str | dict[str, Any]
+ALERT_LOG = "alerts.jsonl"  # under <project>/.crane: every delivery, ok or not
 DRAIN_TIMEOUT = 30.0  # seconds the run's end waits for pending alerts
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -318,6 +320,30 @@ class AlertManager:
                 self.console.warn(f"{self.spec.name}: alert via {label} failed: {error}")
         outcome.seconds = time.perf_counter() - began
         self.deliveries.append(outcome)
+        self._record(alert, outcome)
+
+    def _record(self, alert: Alert, outcome: Delivery) -> None:
+        """Append to ``<project>/.crane/alerts.jsonl``: what was sent, what failed, why."""
+        root = getattr(self.project, "root", None)
+        if root is None:
+            return
+        import json
+
+        from crane.config.secrets import mask
+
+        line = {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "dag": alert.dag,
+            "run_id": alert.run_id,
+            **asdict(outcome),
+        }
+        try:
+            path = root / ".crane" / ALERT_LOG
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as file:
+                file.write(mask(json.dumps(line, default=str)) + "\n")
+        except OSError as error:
+            log.warning("cannot record alert delivery: %s", error)
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
         """Wait until every queued alert was attempted; False if ``timeout`` ran out."""
