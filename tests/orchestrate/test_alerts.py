@@ -130,3 +130,22 @@ def test_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_yaml_dag_alerts_through_crane_dag_run(tmp_path, web, monkeypatch):
+    from crane.cli import run_cli
+
+    monkeypatch.delenv("CRANE_DAG_HISTORY", raising=False)
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "crane.yml").write_text("name: p\nwarehouse: duckdb:///warehouse.duckdb\n")
+    (tmp_path / "dags" / "nightly.yml").write_text(
+        f"notifiers:\n  ops: {{type: slack, url: '{web.url}/slack'}}\n"
+        "on_failure: [ops]\n"
+        "tasks:\n"
+        "  - {name: slow, command: 'sleep 0.6; exit 1', deadline: {within: 0.2s}}\n"
+    )
+    assert run_cli(["dag", "run", "nightly", "--project", str(tmp_path), "--json"]) == 1
+    texts = [p["json"]["text"] for p in web.wait_for(2)]  # "[crane] nightly.slow: deadline …"
+    events = [text.split(": ", 1)[1].split(" (")[0] for text in texts]
+    assert events == ["deadline missed", "run failed"]
+    assert '"ok": true' in (tmp_path / ".crane" / "alerts.jsonl").read_text()
