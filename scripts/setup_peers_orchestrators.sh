@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3.11}"
 VENVS="$ROOT/bench/.venvs"
-AIRFLOW_SPEC="${AIRFLOW_SPEC:-apache-airflow>=3.1,<4}"
+AIRFLOW_SPEC="${AIRFLOW_SPEC:-apache-airflow>=3.3,<4}"  # retry_exponential_backoff as a multiplier (3.3 docs)
 PREFECT_SPEC="${PREFECT_SPEC:-prefect>=3.4,<4}"
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(airflow prefect)

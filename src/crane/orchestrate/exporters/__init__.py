@@ -120,15 +120,17 @@ def common_notes(spec: DagSpec, peer: str) -> list[str]:
             )
         if task.branch:
             notes.append(f"task {task.name}: branching not translated; every downstream path runs")
-        if task.retries and task.retry_on == "transient":
-            notes.append(
-                f"task {task.name}: retry_on transient not translated; {peer} retries any failure"
-            )
         if task.type == "python" and task.depends_on:
             notes.append(
                 f"task {task.name}: values returned by upstream tasks are not passed "
                 "(each task runs in its own crane call); pass data by table"
             )
+    transient = [t.name for t in spec.tasks if t.retries and t.retry_on == "transient"]
+    if transient:
+        notes.append(
+            f"retry_on transient not translated ({peer} retries any failure) for: "
+            + ", ".join(transient)
+        )
     return notes
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shlex
 from typing import TYPE_CHECKING
 
 from crane.orchestrate.exporters import (
@@ -82,7 +83,8 @@ class AirflowExporter(Exporter):
         """task → Airflow pool: its crane pool, or a one-slot pool per DuckDB file written."""
         chosen: dict[str, str] = {}
         for pool, size in spec.pools.items():
-            setup.append(f"airflow pools set {pool} {size} 'crane pool of DAG {spec.name}'")
+            about = shlex.quote(f"crane pool of DAG {spec.name}")
+            setup.append(f"airflow pools set {pool} {size} {about}")
         writers: dict[str, str] = {}
         for task in spec.tasks:
             locks = exclusive_locks(spec, task, settings.loaded)
@@ -98,9 +100,8 @@ class AirflowExporter(Exporter):
                 if lock not in writers:
                     digest = hashlib.sha1(lock.encode()).hexdigest()[:8]
                     writers[lock] = f"crane_writer_{digest}"
-                    setup.append(
-                        f"airflow pools set {writers[lock]} 1 'one writer: {lock[len('duckdb:') :]}'"
-                    )
+                    about = shlex.quote(f"one writer: {lock.removeprefix('duckdb:')}")
+                    setup.append(f"airflow pools set {writers[lock]} 1 {about}")
                 chosen[task.name] = writers[lock]
         return chosen
 
