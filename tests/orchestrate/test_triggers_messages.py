@@ -111,3 +111,13 @@ def test_a_missing_server_is_a_config_error_at_start_up(store):
     specs = {"x": _spec("x", {"redis": "c", "url": "redis://127.0.0.1:1"})}
     with pytest.raises(ConfigError, match="Redis"):
         start_listeners(Scheduler(specs, store))
+
+
+def test_an_unreachable_nats_server_is_a_config_error_and_prints_nothing(capfd):
+    pytest.importorskip("nats", reason="NATS triggers need the 'events' extra (nats-py)")
+    from crane.errors import ConfigError
+    from crane.orchestrate.triggers.messages import NatsListener
+
+    with pytest.raises(ConfigError, match="NATS nats://127.0.0.1:1"):
+        NatsListener("nats://127.0.0.1:1", ["x"], lambda subject, params: None).start(timeout=1)
+    assert capfd.readouterr().err == ""

@@ -67,21 +67,25 @@ class NatsListener:
 
     def start(self, timeout: float = 10.0) -> NatsListener:
         self._thread.start()
-        self.ready.wait(timeout)
-        if self.error is not None:
-            raise ConfigError(f"cannot subscribe on NATS {self.url}: {self.error}")
+        if not self.ready.wait(timeout) or self.error is not None:
+            self.stop()
+            raise ConfigError(f"cannot subscribe on NATS {self.url}: {self.error or 'timeout'}")
         return self
 
     def stop(self) -> None:
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            if self._stop is not None:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            else:  # still connecting: end the connect attempts
+                for task in asyncio.all_tasks(self._loop):
+                    self._loop.call_soon_threadsafe(task.cancel)
         self._thread.join(timeout=5)
 
     def _main(self) -> None:
         try:
             self._loop.run_until_complete(self._listen())
         except BaseException as error:  # reported by start()
-            self.error = error
+            self.error = self.error or error
             self.ready.set()
         finally:
             self._loop.close()
@@ -89,7 +93,12 @@ class NatsListener:
     async def _listen(self) -> None:
         import nats
 
-        client = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=-1)
+        async def quiet(error: Exception) -> None:  # nats-py prints errors by default
+            self.error = error
+
+        client = await nats.connect(
+            self.url, connect_timeout=2, max_reconnect_attempts=-1, error_cb=quiet
+        )
         self._stop = asyncio.Event()
         for subject in self.subjects:
 
