@@ -19,7 +19,7 @@ from crane.connectors.base import Connector, connect
 from crane.errors import ConfigError, LoadError
 from crane.warehouse import plan as planner
 from crane.warehouse.load import load_model, load_order, placeholder
-from crane.warehouse.spec import Attribute, Model
+from crane.warehouse.spec import Attribute, FactSpec, Model
 
 
 @pytest.fixture(
@@ -313,3 +313,60 @@ def test_inferred_member_completed_when_its_row_arrives(wh: tuple[Connector, str
     model.facts[0].dimensions[2].on_missing = "infer"  # product has no is_inferred
     with pytest.raises(ConfigError, match="declare an attribute `{name: is_inferred"):
         load_model(con, model, ["sales"])
+
+
+def test_accumulating_snapshot_milestones(wh: tuple[Connector, str, str]) -> None:
+    """One row per order; milestone dates fill in as events arrive, in any order."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    model.facts.append(
+        FactSpec.model_validate(
+            {
+                "name": "fulfilment",
+                "type": "accumulating_snapshot",
+                "grain": ["order_id"],
+                "dimensions": [
+                    {"dimension": "date", "role": "order_date"},
+                    "customer",
+                    {"dimension": "date", "role": "shipped_date"},
+                    {"dimension": "date", "role": "delivered_date"},
+                ],
+                "milestones": ["shipped_date", "delivered_date"],
+                "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                "measures": [{"name": "amount", "type": "DECIMAL(12, 2)"}],
+                "event_time": "placed_at",
+                "source": "SELECT s.order_id, CAST(s.placed_at AS DATE) AS order_date,"
+                " s.placed_at, s.customer_id, s.amount, e.milestone, e.event_at AS milestone_at"
+                f" FROM {raw}.sales s JOIN {raw}.events e ON e.order_id = s.order_id",
+            }
+        )
+    )
+    model.dimensions[2].source = (
+        "SELECT min(d), max(d) FROM (SELECT CAST(placed_at AS DATE) AS d"
+        f" FROM {raw}.sales UNION ALL SELECT CAST(event_at AS DATE) FROM {raw}.events) AS x"
+    )
+    _day1(con, raw)
+    con.execute(
+        f"CREATE TABLE {raw}.events (order_id INT, milestone VARCHAR(20), event_at TIMESTAMP)"
+    )
+    con.execute(f"INSERT INTO {raw}.events VALUES (1, 'shipped_date', {_ts('02 18:00:00')})")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    query = (
+        f"SELECT order_id, order_date_key, shipped_date_key, delivered_date_key, amount"
+        f" FROM {gold}.fact_fulfilment ORDER BY order_id"
+    )
+    assert [r[:4] for r in _rows(con, query)] == [(1, 20240302, 20240302, None)]
+    # delivered, and a late duplicate "shipped" event dated later: the earliest stays
+    con.execute(
+        f"INSERT INTO {raw}.events VALUES (1, 'delivered_date', {_ts('04 09:00:00')}),"
+        f" (1, 'shipped_date', {_ts('03 09:00:00')}), (2, 'shipped_date', {_ts('05 09:00:00')})"
+    )
+    load_model(con, model, ["date", "fulfilment"])
+    assert [r[:4] for r in _rows(con, query)] == [
+        (1, 20240302, 20240302, 20240304),
+        (2, 20240302, 20240305, None),
+    ]
+    assert _rows(con, f"SELECT customer_key FROM {gold}.fact_fulfilment WHERE order_id = 2") == [
+        (-1,)
+    ]

@@ -15,7 +15,10 @@ table beside the target and hands it to the loader the spec asks for:
   reference) at a new *inferred* member carrying the business key, completed in
   place (same surrogate key) when the dimension's real row arrives — such a
   dimension declares an ``is_inferred`` BOOLEAN attribute; a periodic snapshot
-  replaces the periods its source returns.
+  replaces the periods its source returns; an accumulating snapshot takes one
+  source row per milestone event — columns ``milestone`` (a milestone's label)
+  and ``milestone_at`` — and keeps the earliest date of each milestone per
+  instance (its grain), whatever order the events arrive in.
 
 Column conventions of a fact's source (so the YAML stays short): degenerate
 dimensions and measures by their own names; a reference to a date dimension by
@@ -361,12 +364,63 @@ def _load_fact(
         )
         result = facts.load_periodic_snapshot(con, snapshot, stage)
     else:
-        raise ConfigError(
-            f"fact {fact.name}: {fact.type} facts are not loaded by `crane model load` yet",
-            field="type",
-        )
+        _load_accumulating(con, fact, stage, lookups, date_keys, out)
+        return
     out.rows_in, out.inserted = result.rows_in, result.inserted
     out.deleted, out.unknown = result.deleted, result.unknown
+
+
+MILESTONE, MILESTONE_AT, EVENT_KEY = "milestone", "milestone_at", "_crane_event_key"
+
+
+def _load_accumulating(
+    con: Connector,
+    fact: FactSpec,
+    stage: TableRef,
+    lookups: Sequence[Lookup],
+    date_keys: Sequence[DateKey],
+    out: ObjectLoad,
+) -> None:
+    """Resolve the events' dimension keys into a second stage, then fold it in
+    (:func:`crane.warehouse.facts.load_accumulating_snapshot`)."""
+    from crane.connectors.base import TableRef
+    from crane.warehouse import facts
+    from crane.warehouse.facts.lookup import date_key_expr
+    from crane.warehouse.facts.transaction import S, fact_rows, prepare_dimensions
+
+    _require(con, stage, fact, [MILESTONE, MILESTONE_AT])
+    grain = [g for g in fact.grain if g in {d.name for d in fact.degenerate}]
+    others = [d.name for d in fact.degenerate if d.name not in grain]
+    measures = [m.name for m in fact.measures]
+    event = exp.alias_(date_key_expr(facts.DateKey(EVENT_KEY, MILESTONE_AT), S), EVENT_KEY)
+    rows, names, _ = fact_rows(
+        exp.select(exp.Star()).from_(table(stage)),
+        [*grain, *others, *measures, MILESTONE],
+        lookups,
+        date_keys,
+        [event],
+    )
+    resolved = TableRef(f"{stage.name}_keys", stage.schema)
+    counted = facts.FactLoadResult()
+    prepare_dimensions(con, lookups, stage, counted)
+    con.execute(drop_table(resolved))
+    con.execute(create_table_as(resolved, rows))
+    milestones = []
+    for label in fact.milestones:
+        ref = fact.reference(label)
+        assert ref is not None  # crane model validate checked it
+        milestones.append(facts.Milestone(label, ref.key_column))
+    spec = facts.AccumulatingSnapshotFact(
+        fact.ref(stage.schema),
+        instance_key=tuple(grain),
+        milestones=tuple(milestones),
+        attributes=tuple(n for n in names if n not in (*grain, MILESTONE, EVENT_KEY)),
+        event_column=MILESTONE,
+        time_column=EVENT_KEY,
+    )
+    out.rows_in = _count(con, stage)
+    out.updated = facts.load_accumulating_snapshot(con, spec, resolved)
+    con.execute(drop_table(resolved))
 
 
 def fact_keys(model: Model, fact: FactSpec) -> tuple[list[Lookup], list[DateKey]]:
@@ -380,7 +434,8 @@ def fact_keys(model: Model, fact: FactSpec) -> tuple[list[Lookup], list[DateKey]
         if dim is None:
             raise ConfigError(f"fact {fact.name} references unknown dimension {ref.dimension}")
         if dim.kind == "date":
-            date_keys.append(DateKey(ref.key_column, ref.label))
+            if ref.label not in fact.milestones:  # milestones come from the event rows
+                date_keys.append(DateKey(ref.key_column, ref.label))
             continue
         prefix = f"{ref.role}_" if ref.role else ""
         found = lookup_dimension(model, dim)
