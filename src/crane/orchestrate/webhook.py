@@ -47,8 +47,7 @@ class WebhookServer:
                 hint=f"set ${TOKEN_ENV} (clients send 'Authorization: Bearer <token>')",
             )
         handler = type("Handler", (_Handler,), {"submit": staticmethod(submit), "token": token})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.1,), name="crane-webhook", daemon=True
         )
@@ -65,6 +64,13 @@ class WebhookServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-request: nothing to answer (socketserver would print)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -102,7 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(token.strip().encode(), self.token.encode())
 
     def _params(self) -> dict[str, Any] | None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._answer(400, {"error": "bad Content-Length"})
+            return None
         if length > MAX_BODY:
             self._answer(413, {"error": f"body larger than {MAX_BODY} bytes"})
             return None
