@@ -3,6 +3,7 @@ SCD implementation renders for every warehouse dialect."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import datetime
 from typing import Any
@@ -86,6 +87,7 @@ def test_two_duckdb_threads_loading_one_dimension_are_serialized(tmp_path: Any) 
 
 
 # -- one implementation, every dialect --------------------------------------------------
+@functools.cache
 def _recorded_statements() -> list[exp.Expr]:
     """Every statement a full-featured Type 2 load sends (quarantine, deletes, tie-break)."""
     dim = ScdTable(
@@ -128,7 +130,7 @@ def _recorded_statements() -> list[exp.Expr]:
 
 @pytest.mark.parametrize("dialect", ["postgres", "duckdb", "snowflake", "bigquery", "redshift"])
 def test_load_statements_render_and_parse_back(dialect: str) -> None:
-    statements = _recorded_statements()
+    statements = [s.copy() for s in _recorded_statements()]
     kinds = {type(s).__name__ for s in statements}
     assert {"Create", "Insert", "Update", "Select"} <= kinds
     for statement in statements:

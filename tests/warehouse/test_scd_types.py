@@ -287,3 +287,31 @@ def test_doctests(module: str) -> None:
     mod = importlib.import_module(f"crane.warehouse.scd.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.integration
+def test_types_0_4_6_on_postgres(pg_schema: str) -> None:
+    """The types the property tests do not cover on PostgreSQL, end to end."""
+    with connect("postgresql://postgres@127.0.0.1:5432/test") as pg:
+
+        def make(**kw: Any) -> ScdTable:
+            t = dim(**kw)
+            return t.replace(table=TableRef(t.table.name, pg_schema))
+
+        zero = make(kind="0", type2=(), type1=("city",))
+        load(pg, zero, [row(1, "B", 2), row(1, "A", 1)])
+        load(pg, zero, [row(1, "C", 3)])
+        assert read(pg, zero.table, ["id", "city"]) == [(1, "A")]
+        four = make(kind="4", history_table=TableRef(fresh_name("hist"), pg_schema))
+        load(pg, four, [row(1, "A", 1, email="e1"), row(1, "B", 2, email="e2")])
+        assert read(pg, four.table, ["id", "city", "email"]) == [(1, "B", "e2")]
+        assert four.history_table is not None
+        assert len(read(pg, four.history_table, ["sk"])) == 2
+        six = make(type1=(), current_of={"current_city": "city"}, surrogate_strategy="hash")
+        load(pg, six, [row(1, "A", 1), row(1, "B", 2)])
+        load(pg, six, [row(1, "C", 3)])
+        assert read(pg, six.table, ["city", "current_city"]) == [
+            ("A", "C"),
+            ("B", "C"),
+            ("C", "C"),
+        ]
