@@ -180,3 +180,11 @@ def test_validate_reports_a_bad_schedule(project, capsys):
     )
     assert run_cli(["dag", "validate", "--project", str(project)]) != 0
     assert "invalid cron expression '0 25 * * *'" in capsys.readouterr().err
+
+
+def test_dags_naming_two_histories_are_refused(project, capsys, tmp_path):
+    for name, target in (("tick.yml", "a.sqlite"), ("slow.yml", "b.sqlite")):
+        path = project / "dags" / name
+        path.write_text(f"history: {tmp_path / target}\n" + path.read_text())
+    assert run_cli(["scheduler", "--project", str(project), "--once"]) != 0
+    assert "different run histories" in capsys.readouterr().err

@@ -51,7 +51,7 @@ def scheduler(
     loaded = Project.load(project)
     dags = load_dags(loaded.root, loaded.env)
     console = RichConsole()
-    history = HistoryStore.open(location(loaded.root))
+    history = HistoryStore.open(location(loaded.root, _one_history(dags)))
     stop = threading.Event()
     sched = Scheduler(
         dags,
@@ -80,6 +80,20 @@ def scheduler(
             console.warn(f"interrupted {len(interrupted)} run(s) after {grace:.0f}s")
         console.close()
         history.close()
+
+
+def _one_history(dags: dict[str, Any]) -> str | None:
+    """The history the DAGs configure: claims must live in ONE database for all of them."""
+    from crane.errors import ConfigError
+
+    named = sorted({spec.history for spec in dags.values() if spec.history})
+    if len(named) > 1:
+        raise ConfigError(
+            f"the DAGs name different run histories ({', '.join(named)}); one scheduler "
+            "keeps its schedule state in one",
+            hint="set the same 'history' in every DAG, or $CRANE_DAG_HISTORY",
+        )
+    return named[0] if named else None
 
 
 def _services(sched: Any, host: str, port: int | None) -> list[Any]:
