@@ -207,6 +207,16 @@ def test_star_schema_two_days(wh: tuple[Connector, str, str]) -> None:
     )
     assert runs == [("success", 3)]
     assert _rows(con, f"SELECT count(*) FROM {gold}.fact_sales") == [(4,)]
+    assert _stages(con, gold) == [(0,)]
+
+
+def _stages(con: Connector, schema: str) -> list[tuple]:
+    """Staging tables left behind (none: dropped on success, rolled back on failure)."""
+    return _rows(
+        con,
+        "SELECT count(*) FROM information_schema.tables"
+        f" WHERE table_schema = '{schema}' AND table_name LIKE '_crane_stage%'",
+    )
 
 
 def test_failed_load_rolls_back_and_is_recorded(wh: tuple[Connector, str, str]) -> None:
@@ -220,6 +230,7 @@ def test_failed_load_rolls_back_and_is_recorded(wh: tuple[Connector, str, str]) 
         load_model(con, broken, ["customer"])
     assert failure.value.table == f"{gold}.dim_customer"
     assert _rows(con, f"SELECT count(*) FROM {gold}.dim_customer") == [(0,)]
+    assert _stages(con, gold) == [(0,)]
     run = failure.value.run_id  # _crane.runs is shared by every PostgreSQL test
     assert _rows(
         con,

@@ -186,8 +186,9 @@ def _stage(con: Connector, obj: TableSpec, target: TableRef) -> TableRef:
         ) from None
     if not isinstance(query, exp.Query):
         raise ConfigError(f"source of {obj.name} must be a SELECT", field="source")
-    stage = TableRef(f"_crane_stage_{obj.name}", target.schema)
-    con.execute(drop_table(stage))
+    # unique per load, so two concurrent loads never share one; the rollback of a
+    # failed load removes it (DDL is transactional on DuckDB and PostgreSQL)
+    stage = TableRef(f"_crane_stage_{obj.name}_{uuid.uuid4().hex[:8]}", target.schema)
     con.execute(create_table_as(stage, query))
     return stage
 
