@@ -14,7 +14,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,events]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install crane with its dev tools
