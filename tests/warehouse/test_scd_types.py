@@ -315,3 +315,18 @@ def test_types_0_4_6_on_postgres(pg_schema: str) -> None:
             ("B", "C"),
             ("C", "C"),
         ]
+
+
+@pytest.mark.integration
+def test_postgres_key_join_is_plain_equality_only_without_null_key_parts(pg_schema: str) -> None:
+    from crane.warehouse.scd.steps import ensure_tables, without_null_keys
+
+    with connect("postgresql://postgres@127.0.0.1:5432/test") as pg:
+        t = dim(business_key=("id", "region"))
+        t = t.replace(table=TableRef(t.table.name, pg_schema))
+        clean, holey = TableRef("clean", pg_schema), TableRef("holey", pg_schema)
+        stage(pg, clean, COLS, [row(1, "A", 1)])
+        stage(pg, holey, COLS, [row(1, "A", 1, region=None)])
+        ensure_tables(pg, t, clean)
+        assert without_null_keys(pg, t, clean).key_nulls is False
+        assert without_null_keys(pg, t, holey).key_nulls is True

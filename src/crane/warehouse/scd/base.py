@@ -71,6 +71,7 @@ class ScdTable:
     late_arrival: LateArrival = "insert"
     history_table: TableRef | None = None
     quarantine_table: TableRef | None = None
+    key_nulls: bool = True  # may a business-key part be NULL? (compared NULL-safely)
 
     def __post_init__(self) -> None:
         if not self.business_key:
@@ -160,13 +161,14 @@ def load_dimension(
     Creates the dimension (typed from the batch) if it does not exist yet; the
     DDL of a declared model comes from :mod:`crane.warehouse.ddl`.
     """
-    from crane.warehouse.scd.steps import ensure_tables
+    from crane.warehouse.scd.steps import ensure_tables, without_null_keys
 
     loader = scd_types.get(table.kind)
     load_ts = load_ts or datetime.now()
     with dimension_lock(con, table), con.transaction():
         lock_statement(con, table)
         ensure_tables(con, table, batch)
+        table = without_null_keys(con, table, batch)
         return loader(con, table, batch, load_ts=load_ts, run_id=run_id)
 
 

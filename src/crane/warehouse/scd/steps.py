@@ -63,10 +63,33 @@ def differ(columns: Iterable[str], left: str | None, right: str | None) -> exp.E
     return neg(same(columns, left, right))
 
 
-def keys_same(keys: Sequence[str], left: str, right: str) -> exp.Expr:
+def keys_same(dim: ScdTable, left: str, right: str) -> exp.Expr:
     """Business keys compared NULL-safely, so a NULL part never makes a key new every run
-    (dbt #11950); column by column, never concatenated (dlt #4244)."""
-    return same(keys, left, right)
+    (dbt #11950); column by column, never concatenated (dlt #4244). When the load found
+    no NULL key part (``key_nulls`` false), plain ``=``, which every engine hash-joins."""
+    if dim.key_nulls:
+        return same(dim.business_key, left, right)
+    return and_all(eq(col(k, left), col(k, right)) for k in dim.business_key)
+
+
+# Engines that hash-join on IS NOT DISTINCT FROM; elsewhere (PostgreSQL) a NULL-safe key
+# join is a nested loop, so the load first checks whether any key part is NULL at all.
+NULL_SAFE_HASH_JOIN = {"duckdb"}
+
+
+def without_null_keys(con: Connector, dim: ScdTable, batch: TableRef) -> ScdTable:
+    """``dim`` with ``key_nulls=False`` when neither the batch nor the dimension has a
+    NULL business-key part (checked under the dimension lock, so it stays true)."""
+    if not dim.key_nulls or con.dialect in NULL_SAFE_HASH_JOIN:
+        return dim
+    any_null = exp.or_(*(is_null(col(k)) for k in dim.business_key))
+    tables = [batch, dim.table, *([dim.history_table] if dim.history_table else [])]
+    probes = [
+        exp.Subquery(this=exp.select(num(1)).from_(table(t)).where(any_null.copy()).limit(1))
+        for t in tables
+    ]
+    found = con.execute(exp.select(*(exp.Exists(this=p.this) for p in probes)))[0]
+    return dim if any(found) else dim.replace(key_nulls=False)
 
 
 def is_true(expr: exp.Expr) -> exp.Expr:

@@ -45,7 +45,7 @@ def load_type0(
         check_conflicts(con, dim, events)
         rank = window(exp.RowNumber(), keys, [(TS, False), (TIE, False)])
         ranked = exp.select(exp.Star(), as_(rank, "_crane_rn")).from_(table(events))
-        present = exp.select(num(1)).from_(table(dim.table, "d")).where(keys_same(keys, "d", "f"))
+        present = exp.select(num(1)).from_(table(dim.table, "d")).where(keys_same(dim, "d", "f"))
         first = (
             exp.select(exp.Star())
             .from_(subquery(ranked, "f"))

@@ -95,7 +95,7 @@ def _old(dim: ScdTable, events: TableRef) -> exp.Select:
     flag = is_true(col(dim.deleted_column, d)) if dim.deleted_column else exp.false()
     items.append(as_(case(flag, 1, 0), DEL))
     touched = exp.select(num(1)).from_(table(events, "e"))
-    touched = touched.where(keys_same(dim.business_key, "e", d))
+    touched = touched.where(keys_same(dim, "e", d))
     return exp.select(*items).from_(table(dim.table, d)).where(exp.Exists(this=touched))
 
 
@@ -108,7 +108,7 @@ def _state_differs(values: list[str], left: str, right: str) -> exp.Expr:
 
 def _late(dim: ScdTable, events: TableRef, old: TableRef, values: list[str]) -> exp.Select:
     cols = [*dim.business_key, *values, TS, TIE, DEL]
-    on = keys_same(dim.business_key, "e", "o")
+    on = keys_same(dim, "e", "o")
     older = exp.LT(this=col(TS, "e"), expression=col(TS, "o"))
     query = exp.select(*(col(c, "e") for c in cols)).from_(table(events, "e"))
     return query.join(table(old, "o"), on=on).where(
@@ -117,7 +117,7 @@ def _late(dim: ScdTable, events: TableRef, old: TableRef, values: list[str]) -> 
 
 
 def _on_time(dim: ScdTable, events: TableRef, old: TableRef) -> exp.Select:
-    on = keys_same(dim.business_key, "e", "o")
+    on = keys_same(dim, "e", "o")
     every = exp.Column(this=exp.Star(), table=ident("e"))
     found = as_(case(not_null(col(TS, "o")), 1, 0), OLD)
     query = exp.select(every, found).from_(table(events, "e"))
@@ -130,7 +130,7 @@ def _check_stored(
     con: Connector, dim: ScdTable, events: TableRef, old: TableRef, values: list[str]
 ) -> None:
     on = exp.and_(
-        keys_same(dim.business_key, "e", "o"),
+        keys_same(dim, "e", "o"),
         eq(col(TS, "e"), col(TS, "o")),
         exp.NullSafeEQ(this=col(TIE, "e"), expression=col(TIE, "o")),
     )
@@ -170,7 +170,7 @@ def _final(dim: ScdTable, events: TableRef, old: TableRef, values: list[str]) ->
         items.append(as_(case(is_del, col(prev, "o"), _previous(dim, events, old, c)), prev))
     items += [col(TS, "w"), col(TIE, "w"), col(DEL, "w"), col(OLD, "w")]
     query = exp.select(*items).from_(subquery(_winners(dim, events), "w"))
-    query = query.join(table(old, "o"), on=keys_same(keys, "w", "o"), join_type="LEFT")
+    query = query.join(table(old, "o"), on=keys_same(dim, "w", "o"), join_type="LEFT")
     stale = exp.and_(
         eq(col(OLD, "w"), num(1)),
         eq(col(TS, "w"), col(TS, "o")),
@@ -196,7 +196,7 @@ def _previous(dim: ScdTable, events: TableRef, old: TableRef, column: str) -> ex
     rank = window(exp.RowNumber(), keys, [(NEW, False), (TS, False), (TIE, False)])
     ranked = exp.select(exp.Star(), as_(rank, ORD)).from_(subquery(seq, "q"))
     differing = exp.and_(
-        keys_same(keys, "s", "w"),
+        keys_same(dim, "s", "w"),
         neg(exp.NullSafeEQ(this=col(column, "s"), expression=col(column, "w"))),
     )
     position = exp.select(exp.Max(this=col(ORD, "s"))).from_(subquery(ranked, "s"))
@@ -204,9 +204,7 @@ def _previous(dim: ScdTable, events: TableRef, old: TableRef, column: str) -> ex
     at = (
         exp.select(col(column, "s2"))
         .from_(subquery(ranked.copy(), "s2"))
-        .where(
-            exp.and_(keys_same(keys, "s2", "w"), eq(col(ORD, "s2"), exp.Subquery(this=position)))
-        )
+        .where(exp.and_(keys_same(dim, "s2", "w"), eq(col(ORD, "s2"), exp.Subquery(this=position))))
     )
     fallback = col(dim.type3[column], "o")
     return case(is_null(exp.Subquery(this=position)), fallback, exp.Subquery(this=at))

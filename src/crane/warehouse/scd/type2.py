@@ -143,7 +143,7 @@ def _old_rows(dim: ScdTable, events: TableRef) -> exp.Select:
     flag = is_true(col(dim.deleted_column, d)) if dim.deleted_column else exp.false()
     items.append(as_(_case(flag, 1, 0), DEL))
     touched = exp.select(exp.Literal.number(1)).from_(table(events, "e"))
-    touched = touched.where(keys_same(dim.business_key, "e", d))
+    touched = touched.where(keys_same(dim, "e", d))
     return exp.select(*items).from_(table(dim.table, d)).where(exp.Exists(this=touched))
 
 
@@ -166,9 +166,7 @@ def _stored_events(dim: ScdTable, old: TableRef) -> exp.Query:
     versions = exp.select(*items, as_(exp.Literal.number(0), NEW)).from_(table(old, o))
     follower = exp.select(exp.Literal.number(1)).from_(table(old, "n"))
     follower = follower.where(
-        exp.and_(
-            keys_same(dim.business_key, "n", o), exp.EQ(this=col(FROM, "n"), expression=col(TO, o))
-        )
+        exp.and_(keys_same(dim, "n", o), exp.EQ(this=col(FROM, "n"), expression=col(TO, o)))
     )
     gap = exp.and_(
         neg(exp.Is(this=col(TO, o), expression=exp.Null())),
@@ -198,7 +196,7 @@ def _late(
     is_late = exp.LT(this=col(TS, "e"), expression=col("_crane_max", "m"))
     every = exp.Column(this=exp.Star(), table=ident("e"))
     marked = exp.select(every, as_(_case(is_late, 1, 0), LATE)).from_(table(events, "e"))
-    marked = marked.join(_subquery(latest, "m"), on=keys_same(keys, "e", "m"), join_type="LEFT")
+    marked = marked.join(_subquery(latest, "m"), on=keys_same(dim, "e", "m"), join_type="LEFT")
     marked_ref = w.temp("evx", marked)
     columns = _event_columns(dim)
     candidates = _as_of(dim, marked_ref, stored, columns)
@@ -212,8 +210,7 @@ def _late(
 
 def _as_of(dim: ScdTable, marked: TableRef, stored: exp.Query, columns: list[str]) -> exp.Select:
     """Late events that differ from the stored version in force at their timestamp."""
-    keys = dim.business_key
-    on = exp.and_(keys_same(keys, "e", "s"), exp.LTE(this=col(TS, "s"), expression=col(TS, "e")))
+    on = exp.and_(keys_same(dim, "e", "s"), exp.LTE(this=col(TS, "s"), expression=col(TS, "e")))
     rank = window(exp.RowNumber(), columns, [(TS, True)])
     rank.set("partition_by", [col(c, "e") for c in columns])
     rank.set("order", exp.Order(expressions=[exp.Ordered(this=col(TS, "s"), desc=True)]))
@@ -260,7 +257,7 @@ def _check_stored_conflicts(
 
 def _stored_conflicts(dim: ScdTable, events: TableRef, stored: exp.Query) -> exp.Select:
     on = exp.and_(
-        keys_same(dim.business_key, "e", "s"),
+        keys_same(dim, "e", "s"),
         exp.EQ(this=col(TS, "e"), expression=col(TS, "s")),
         exp.NullSafeEQ(this=col(TIE, "e"), expression=col(TIE, "s")),
     )
@@ -349,7 +346,7 @@ def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     run_keys = [*keys, RUN]
     run_sk = exp.select(*(col(c) for c in run_keys), as_(exp.Min(this=col(SK)), "_crane_run_sk"))
     run_sk = run_sk.from_(table(runs)).group_by(*(col(c) for c in run_keys))
-    on = exp.and_(keys_same(keys, "r", "k"), eq(col(RUN, "r"), col(RUN, "k")))
+    on = exp.and_(keys_same(dim, "r", "k"), eq(col(RUN, "r"), col(RUN, "k")))
     is_del = eq(col(DEL, "r"), num(1))
     items: list[exp.Expr] = [as_(col("_crane_run_sk", "k"), SK), *(col(k, "r") for k in keys)]
     items += [
@@ -367,7 +364,7 @@ def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     if dim.overwrite:
         query = query.join(
             _subquery(_latest_overwrite(dim, merged), "o"),
-            on=keys_same(keys, "r", "o"),
+            on=keys_same(dim, "r", "o"),
             join_type="LEFT",
         )
     return query.where(keep)
