@@ -107,7 +107,7 @@ def test_a_failing_notifier_never_fails_the_run_and_is_recorded(web):
     assert len(web.posts) == 1  # the next notifier still got it
 
 
-def test_unknown_notifier_fails_before_the_run():
+def test_unknown_notifier_fails_validation():
     dag = Dag("typo", notifiers={"ops": {"type": "slack", "url": "http://x"}}, on_failure=["opz"])
     dag.shell("a", "true")
     with pytest.raises(Exception, match="did you mean 'ops'"):

@@ -125,6 +125,21 @@ def wall_clock(at: str, after: dt.datetime, timezone: str) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def check_notifiers(spec: DagSpec) -> None:
+    """Every callback and deadline names a known notifier with valid options."""
+    from crane.errors import CraneError
+    from crane.orchestrate.notify import resolve
+
+    items: list[Any] = [spec, *spec.tasks]
+    for item in items:
+        for ref in AlertManager._all_refs(item):
+            try:
+                resolve(ref, spec.notifiers)
+            except CraneError as error:
+                where = f"task {item.name!r}: " if item is not spec else ""
+                raise ValueError(f"{where}{error.detail}") from None
+
+
 @dataclass
 class Delivery:
     """One alert sent (or not) by one notifier: what ``deliveries`` records."""
@@ -154,9 +169,7 @@ class AlertManager:
         self.spec, self.project, self.console = spec, project, console
         self.deliveries: list[Delivery] = []
         self._resolve = lambda ref: resolve(ref, spec.notifiers)
-        for item in [spec, *spec.tasks]:  # unknown notifiers fail before anything runs
-            for ref in self._all_refs(item):
-                self._resolve(ref)
+        check_notifiers(spec)  # unknown notifiers fail before anything runs
         self._outbox: queue.SimpleQueue[tuple[Alert, list[NotifierRef]] | None] = (
             queue.SimpleQueue()
         )

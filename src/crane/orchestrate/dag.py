@@ -216,6 +216,10 @@ class DagSpec(BaseModel):
         cycle = graph.find_cycle()
         if cycle:
             raise ValueError(f"dependency cycle: {cycle_text(cycle)}")
+        if self.has_alerts():
+            from crane.orchestrate.alerts import check_notifiers
+
+            check_notifiers(self)  # unknown notifier names / options fail validation
         return self
 
     def task(self, name: str) -> TaskSpec:
