@@ -108,3 +108,73 @@ def test_unknown_names_and_bad_options_are_config_errors():
 
 def test_log_tail_of_a_missing_log_is_empty(tmp_path):
     assert log_tail(tmp_path / "none.log") == []
+
+
+def test_email_over_starttls_with_login(tmp_path):
+    """A real STARTTLS handshake (self-signed certificate trusted via ca_file) and AUTH."""
+    import ssl
+    import subprocess
+
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticate(server, session, envelope, mechanism, data):
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret")
+
+    inbox = Inbox()
+    controller = controller_mod.Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        options = {
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": controller.port,
+            "to": ["ops@test"],
+            "starttls": True,
+            "username": "crane",
+            "password": "s3cret",
+            "ca_file": str(cert),
+        }
+        send(_alert(tmp_path), resolve(options, {})[1])
+        assert inbox.wait_for(1)[0]["rcpt"] == ["ops@test"]
+        assert logins == [(b"crane", b"s3cret")]
+        with pytest.raises(NotifyError, match="email via"):  # without STARTTLS: refused
+            send(_alert(tmp_path), resolve({**options, "starttls": False}, {})[1])
+    finally:
+        controller.stop()

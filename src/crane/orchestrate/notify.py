@@ -189,6 +189,7 @@ class EmailOptions(NotifierOptions):
     ssl: bool = False  # implicit TLS (port 465)
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # a private CA's certificate (PEM) to verify the server
 
 
 class EmailNotifier(Notifier):
@@ -206,11 +207,17 @@ class EmailNotifier(Notifier):
         message["Subject"], message["From"] = alert.subject, options.sender
         message["To"] = ", ".join(options.to)
         message.set_content(alert.text())
-        smtp_class = smtplib.SMTP_SSL if options.ssl else smtplib.SMTP
+        context = ssl.create_default_context(cafile=options.ca_file)
         try:
-            with smtp_class(options.host, options.port, timeout=options.timeout) as smtp:
+            if options.ssl:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    options.host, options.port, timeout=options.timeout, context=context
+                )
+            else:
+                smtp = smtplib.SMTP(options.host, options.port, timeout=options.timeout)
+            with smtp:
                 if options.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=context)
                 if options.username:
                     smtp.login(options.username, options.password or "")
                 smtp.send_message(message)
