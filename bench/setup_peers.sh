@@ -29,3 +29,18 @@ make_venv() {  # name, packages...
 
 make_venv dlt "${DLT_PKGS[@]}"
 echo "setup_peers: peers ready ($(grep -iE '^(dlt|duckdb|pyarrow|sqlalchemy)==' .venvs/dlt/.installed | tr '\n' ' '))"
+
+# --- SCD2 peers (bench/bench_scd2.py) -------------------------------------------------------
+# dbt-core 1.11.x: 1.12 downloads a binary at build time and fails offline. dlt's scd2 with the
+# pyarrow backend needs a row hash (add_row_hash_to_table), which needs pandas.
+DBT_PKGS=("dbt-core==1.11.16" "dbt-duckdb==1.11.1" "duckdb==1.5.5")
+if [[ ! -f .venvs/dbt/.installed ]]; then  # no pip self-upgrade: the mirror has no pip wheel
+  echo "setup_peers: building .venvs/dbt"
+  rm -rf .venvs/dbt && "$PY" -m venv .venvs/dbt
+  .venvs/dbt/bin/python -m pip install -q "${DBT_PKGS[@]}"
+  .venvs/dbt/bin/python -m pip freeze > .venvs/dbt/.installed
+fi
+if [[ ! -f .venvs/dlt/.pandas ]]; then
+  .venvs/dlt/bin/python -m pip install -q "pandas==3.1.1" && .venvs/dlt/bin/python -m pip freeze > .venvs/dlt/.pandas
+fi
+echo "setup_peers: scd2 peers ready ($(grep -iE '^(dbt-core|dbt-duckdb)==' .venvs/dbt/.installed | tr '\n' ' ')$(grep -iE '^pandas==' .venvs/dlt/.pandas))"
