@@ -38,7 +38,7 @@ def _dag():
         retry_on="any",
     )
     dag.shell("route", "echo load", depends_on=["extract"], branch=True)
-    dag.shell("load", "echo l", depends_on=["route"], on_failure=[HOOK], on_retry=[HOOK])
+    dag.shell("load", "echo l", depends_on=["route"], on_failure=[HOOK], on_retry=[HOOK], retries=1)
     dag.shell("cleanup", "echo c", depends_on=["load"], trigger_rule="all_done")
     dag.shell("alert", "echo a", depends_on=["load"], trigger_rule="one_failed")
     dag.shell("report", "echo r", depends_on=["cleanup"])
@@ -105,7 +105,8 @@ def test_prefect_flow_maps_retries_hooks_and_emulates_trigger_rules(tmp_path):
     assert "Cron('0 2 * * *', timezone='Europe/Paris')" in tree
     assert "'pool:source_db': threading.BoundedSemaphore(2)" in tree
     notes = " ".join(export.notes)
-    assert "on_retry not translated" in notes and "trigger rules emulated" in notes
+    assert "trigger rules emulated" in notes
+    assert calls["'load'"]["retry_condition_fn"] == "notify_then_retry"  # alert, then retry
 
 
 def test_duckdb_writers_share_a_one_slot_pool(tmp_path):

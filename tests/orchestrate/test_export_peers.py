@@ -44,7 +44,8 @@ notifiers:
   hook: {{type: webhook, url: "{url}"}}
 on_failure: [hook]
 tasks:
-  - {{name: doomed, command: "echo about to fail; exit 1", on_failure: [hook]}}
+  - {{name: doomed, command: "echo about to fail; exit 1", on_failure: [hook], on_retry: [hook],
+     retries: 1, retry_delay: 0}}
   - {{name: after, command: "echo never", depends_on: [doomed]}}
 """
 
@@ -56,7 +57,7 @@ def _venv(name: str) -> Path:
     return python
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def web():
     server = http_recorder()
     yield server
@@ -131,8 +132,8 @@ def test_airflow_dagbag_imports_and_dags_test_succeeds(tmp_path, web):
     assert _day(project.root) == [(1000, "2026-03-04")]
     # a failing task: Airflow's on_failure_callback -> `crane dag notify` -> the webhook
     run(str(airflow), "dags", "test", "broken", "2026-03-04")
-    events = {(p["json"]["event"], p["json"]["task"]) for p in web.wait_for(2, timeout=30)}
-    assert ("task_failed", "doomed") in events and ("run_failed", None) in events
+    events = {(p["json"]["event"], p["json"]["task"]) for p in web.wait_for(3, timeout=30)}
+    assert events == {("task_retry", "doomed"), ("task_failed", "doomed"), ("run_failed", None)}
 
 
 def test_prefect_flow_runs_to_completion_and_failure_hooks_alert(tmp_path, web):
@@ -171,6 +172,6 @@ def test_prefect_flow_runs_to_completion_and_failure_hooks_alert(tmp_path, web):
     )
     assert "STATES COMPLETED FAILED" in done.stdout, (done.stdout + done.stderr)[-3000:]
     assert _day(project.root)[0][0] == 1000
-    posts = web.wait_for(2, timeout=30)
+    posts = web.wait_for(3, timeout=30)
     events = {(p["json"]["event"], p["json"]["task"]) for p in posts}
-    assert ("task_failed", "doomed") in events and ("run_failed", None) in events
+    assert events == {("task_retry", "doomed"), ("task_failed", "doomed"), ("run_failed", None)}

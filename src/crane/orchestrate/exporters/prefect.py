@@ -5,7 +5,8 @@ Mapping (checked against Prefect 3.x ``task``): ``retries`` → ``retries``, the
 ``retry_jitter`` → ``retry_jitter_factor`` (approximate: Prefect adds jitter, crane
 subtracts it), ``timeout`` stays crane's (``run-task`` stops the task), ``max_workers``
 → the task runner's ``max_workers``, ``on_failure``/``on_success`` → state hooks
-calling ``crane dag notify``, the cron schedule and time zone →
+calling ``crane dag notify`` (``on_retry`` → ``retry_condition_fn``: Prefect has no retry
+hook, but asks that function right before each retry), the cron schedule and time zone →
 ``serve(schedules=[Cron(…, timezone=…)])``.
 Prefect has no trigger rules: tasks that need one are decided in the flow body (they
 wait for their upstream tasks there). Pools and DuckDB one-writer locks become
@@ -95,6 +96,7 @@ class PrefectExporter(Exporter):
             on_failure=bool(spec.on_failure),
             on_success=bool(spec.on_success),
             uses_rules=bool(decided),
+            uses_retry_hook=any(task_callbacks(spec, t)["retry"] and t.retries for t in spec.tasks),
             notes=notes,
         )
         return Export(text, notes)
@@ -113,8 +115,8 @@ class PrefectExporter(Exporter):
             kwargs.append(("on_failure", '[notify("task_failed")]'))
         if wanted["success"]:
             kwargs.append(("on_completion", '[notify("task_success")]'))
-        if wanted["retry"]:
-            notes.append(f"task {task.name}: on_retry not translated (Prefect has no retry hook)")
+        if wanted["retry"] and task.retries:  # Prefect asks it right before each retry
+            kwargs.append(("retry_condition_fn", "notify_then_retry"))
         return kwargs
 
 
