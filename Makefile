@@ -44,6 +44,10 @@ format: $(STAMP) ## apply ruff fixes and formatting
 test: $(STAMP) $(FAKESNOW) services browser lint ## install, start services, lint, run the whole suite
 	CRANE_FAKESNOW_PYTHON=$(abspath $(FAKESNOW)) $(BIN)/pytest -q
 
+test-peers: $(STAMP) services ## prove Airflow/Prefect exports with the real packages (isolated venvs; ~6 min)
+	bash scripts/setup_peers_orchestrators.sh
+	$(BIN)/pytest -q -m slow tests/orchestrate/test_export_peers.py
+
 demo: $(STAMP) ## run the example retail warehouse end to end on the embedded default
 	bash examples/retail/run_demo.sh
 
@@ -53,4 +57,4 @@ bench: $(STAMP) services ## build peer virtualenvs and run the benchmarks (see B
 clean: ## remove the virtualenv and generated files
 	rm -rf $(VENV) .venv-fakesnow .pytest_cache .ruff_cache .mypy_cache examples/retail/.demo
 
-.PHONY: help install services browser lint format test demo bench clean
+.PHONY: help install services browser test-peers lint format test demo bench clean
