@@ -203,8 +203,9 @@ def dbt_snapshot(run_dir: Path) -> Run:
     return Run(wall, rss, node)
 
 
-def dlt_load(run_dir: Path, source: Path, table: str) -> Run:
+def dlt_load(run_dir: Path, source: Path, table: str, full: bool = False) -> Run:
     cmd = [str(DLT_PY), str(BENCH / "scd2_dlt.py"), "--source", str(source)]
+    cmd += ["--full-snapshot"] if full else []
     wall, rss, out = timed([*cmd, "--table", table, "--workdir", str(run_dir)])
     return Run(wall, rss, last_json(out)["load_s"])
 
@@ -247,6 +248,17 @@ def prepare(work: Path, rows: int, peers: list[str]) -> dict[str, Run]:
         initial["dlt_initial"] = dlt_load(tpl, base, "src")
         verify(tpl / "warehouse.duckdb", DLT_TABLE, DLT_CURRENT, rows, 0, True)
         tpl.rename(work / "dlt_tpl")
+    if "dlt_full" in peers:  # dlt's default scd2: the whole day-2 table, no merge key
+        with duckdb.connect(str(base)) as d:
+            d.execute("CREATE TABLE src_day2 AS SELECT * FROM src")
+            d.execute(
+                "UPDATE src_day2 SET city = c.city, updated_at = c.updated_at"
+                " FROM chg c WHERE src_day2.customer_id = c.customer_id"
+            )
+        tpl = work / "run"
+        initial["dlt_full_initial"] = dlt_load(tpl, base, "src", full=True)
+        verify(tpl / "warehouse.duckdb", DLT_TABLE, DLT_CURRENT, rows, 0, True)
+        tpl.rename(work / "dlt_full_tpl")
     return initial
 
 
@@ -263,8 +275,9 @@ def one_case(name: str, work: Path, rows: int, changed: int) -> Run:
         result = dbt_snapshot(run_dir)
         verify(run_dir / "dbt.duckdb", DBT_TABLE, DBT_CURRENT, rows, changed, False)
     elif name.startswith("dlt"):
-        shutil.copytree(work / "dlt_tpl", run_dir)
-        result = dlt_load(run_dir, work / "base.duckdb", "chg")
+        full = name == "dlt_full"
+        shutil.copytree(work / ("dlt_full_tpl" if full else "dlt_tpl"), run_dir)
+        result = dlt_load(run_dir, work / "base.duckdb", "src_day2" if full else "chg", full)
         verify(run_dir / "warehouse.duckdb", DLT_TABLE, DLT_CURRENT, rows, changed, False)
     else:
         run_dir.mkdir()
@@ -296,7 +309,11 @@ def main() -> None:
         return
     names = list(CRANE_CASES)
     if not args.no_peers:
-        names += [n for n, exe in (("dbt_change", DBT), ("dlt_change", DLT_PY)) if exe.exists()]
+        names += [
+            n
+            for n, exe in (("dbt_change", DBT), ("dlt_change", DLT_PY), ("dlt_full", DLT_PY))
+            if exe.exists()
+        ]
     (BENCH / ".data").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=BENCH / ".data") as tmp:
         work = Path(tmp)
@@ -316,6 +333,7 @@ GOALS = (  # label, numerator, denominator, goal text
     ("1% change: crane / UPDATE+INSERT", "crane_change", "floor_change", "<= 1.5"),
     ("1% change: dbt snapshot / crane", "dbt_change", "crane_change", ">= 4"),
     ("1% change: dlt scd2 / crane", "dlt_change", "crane_change", ">= 8"),
+    ("  dlt scd2 full snapshot / crane", "dlt_full", "crane_change", "(dlt default usage)"),
 )
 
 
@@ -328,12 +346,12 @@ def report(runs: dict[str, list[Run]], initial: dict[str, Run], args: argparse.N
         f"\nrows={args.rows:,} reps={args.reps} load_avg={os.getloadavg()[0]:.1f}"
         " (medians; wall/RSS of the whole process via /usr/bin/time -v; load = the load only)"
     )
-    print(f"  {'case':14s} {'wall s':>8s} {'load s':>8s} {'RSS MB':>8s}   wall runs")
+    print(f"  {'case':16s} {'wall s':>8s} {'load s':>8s} {'RSS MB':>8s}   wall runs")
     for name, m in med.items():
         walls = ", ".join(f"{r.wall_s:.2f}" for r in runs[name])
-        print(f"  {name:14s} {m.wall_s:8.2f} {m.load_s:8.2f} {m.rss_mb:8.0f}   {walls}")
+        print(f"  {name:16s} {m.wall_s:8.2f} {m.load_s:8.2f} {m.rss_mb:8.0f}   {walls}")
     for name, r in initial.items():
-        print(f"  {name:14s} {r.wall_s:8.2f} {r.load_s:8.2f} {r.rss_mb:8.0f}   (once, setup)")
+        print(f"  {name:16s} {r.wall_s:8.2f} {r.load_s:8.2f} {r.rss_mb:8.0f}   (once, setup)")
     if "dbt_change" in med:
         m = med["dbt_change"]
         print(f"  dbt start-up and overhead outside the snapshot node: {m.wall_s - m.load_s:.2f} s")
