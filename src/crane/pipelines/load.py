@@ -183,7 +183,9 @@ def _delete_insert_merge(
         table, staging, keys=keys, columns=columns, changed_extra=extra, as_text=as_text
     )
     changed = _affected(target.execute(delete))
-    if rows - matched or changed:
+    if changed == matched:  # the usual incremental batch: no staged key is left in the target
+        target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
+    elif rows - matched or changed:
         target.execute(m.build_insert_new_keys(table, staging, keys, columns))
     return rows - matched, changed
 

@@ -6,7 +6,8 @@ The order of a run, and why:
    never double-loads;
 2. read the saved watermark from ``_crane.watermarks`` in the *target*;
 3. plan the extract (`crane.pipelines.extract`) against a commit-safe bound;
-4. move the rows into ``_crane_staging.<pipeline>__<table>`` in the target, inside
+4. move the rows into ``_crane_staging.<pipeline>__<table>`` in the target (a
+   ``replace`` on DuckDB: ``<table>__crane_staged`` beside the target), inside
    DuckDB when it can reach the source through a scanner, otherwise as a stream
    of bounded Arrow batches (partitions on parallel workers);
 5. in ONE target transaction: validate (bad rows to quarantine), apply the

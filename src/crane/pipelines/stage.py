@@ -13,6 +13,11 @@ Routes, chosen by what the two ends declare (never by their names):
   that ``target.write`` bulk-loads (COPY, Arrow scans); Python only hands batches
   over, never loops over rows.
 
+A connector may decline the in-engine route (``capabilities.duckdb_in_engine``:
+MySQL/MariaDB, whose connectorx reader beat DuckDB's mysql scanner 2-4x); a
+``replace`` into a target declaring ``replace_by_rename`` stages beside the
+target table (``<table>__crane_staged``) so publishing renames instead of copying.
+
 Partitioned plans run one part per worker thread, each with its own connections,
 into ``<staging>__p<i>`` tables that are then concatenated. Staging tables are
 always *replaced*, so the leftovers of a crashed run never leak into a rerun.
