@@ -30,6 +30,24 @@ make_venv() {  # name, packages...
 make_venv dlt "${DLT_PKGS[@]}"
 echo "setup_peers: peers ready ($(grep -iE '^(dlt|duckdb|pyarrow|sqlalchemy)==' .venvs/dlt/.installed | tr '\n' ' '))"
 
+# --- quality-check peers (bench_quality.py) ---
+# Soda Core 4 (data contracts), Great Expectations 1.x (SQL datasource via duckdb-engine) and
+# Soda Core 3.5 (which pins DuckDB < 1.1, so it reads a DuckDB 1.0-format copy of the table).
+# (No pip self-upgrade here: the mirror has no pip wheel, and upgrading left a broken pip.)
+quality_venv() {  # name, packages...
+  local name=$1; shift
+  local dir=.venvs/$name
+  if [[ -f $dir/.installed ]]; then return 0; fi
+  echo "setup_peers: building $dir"
+  rm -rf "$dir"
+  "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q "$@"
+  "$dir/bin/python" -m pip freeze > "$dir/.installed"
+}
+quality_venv soda4 "soda-core==4.28.*" "soda-duckdb==4.28.*" "duckdb==1.5.5"
+quality_venv gx "great-expectations>=1.24,<2" "duckdb-engine" "duckdb==1.5.5"
+quality_venv soda3 "soda-core-duckdb==3.5.6"
+
 # --- SCD2 peers (bench/bench_scd2.py) -------------------------------------------------------
 # dbt-core 1.11.x: 1.12 downloads a binary at build time and fails offline. dlt's scd2 with the
 # pyarrow backend needs a row hash (add_row_hash_to_table), which needs pandas.
