@@ -41,7 +41,8 @@ class Capabilities:
     duckdb_in_engine: bool = True
     # merge as DELETE matching keys + INSERT (counts from a semi join) instead of MERGE:
     # for engines without update bloat where that was measured faster (DuckDB: 50k into 5M,
-    # MERGE 1.8 s + 0.8 s change count vs delete+insert 0.3-0.7 s)
+    # MERGE 1.8 s + 0.8 s change count vs delete+insert 0.3-0.7 s); such a connector's
+    # execute() must return a DELETE's row count as its one result row
     prefer_delete_insert_merge: bool = False
     # a table staged in the target's schema can become the target by a RENAME inside the
     # publish transaction, so a ``replace`` load stages there and never copies the rows again
