@@ -1,7 +1,7 @@
 """The 30-check suite as a Soda Core 4.28 data contract, verified locally (bench/.venvs/soda4).
 
 No Soda Cloud, no publishing. Prints one JSON line: checks, failed, queries (counted by
-wrapping soda_core's DataSourceConnection execute methods).
+wrapping soda-duckdb's cursor execute).
 
     python soda4_run.py DB
 """
@@ -13,31 +13,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from soda_core.common.data_source_connection import DataSourceConnection
 from soda_core.contracts import verify_contract_locally
+from soda_duckdb.common.data_sources.duckdb_data_source import DuckDBCursor
 
 CONTRACT = Path(__file__).with_name("soda4_contract.yml")
 QUERIES = [0]
 
 
-def _counting(name: str) -> None:
-    original = getattr(DataSourceConnection, name)
-
-    def wrapper(self: object, sql: str, *args: object, **kwargs: object) -> object:
-        QUERIES[0] += 1
-        return original(self, sql, *args, **kwargs)
-
-    setattr(DataSourceConnection, name, wrapper)
+def _counted_execute(self: DuckDBCursor, sql: str, *args: object) -> object:
+    """Every SQL statement soda-duckdb sends goes through DuckDBCursor (a thin wrapper)."""
+    QUERIES[0] += 1
+    return self._connection.execute(sql, *args)
 
 
-for _name in (
-    "execute_query",
-    "execute_update",
-    "execute_query_one_by_one",
-    "execute_query_one_by_one_prefer_streaming",
-    "execute_query_iterate",
-):
-    _counting(_name)
+DuckDBCursor.execute = _counted_execute  # type: ignore[attr-defined]
 
 
 def main() -> None:
