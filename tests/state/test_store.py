@@ -101,3 +101,23 @@ def test_state_written_by_an_older_crane_gains_new_columns(duck_url):
             'SELECT run_id, rows_deduplicated FROM "_crane"."runs" ORDER BY run_id'
         )
     assert rows == [("new", 2), ("old", None)]
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres", "duckdb"])
+def test_timestamp_literals_keep_their_microseconds(dialect):
+    """A window bound must not lose its fraction (MySQL's bare DATETIME cast truncates it)."""
+    bound = dt.datetime(2026, 11, 26, 19, 41, 57, 726716)
+    sql = store.literal(bound).sql(dialect=dialect)
+    assert "57.726716" in sql and ("(6)" in sql or dialect == "duckdb")
+
+
+@pytest.mark.integration
+def test_mariadb_compares_a_sub_second_bound_exactly():
+    import pymysql
+
+    sql = store.literal(dt.datetime(2026, 11, 26, 19, 41, 57, 726716)).sql(dialect="mysql")
+    con = pymysql.connect(host="127.0.0.1", user="root", database="test")
+    with con.cursor() as cur:
+        cur.execute(f"SELECT CAST('2026-11-26 19:41:57.500000' AS DATETIME(6)) < {sql}")
+        assert cur.fetchone() == (1,)
+    con.close()

@@ -131,8 +131,10 @@ def literal(value: Any) -> exp.Expr:
     if isinstance(value, int | float | Decimal):
         return exp.Literal.number(value)
     if isinstance(value, dt.datetime):
-        kind = "timestamptz" if value.tzinfo else "timestamp"
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+        # microsecond precision spelled out: MySQL's bare DATETIME cast drops the fraction,
+        # which would turn a window bound of 12:00:00.7 into 12:00:00 and skip rows
+        kind = "timestamptz(6)" if value.tzinfo else "timestamp(6)"
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build(kind))
     if isinstance(value, dt.date):
         return exp.cast(exp.Literal.string(value.isoformat()), "date")
     return exp.Literal.string(str(value))
