@@ -37,6 +37,12 @@ def every_check() -> list[tuple[dict[str, Any], str, Any]]:
             1,
         ),
         ({"type": "range", "table": t, "column": "amount", "min": 0}, "fail", 1),
+        # `max` is range's upper bound here, never a tolerated number of violations
+        (
+            {"type": "range", "table": t, "column": "amount", "max": 100, "name": "range_max"},
+            "fail",
+            sum(1 for a in AMOUNTS if a is not None and a > 100),
+        ),
         ({"type": "length", "table": t, "column": "email", "max_length": 30}, "pass", 0),
         ({"type": "regex", "table": t, "column": "phone", "pattern": "^[+]44"}, "pass", 0),
         ({"type": "format", "table": t, "column": "email", "format": "email"}, "fail", 1),

@@ -318,11 +318,23 @@ class Check:
 
 
 class RowCheck(Check):
-    """A check that counts violating rows: passes while count ≤ ``max`` (default 0).
+    """A check that counts violating rows: passes while count ≤ ``max_violations`` (default 0).
 
-    ``max_pct`` bounds the violating share of the scanned rows instead. The value
-    reported is the number of violating ROWS; failing rows are sampled on failure.
+    ``max`` is accepted for ``max_violations`` except by checks whose own bounds are
+    called ``max`` (``range``): there it is the bound, never a tolerance. ``max_pct``
+    bounds the violating share of the scanned rows instead. The value reported is the
+    number of violating ROWS; failing rows are sampled on failure.
     """
+
+    # option names this check uses as its own bounds; never read as the tolerated count
+    bound_options: ClassVar[tuple[str, ...]] = ()
+
+    def tolerated(self) -> int:
+        if "max_violations" in self.options:
+            return int(self.options["max_violations"])
+        if "max" in self.options and "max" not in self.bound_options:
+            return int(self.options["max"])
+        return 0
 
     def predicate(self, ctx: Context) -> exp.Expr:
         """The row-level condition that makes a row violate the check."""
@@ -343,7 +355,7 @@ class RowCheck(Check):
             return self.result(
                 pct <= limit, count, f"<= {limit:g}%", f"{count} of {rows} rows ({pct:.3g}%)"
             )
-        limit = int(self.options.get("max", 0))
+        limit = self.tolerated()
         text = "= 0" if limit == 0 else f"<= {limit}"
         message = f"{count} of {rows} rows violate" if count else ""
         return self.result(count <= limit, count, text, message, rows=rows, pct=round(pct, 6))

@@ -54,6 +54,7 @@ class Range(RowCheck):
     """Values of ``column`` within ``min``/``max`` (inclusive; either may be omitted)."""
 
     dimension = "accuracy"
+    bound_options = ("min", "max")
 
     def validate(self) -> None:
         if "min" not in self.options and "max" not in self.options:
