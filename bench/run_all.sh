@@ -2,7 +2,10 @@
 # `make bench`: the peers' venvs, the benchmark tables, then the extract–load benchmark.
 #
 #   bash bench/run_all.sh            # 3 interleaved repetitions, 5M + 10M + 100k tables
-#   bash bench/run_all.sh --quick    # 1 repetition, 5M tables only
+#   bash bench/run_all.sh --quick    # 1 repetition, 5M tables only, extract–load only
+#
+# Without --quick the other parts' benchmarks follow (SCD2 vs dbt/dlt, the quality suite vs
+# Soda/Great Expectations, profiling vs SUMMARIZE, DAG overhead vs a plain loop).
 #
 # Extra arguments go to bench/bench_extract_load.py (see its --help). The 5M tables
 # (PostgreSQL test.bench.orders, MariaDB bench.orders) and the 100k one are kept for the
@@ -32,3 +35,9 @@ if $big; then
   $PY bench/make_orders.py --rows 10000000 --table orders_10m --pg-only --double-of orders
 fi
 $PY bench/bench_extract_load.py "$@"
+if $big; then
+  $PY bench/bench_scd2.py --rows 1000000 --reps 3
+  $PY bench/bench_quality.py --rows 10000000 --repeat 2 --tools floor,crane,soda4,gx,soda3
+  $PY bench/bench_profile.py --repeat 2
+  $PY bench/bench_dag_overhead.py
+fi
