@@ -316,3 +316,67 @@ def test_cross_connection_keys_postgres_to_mariadb(pg_db: str, my_url: str) -> N
     result = outcome.results[0]
     assert result.status == "fail" and result.value == 2  # 3 and 999
     assert sorted(r["customer_id"] for r in result.sample) == ["3", "999"]
+
+
+def test_failing_unique_without_samples_takes_figures_from_the_fused_scan(duck_db: str) -> None:
+    # status: 21 keys, 3 distinct -> 18 extra rows; exactly 20 rows share 2 repeated keys
+    specs = [
+        {"type": "unique", "table": "orders", "column": "status", "name": "bounded"},
+        {"type": "unique", "table": "orders", "column": "status", "exact": True, "name": "exact"},
+        {"type": "unique", "table": "orders", "column": "status", "max": 25, "name": "undecided"},
+        {"type": "unique", "table": "orders", "column": "id", "name": "one_extra"},
+    ]
+    alone = run_suite(build_suite(specs[:1] + specs[3:], {"db": duck_db}, sample_rows=0))
+    bounded, one_extra = alone.results
+    assert alone.query_count == 1  # no GROUP BY: the fused aggregate decided both
+    assert bounded.status == "fail" and bounded.value is None and bounded.sample == []
+    assert bounded.details["extra_rows"] == 18 and bounded.details["exact"] is False
+    assert (bounded.details["duplicate_rows_min"], bounded.details["duplicate_rows_max"]) == (
+        19,
+        36,
+    )
+    assert "exact: true" in bounded.message and "19 to 36 rows" in bounded.message
+    # one key twice is exact without a GROUP BY: 2 rows, 1 duplicated value
+    assert one_extra.value == 2 and one_extra.details["duplicated_values"] == 1
+    metrics = {(m.column, m.metric): m.value for m in alone.metrics}
+    assert metrics[("status", "duplicate_extra_rows")] == 18
+    assert ("status", "duplicate_rows") not in metrics  # unknown: not recorded as 0
+    assert metrics[("id", "duplicate_rows")] == 2
+
+    outcome = run_suite(build_suite(specs[1:3], {"db": duck_db}, sample_rows=0))
+    exact, undecided = outcome.results
+    assert outcome.query_count == 3  # fused scan + one GROUP BY each (opt-in; 19..36 vs 25)
+    assert exact.status == "fail" and exact.value == 20 and exact.sample == []
+    assert exact.details["duplicated_values"] == 2
+    assert undecided.status == "pass" and undecided.value == 20
+
+
+def test_failing_unique_with_samples_is_one_bounded_group_by(duck_db: str) -> None:
+    spec = {"type": "unique", "table": "orders", "column": "status", "sample_rows": 1}
+    outcome = run_suite(build_suite([spec], {"db": duck_db}))
+    result = outcome.results[0]
+    assert outcome.query_count == 2  # fused scan + one GROUP BY giving figures and sample
+    assert result.value == 20 and result.details["duplicated_values"] == 2
+    assert len(result.sample) == 1 and result.sample[0]["n"] == 10  # paid and new tie at 10
+    assert result.sample[0]["status"] in ("paid", "new")
+
+
+def test_referential_sample_is_one_query_of_violating_rows(duck_db: str) -> None:
+    spec = {
+        "type": "referential",
+        "table": "orders",
+        "column": "customer_id",
+        "to": "customers",
+        "to_column": "id",
+        "to_filter": "id < 4",
+        "filter": "id > 1",
+    }
+    outcome = run_suite(build_suite([spec], {"db": duck_db}, sample_rows=3))
+    result = outcome.results[0]
+    assert outcome.query_count == 2  # fused scan + the sample
+    # parents 1..3: customer 4 (ids 8, 13, 18), 5 (9, 14, 19) and 999 (id 4) miss;
+    # id 3's customer is NULL (no violation), id 1 is outside the filter
+    assert result.status == "fail" and result.value == 7 and len(result.sample) == 3
+    assert all(row["customer_id"] not in (1, 2, 3, None) for row in result.sample)
+    assert all(row["id"] > 1 for row in result.sample)  # the scan filter holds outside too
+    assert result.sql == outcome.queries[-1]

@@ -10,8 +10,9 @@ Order of work, and why:
    failing expressions are isolated, so one bad check never takes its bundle
    down (LESSONS.md, GX #10709);
 4. run probes and cross-connection checks, each isolated;
-5. judge every check; for those that did not pass, fetch precise figures and a
-   bounded sample of failing rows — and only for those;
+5. judge every check; for those that did not pass, fetch a bounded sample of
+   failing rows (when samples are on), and precise figures only for checks whose
+   aggregates could not give them (``needs_detail``) — and only for those;
 6. record results and metrics in the quality store.
 
 >>> from crane.quality.loader import build_suite
@@ -265,7 +266,9 @@ def _judge(
         return check.errored(error[0], error[1])
     try:
         result = check.evaluate(values, ctx)
-        if result.status in ("fail", "warn") and "detail" not in values:
+        # precise figures only when the check asks (its aggregate could not decide):
+        # a detail query may cost as much as the whole fused scan
+        if result.details.get("needs_detail") and "detail" not in values:
             detail = check.detail(values, ctx)
             if detail is not None:
                 rows = _rows(ctx, detail)

@@ -104,7 +104,20 @@ class Referential(RowCheck):
         return result
 
     def sample(self, ctx: Context, limit: int) -> Probe | None:
-        return None if self.cross else super().sample(ctx, limit)
+        """ONE query: the first ``limit`` missing keys (the anti-join carries only the
+        key column), then the rows holding them. Every row whose key is missing
+        violates, so the outer query needs no second anti-join; ``SELECT *`` through
+        the anti-join cost about twice as much on 10M rows. The keys sit in a derived
+        table because MariaDB refuses LIMIT directly inside IN."""
+        if self.cross:
+            return None
+        dialect = ctx.dialect(self.connection).name
+        first = self.scan.select(dialect, exp.alias_(self.col, "k", quoted=True))
+        keys = first.where(self.predicate(ctx)).limit(limit).subquery("missing_keys")
+        inner = exp.select(exp.column("k", quoted=True)).from_(keys).subquery()
+        in_keys = exp.In(this=self.col, query=inner)
+        query = self.scan.select(dialect, exp.Star()).where(in_keys).limit(limit)
+        return Probe(self.connection, query)
 
 
 @check_types.register("rule")

@@ -13,8 +13,15 @@ except in ``duplicate_rows`` checks, where whole rows are compared and NULLs gro
 together (GROUP BY semantics).
 
 A passing check costs no extra query: one fused aggregate (non-NULL keys minus
-distinct keys) proves there are no duplicates. Only when that is not zero does a
-GROUP BY compute the precise figures and a sample of duplicated keys.
+distinct keys) proves there are no duplicates. That difference is the number of
+EXTRA rows (rows beyond the first of each key), not ``duplicate_rows``; it bounds
+it: ``extra + 1 <= duplicate_rows <= 2 * extra`` (exact when ``extra`` is 0 or 1).
+
+A GROUP BY over the whole key costs about as much as the whole fused scan, so it
+runs only when it is needed: when failing-row samples are on (ONE query gives the
+sample and the exact figures), when ``exact: true`` is set, or when the bounds cannot
+decide the verdict. Otherwise the result reports the bounds, ``value`` stays None
+and the message says how to get the exact count.
 """
 
 from __future__ import annotations
@@ -71,6 +78,19 @@ class _Duplicates(Check):
         rows = self.spec.sample_rows if self.spec.sample_rows is not None else ctx.sample_rows
         return Probe(self.connection, _summary(groups, max(rows, 1)))
 
+    def within(self, dup_rows: int, base_rows: int) -> bool:
+        """Would ``dup_rows`` duplicate rows pass the threshold?"""
+        if "max_pct" in self.options:
+            pct = 100.0 * dup_rows / base_rows if base_rows else 0.0
+            return pct <= float(self.options["max_pct"])
+        return dup_rows <= int(self.options.get("max", 0))
+
+    def threshold(self) -> str:
+        if "max_pct" in self.options:
+            return f"<= {float(self.options['max_pct']):g}%"
+        limit_rows = int(self.options.get("max", 0))
+        return "= 0" if limit_rows == 0 else f"<= {limit_rows}"
+
     def judge(self, values: dict[str, Any], base_rows: int) -> CheckResult:
         detail = values.get("detail") or {}
         dup_rows = int(detail.get("duplicate_rows") or 0)
@@ -78,12 +98,8 @@ class _Duplicates(Check):
         pct = 100.0 * dup_rows / base_rows if base_rows else 0.0
         message = f"{dup_rows} rows share {dup_values} duplicated keys" if dup_rows else ""
         details = {"duplicated_values": dup_values, "duplicate_pct": round(pct, 6)}
-        if "max_pct" in self.options:
-            limit = float(self.options["max_pct"])
-            return self.result(pct <= limit, dup_rows, f"<= {limit:g}%", message, **details)
-        limit_rows = int(self.options.get("max", 0))
-        threshold = "= 0" if limit_rows == 0 else f"<= {limit_rows}"
-        return self.result(dup_rows <= limit_rows, dup_rows, threshold, message, **details)
+        passed = self.within(dup_rows, base_rows)
+        return self.result(passed, dup_rows, self.threshold(), message, **details)
 
 
 @check_types.register("unique", "duplicate_pct")
@@ -116,15 +132,40 @@ class Unique(_Duplicates):
 
     def evaluate(self, values: dict[str, Any], ctx: Context) -> CheckResult:
         keyed_rows = int(values.get("keyed") or 0)
-        if "detail" not in values and int(values.get("distinct") or 0) == keyed_rows:
-            return self.judge({"detail": {}}, keyed_rows)  # no key appears twice
-        if "detail" not in values:  # some key repeats: the executor fetches the figures
+        if "detail" in values:
+            return self.judge(values, keyed_rows)
+        extra = keyed_rows - int(values.get("distinct") or 0)
+        if extra == 0:  # no key appears twice
+            return self.judge({"detail": {}}, keyed_rows)
+        low, high = extra + 1, 2 * extra
+        undecided = self.within(high, keyed_rows) != self.within(low, keyed_rows)
+        if undecided or self.exact(ctx):  # the executor fetches the GROUP BY figures
             return self.result(False, None, None, "duplicates found", needs_detail=True)
-        return self.judge(values, keyed_rows)
+        if extra == 1:  # exactly one key appears twice: exact without a GROUP BY
+            figures = {"duplicate_rows": 2, "duplicated_values": 1}
+            return self.judge({"detail": figures}, keyed_rows)
+        message = (
+            f"{low} to {high} rows share duplicated keys ({extra} rows beyond each key's "
+            "first); exact count not computed (set exact: true or sample_rows > 0)"
+        )
+        bounds = {"extra_rows": extra, "duplicate_rows_min": low, "duplicate_rows_max": high}
+        passed = self.within(high, keyed_rows)
+        return self.result(passed, None, self.threshold(), message, exact=False, **bounds)
+
+    def exact(self, ctx: Context) -> bool:
+        """Exact figures wanted: opted in, or samples on (the same query gives both)."""
+        rows = self.spec.sample_rows if self.spec.sample_rows is not None else ctx.sample_rows
+        return bool(self.options.get("exact")) or rows > 0
 
     def metrics(self, values: dict[str, Any]) -> dict[str, Any]:
-        detail = values.get("detail") or {}
-        return {"duplicate_rows": int(detail.get("duplicate_rows") or 0)}
+        if "detail" in values:
+            detail = values.get("detail") or {}
+            return {"duplicate_rows": int(detail.get("duplicate_rows") or 0)}
+        extra = int(values.get("keyed") or 0) - int(values.get("distinct") or 0)
+        found: dict[str, Any] = {"duplicate_extra_rows": extra}
+        if extra <= 1:
+            found["duplicate_rows"] = 2 * extra
+        return found
 
 
 @check_types.register("duplicate_rows")
