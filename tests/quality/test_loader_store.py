@@ -135,7 +135,8 @@ EXPECTED = {
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_fused_sql_per_dialect(dialect: str) -> None:
     suite = build_suite(SPECS, {"db": f"{dialect}://"})
-    plan = compile_plan(suite.checks, Context({"db": DIALECTS[dialect]}))
+    # samples off: the compound key's DISTINCT stays in the fused scan on every engine
+    plan = compile_plan(suite.checks, Context({"db": DIALECTS[dialect]}, sample_rows=0))
     sql = plan.bundles[0].sql(DIALECTS[dialect])
     for fragment in EXPECTED[dialect]:
         assert fragment in sql

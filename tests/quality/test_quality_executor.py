@@ -58,7 +58,7 @@ def thirty_checks() -> list[dict]:
 
 
 def test_thirty_passing_checks_take_one_query(duck_db: str) -> None:
-    suite = build_suite(thirty_checks(), {"db": duck_db})
+    suite = build_suite(thirty_checks(), {"db": duck_db}, sample_rows=0)
     assert len(suite.checks) == 30
     plan, _ = plan_suite(suite)
     assert plan.summary() == "30 checks → 1 query"
@@ -66,6 +66,14 @@ def test_thirty_passing_checks_take_one_query(duck_db: str) -> None:
     assert [r.check for r in outcome.results if r.status != "pass"] == []
     assert outcome.query_count == 1  # no samples, no detail queries for passing checks
     assert outcome.exit_code() == 0
+    # samples on, DuckDB: unique's GROUP BY is planned instead of its COUNT(DISTINCT)
+    sampled = build_suite(thirty_checks(), {"db": duck_db}, sample_rows=5)
+    plan, _ = plan_suite(sampled)
+    assert plan.summary() == "30 checks → 2 queries"
+    outcome = run_suite(sampled)
+    assert [r.check for r in outcome.results if r.status != "pass"] == []
+    unique = next(r for r in outcome.results if r.check_type == "unique")
+    assert outcome.query_count == 2 and unique.value == 0 and unique.sample == []
 
 
 def test_samples_only_for_failed_checks_and_bounded(duck_db: str) -> None:
@@ -248,9 +256,10 @@ def test_fused_duplicate_and_referential_checks_on_postgres_shapes(duck_db: str)
             "name": "ref_filtered_parent",
         },
     ]
-    plan, _ = plan_suite(build_suite(specs, {"db": duck_db}))
+    suite = build_suite(specs, {"db": duck_db}, sample_rows=0)  # samples on: see above
+    plan, _ = plan_suite(suite)
     assert plan.query_count == 2  # two scans (different filters), no probes
-    outcome = run_suite(build_suite(specs, {"db": duck_db}))
+    outcome = run_suite(suite)
     unique, ref, ref_parent = outcome.results
     assert unique.value == 2 and ref.status == "pass"
     # parent filter honoured: only customers 1 and 2 count; 12 rows point at 3..5,

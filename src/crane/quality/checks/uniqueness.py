@@ -12,8 +12,9 @@ Rows whose key has a NULL part are not keys and never duplicates (SQL semantics)
 except in ``duplicate_rows`` checks, where whole rows are compared and NULLs group
 together (GROUP BY semantics).
 
-A passing check costs no extra query: one fused aggregate (non-NULL keys minus
-distinct keys) proves there are no duplicates. That difference is the number of
+A passing check costs no extra query (except on DuckDB with samples on, see
+``Unique.group_up_front``): one fused aggregate (non-NULL keys minus distinct keys)
+proves there are no duplicates. That difference is the number of
 EXTRA rows (rows beyond the first of each key), not ``duplicate_rows``; it bounds
 it: ``extra + 1 <= duplicate_rows <= 2 * extra`` (exact when ``extra`` is 0 or 1).
 
@@ -61,6 +62,10 @@ def _summary(groups: exp.Select, limit: int) -> exp.Select:
         .order_by(order)
         .limit(limit)
     )
+
+
+# engines where a unique check with samples on is planned as a GROUP BY probe
+GROUP_UP_FRONT = frozenset({"duckdb"})
 
 
 class _Duplicates(Check):
@@ -118,14 +123,31 @@ class Unique(_Duplicates):
         dialect = ctx.dialect(self.connection)
         keyed = count_if(exp.and_(*[not_null(k.copy()) for k in keys]))
         found = {"keyed": (self.scan, keyed)}
+        if self.group_up_front(ctx):
+            return found
         if len(keys) == 1:
             found["distinct"] = (self.scan, exp.Count(this=exp.Distinct(expressions=[keys[0]])))
         elif dialect.distinct_multi is not None:
             found["distinct"] = (self.scan, dialect.distinct_multi(keys))
         return found
 
+    def group_up_front(self, ctx: Context) -> bool:
+        """Plan the GROUP BY instead of COUNT(DISTINCT) in the fused scan?
+
+        On a columnar engine (DuckDB) a DISTINCT aggregate builds the same hash table
+        as a GROUP BY, and re-reading one column is cheap: measured on 10M rows, the
+        fused scan 2.65 s with the DISTINCT vs 1.7 s without + 0.93 s for the GROUP BY.
+        With samples on, a failing check needs that GROUP BY anyway, so planning it up
+        front makes the failure cost nothing extra (it was a second full grouping),
+        for one more round trip when the check passes. Row stores (PostgreSQL,
+        MariaDB) would scan the heap twice, so they keep the DISTINCT.
+        """
+        dialect = ctx.dialect(self.connection).name
+        return dialect in GROUP_UP_FRONT and self.exact(ctx)
+
     def probes(self, ctx: Context) -> dict[str, Probe]:
-        """No multi-column DISTINCT on this engine: the GROUP BY figures come at once."""
+        """The GROUP BY figures come at once when no aggregate gives the distinct count:
+        no multi-column DISTINCT on this engine, or planned up front (samples on DuckDB)."""
         if "distinct" in self.aggregates(ctx):
             return {}
         return {"detail": self.detail({}, ctx) or Probe(self.connection, "")}
