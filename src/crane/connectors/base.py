@@ -7,6 +7,7 @@ supports as data (`Capabilities`) so callers never branch on the system's name.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -128,6 +129,7 @@ class Connector(ABC):
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = ConnectionURL.parse(url)
         self.is_read_only = read_only
+        self._depth = 0  # open transaction nesting level
 
     # -- reading -------------------------------------------------------------
     @abstractmethod
@@ -149,10 +151,40 @@ class Connector(ABC):
     def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
         """Run one statement in the current transaction; returns rows if it yields any."""
 
-    @abstractmethod
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Commit on success, roll back on error; nested use joins the outer one."""
+        """Commit on success, roll back on error; nested use joins the outer one.
+
+        Each system says how it begins, commits and rolls back (`_begin`, `_commit`,
+        `_rollback`); the nesting rule is the same everywhere, so it lives here once.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        self._commit()
+
+    def _begin(self) -> None:
+        self.execute("BEGIN")
+
+    def _commit(self) -> None:
+        self.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(Exception):  # connection gone: the server rolled back for us
+            self.execute("ROLLBACK")
 
     # -- metadata ------------------------------------------------------------
     @abstractmethod

@@ -26,8 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from crane.connectors import types
@@ -175,27 +174,13 @@ class MySQLConnector(Connector):
         except Exception as error:
             raise self._error(error, "execute") from error
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """START TRANSACTION … COMMIT; nested use joins. DDL inside commits implicitly."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _begin(self) -> None:
+        """START TRANSACTION … COMMIT; DDL inside commits implicitly (MySQL's rule)."""
         self.execute("START TRANSACTION")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            with contextlib.suppress(Exception):  # connection gone: server rolled back
-                self.con.rollback()
-            raise
-        self._depth = 0
-        self.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(Exception):  # connection gone: the server rolled back
+            self.con.rollback()
 
     # -- reading -------------------------------------------------------------
     def read(

@@ -504,27 +504,12 @@ class PostgresConnector(Connector):
         except Exception as error:
             raise self._error(error, "execute") from error
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """BEGIN/COMMIT on the session; nested use joins the outer transaction (DDL too)."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self.execute("BEGIN")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            self._quiet_rollback()
-            self._drop_orphans()
-            raise
-        self._depth = 0
+    def _commit(self) -> None:
         self.execute("COMMIT")
+        self._drop_orphans()
+
+    def _rollback(self) -> None:
+        self._quiet_rollback()
         self._drop_orphans()
 
     def _quiet_rollback(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from crane.connectors import types
@@ -116,26 +115,12 @@ class SQLiteConnector(Connector):
         except Exception as error:
             raise self._error(error, "execute") from error
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _begin(self) -> None:
         self.execute("BEGIN IMMEDIATE" if not self.is_read_only else "BEGIN")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            with contextlib.suppress(Exception):
-                self.con.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(Exception):
+            self.con.execute("ROLLBACK")
 
     # -- reading -------------------------------------------------------------
     def read(
