@@ -15,8 +15,11 @@ fi
 crane() { "$PYTHON" -m crane.cli "$@" --project "$HERE"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-rm -rf "$HERE/.demo"
+rm -rf "$HERE/.demo" "$HERE/.crane"
 mkdir -p "$HERE/.demo"
+# DAG shell tasks call `crane`: the one next to this Python
+PATH="$(dirname "$PYTHON"):$PATH"
+export PATH
 
 step "1. Create the operational database (${RETAIL_SOURCE_URL:-SQLite: .demo/shop.sqlite})"
 "$PYTHON" "$HERE/make_source.py" create
@@ -51,9 +54,10 @@ crane check --store "sqlite:///$HERE/.demo/quality.sqlite" --html "$HERE/.demo/q
 echo "quality report: .demo/quality.html"
 
 step "11. Profile of the customers table"
-if grep -q -- '"--html"' "$REPO/src/crane/cli/profile.py" 2>/dev/null; then  # no extra process
-  crane profile customers --html "$HERE/.demo/profile_customers.html" | tail -n 25
-  echo "profile report: .demo/profile_customers.html"
-else
-  echo "skipped: this crane has no 'crane profile --html' yet"
-fi
+crane profile customers --html "$HERE/.demo/profile_customers.html" | tail -n 25
+echo "profile report: .demo/profile_customers.html"
+
+step "12. The whole day as one DAG (dags/retail_daily.yml: daily 02:00, 3 retries, alert on failure)"
+crane dag show retail_daily
+crane dag run retail_daily
+crane dag runs

@@ -31,6 +31,9 @@ def test_retail_demo_full_then_incremental(tmp_path):
     assert "32 checks: 28 pass, 4 warn" in done.stdout
     assert "score gold.fact_sales: 100/100" in done.stdout
     assert (demo / ".demo" / "quality.html").stat().st_size > 1000
+    # the same day as one scheduled DAG: every task succeeded and the run history shows it
+    assert "retail_daily run" in done.stdout and "DAG runs" in done.stdout
+    assert "failed" not in done.stdout.split("12. The whole day as one DAG")[1]
 
     con = duckdb.connect(str(demo / ".demo" / "warehouse.duckdb"), read_only=True)
     counts = {
@@ -63,16 +66,17 @@ def test_retail_demo_full_then_incremental(tmp_path):
         "SELECT status, count(*) FROM _crane.runs WHERE pipeline LIKE 'model.%' GROUP BY ALL"
     ).fetchall()
     con.close()
-    assert model_runs == [("success", 14)]  # 7 objects, loaded on day 1 and day 2
-    assert len(runs) == 12 and {status for _, status, _ in runs} == {"success"}
-    second = {pipeline: rows for pipeline, _, rows in runs[6:]}
+    # 7 objects, loaded on day 1, day 2 and once more by the daily DAG (a rerun: no change)
+    assert model_runs == [("success", 21)]
+    assert len(runs) == 18 and {status for _, status, _ in runs} == {"success"}
+    second = {pipeline: rows for pipeline, _, rows in runs[6:12]}
     # incremental: 31 delivered + 100 new + the late update (found by the 1h lookback), plus
     # whatever else the lookback window re-reads (merged idempotently)
     assert second["orders"] >= 132 and second["orders"] < 2100
     assert 35 <= second["customers"] < 300 and 267 <= second["order_items"] < 4967
     events = [json.loads(e) for e in (demo / ".demo" / "lineage.jsonl").read_text().splitlines()]
     complete = [e for e in events if e["eventType"] == "COMPLETE"]
-    assert len(complete) == 12 and len(events) == 24
+    assert len(complete) == 18 and len(events) == 36
     orders = next(e for e in complete if e["job"]["name"] == "orders")
     assert orders["inputs"][0]["name"] == "orders"  # SQLite: the file is the namespace
     fields = [f["name"] for f in orders["inputs"][0]["facets"]["schema"]["fields"]]
