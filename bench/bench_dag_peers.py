@@ -70,11 +70,12 @@ def crane_project(root: Path, n: int) -> None:
         (root / "dags" / f"{shape}.yml").write_text(f"max_workers: 8\ntasks:\n{body}\n")
 
 
-def run_crane(root: Path, shape: str) -> dict[str, float]:
+def run_crane(root: Path, shape: str, n: int) -> dict[str, float]:
     crane = str(Path(sys.executable).parent / "crane")
     wall, rss, out = timed([crane, "dag", "run", shape, "--json"], root, dict(os.environ))
-    start = out.find("{")
-    assert start >= 0 and json.loads(out[start:]).get("ok", True) is not False, out[-2000:]
+    run = json.loads(out[out.find("{") :])
+    assert run["state"] == "success", out[-2000:]
+    assert sum(t["state"] == "success" for t in run["tasks"]) == n, "not every task ran"
     return {"wall": wall, "rss": rss}
 
 
@@ -139,7 +140,9 @@ def main() -> None:
         for rep in range(args.reps):
             for shape in SHAPES:
                 if "crane" not in skip:
-                    samples[f"crane {shape} {args.n}"].append(run_crane(tmp / "crane", shape))
+                    samples[f"crane {shape} {args.n}"].append(
+                        run_crane(tmp / "crane", shape, args.n)
+                    )
                 if "prefect" not in skip:
                     home = tmp / f"prefect_{rep}_{shape}"  # fresh: no state carried over
                     home.mkdir()
