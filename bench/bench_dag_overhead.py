@@ -12,6 +12,7 @@ Cases are interleaved and repeated; medians are reported.
 
     .venv/bin/python bench/bench_dag_overhead.py            # sizes 1..500, 5 repetitions
     .venv/bin/python bench/bench_dag_overhead.py --quick    # 3 repetitions, up to 200
+    .venv/bin/python bench/bench_dag_overhead.py --peers    # vs Prefect 3 and Airflow 3
 """
 
 from __future__ import annotations
@@ -118,7 +119,15 @@ def slope(points: list[tuple[int, float]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--peers", action="store_true", help="vs Prefect 3 / Airflow 3")
+    args, rest = parser.parse_known_args()
+    if args.peers:  # the peer comparison lives beside this file; extra flags pass through
+        import subprocess
+
+        peers = Path(__file__).resolve().parent / "bench_dag_peers.py"
+        raise SystemExit(subprocess.call([sys.executable, str(peers), *rest]))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     sizes = [1, 10, 50, 100, 200] + ([] if args.quick else [500])
     reps = 3 if args.quick else 5
     tmp = Path(tempfile.mkdtemp(prefix="crane-bench-dag-"))
