@@ -5,7 +5,8 @@
 #   bash bench/run_all.sh --quick    # 1 repetition, 5M tables only, extract–load only
 #
 # Without --quick the other parts' benchmarks follow (SCD2 vs dbt/dlt, the quality suite vs
-# Soda/Great Expectations, profiling vs SUMMARIZE, DAG overhead vs a plain loop).
+# Soda/Great Expectations, profiling vs SUMMARIZE, DAG overhead vs a plain loop, Prefect and
+# Airflow).
 #
 # Extra arguments go to bench/bench_extract_load.py (see its --help). The 5M tables
 # (PostgreSQL test.bench.orders, MariaDB bench.orders) and the 100k one are kept for the
@@ -40,4 +41,6 @@ if $big; then
   $PY bench/bench_quality.py --rows 10000000 --repeat 2 --tools floor,crane,soda4,gx,soda3
   $PY bench/bench_profile.py --repeat 2
   $PY bench/bench_dag_overhead.py
+  bash scripts/setup_peers_orchestrators.sh
+  $PY bench/bench_dag_peers.py --reps 2
 fi
