@@ -44,7 +44,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 test: $(STAMP) $(FAKESNOW) services browser lint ## install, start services, lint, run the whole suite
 	CRANE_FAKESNOW_PYTHON=$(abspath $(FAKESNOW)) $(BIN)/pytest -q
 
-test-peers: $(STAMP) services ## prove Airflow/Prefect exports with the real packages (isolated venvs; ~6 min)
+test-peers: $(STAMP) services ## prove Airflow/Prefect exports with the real packages (isolated venvs; ~3 min to install once, then ~1 min)
 	bash scripts/setup_peers_orchestrators.sh
 	$(BIN)/pytest -q -m slow tests/orchestrate/test_export_peers.py
 
