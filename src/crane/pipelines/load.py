@@ -262,11 +262,7 @@ def replace(
         result.soft_deleted = _carry_soft_deleted(
             target, staging, table, new, spec, existing.names, run_at
         )
-    _add_key(target, new, spec)
-    if existing is None:
-        target.execute(b.rename_table(new, table.name))
-    else:
-        _swap(target, table, new)
+    _install(target, new, table, spec, created=existing is None)
     return result
 
 
@@ -300,12 +296,19 @@ def _replace_by_rename(
 ) -> LoadResult:
     """Key the staged table and rename it over the target, in the caller's transaction."""
     result = LoadResult(inserted=_scalar(target, m.build_count(staging)))
-    _add_key(target, staging, spec)
-    if created:
-        target.execute(b.rename_table(staging, table.name))
-    else:
-        _swap(target, table, staging)
+    _install(target, staging, table, spec, created=created)
     return result
+
+
+def _install(
+    target: Connector, new: TableRef, table: TableRef, spec: LoadSpec, *, created: bool
+) -> None:
+    """Key the finished table and put it in the target's place (a rename, or a swap)."""
+    _add_key(target, new, spec)
+    if created:
+        target.execute(b.rename_table(new, table.name))
+    else:
+        _swap(target, table, new)
 
 
 def _create_like(
