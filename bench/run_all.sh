@@ -25,6 +25,7 @@ for arg in "$@"; do
 done
 
 bash bench/setup_peers.sh
+$PY -m compileall -q src  # crane's start-up, as an installed (compiled) package has it
 $PY bench/make_orders.py --rows 5000000 --table orders
 if $small; then
   $PY bench/make_orders.py --rows 100000 --table orders_100k --pg-only

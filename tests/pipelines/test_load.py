@@ -45,7 +45,17 @@ def engine(request, tmp_path):
 
 
 def run(
-    con, schema, strategy, rows, *, full=False, run_at=RUN_1, columns=None, staging=None, **load
+    con,
+    schema,
+    strategy,
+    rows,
+    *,
+    full=False,
+    run_at=RUN_1,
+    columns=None,
+    staging=None,
+    changed_by=None,
+    **load,
 ) -> LoadResult:
     """Stage ``rows`` and publish them with ``strategy`` in one transaction."""
     data = pa.Table.from_pylist(rows, schema=load.pop("arrow_schema", None))
@@ -61,6 +71,7 @@ def run(
             columns=columns or data.schema.names,
             full_extract=full,
             run_at=run_at,
+            changed_by=changed_by,
         )
 
 
@@ -95,11 +106,56 @@ def test_merge_inserts_new_keys_and_updates_only_changed_rows(engine):
     assert rows_of(con, schema) == [(1, "a", 1), (2, "b", 20), (3, "c", None), (4, "d", 4)]
 
 
-def test_merge_created_target_has_the_primary_key(engine):
+def assert_key_enforced(con, schema, enforced, row):
+    """A second row with an existing key is refused exactly when the key is a constraint."""
+    duplicate = f'INSERT INTO "{schema}"."t" VALUES {row}'
+    if enforced:
+        refused = pytest.raises(Exception, match="(?i)duplicate|unique|constraint")
+        with refused, con.transaction():
+            con.execute(duplicate)
+        return
+    with con.transaction():
+        con.execute(duplicate)
+    key = row[0]
+    assert con.execute(f'SELECT count(*) FROM "{schema}"."t" WHERE id = {key}') == [(2,)]
+
+
+@pytest.mark.parametrize("wanted", [None, True, False])
+def test_merge_created_target_gets_the_key_constraint_asked_for(engine, wanted):
     con, schema = engine
-    run(con, schema, "merge", [{"id": 1, "v": "a"}], primary_key=["id"])
-    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
-        con.execute(f'INSERT INTO "{schema}"."t" VALUES (1, \'again\')')
+    run(con, schema, "merge", [{"id": 1, "v": "a"}], primary_key=["id"], key_constraint=wanted)
+    enforced = con.capabilities.key_constraints if wanted is None else wanted
+    assert_key_enforced(con, schema, enforced, (1, "again"))
+
+
+def test_duckdb_targets_keep_no_key_constraint_by_default_postgres_does():
+    from crane.connectors.duckdb import DuckDBConnector
+    from crane.connectors.postgres import PostgresConnector
+
+    assert DuckDBConnector.capabilities.key_constraints is False
+    assert PostgresConnector.capabilities.key_constraints is True
+
+
+def test_merge_of_an_incremental_window_takes_a_moved_cursor_as_the_change(engine):
+    con, schema = engine
+    first = [{"id": 1, "ts": 10, "v": "a"}, {"id": 2, "ts": 10, "v": "b"}]
+    run(con, schema, "merge", first, primary_key=["id"])
+    window = [
+        {"id": 1, "ts": 10, "v": "a"},  # re-read at the window's boundary: unchanged
+        {"id": 2, "ts": 20, "v": "B"},  # rewritten by the source: its cursor moved
+        {"id": 3, "ts": 20, "v": "c"},  # new
+    ]
+    result = run(con, schema, "merge", window, primary_key=["id"], changed_by="ts")
+    assert result == LoadResult(inserted=1, updated=1)
+    assert rows_of(con, schema) == [(1, 10, "a"), (2, 20, "B"), (3, 20, "c")]
+    # the cursor alone decides: a value change under an unmoved cursor is not a change
+    stale = [{"id": 3, "ts": 20, "v": "other"}]
+    result = run(con, schema, "merge", stale, primary_key=["id"], changed_by="ts")
+    assert result == LoadResult()
+    assert rows_of(con, schema)[-1] == (3, 20, "c")
+    # without a cursor (full extracts, backfills) every column is compared
+    assert run(con, schema, "merge", stale, primary_key=["id"]) == LoadResult(updated=1)
+    assert rows_of(con, schema)[-1] == (3, 20, "other")
 
 
 def test_merge_composite_key_is_compared_column_by_column(engine):
@@ -136,8 +192,7 @@ def test_replace_swaps_in_new_rows_and_keeps_the_key(engine):
         f"'{schema}' ORDER BY table_name"
     )
     assert tables == [("stg",), ("t",)]  # no leftover swap table
-    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
-        con.execute(f'INSERT INTO "{schema}"."t" VALUES (7, \'again\')')
+    assert_key_enforced(con, schema, con.capabilities.key_constraints, (7, "again"))
 
 
 def _tables(con, schema):
@@ -157,8 +212,7 @@ def test_replace_staged_beside_the_target_is_renamed_not_copied(engine):
     assert rows_of(con, schema) == [(7, "x")]
     renamed = con.capabilities.replace_by_rename  # else staged rows were copied
     assert _tables(con, schema) == ([("t",)] if renamed else [("t",), ("t__crane_staged",)])
-    with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"), con.transaction():
-        con.execute(f'INSERT INTO "{schema}"."t" VALUES (7, \'again\')')
+    assert_key_enforced(con, schema, con.capabilities.key_constraints, (7, "again"))
 
 
 def test_replace_staged_beside_a_differently_shaped_target_copies_into_its_shape(engine):
@@ -417,3 +471,23 @@ def test_an_empty_full_extract_never_wipes_the_target_unless_allowed(engine, str
     assert rows_of(con, schema) == [(1, "a"), (2, "b")]
     allowed = run(con, schema, strategy, [], allow_empty_extract=True, **load, **empty)
     assert allowed.deleted == 2 and rows_of(con, schema) == []
+
+
+@pytest.mark.integration
+def test_mysql_merge_of_an_incremental_window_leaves_unmoved_rows_alone(my_db):
+    """MySQL's upsert (ON DUPLICATE KEY UPDATE) would rewrite every matched row: the rows
+    whose cursor did not move are filtered out before it."""
+    con = connect(f"mysql://root@127.0.0.1:3306/{my_db}")
+    try:
+        run(con, my_db, "merge", [{"id": 1, "ts": 10, "v": "a"}], primary_key=["id"])
+        window = [{"id": 1, "ts": 10, "v": "stale"}, {"id": 2, "ts": 20, "v": "b"}]
+        result = run(con, my_db, "merge", window, primary_key=["id"], changed_by="ts")
+        assert result == LoadResult(inserted=1)
+        query = f"SELECT id, ts, v FROM `{my_db}`.`t` ORDER BY id"
+        assert [tuple(r) for r in con.execute(query)] == [(1, 10, "a"), (2, 20, "b")]
+        moved = [{"id": 1, "ts": 30, "v": "A"}]
+        result = run(con, my_db, "merge", moved, primary_key=["id"], changed_by="ts")
+        assert result == LoadResult(updated=1)
+        assert [tuple(r) for r in con.execute(query)] == [(1, 30, "A"), (2, 20, "b")]
+    finally:
+        con.close()

@@ -98,6 +98,10 @@ class LoadSpec(Spec):
 
     strategy: Literal["append", "replace", "merge", "delete_insert"] = "append"
     primary_key: list[str] = Field(default_factory=list)
+    # a created target gets the key as a PRIMARY KEY constraint: true, false, or None for
+    # the target's own default (yes on PostgreSQL/MySQL, no on DuckDB, where the index
+    # costs more than it guards: crane's loads keep keys unique themselves)
+    key_constraint: bool | None = None
     # full extracts only: what to do with target rows missing from the source
     hard_deletes: Literal["ignore", "delete", "soft"] = "ignore"
     soft_delete_column: str = "_crane_deleted_at"

@@ -54,7 +54,11 @@ class DuckDBConnector(Connector):
     dialect = "duckdb"
     default_schema = "main"
     capabilities = Capabilities(
-        merge=True, copy=True, prefer_delete_insert_merge=True, replace_by_rename=True
+        merge=True,
+        copy=True,
+        prefer_delete_insert_merge=True,
+        replace_by_rename=True,
+        key_constraints=False,
     )
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:

@@ -55,6 +55,9 @@ class ExtractPlan:
     full_extract: bool  # the extract is the whole source (hard deletes may be detected)
     new_watermark: Watermark | None  # None = leave the saved watermark as it is
     window: dict[str, Any] = field(default_factory=dict)  # for run records and lineage
+    # the cursor of an incremental window: a re-read row whose cursor did not move is
+    # unchanged, so a merge compares this column alone (None: compare every column)
+    changed_by: str | None = None
 
     def select(self, relation: exp.Expr, index: int = 0) -> exp.Select:
         """The query for part ``index`` over ``relation`` (a table or a subquery)."""
@@ -256,6 +259,7 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
         filters=[condition],
         full_extract=full_load,
         new_watermark=_advance(saved, bound.value, bound.inclusive, cursor),
+        changed_by=None if full_load else cursor,
         window={
             "strategy": "incremental",
             "cursor": cursor,

@@ -70,6 +70,7 @@ class LoadStrategy(Protocol):
         columns: list[str],
         full_extract: bool,
         run_at: datetime,
+        changed_by: str | None = None,
     ) -> LoadResult: ...
 
 
@@ -89,6 +90,7 @@ def append(
     columns: list[str],
     full_extract: bool,
     run_at: datetime,
+    changed_by: str | None = None,
 ) -> LoadResult:
     """Insert every staged row; with a key and a full extract, also detect hard deletes.
 
@@ -111,12 +113,18 @@ def merge(
     columns: list[str],
     full_extract: bool,
     run_at: datetime,
+    changed_by: str | None = None,
 ) -> LoadResult:
     """Upsert by primary key: insert new keys, update rows whose values changed.
 
     Unchanged rows are not rewritten (NULL-safe comparison), which keeps
     PostgreSQL from bloating on incremental loads that re-read a lookback window.
-    A re-appearing soft-deleted row gets its soft-delete column cleared.
+    ``changed_by`` (an incremental window's cursor) makes that column alone decide
+    whether a matched row changed: a row the source rewrote carries a new cursor value,
+    and comparing one column instead of all of them is what keeps a 1% merge into a
+    large columnar table from reading every column of it. Full extracts and backfills
+    compare every column. A re-appearing soft-deleted row gets its soft-delete column
+    cleared.
     """
     keys = _keys(spec, table, columns)
     if ensure_target(target, staging, table, spec, columns, run_at):
@@ -128,12 +136,21 @@ def merge(
         on_update[spec.soft_delete_column] = exp.Null()
         extra.append(m.not_null(spec.soft_delete_column, m.T))
     as_text = _text_compared(target.table_schema(table))
+    compare = [changed_by] if changed_by in columns and changed_by not in keys else None
     if target.capabilities.prefer_delete_insert_merge:
-        changes = _delete_insert_merge(target, staging, table, keys, columns, extra, as_text)
+        changes = _delete_insert_merge(
+            target, staging, table, keys, columns, extra, as_text, compare
+        )
         result.inserted, result.updated = changes
         return result
     counts = m.build_merge_counts(
-        table, staging, keys=keys, columns=columns, changed_extra=extra, as_text=as_text
+        table,
+        staging,
+        keys=keys,
+        columns=columns,
+        changed_extra=extra,
+        as_text=as_text,
+        compare=compare,
     )
     rows, matched, changed = _row(target, counts)
     if rows and not matched:  # only new keys: a plain INSERT needs no join at all
@@ -148,6 +165,7 @@ def merge(
             on_update=on_update,
             changed_extra=extra,
             as_text=as_text,
+            compare=compare,
         )
         target.execute(statement)
     result.inserted, result.updated = rows - matched, changed
@@ -162,6 +180,7 @@ def _delete_insert_merge(
     columns: list[str],
     extra: list[exp.Expr],
     as_text: set[str],
+    compare: list[str] | None,
 ) -> tuple[int, int]:
     """Merge as DELETE of the changed matched rows + INSERT of rows whose key is absent;
     returns (inserted, updated).
@@ -180,7 +199,13 @@ def _delete_insert_merge(
             target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
         return rows, 0
     delete = m.build_delete_changed(
-        table, staging, keys=keys, columns=columns, changed_extra=extra, as_text=as_text
+        table,
+        staging,
+        keys=keys,
+        columns=columns,
+        changed_extra=extra,
+        as_text=as_text,
+        compare=compare,
     )
     changed = _affected(target.execute(delete))
     if changed == matched:  # the usual incremental batch: no staged key is left in the target
@@ -207,6 +232,7 @@ def delete_insert(
     columns: list[str],
     full_extract: bool,
     run_at: datetime,
+    changed_by: str | None = None,
 ) -> LoadResult:
     """Delete target rows whose key is staged, then insert all staged rows.
 
@@ -239,6 +265,7 @@ def replace(
     columns: list[str],
     full_extract: bool,
     run_at: datetime,
+    changed_by: str | None = None,
 ) -> LoadResult:
     """Swap in a new table built from staging, atomically for readers.
 
@@ -407,7 +434,10 @@ def _first_load(
 
 
 def _add_key(target: Connector, table: TableRef, spec: LoadSpec) -> None:
-    if spec.primary_key:
+    wanted = spec.key_constraint
+    if wanted is None:
+        wanted = target.capabilities.key_constraints
+    if spec.primary_key and wanted:
         target.execute(b.add_primary_key(table, spec.primary_key))
 
 

@@ -392,6 +392,7 @@ def _load(
         columns=columns,
         full_extract=plan.full_extract,
         run_at=run.result.started_at,
+        changed_by=plan.changed_by,
     )
     run.result.load = outcome.to_dict()
     if run.output_schema is None:  # a first load created the table: its schema is the facet

@@ -56,24 +56,32 @@ def build_merge(
     on_update: Mapping[str, exp.Expr] | None = None,
     changed_extra: Sequence[exp.Expr] = (),
     as_text: Collection[str] = (),
+    compare: Sequence[str] | None = None,
 ) -> exp.Merge | exp.Insert:
     """Upsert ``source`` into ``target`` by ``keys``.
 
     ``columns`` are loaded from ``source``; ``on_update`` adds assignments for
     matched rows (e.g. clearing a soft-delete timestamp); ``changed_extra`` are
-    extra reasons a matched row counts as changed. With ``native`` a MERGE that
+    extra reasons a matched row counts as changed; ``compare`` narrows which columns
+    are compared (default: every value column). With ``native`` a MERGE that
     only touches rows whose values differ (NULL-safe); otherwise MySQL's
     ``INSERT … ON DUPLICATE KEY UPDATE`` (which needs the key to be the primary key).
     """
     on_update = dict(on_update or {})
     values = [c for c in columns if c not in keys]
     if not native:
-        return _insert_on_duplicate(target, source, keys, columns, values, on_update)
+        upsert = _insert_on_duplicate(target, source, keys, columns, values, on_update)
+        if compare is not None:  # ON DUPLICATE KEY UPDATE would also rewrite unchanged rows
+            changed = changed_condition(_compared(values, compare), changed_extra, as_text)
+            unchanged = exp.and_(keys_match(keys, T, S), exp.Not(this=exp.Paren(this=changed)))
+            same = exp.select(exp.Literal.number(1)).from_(table(target, T)).where(unchanged)
+            upsert.expression.set("where", exp.Where(this=exp.Not(this=exists(same))))
+        return upsert
     assignments = [exp.EQ(this=col(c), expression=col(c, S)) for c in values]
     assignments += [exp.EQ(this=col(c), expression=e) for c, e in on_update.items()]
     whens = []
     if assignments:
-        changed = changed_condition(values, changed_extra, as_text)
+        changed = changed_condition(_compared(values, compare), changed_extra, as_text)
         whens.append(
             exp.When(matched=True, condition=changed, then=exp.Update(expressions=assignments))
         )
@@ -101,6 +109,13 @@ def changed_condition(
     if not reasons:
         return exp.false()
     return exp.or_(*reasons) if len(reasons) > 1 else reasons[0]
+
+
+def _compared(values: Sequence[str], compare: Sequence[str] | None) -> list[str]:
+    """The value columns whose difference marks a matched row as changed."""
+    if compare is None:
+        return list(values)
+    return [c for c in values if c in compare]
 
 
 def _insert_on_duplicate(
@@ -132,13 +147,14 @@ def build_merge_counts(
     columns: Sequence[str],
     changed_extra: Sequence[exp.Expr] = (),
     as_text: Collection[str] = (),
+    compare: Sequence[str] | None = None,
 ) -> exp.Select:
     """One key join that says what a merge will do: (rows, matched, changed).
 
     Connectors do not report affected-row counts uniformly, so the plan is
     counted before the statement runs, inside the same transaction.
     """
-    values = [c for c in columns if c not in keys]
+    values = _compared([c for c in columns if c not in keys], compare)
     probe = col(keys[0], T)
     found = exp.Not(this=exp.Is(this=probe, expression=exp.Null()))
     changed = exp.and_(found, exp.Paren(this=changed_condition(values, changed_extra, as_text)))
@@ -175,6 +191,7 @@ def build_delete_changed(
     columns: Sequence[str],
     changed_extra: Sequence[exp.Expr] = (),
     as_text: Collection[str] = (),
+    compare: Sequence[str] | None = None,
 ) -> exp.Delete:
     """The delete half of a merge done as delete+insert: target rows whose key is in
     ``source`` and whose values differ (NULL-safe), so unchanged rows stay untouched.
@@ -187,7 +204,7 @@ def build_delete_changed(
     WHERE "_crane_t"."id" = "_crane_s"."id"
     AND (NOT ("_crane_t"."v" IS NOT DISTINCT FROM "_crane_s"."v"))
     """
-    values = [c for c in columns if c not in keys]
+    values = _compared([c for c in columns if c not in keys], compare)
     changed = changed_condition(values, changed_extra, as_text)
     condition = exp.and_(keys_match(keys, T, S), exp.Paren(this=changed))
     return exp.Delete(
