@@ -491,3 +491,25 @@ def test_mysql_merge_of_an_incremental_window_leaves_unmoved_rows_alone(my_db):
         assert [tuple(r) for r in con.execute(query)] == [(1, 30, "A"), (2, 20, "b")]
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("strategy", ["merge", "delete_insert", "append"])
+def test_a_first_load_staged_beside_the_missing_target_is_renamed_into_place(engine, strategy):
+    con, schema = engine
+    beside = replace_staging(TableRef("t", schema))
+    first = [{"id": i, "v": str(i)} for i in range(3)]
+    result = run(con, schema, strategy, first, staging=beside, primary_key=["id"])
+    assert result == LoadResult(inserted=3)
+    renamed = con.capabilities.replace_by_rename  # else staged rows were copied
+    assert _tables(con, schema) == ([("t",)] if renamed else [("t",), ("t__crane_staged",)])
+    again = [{"id": 2, "v": "two"}, {"id": 3, "v": "3"}]
+    result = run(con, schema, strategy, again, primary_key=["id"])
+    expected = LoadResult(inserted=2) if strategy == "append" else LoadResult(1, 1)
+    assert result == expected
+    if strategy != "append":
+        assert rows_of(con, schema) == [(0, "0"), (1, "1"), (2, "two"), (3, "3")]
+        keyed = con.capabilities.key_constraints
+        assert_key_enforced(con, schema, keyed, (0, "again"))
+    else:  # an appended log may repeat keys: never a key constraint
+        assert len(rows_of(con, schema)) == 5
+        assert_key_enforced(con, schema, False, (0, "again"))

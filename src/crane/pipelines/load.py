@@ -96,6 +96,9 @@ def append(
 
     The created target gets no primary key: an appended log may repeat keys.
     """
+    first = _first_load_by_rename(target, staging, table, spec, columns, keyed=False)
+    if first is not None:
+        return first
     ensure_target(target, staging, table, spec, columns, run_at)
     result = hard_deletes(target, staging, table, spec, full_extract, run_at)
     result.inserted = _scalar(target, m.build_count(staging))
@@ -127,6 +130,9 @@ def merge(
     cleared.
     """
     keys = _keys(spec, table, columns)
+    first = _first_load_by_rename(target, staging, table, spec, columns, keyed=True)
+    if first is not None:
+        return first
     if ensure_target(target, staging, table, spec, columns, run_at):
         return _first_load(target, staging, table, spec, columns)
     result = hard_deletes(target, staging, table, spec, full_extract, run_at)
@@ -241,6 +247,9 @@ def delete_insert(
     whose key was already present.
     """
     keys = _keys(spec, table, columns)
+    first = _first_load_by_rename(target, staging, table, spec, columns, keyed=True)
+    if first is not None:
+        return first
     if ensure_target(target, staging, table, spec, columns, run_at):
         return _first_load(target, staging, table, spec, columns)
     result = hard_deletes(target, staging, table, spec, full_extract, run_at)
@@ -319,19 +328,53 @@ def _shape(schema: pa.Schema) -> list[tuple[str, str]]:
 
 
 def _replace_by_rename(
-    target: Connector, staging: TableRef, table: TableRef, spec: LoadSpec, created: bool
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    created: bool,
+    *,
+    keyed: bool = True,
 ) -> LoadResult:
     """Key the staged table and rename it over the target, in the caller's transaction."""
     result = LoadResult(inserted=_scalar(target, m.build_count(staging)))
-    _install(target, staging, table, spec, created=created)
+    _install(target, staging, table, spec, created=created, keyed=keyed)
     return result
 
 
+def _first_load_by_rename(
+    target: Connector,
+    staging: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    columns: list[str],
+    *,
+    keyed: bool,
+) -> LoadResult | None:
+    """The first load into a missing target takes the staged table itself when it was
+    staged beside the target for this (every row is new: nothing to merge or append to);
+    None when the target exists or the rows must be copied."""
+    if target.table_schema(table) is not None:
+        return None
+    if not _renamable(target, staging, table, spec, columns, None):
+        return None
+    if table.schema and target.capabilities.schemas:
+        target.execute(b.create_schema(table.schema))
+    return _replace_by_rename(target, staging, table, spec, True, keyed=keyed)
+
+
 def _install(
-    target: Connector, new: TableRef, table: TableRef, spec: LoadSpec, *, created: bool
+    target: Connector,
+    new: TableRef,
+    table: TableRef,
+    spec: LoadSpec,
+    *,
+    created: bool,
+    keyed: bool = True,
 ) -> None:
     """Key the finished table and put it in the target's place (a rename, or a swap)."""
-    _add_key(target, new, spec)
+    if keyed:
+        _add_key(target, new, spec)
     if created:
         target.execute(b.rename_table(new, table.name))
     else:

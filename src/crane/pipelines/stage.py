@@ -76,20 +76,26 @@ class _Counter:
 
 
 def staging_table(spec: PipelineSpec, target: Connector | None = None) -> TableRef:
-    """``_crane_staging.<pipeline>__<table>``; for a ``replace`` (without a transform) into
-    a target that declares ``replace_by_rename``, beside the target table instead, so the
-    load can rename it rather than write every row a second time."""
-    if target is not None and _stage_beside_target(spec, target):
-        from crane.pipelines.load import replace_staging
-
-        schema = spec.target.schema_ or target.default_schema
-        return replace_staging(TableRef(spec.target.table, schema))
+    """``_crane_staging.<pipeline>__<table>``; beside the target table instead when the
+    load can rename the staged table into place rather than write every row a second
+    time: a ``replace``, or the first load of any strategy (no target yet), without a
+    transform, into a target that declares ``replace_by_rename``."""
+    if target is not None:
+        beside = _beside_target(spec, target)
+        if beside is not None:
+            return beside
     return TableRef(f"{spec.name}__{spec.target.table}", STAGING_SCHEMA)
 
 
-def _stage_beside_target(spec: PipelineSpec, target: Connector) -> bool:
-    plain = spec.load.strategy == "replace" and not spec.transform
-    return plain and target.capabilities.replace_by_rename
+def _beside_target(spec: PipelineSpec, target: Connector) -> TableRef | None:
+    if spec.transform or not target.capabilities.replace_by_rename:
+        return None
+    from crane.pipelines.load import replace_staging
+
+    table = TableRef(spec.target.table, spec.target.schema_ or target.default_schema)
+    if spec.load.strategy == "replace" or target.table_schema(table) is None:
+        return replace_staging(table)
+    return None
 
 
 def stage(
