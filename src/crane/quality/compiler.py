@@ -39,6 +39,8 @@ class Bundle:
     columns: dict[str, exp.Expr] = field(default_factory=dict)  # alias -> aggregate
     # alias -> [(check index, the check's local name)]
     users: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    # name -> row-level expression computed once per row (`Check.row_columns`)
+    row_columns: dict[str, exp.Expr] = field(default_factory=dict)
     _by_sql: dict[str, str] = field(default_factory=dict)
 
     def add(self, expression: exp.Expr, dialect: QualityDialect, user: tuple[int, str]) -> str:
@@ -52,9 +54,23 @@ class Bundle:
         return alias
 
     def query(self, dialect: QualityDialect, aliases: list[str] | None = None) -> exp.Select:
+        """The aggregates ``aliases`` over the scan. Row columns they read are computed
+        in a derived table (``SELECT *, <expr> AS name``), and only those: a query
+        that bisection sends for other checks must not fail on a broken one."""
         names = aliases if aliases is not None else list(self.columns)
         projections = [exp.alias_(self.columns[a].copy(), a, quoted=True) for a in names]
-        return self.scan.select(dialect.name, *projections)
+        needed = sorted({n for a in names for n in self._reads(a)})
+        if not needed:
+            return self.scan.select(dialect.name, *projections)
+        rows = [exp.alias_(self.row_columns[n].copy(), n, quoted=True) for n in needed]
+        inner = self.scan.select(dialect.name, exp.Star(), *rows)
+        return exp.select(*projections).from_(inner.subquery("scan"))
+
+    def _reads(self, alias: str) -> set[str]:
+        if not self.row_columns:
+            return set()
+        found = {c.name for c in self.columns[alias].find_all(exp.Column)}
+        return found & self.row_columns.keys()
 
     def sql(self, dialect: QualityDialect, aliases: list[str] | None = None) -> str:
         return dialect.render(self.query(dialect, aliases))
@@ -107,20 +123,26 @@ def compile_plan(checks: list[Check], ctx: Context) -> Plan:
     for index, check in enumerate(checks):
         try:
             aggregates = check.aggregates(ctx)
+            row_columns = check.row_columns(ctx)
             probes = check.probes(ctx)
         except Exception as error:  # a broken check must not take the plan down
             plan.errors[index] = f"cannot compile: {error}"
             continue
+        for name, (scan, expression) in row_columns.items():
+            _bundle(bundles, scan, ctx).row_columns.setdefault(name, expression)
         for local_name, (scan, expression) in aggregates.items():
-            bundle = bundles.get(scan)
-            if bundle is None:
-                bundle = bundles[scan] = Bundle(scan)
-                bundle.add(
-                    exp.Count(this=exp.Star()), ctx.dialect(scan.connection), (-1, ROW_COUNT)
-                )
+            bundle = _bundle(bundles, scan, ctx)
             bundle.add(expression, ctx.dialect(scan.connection), (index, local_name))
         plan.probes.extend(ProbeStep(index, name, probe) for name, probe in probes.items())
         if getattr(check, "cross", False):
             plan.local.append(index)
     plan.bundles = list(bundles.values())
     return plan
+
+
+def _bundle(bundles: dict[Scan, Bundle], scan: Scan, ctx: Context) -> Bundle:
+    bundle = bundles.get(scan)
+    if bundle is None:
+        bundle = bundles[scan] = Bundle(scan)
+        bundle.add(exp.Count(this=exp.Star()), ctx.dialect(scan.connection), (-1, ROW_COUNT))
+    return bundle

@@ -111,6 +111,11 @@ def _distinct_list(columns: list[exp.Expr]) -> exp.Expr:
     return exp.Count(this=exp.Distinct(expressions=columns))
 
 
+def _min_n(value: exp.Expr, n: int) -> exp.Expr:
+    """DuckDB's ``MIN(x, n)``: the n smallest non-NULL values as a sorted list."""
+    return exp.Anonymous(this="MIN", expressions=[value, exp.Literal.number(n)])
+
+
 @dataclass(frozen=True)
 class QualityDialect:
     """One engine's way of computing quality metrics (see the module docstring)."""
@@ -124,6 +129,9 @@ class QualityDialect:
     percentile_probe: Callable[[Base, exp.Expr, float], exp.Select] | None = None
     native_stddev: bool = True
     try_cast: bool = False  # TRY_CAST exists: "castable" checks any type in-engine
+    # (value, n) -> a bounded aggregate of the n smallest values (failing keys taken by
+    # the fused scan itself); None: the sample is a query of its own
+    smallest: Callable[[exp.Expr, int], exp.Expr] | None = None
     text_type: str = "TEXT"
 
     def render(self, expression: exp.Expr) -> str:
@@ -138,6 +146,7 @@ DIALECTS: dict[str, QualityDialect] = {
         percentile=_quantile_cont,
         distinct_multi=_distinct_tuple,
         try_cast=True,
+        smallest=_min_n,
     ),
     "postgres": QualityDialect(
         "postgres",

@@ -282,7 +282,7 @@ def _judge(
             result.details.pop("needs_detail", None)
             result.sql = _render(ctx, check.detail(values, ctx) or Probe(check.connection, ""))
             return result
-        probe = check.sample(ctx, max(limit, 1))
+        probe = check.sample(ctx, max(limit, 1), values)
         result.sql = _render(ctx, probe) if probe is not None else _own_sql(check, ctx)
         if result.status in ("fail", "warn") and probe is not None and limit > 0:
             result.sample = [jsonable(row) for row in _rows(ctx, probe, limit)]
@@ -304,10 +304,14 @@ def _own_sql(check: Check, ctx: Context) -> str | None:
         probes = check.probes(ctx)
         return _render(ctx, next(iter(probes.values()))) if probes else None
     scan = next(iter(aggregates.values()))[0]
+    dialect = ctx.dialect(scan.connection)
+    rows = {n: e for n, (s, e) in check.row_columns(ctx).items() if s == scan}
+    if rows:  # the aggregates read row columns: the bundle's derived-table shape
+        bundle = Bundle(scan, row_columns=rows)
+        bundle.columns = {n: e for n, (s, e) in aggregates.items() if s == scan}
+        return dialect.render(bundle.query(dialect))
     mine = [exp.alias_(e, name) for name, (s, e) in aggregates.items() if s == scan]
-    return ctx.dialect(scan.connection).render(
-        scan.select(ctx.dialect(scan.connection).name, *mine)
-    )
+    return dialect.render(scan.select(dialect.name, *mine))
 
 
 def _without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -263,6 +263,13 @@ class Check:
         """Local name -> (scan, aggregate expression); fused by the compiler."""
         return {}
 
+    def row_columns(self, ctx: Context) -> dict[str, tuple[Scan, exp.Expr]]:
+        """Column name -> (scan, row-level expression) that this check's aggregates read
+        by that name. The compiler computes each once per row of the scan, so two
+        aggregates over one ``IN (subquery)`` build its hash table once, not twice.
+        Names must be unique to the expression (identical ones are computed once)."""
+        return {}
+
     def probes(self, ctx: Context) -> dict[str, Probe]:
         """Local name -> stand-alone one-row query (its row arrives as a dict)."""
         return {}
@@ -279,8 +286,12 @@ class Check:
         """A query for precise figures, run only when ``evaluate`` did not pass."""
         return None
 
-    def sample(self, ctx: Context, limit: int) -> Probe | None:
-        """A query for up to ``limit`` failing rows, run only when the check did not pass."""
+    def sample(
+        self, ctx: Context, limit: int, values: dict[str, Any] | None = None
+    ) -> Probe | None:
+        """A query for up to ``limit`` failing rows, run only when the check did not pass.
+        ``values`` are the check's figures, when a fused aggregate already pinned the
+        failing rows down (see `Referential`)."""
         return None
 
     # -- judging ---------------------------------------------------------------
@@ -363,7 +374,9 @@ class RowCheck(Check):
     def metrics(self, values: dict[str, Any]) -> dict[str, Any]:
         return {f"{self.spec.type}_violations": values.get("violations")}
 
-    def sample(self, ctx: Context, limit: int) -> Probe | None:
+    def sample(
+        self, ctx: Context, limit: int, values: dict[str, Any] | None = None
+    ) -> Probe | None:
         dialect = ctx.dialect(self.connection).name
         query = self.scan.select(dialect, exp.Star()).where(self.predicate(ctx)).limit(limit)
         return Probe(self.connection, query)

@@ -153,7 +153,7 @@ class MissingPct(Check):
         rows = int(values.get("rows") or 0)
         return {"missing_pct": 100.0 * int(values.get("missing") or 0) / rows if rows else 0.0}
 
-    def sample(self, ctx: Context, limit: int) -> Any:
+    def sample(self, ctx: Context, limit: int, values: dict[str, Any] | None = None) -> Any:
         from crane.quality.checks.base import Probe
 
         dialect = ctx.dialect(self.connection).name

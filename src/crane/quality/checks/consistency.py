@@ -3,6 +3,10 @@ and reconciliation of counts/sums between two tables."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import math
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +22,8 @@ from crane.quality.checks.base import (
     Scan,
     as_float,
     column,
+    count_if,
+    literal,
     not_null,
 )
 from crane.quality.model import CheckResult
@@ -35,6 +41,24 @@ def _key(value: Any) -> str:
         whole = value == value.to_integral_value()
         return str(int(value)) if whole else str(value.normalize())
     return str(value)
+
+
+def _key_literals(keys: Any, limit: int) -> list[exp.Expr] | None:
+    """SQL literals for keys read back from the engine; None when one of them has no
+    literal that compares equal to its column without knowing the column type."""
+    if not isinstance(keys, list | tuple) or not keys:
+        return None
+    found: list[exp.Expr] = []
+    for key in list(keys)[:limit]:
+        if isinstance(key, bool):
+            found.append(literal(key))
+        elif isinstance(key, int) or (isinstance(key, float | Decimal) and math.isfinite(key)):
+            found.append(exp.Literal.number(str(key)))
+        elif isinstance(key, str | dt.date | dt.time | uuid.UUID):  # date: also datetime
+            found.append(exp.Literal.string(str(key)))
+        else:
+            return None
+    return found
 
 
 @check_types.register("referential")
@@ -64,8 +88,45 @@ class Referential(RowCheck):
         missing = exp.Not(this=exp.In(this=self.col, query=self._parent(dialect).subquery()))
         return exp.and_(not_null(self.col), missing)
 
+    def keys_in_scan(self, ctx: Context) -> int:
+        """How many missing keys the fused scan collects (0: none, the sample anti-joins
+        on its own). With samples on and a bounded "n smallest" aggregate (DuckDB), the
+        scan that counts violations also keeps the first keys, and the sample only
+        fetches rows holding them: a second anti-join rebuilt the parent's hash table
+        (0.34 s of a 2.5 s suite on 10M rows against 1M parents)."""
+        if self.cross or ctx.dialect(self.connection).smallest is None:
+            return 0
+        return self.spec.sample_rows if self.spec.sample_rows is not None else ctx.sample_rows
+
+    def _found(self, ctx: Context) -> tuple[str, exp.Expr]:
+        """The row column "key found in the parent", named after its own SQL."""
+        dialect = ctx.dialect(self.connection)
+        found = exp.In(this=self.col, query=self._parent(dialect.name).subquery())
+        digest = hashlib.sha1(dialect.render(found).encode()).hexdigest()[:10]
+        return f"crane_found_{digest}", found
+
+    def row_columns(self, ctx: Context) -> dict[str, tuple[Scan, exp.Expr]]:
+        if not self.keys_in_scan(ctx):
+            return {}
+        name, found = self._found(ctx)
+        return {name: (self.scan, found)}
+
     def aggregates(self, ctx: Context) -> dict[str, tuple[Scan, exp.Expr]]:
-        return {} if self.cross else super().aggregates(ctx)
+        if self.cross:
+            return {}
+        wanted = self.keys_in_scan(ctx)
+        smallest = ctx.dialect(self.connection).smallest
+        if not wanted or smallest is None:
+            return super().aggregates(ctx)
+        # NULL keys are no violation; the parent side holds no NULL, so IN is TRUE/FALSE
+        found = exp.column(self._found(ctx)[0], quoted=True)
+        missing = exp.and_(not_null(self.col), exp.Not(this=found))
+        key = exp.Case(ifs=[exp.If(this=missing.copy(), true=self.col)])
+        return {
+            "violations": (self.scan, count_if(missing)),
+            "rows": (self.scan, exp.Count(this=exp.Star())),
+            "missing_keys": (self.scan, smallest(key, wanted)),
+        }
 
     def local_queries(self, ctx: Context) -> list[tuple[str, exp.Expr]]:
         """(connection, distinct non-NULL keys) of the child side, then the parent side."""
@@ -103,15 +164,25 @@ class Referential(RowCheck):
             result.sample = [{self.spec.column or "key": k} for k in values.get("missing_keys", [])]
         return result
 
-    def sample(self, ctx: Context, limit: int) -> Probe | None:
-        """ONE query: the first ``limit`` missing keys (the anti-join carries only the
-        key column), then the rows holding them. Every row whose key is missing
-        violates, so the outer query needs no second anti-join; ``SELECT *`` through
-        the anti-join cost about twice as much on 10M rows. The keys sit in a derived
-        table because MariaDB refuses LIMIT directly inside IN."""
+    def sample(
+        self, ctx: Context, limit: int, values: dict[str, Any] | None = None
+    ) -> Probe | None:
+        """The rows holding the first ``limit`` missing keys: every row whose key is
+        missing violates, so no query needs a second anti-join. Keys the fused scan
+        collected (`keys_in_scan`) are written into the query; otherwise ONE query
+        finds them (the anti-join carries only the key column; ``SELECT *`` through it
+        cost about twice as much on 10M rows) — in a derived table, because MariaDB
+        refuses LIMIT directly inside IN."""
         if self.cross:
             return None
         dialect = ctx.dialect(self.connection).name
+        known = _key_literals((values or {}).get("missing_keys"), limit)
+        if known:  # sorted keys; the range is what DuckDB filters inside the scan (an
+            # IN list alone only prunes row groups: 10M rows read instead of ~1)
+            inside = exp.Between(this=self.col, low=known[0].copy(), high=known[-1].copy())
+            listed = exp.and_(inside, exp.In(this=self.col, expressions=known))
+            rows = self.scan.select(dialect, exp.Star()).where(listed).limit(limit)
+            return Probe(self.connection, rows)
         first = self.scan.select(dialect, exp.alias_(self.col, "k", quoted=True))
         keys = first.where(self.predicate(ctx)).limit(limit).subquery("missing_keys")
         inner = exp.select(exp.column("k", quoted=True)).from_(keys).subquery()

@@ -49,7 +49,9 @@ class CustomSql(Check):
         threshold = "= 0" if limit == 0 else f"<= {limit}"
         return self.result(count <= limit, count, threshold, f"{count} rows returned")
 
-    def sample(self, ctx: Context, limit: int) -> Probe | None:
+    def sample(
+        self, ctx: Context, limit: int, values: dict[str, Any] | None = None
+    ) -> Probe | None:
         dialect = ctx.dialect(self.connection).name
         query = _as_query(str(self.options["sql"]).strip().rstrip(";"), dialect)
         if query is None:

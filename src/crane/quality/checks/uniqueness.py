@@ -46,12 +46,14 @@ def _groups(scan: Scan, dialect: str, keys: list[exp.Expr], skip_nulls: bool) ->
     return query.group_by(*[k.copy() for k in keys]).having(having)
 
 
-def _summary(groups: exp.Select, limit: int) -> exp.Select:
-    """The most repeated keys, each row also carrying the totals over ALL repeated keys
-    (window aggregates run before LIMIT): figures and sample in one GROUP BY."""
+def _summary(groups: exp.Select, keys: list[exp.Expr], limit: int) -> exp.Select:
+    """The most repeated keys (ties by key, so a run's sample is reproducible), each row
+    also carrying the totals over ALL repeated keys (window aggregates run before
+    LIMIT): figures and sample in one GROUP BY."""
     everything = exp.Window(this=exp.Count(this=exp.Star()), partition_by=[])
     rows = exp.Window(this=exp.Sum(this=exp.column("n")), partition_by=[])
-    order = exp.Ordered(this=exp.column("n"), desc=True)
+    order = [exp.Ordered(this=exp.column("n"), desc=True)]
+    order += [exp.Ordered(this=k.copy()) for k in keys]
     return (
         exp.select(
             exp.Star(),
@@ -59,7 +61,7 @@ def _summary(groups: exp.Select, limit: int) -> exp.Select:
             exp.alias_(rows, "duplicate_rows"),
         )
         .from_(groups.subquery("d"))
-        .order_by(order)
+        .order_by(*order)
         .limit(limit)
     )
 
@@ -79,21 +81,26 @@ class _Duplicates(Check):
 
     def detail(self, values: dict[str, Any], ctx: Context) -> Probe | None:
         dialect = ctx.dialect(self.connection).name
-        groups = _groups(self.scan, dialect, self.keys(ctx), self.skip_nulls)
+        keys = self.keys(ctx)
+        groups = _groups(self.scan, dialect, keys, self.skip_nulls)
         rows = self.spec.sample_rows if self.spec.sample_rows is not None else ctx.sample_rows
-        return Probe(self.connection, _summary(groups, max(rows, 1)))
+        return Probe(self.connection, _summary(groups, keys, max(rows, 1)))
 
     def within(self, dup_rows: int, base_rows: int) -> bool:
         """Would ``dup_rows`` duplicate rows pass the threshold?"""
         if "max_pct" in self.options:
             pct = 100.0 * dup_rows / base_rows if base_rows else 0.0
             return pct <= float(self.options["max_pct"])
-        return dup_rows <= int(self.options.get("max", 0))
+        return dup_rows <= self.tolerated()
+
+    def tolerated(self) -> int:
+        """Duplicate rows allowed: ``max_violations`` as for row checks (``max`` also)."""
+        return int(self.options.get("max_violations", self.options.get("max", 0)))
 
     def threshold(self) -> str:
         if "max_pct" in self.options:
             return f"<= {float(self.options['max_pct']):g}%"
-        limit_rows = int(self.options.get("max", 0))
+        limit_rows = self.tolerated()
         return "= 0" if limit_rows == 0 else f"<= {limit_rows}"
 
     def judge(self, values: dict[str, Any], base_rows: int) -> CheckResult:
