@@ -14,7 +14,8 @@ SELECT range AS id,
        CASE WHEN range % 10 = 0 THEN NULL ELSE (range % 50) - 5 END AS score,
        CASE WHEN range % 100 = 0 THEN 'broken' ELSE 'u' || range || '@example.com' END AS email,
        ['a', 'b', 'c', 'd'][1 + range % 4] AS grp,
-       DATE '2024-01-01' + (range % 20)::INT AS day
+       DATE '2024-01-01' + (range % 20)::INT AS day,
+       range % 3 = 0 AS flag
 FROM range(1000)
 """
 
@@ -45,6 +46,8 @@ def test_duckdb_profile_exact_figures(duck):
     assert sum(b.count for b in day.histogram) == 1000
     assert p.candidate_keys == ["id"] and p.column("id").distinct == 1000
     assert p.column("id").distinct_exact and p.duplicate_rows == 0
+    flag = p.column("flag")  # a boolean's two counts come from scan 1
+    assert flag.top_values == [(False, 666), (True, 334)] and flag.distinct == 2
 
 
 def test_duckdb_duplicates_and_no_key(duck):
@@ -85,7 +88,8 @@ def test_postgres_profile_same_figures(pg_schema):
             "SELECT g AS id, CASE WHEN g % 10 = 0 THEN NULL ELSE (g % 50) - 5 END AS score, "
             "CASE WHEN g % 100 = 0 THEN 'broken' ELSE 'u' || g || '@example.com' END AS email, "
             "(ARRAY['a','b','c','d'])[1 + g % 4] AS grp, "
-            "DATE '2024-01-01' + (g % 20) AS day FROM generate_series(0, 999) g"
+            "DATE '2024-01-01' + (g % 20) AS day, g % 3 = 0 AS flag "
+            "FROM generate_series(0, 999) g"
         )
     p = profile_url(url, f"{pg_schema}.people")
     assert p.rows == 1000 and p.engine == "postgres"
@@ -102,22 +106,65 @@ def test_postgres_profile_same_figures(pg_schema):
     assert p.column("email").patterns["email"] == pytest.approx(0.99)
     assert p.column("grp").top_values == [("a", 250), ("b", 250), ("c", 250), ("d", 250)]
     assert sum(b.count for b in p.column("day").histogram) == 1000
+    assert p.column("flag").top_values == [(False, 666), (True, 334)]
     assert p.candidate_keys == ["id"] and p.duplicate_rows == 0
 
 
-def test_big_table_path_samples_patterns_and_verifies_keys(duck, monkeypatch):
-    """Tables above SAMPLE_FROM_ROWS: approximate distincts, sampled patterns, keys proven."""
+def test_big_table_path_samples_patterns_and_counts_exactly_where_cheap(duck, monkeypatch):
+    """Tables above SAMPLE_FROM_ROWS: patterns from a row sample; distincts exact where every
+    value is counted (low cardinality) or a bitmap covers the column's integer span."""
     from crane.quality import profile as module
 
     monkeypatch.setattr(module, "SAMPLE_FROM_ROWS", 100)
     p = profile_url(duck, "people")
+    assert p.scans == 3  # scan 1, the row-sample pass, scan 2
     grp = p.column("grp")
-    assert not grp.distinct_exact and grp.top_values[0][1] == 250  # exact counts in scan 2
+    assert grp.distinct_exact and grp.distinct == 4 and grp.top_values[0] == ("a", 250)
+    score = p.column("score")  # (range % 50) - 5 where range % 10 != 0: 45 values
+    assert score.distinct_exact and score.distinct == 45 and score.top_values[0][1] == 20
+    assert p.column("day").distinct_exact and p.column("day").distinct == 20
     assert p.column("email").patterns["email"] == pytest.approx(0.99, abs=0.05)
-    ident = p.column("id")
+    assert not p.column("email").distinct_exact  # text: the HyperLogLog estimate
+    ident = p.column("id")  # proven by a bitmap over 0..999
     assert ident.distinct_exact and ident.distinct == 1000 and ident.top_values == []
     assert p.candidate_keys == ["id"] and p.duplicate_rows == 0
     with connect(duck) as con:
         con.execute("INSERT INTO people SELECT * FROM people WHERE id < 3")
     again = profile_url(duck, "people")
-    assert again.candidate_keys == [] and again.duplicate_rows == 3  # the third-query path
+    assert again.candidate_keys == [] and again.duplicate_rows == 3  # the fourth-query path
+    assert again.column("id").distinct == 1000 and "id" not in again.likely_keys
+    assert again.scans == 4
+
+
+def test_big_table_bitmaps_cover_decimals_and_dates(duck_url, monkeypatch):
+    from crane.quality import profile as module
+
+    monkeypatch.setattr(module, "SAMPLE_FROM_ROWS", 100)
+    with connect(duck_url) as con:
+        con.execute(
+            "CREATE TABLE prices AS SELECT (range / 100)::DECIMAL(10, 2) AS price, "
+            "DATE '2000-01-01' + range::INT AS day, range % 7 AS g FROM range(1000)"
+        )
+        con.execute("INSERT INTO prices VALUES (0.00, DATE '1999-01-01', 1)")  # price repeats
+    p = profile_url(duck_url, "prices")
+    price, day = p.column("price"), p.column("day")
+    assert (price.distinct, price.distinct_exact) == (1000, True)
+    assert (day.distinct, day.distinct_exact) == (1001, True)
+    assert p.candidate_keys == ["day"] and p.duplicate_rows == 0
+
+
+def test_big_table_without_integer_key_proves_one_by_count_distinct(duck_url, monkeypatch):
+    """No bitmap for a near-unique column (text, or a span too wide): the most key-like
+    one is proven with COUNT(DISTINCT), the others stay likely keys."""
+    from crane.quality import profile as module
+
+    monkeypatch.setattr(module, "SAMPLE_FROM_ROWS", 100)
+    monkeypatch.setattr(module, "BITMAP_MAX_BITS", 10)
+    with connect(duck_url) as con:
+        con.execute(
+            "CREATE TABLE codes AS SELECT range * 1000 AS n, 'k-' || range AS code FROM range(1000)"
+        )
+    p = profile_url(duck_url, "codes")
+    assert p.candidate_keys == ["n"] and p.column("n").distinct_exact  # integers first
+    assert not p.column("code").distinct_exact  # unproven: at most a likely key
+    assert set(p.likely_keys) <= {"code"}  # (a HyperLogLog estimate of 1,000 values is +-10 %)

@@ -8,7 +8,9 @@ small expressions, and every engine difference is one entry in `DIALECTS`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -19,8 +21,8 @@ if TYPE_CHECKING:
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
-# name -> (cheap LIKE prefilter or None, anchored regex). Tested in nested CASEs after
-# the row sample, so the regex runs only on sampled values that pass the LIKE.
+# name -> (cheap LIKE prefilter or None, anchored regex). Tested in nested CASEs, so the
+# regex runs only on values that pass the LIKE (and, on big tables, only on the row sample).
 PATTERNS: dict[str, tuple[str | None, str]] = {
     "email": ("%@%.%", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     "url": ("http%", r"^https?://[^\s/$.?#][^\s]*$"),
@@ -59,6 +61,10 @@ class ProfileDialect:
     # approx_top_k on 2M rows x 10 columns), and a 1/16 sample estimates a pattern
     # share to +-0.2 % on 10M rows. Top-value *counts* stay exact (scan 2).
     sample: exp.Expression | None = None
+    # Exact distinct count of integers known to lie in [lo, hi], as a bitmap, or None.
+    # A bitmap of the span costs span/8 bytes per thread where COUNT(DISTINCT) builds a
+    # hash table of every value (measured on 2M keys: 0.11 s vs 1.07 s).
+    bitmap_distinct: Callable[[exp.Expression, int, int], exp.Expression] | None = None
 
 
 DIALECTS: dict[str, ProfileDialect] = {
@@ -72,6 +78,9 @@ DIALECTS: dict[str, ProfileDialect] = {
         sample=exp.EQ(
             this=exp.Mod(this=_fn("hash", exp.column("rowid")), expression=exp.Literal.number(16)),
             expression=exp.Literal.number(0),
+        ),
+        bitmap_distinct=lambda c, lo, hi: _fn(
+            "bit_count", _fn("bitstring_agg", c, exp.Literal.number(lo), exp.Literal.number(hi))
         ),
     ),
     "postgres": ProfileDialect(
@@ -100,10 +109,8 @@ def _as_double(e: exp.Expression) -> exp.Expression:
     return exp.Cast(this=e, to=exp.DataType.build("double"))
 
 
-def _pattern_count(
-    column: exp.Expression, like: str | None, regex: str, sample: exp.Expression | None
-) -> exp.Expression:
-    """Count values matching ``regex``, testing the cheap conditions first.
+def _pattern_count(column: exp.Expression, like: str | None, regex: str) -> exp.Expression:
+    """Count values matching ``regex``, testing the cheap LIKE first.
 
     Nested CASE, not ``FILTER (WHERE a AND b)``: DuckDB evaluates every conjunct of
     a FILTER on every row but a CASE branch only where its condition held
@@ -111,10 +118,8 @@ def _pattern_count(
     """
     test: Any = exp.RegexpLike(this=column, expression=exp.Literal.string(regex))
     hit: Any = exp.Case(ifs=[exp.If(this=test, true=exp.Literal.number(1))])
-    conditions = [] if sample is None else [sample.copy()]
     if like:
-        conditions.append(exp.Like(this=column.copy(), expression=exp.Literal.string(like)))
-    for condition in reversed(conditions):
+        condition = exp.Like(this=column.copy(), expression=exp.Literal.string(like))
         hit = exp.Case(ifs=[exp.If(this=condition, true=hit)])
     return exp.Count(this=hit)
 
@@ -130,20 +135,26 @@ class Plan:
         self.names.append((column, stat))
         self.exprs.append(expression.as_(f"m{len(self.exprs)}", quoted=True))
 
-    def select(self, table: exp.Table) -> exp.Select:
-        return exp.select(*self.exprs).from_(table)
+    def select(self, table: exp.Table, where: exp.Expression | None = None) -> exp.Select:
+        query = exp.select(*self.exprs).from_(table)
+        return query if where is None else query.where(where.copy())
+
+    def __bool__(self) -> bool:
+        return bool(self.exprs)
 
     def read(self, row: Sequence[Any]) -> dict[tuple[str, str], Any]:
         return dict(zip(self.names, row, strict=True))
 
 
 def scan1(
-    cols: list[ColumnProfile],
-    d: ProfileDialect,
-    exact: bool,
-    top_k: int,
-    sample: exp.Expression | None,
+    cols: list[ColumnProfile], d: ProfileDialect, exact: bool, top_k: int, *, sketches: bool
 ) -> Plan:
+    """Every full-table aggregate; with ``sketches`` also patterns and top-value candidates.
+
+    On DuckDB ``approx_top_k`` turns the whole SELECT into a hash aggregate, which made
+    every other aggregate of scan 1 slower (measured on 2M rows: 3.3 s CPU with it,
+    2.0 s without), so big tables compute the sketches in `sample_pass` instead.
+    """
     plan = Plan()
     plan.add("", "rows", exp.Count(this=exp.Star()))
     if exact and (key := distinct_rows(cols, d)) is not None:
@@ -157,33 +168,54 @@ def scan1(
             plan.add(c.name, "distinct", exp.Count(this=exp.Distinct(expressions=[ref])))
         else:
             plan.add(c.name, "distinct", d.approx_distinct(ref))
-        if c.kind != "boolean":
-            plan.add(c.name, "min", exp.Min(this=ref))
-            plan.add(c.name, "max", exp.Max(this=ref))
+        if c.kind == "boolean":  # its two values counted here: exact top values, no scan 2
+            plan.add(c.name, "trues", _count_where(ref.copy()))
+            continue
+        plan.add(c.name, "min", exp.Min(this=ref))
+        plan.add(c.name, "max", exp.Max(this=ref))
         if c.kind == "numeric":
-            plan.add(c.name, "mean", exp.Avg(this=_as_double(ref)))
-            plan.add(c.name, "stddev", exp.StddevSamp(this=_as_double(ref)))
-            plan.add(c.name, "quantiles", d.quantiles(_as_double(ref), QUANTILES))
-            plan.add(
-                c.name, "zeros", _count_where(exp.EQ(this=ref, expression=exp.Literal.number(0)))
-            )
-            plan.add(
-                c.name,
-                "negatives",
-                _count_where(exp.LT(this=ref, expression=exp.Literal.number(0))),
-            )
+            _numeric(plan, c.name, ref, d)
         if c.kind == "text":
             length = exp.Length(this=ref)
             plan.add(c.name, "length_min", exp.Min(this=length))
             plan.add(c.name, "length_avg", exp.Avg(this=_as_double(length)))
             plan.add(c.name, "length_max", exp.Max(this=length))
-            plan.add(c.name, "pattern_base", _sampled(exp.Count(this=ref), sample))
-            for name, (like, regex) in PATTERNS.items():
-                count = _pattern_count(ref, like, regex, sample)
-                plan.add(c.name, f"pattern:{name}", count)
-        if d.top_values == "approx_top_k":
-            top = _fn("approx_top_k", ref, exp.Literal.number(top_k))
-            plan.add(c.name, "top_candidates", _sampled(top, sample))
+        if sketches:
+            _sketches(plan, c.name, c.kind == "text", d.top_values == "approx_top_k", top_k)
+    return plan
+
+
+def _numeric(plan: Plan, name: str, ref: exp.Expression, d: ProfileDialect) -> None:
+    plan.add(name, "mean", exp.Avg(this=_as_double(ref)))
+    plan.add(name, "stddev", exp.StddevSamp(this=_as_double(ref)))
+    plan.add(name, "quantiles", d.quantiles(_as_double(ref), QUANTILES))
+    plan.add(name, "zeros", _count_where(exp.EQ(this=ref, expression=exp.Literal.number(0))))
+    plan.add(name, "negatives", _count_where(exp.LT(this=ref, expression=exp.Literal.number(0))))
+
+
+def _sketches(plan: Plan, name: str, text: bool, top: bool, top_k: int) -> None:
+    """Pattern counts of a text column, and top-value candidates (counted in scan 2)."""
+    ref = _col(name)
+    if text:
+        plan.add(name, "pattern_base", exp.Count(this=ref))
+        for pattern, (like, regex) in PATTERNS.items():
+            plan.add(name, f"pattern:{pattern}", _pattern_count(ref, like, regex))
+    if top:
+        plan.add(name, "top_candidates", _fn("approx_top_k", ref, exp.Literal.number(top_k)))
+
+
+def sample_pass(cols: list[ColumnProfile], top_k: int, top: set[str]) -> Plan:
+    """Patterns of every text column and top-value candidates of the columns in ``top``,
+    over the dialect's row sample (read with ``Plan.select(table, where=d.sample)``).
+
+    A WHERE sample, not ``FILTER`` per aggregate: the regexes and sketches then see
+    1/16 of the rows and the full-table scan 1 stays a plain aggregate (measured on 2M
+    rows x 10 columns: 0.34 s CPU here vs 1.8 s inside scan 1).
+    """
+    plan = Plan()
+    for c in cols:
+        if c.kind == "text" or c.name in top:
+            _sketches(plan, c.name, c.kind == "text", c.name in top, top_k)
     return plan
 
 
@@ -192,13 +224,6 @@ def distinct_rows(cols: list[ColumnProfile], d: ProfileDialect) -> exp.Expressio
     if not comparable:
         return None
     return exp.Count(this=exp.Distinct(expressions=[d.row_key(comparable)]))
-
-
-def _sampled(aggregate: exp.Expression, sample: exp.Expression | None) -> exp.Expression:
-    """``aggregate`` restricted to the dialect's cheap row sample (if it has one)."""
-    if sample is None:
-        return aggregate
-    return exp.Filter(this=aggregate, expression=exp.Where(this=sample.copy()))
 
 
 # -- scan 2 --------------------------------------------------------------------------------
@@ -247,29 +272,61 @@ def column_image(c: ColumnProfile, d: ProfileDialect) -> exp.Expression:
     return _as_double(_col(c.name)) if c.kind == "numeric" else _as_double(d.epoch(_col(c.name)))
 
 
-def scan2_duckdb(
-    cols: list[ColumnProfile],
-    bins: dict[str, Bins],
-    near_unique: list[str],
-    verify: list[str],
-    candidates: dict[str, list],
-) -> Plan:
+@dataclass(frozen=True)
+class IntegerImage:
+    """A one-to-one map of a column's values onto integers (decimals shifted by their
+    scale, dates as days), so a bitmap over [min, max] counts its distinct values."""
+
+    scale: int | None = 0  # None: a date
+
+    def expression(self, name: str) -> exp.Expression:
+        ref = _col(name)
+        if self.scale is None:
+            epoch = exp.Cast(this=exp.Literal.string("1970-01-01"), to=exp.DataType.build("date"))
+            return exp.Sub(this=ref, expression=epoch)
+        if self.scale:
+            shifted = exp.Mul(this=ref, expression=exp.Literal.number(10**self.scale))
+            return exp.Cast(this=shifted, to=exp.DataType.build("bigint"))
+        return ref
+
+    def of(self, value: Any) -> int:
+        """The integer image of a value the engine returned (scan 1's min or max)."""
+        if self.scale is None:
+            return int((value - date(1970, 1, 1)).days)
+        return int(Decimal(value).scaleb(self.scale))
+
+
+@dataclass
+class Scan2:
+    """What scan 2 computes, decided from scan 1's figures (DuckDB)."""
+
+    bins: dict[str, Bins] = field(default_factory=dict)
+    every_value: set[str] = field(default_factory=set)  # low cardinality: count all values
+    candidates: dict[str, list] = field(default_factory=dict)  # count these values exactly
+    bitmaps: dict[str, tuple[exp.Expression, int, int]] = field(default_factory=dict)
+    verify: list[str] = field(default_factory=list)  # prove by COUNT(DISTINCT)
+
+
+def scan2_duckdb(cols: list[ColumnProfile], spec: Scan2, d: ProfileDialect) -> Plan:
     plan = Plan()
     for c in cols:
         ref = _col(c.name)
-        values = [v for v in candidates.get(c.name) or [] if v is not None]
-        if values and c.name not in near_unique:  # top values would all count 1
+        if c.name in spec.every_value:  # cheaper than an IN filter, and exact distincts
+            plan.add(c.name, "top_all", _fn("histogram", ref))
+        elif values := [v for v in spec.candidates.get(c.name) or [] if v is not None]:
             member = exp.In(this=ref, expressions=[exp.convert(v) for v in values])
             plan.add(
                 c.name,
                 "top",
                 exp.Filter(this=_fn("histogram", ref), expression=exp.Where(this=member)),
             )
-        if c.name in bins:
+        if c.name in spec.bins:
             # the built-in binned histogram: 2x faster than histogram(<bucket expr>)
-            image = column_image(c, DIALECTS["duckdb"])
-            plan.add(c.name, "histogram", _fn("histogram", image, bins[c.name].bounds()))
-        if c.name in verify:
+            image = column_image(c, d)
+            plan.add(c.name, "histogram", _fn("histogram", image, spec.bins[c.name].bounds()))
+        if c.name in spec.bitmaps and d.bitmap_distinct is not None:
+            plan.add(c.name, "exact_distinct", d.bitmap_distinct(*spec.bitmaps[c.name]))
+        elif c.name in spec.verify:
             plan.add(c.name, "exact_distinct", exp.Count(this=exp.Distinct(expressions=[ref])))
     return plan
 
@@ -285,7 +342,7 @@ def grouping_sets(
     exprs: list[exp.Expression] = []
     names: list[tuple[str, str]] = []
     for c in cols:
-        if c.kind == "other":
+        if c.kind in ("other", "boolean"):  # a boolean's two counts come from scan 1
             continue
         exprs.append(exp.Cast(this=_col(c.name), to=exp.DataType.build("text")))
         names.append((c.name, "top"))
