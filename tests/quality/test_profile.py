@@ -46,6 +46,7 @@ def test_duckdb_profile_exact_figures(duck):
     assert sum(b.count for b in day.histogram) == 1000
     assert p.candidate_keys == ["id"] and p.column("id").distinct == 1000
     assert p.column("id").distinct_exact and p.duplicate_rows == 0
+    assert p.column("id").top_values == []  # unique: every value would count 1
     flag = p.column("flag")  # a boolean's two counts come from scan 1
     assert flag.top_values == [(False, 666), (True, 334)] and flag.distinct == 2
 

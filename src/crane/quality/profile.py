@@ -303,10 +303,12 @@ def profile_table(
     sampled = big and d.sample is not None
     stats = t.one_row(scan1(cols, d, exact, top_k, sketches=not sampled))
     rows = _apply_scan1(cols, stats, exact, top_k)
-    near_unique = [
+    near_unique = [  # key candidates; their top values would (nearly) all count 1
         c.name
         for c in cols
-        if not exact and c.count == rows and rows and (c.distinct or 0) >= 0.5 * rows
+        if c.count == rows
+        and rows
+        and (c.distinct == rows if c.distinct_exact else (c.distinct or 0) >= 0.5 * rows)
     ]
     if sampled and rows and (sample := sample_pass(cols, top_k, _wants_top(cols, near_unique))):
         stats.update(t.one_row(sample, d.sample))
@@ -388,8 +390,9 @@ def _scan2_spec(
             continue
         if not c.distinct_exact and d.bitmap_distinct and (bitmap := _bitmap(c, images)):
             spec.bitmaps[c.name] = bitmap
-    if not any(n in spec.bitmaps for n in near_unique):
-        spec.verify = _best_key(cols, near_unique)
+    unproven = [n for n in near_unique if not _named(cols, n).distinct_exact]
+    if not any(n in spec.bitmaps for n in unproven):
+        spec.verify = _best_key(cols, unproven)
     return spec
 
 
