@@ -62,3 +62,9 @@ if [[ ! -f .venvs/dlt/.pandas ]]; then
   .venvs/dlt/bin/python -m pip install -q "pandas==3.1.1" && .venvs/dlt/bin/python -m pip freeze > .venvs/dlt/.pandas
 fi
 echo "setup_peers: scd2 peers ready ($(grep -iE '^(dbt-core|dbt-duckdb)==' .venvs/dbt/.installed | tr '\n' ' ')$(grep -iE '^pandas==' .venvs/dlt/.pandas))"
+
+# --- profiling peer (bench/bench_profile.py --ydata) ----------------------------------------
+# ydata-profiling 4.18 imports pkg_resources, which setuptools 81 removed. DuckDB only reads the
+# 1M-row sample out of the benchmark table into pandas (ydata profiles DataFrames).
+quality_venv ydata "ydata-profiling==4.18.*" "setuptools<81" "duckdb==1.5.5"
+echo "setup_peers: profiling peer ready ($(grep -iE '^(ydata-profiling|pandas)==' .venvs/ydata/.installed | tr '\n' ' '))"
