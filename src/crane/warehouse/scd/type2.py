@@ -27,6 +27,7 @@ from sqlglot import exp
 from crane.connectors.base import TableRef
 from crane.errors import ConfigError
 from crane.sql.build import col, ident, table
+from crane.warehouse.scd import type2_fast
 from crane.warehouse.scd.base import ScdResult, ScdTable, scd_types
 from crane.warehouse.scd.steps import (
     DEL,
@@ -69,10 +70,13 @@ def load_type2(
 ) -> ScdResult:
     if not dim.surrogate_key:
         raise ConfigError("a Type 2 dimension needs a surrogate key", table=str(dim.table))
+    fast = type2_fast.applies(con, dim)
+    shape = type2_fast.probe(con, dim, batch, fast=fast)
+    if shape.clean and not shape.stored:
+        return _initial_load(con, dim, batch, shape.rows)
+    if shape.on_time:
+        return type2_fast.load(con, dim, batch, shape.rows)
     with work(con) as w:
-        initial = _initial_load(w, dim, batch)
-        if initial is not None:
-            return initial
         events = w.temp("ev", events_query(dim, batch))
         old = w.temp("old", _old_rows(dim, events))
         stored = _stored_events(dim, old)
@@ -89,24 +93,10 @@ def load_type2(
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
 
 
-def _initial_load(w: Work, dim: ScdTable, batch: TableRef) -> ScdResult | None:
+def _initial_load(con: Connector, dim: ScdTable, batch: TableRef, rows: int) -> ScdResult:
     """First load of an empty dimension from a clean batch (one row per key, no deletes):
     every row is a current version, inserted in one statement with no window work."""
-    if w.con.execute(exp.select(num(1)).from_(table(dim.table)).limit(1)):
-        return None
-    keys = exp.select(*(col(k) for k in dim.business_key)).from_(table(batch)).distinct()
-    deletes: exp.Expr = num(0)
-    if dim.delete_marker:
-        deletes = exp.Sum(this=_case(is_true(col(dim.delete_marker)), 1, 0))
-    probe = exp.select(
-        exp.Count(this=exp.Star()),
-        deletes,
-        exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(_subquery(keys, "k"))),
-    ).from_(table(batch))
-    rows, deleted, distinct = w.con.execute(probe)[0]
-    if not rows or (deleted or 0) or rows != distinct:
-        return None
-    sk = surrogate_key(dim, dim.table, "b", [], dim.change_ts, w.con.dialect)
+    sk = surrogate_key(dim, dim.table, "b", [], dim.change_ts, con.dialect)
     items: list[exp.Expr] = [sk]
     items += [col(c, "b") for c in [*dim.business_key, *dim.type2]]
     items += [col(source, "b") for source in dim.overwrite.values()]
@@ -120,8 +110,8 @@ def _initial_load(w: Work, dim: ScdTable, batch: TableRef) -> ScdResult | None:
         items.append(exp.false())
         names.append(dim.deleted_column)
     schema = exp.Schema(this=table(dim.table), expressions=[ident(n) for n in names])
-    w.con.execute(exp.Insert(this=schema, expression=exp.select(*items).from_(table(batch, "b"))))
-    return ScdResult(inserted=int(rows))
+    con.execute(exp.Insert(this=schema, expression=exp.select(*items).from_(table(batch, "b"))))
+    return ScdResult(inserted=rows)
 
 
 def _values(dim: ScdTable) -> list[str]:

@@ -1,0 +1,153 @@
+"""The Type 2 on-time path (crane.warehouse.scd.type2_fast) writes the same history as the
+general loader, surrogate keys and load results included, and steps aside for every batch
+it cannot take. Each scenario runs twice on real DuckDB files: as shipped, and with the
+fast path switched off (no engine declared for it), and the two tables must be equal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scd_reference import fresh_name, stage
+from sqlglot import exp
+
+from crane.connectors.base import TableRef, connect
+from crane.warehouse.scd import ScdConflictError, ScdResult, ScdTable, load_dimension, type2_fast
+from crane.warehouse.scd.steps import table_exists
+
+COLS = [
+    ("id", "INT"),
+    ("name", "TEXT"),
+    ("city", "TEXT"),
+    ("updated_at", "TIMESTAMP"),
+    ("seq", "INT"),
+    ("_del", "BOOLEAN"),
+]
+
+
+def r(id_: int | None, name: Any, city: Any, day: int, seq: int = 0, gone: bool = False) -> tuple:
+    return (id_, name, city, datetime(2024, 1, day), seq, gone)
+
+
+INITIAL = [
+    r(1, "ann", "oslo", 1),
+    r(2, "bob", None, 1),
+    r(3, "cy", "rome", 1),
+    r(4, "di", "nice", 1),
+    r(None, "nul", "bern", 1),  # a NULL business key is a key like any other
+    r(6, None, None, 1),
+]
+ON_TIME = [
+    [  # changes, NULL -> value, value -> NULL, no change at a later time, new keys
+        r(1, "ann", "bergen", 2),
+        r(2, "bob", "lima", 3),
+        r(3, "cy", None, 2),
+        r(4, "di", "nice", 5),
+        r(None, "nul", "basel", 2),
+        r(7, "eve", "kyiv", 2),
+        r(8, None, None, 4),
+    ],
+    [r(1, "ann", "oslo", 4), r(7, "eve", "lviv", 3), r(9, "flo", "riga", 3)],
+]
+
+VARIANTS = {
+    "sequence": {},
+    "hash": {"surrogate_strategy": "hash"},
+    "tie_break": {"tie_break": "seq"},
+    "deleted_flag": {"hard_delete": "close_and_flag", "deleted_column": "is_deleted"},
+}
+
+
+def make_dim(**kw: Any) -> ScdTable:
+    spec: dict[str, Any] = dict(
+        business_key=("id",), type2=("name", "city"), delete_marker="_del", hard_delete="close"
+    )
+    spec.update(kw)
+    return ScdTable(TableRef("dim_customer"), **spec)
+
+
+def run(db: Path, dim: ScdTable, batches: list[list[tuple]]) -> tuple[list, list, list[bool]]:
+    """Load ``batches`` in order: (table by surrogate key, results, on-time verdicts)."""
+    results: list[ScdResult] = []
+    verdicts: list[bool] = []
+    with connect(f"duckdb:///{db}") as con:
+        for batch in batches:
+            stg = TableRef(fresh_name("stg"))
+            stage(con, stg, COLS, batch)
+            if table_exists(con, dim.table):
+                verdicts.append(type2_fast.probe(con, dim, stg, fast=True).on_time)
+            results.append(load_dimension(con, dim, stg, run_id="t"))
+        table = con.execute(exp.select("*").from_(dim.table.expression()).order_by("sk"))
+    return table, results, verdicts
+
+
+def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dim: ScdTable, batches: list) -> tuple:
+    fast = run(tmp_path / "fast.duckdb", dim, batches)
+    monkeypatch.setattr(type2_fast, "ROW_COUNTS", set())
+    slow = run(tmp_path / "general.duckdb", dim, batches)
+    return fast, slow
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_on_time_batches_match_the_general_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str
+) -> None:
+    dim = make_dim(**VARIANTS[variant])
+    (table, results, verdicts), (g_table, g_results, _) = both(
+        tmp_path, monkeypatch, dim, [INITIAL, *ON_TIME]
+    )
+    assert verdicts == [True, True], "both change batches took the fast path"
+    assert table == g_table
+    assert results == g_results
+    assert results[1] == ScdResult(inserted=6, closed=4, unchanged=1)
+    assert len(table) == 6 + 6 + 3
+
+
+def test_rerun_of_an_on_time_batch_is_a_no_op(tmp_path: Path) -> None:
+    dim = make_dim()
+    table, results, verdicts = run(tmp_path / "w.duckdb", dim, [INITIAL, ON_TIME[0], ON_TIME[0]])
+    assert verdicts == [True, False]  # same timestamps as the current rows: general path
+    assert (results[2].inserted, results[2].closed, results[2].unchanged) == (0, 0, 7)
+    assert len(table) == 6 + 6
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        pytest.param([INITIAL, [r(1, "ann", "paris", 3)], [r(1, "ann", "lyon", 2)]], id="late"),
+        pytest.param([INITIAL, [r(1, "ann", "a", 5), r(1, "ann", "b", 6)]], id="two_per_key"),
+        pytest.param([INITIAL, [r(2, "bob", None, 5, gone=True)]], id="delete"),
+        pytest.param([INITIAL, [(3, "cy", "x", None, 0, False)]], id="null_timestamp"),
+        pytest.param(
+            [INITIAL, [r(4, "di", None, 3, gone=True)], [r(4, "di", "back", 4)]],
+            id="reinsert_after_close",
+        ),
+    ],
+)
+def test_batches_the_fast_path_declines_load_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batches: list
+) -> None:
+    dim = make_dim()
+    (table, results, verdicts), (g_table, g_results, _) = both(tmp_path, monkeypatch, dim, batches)
+    assert verdicts[-1] is False
+    assert table == g_table
+    assert results == g_results
+
+
+def test_deleted_flag_version_is_not_taken_as_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dim = make_dim(hard_delete="close_and_flag", deleted_column="is_deleted")
+    batches = [INITIAL, [r(4, "di", None, 3, gone=True)], [r(4, "di", "back", 4)]]
+    (table, results, verdicts), (g_table, g_results, _) = both(tmp_path, monkeypatch, dim, batches)
+    assert verdicts == [False, False]
+    assert table == g_table
+    assert results == g_results
+
+
+def test_same_time_different_value_is_still_a_conflict(tmp_path: Path) -> None:
+    dim = make_dim()
+    with pytest.raises(ScdConflictError, match="same timestamp"):
+        run(tmp_path / "w.duckdb", dim, [INITIAL, [r(1, "ann", "other", 1)]])
