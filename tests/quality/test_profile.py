@@ -169,3 +169,18 @@ def test_big_table_without_integer_key_proves_one_by_count_distinct(duck_url, mo
     assert p.candidate_keys == ["n"] and p.column("n").distinct_exact  # integers first
     assert not p.column("code").distinct_exact  # unproven: at most a likely key
     assert set(p.likely_keys) <= {"code"}  # (a HyperLogLog estimate of 1,000 values is +-10 %)
+
+
+def test_low_cardinality_histogram_matches_duckdb_binning(duck_url):
+    """A column with few values is binned from its value counts (no histogram query);
+    the bins must equal DuckDB's own ``histogram(x, bounds)``, values on a bound included."""
+    with connect(duck_url) as con:
+        con.execute(
+            "CREATE TABLE few AS SELECT [0, 1, 1, 2, 4, 4, 4][1 + range % 7] AS x FROM range(700)"
+        )
+    p = profile_url(duck_url, "few")
+    bins = p.column("x").histogram
+    assert [(b.lower, b.upper) for b in bins] == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    with connect(duck_url) as con:
+        (engine,) = con.fetch("SELECT histogram(x::DOUBLE, [1.0, 2.0, 3.0]) FROM few")[0]
+    assert [b.count for b in bins] == [engine[k] for k in sorted(engine)] == [300, 100, 0, 300]

@@ -323,6 +323,10 @@ def profile_table(
             plan2.add("", "distinct_rows", key)
         found = t.one_row(plan2) if plan2 else {}
         _apply_duckdb_scan2(cols, found, binning, top_k)
+        for c in cols:  # binned from every value's count, with the now exact distinct
+            every = found.get((c.name, "top_all")) if c.kind == "numeric" else None
+            if every and (exact_bins := _bins_for(c, bins, spans.get(c.name))):
+                c.histogram = exact_bins.from_values(every)
         stats.update(found)
     else:
         query, names = grouping_sets(t.target, cols, binning, d, max(top_k, bins + 1))
@@ -479,8 +483,8 @@ def _apply_duckdb_scan2(
             c.distinct, c.distinct_exact = sum(v is not None for v in every), True
         elif (top := found.get((c.name, "top"))) is not None:
             c.top_values = _top(top, top_k)
-        if c.name in binning:
-            c.histogram = binning[c.name].from_bounded(found.get((c.name, "histogram")))
+        if c.name in binning and (c.name, "histogram") in found:
+            c.histogram = binning[c.name].from_bounded(found[(c.name, "histogram")])
         if (exact := found.get((c.name, "exact_distinct"))) is not None:
             c.distinct, c.distinct_exact = int(exact), True
 
