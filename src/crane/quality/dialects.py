@@ -111,9 +111,11 @@ def _distinct_list(columns: list[exp.Expr]) -> exp.Expr:
     return exp.Count(this=exp.Distinct(expressions=columns))
 
 
-def _min_n(value: exp.Expr, n: int) -> exp.Expr:
-    """DuckDB's ``MIN(x, n)``: the n smallest non-NULL values as a sorted list."""
-    return exp.Anonymous(this="MIN", expressions=[value, exp.Literal.number(n)])
+def _min_n(value: exp.Expr, n: int, where: exp.Expr) -> exp.Expr:
+    """DuckDB's ``MIN(x, n) FILTER (WHERE p)``: the n smallest values among the rows
+    where p holds, as a sorted list (FILTER: other rows never reach the aggregate)."""
+    smallest = exp.Anonymous(this="MIN", expressions=[value, exp.Literal.number(n)])
+    return exp.Filter(this=smallest, expression=exp.Where(this=where))
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,10 @@ class QualityDialect:
     percentile_probe: Callable[[Base, exp.Expr, float], exp.Select] | None = None
     native_stddev: bool = True
     try_cast: bool = False  # TRY_CAST exists: "castable" checks any type in-engine
-    # (value, n) -> a bounded aggregate of the n smallest values (failing keys taken by
-    # the fused scan itself); None: the sample is a query of its own
-    smallest: Callable[[exp.Expr, int], exp.Expr] | None = None
+    # (value, n, condition) -> a bounded aggregate of the n smallest values where the
+    # condition holds (failing keys taken by the fused scan itself); None: the sample
+    # is a query of its own
+    smallest: Callable[[exp.Expr, int, exp.Expr], exp.Expr] | None = None
     text_type: str = "TEXT"
 
     def render(self, expression: exp.Expr) -> str:

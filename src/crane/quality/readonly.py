@@ -75,7 +75,19 @@ def _reads_only(tree: exp.Expr) -> bool:
 # ~1.36 GB RSS uncapped and ~0.86 GB with 600MB (DuckDB spills the DISTINCT hash
 # tables); 640MB keeps the checker under 1 GB. Override: ?memory_limit=4GB.
 DUCKDB_MEMORY_LIMIT = "640MB"
-_DUCKDB_SETTINGS = ("memory_limit", "threads", "temp_directory", "max_temp_directory_size")
+# A GROUP BY on a key whose min..max range spans at most 2^24 values (dense integer ids)
+# uses an array indexed by the key instead of a hash table. DuckDB's default stops at
+# 2^12; unique(id) over 10M dense ids took 1.2 s CPU instead of 3.4 s with 24 bits. The
+# array (2^bits × the COUNT state, ~270 MB at 24 bits) is sized from the column's range,
+# never beyond it. https://duckdb.org/docs/stable/configuration/overview (perfect_ht_threshold)
+DUCKDB_PERFECT_HT_BITS = 24
+_DUCKDB_SETTINGS = (
+    "memory_limit",
+    "threads",
+    "temp_directory",
+    "max_temp_directory_size",
+    "perfect_ht_threshold",
+)
 
 
 class ReadOnlySession:
@@ -110,6 +122,7 @@ class ReadOnlySession:
         # URL parameters such as ?memory_limit=1GB&threads=2 bound the checker's footprint
         config: dict[str, Any] = {k: v for k, v in self.url.params.items() if k in _DUCKDB_SETTINGS}
         config.setdefault("memory_limit", DUCKDB_MEMORY_LIMIT)
+        config.setdefault("perfect_ht_threshold", DUCKDB_PERFECT_HT_BITS)
         self._con = duckdb.connect(path, read_only=path != ":memory:", config=config)
 
     def _open_postgres(self) -> None:

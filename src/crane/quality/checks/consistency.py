@@ -121,11 +121,10 @@ class Referential(RowCheck):
         # NULL keys are no violation; the parent side holds no NULL, so IN is TRUE/FALSE
         found = exp.column(self._found(ctx)[0], quoted=True)
         missing = exp.and_(not_null(self.col), exp.Not(this=found))
-        key = exp.Case(ifs=[exp.If(this=missing.copy(), true=self.col)])
         return {
             "violations": (self.scan, count_if(missing)),
             "rows": (self.scan, exp.Count(this=exp.Star())),
-            "missing_keys": (self.scan, smallest(key, wanted)),
+            "missing_keys": (self.scan, smallest(self.col, wanted, missing.copy())),
         }
 
     def local_queries(self, ctx: Context) -> list[tuple[str, exp.Expr]]:
