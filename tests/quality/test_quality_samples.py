@@ -13,6 +13,7 @@ import pytest
 
 from crane.quality.executor import plan_suite, run_suite
 from crane.quality.loader import build_suite
+from crane.quality.readonly import ReadOnlySession, ReadOnlyViolation
 
 REF = {"type": "referential", "table": "orders", "column": "customer_id", "to": "customers"}
 
@@ -129,3 +130,21 @@ def test_max_violations_is_the_tolerance_and_range_max_its_bound(duck_db: str) -
     assert _one(duck_db, unique).status == "fail"
     assert _one(duck_db, {**unique, "max_violations": 2}).threshold == "<= 2"
     assert _one(duck_db, {**unique, "max_violations": 2}).status == "pass"
+
+
+def test_duckdb_session_settings_default_and_override(duck_db: str) -> None:
+    setting = "SELECT current_setting('perfect_ht_threshold') AS bits"
+    with ReadOnlySession(duck_db) as session:
+        assert session.fetch(setting)[1] == [(24,)]  # dense integer keys group in an array
+    with ReadOnlySession(f"{duck_db}?perfect_ht_threshold=12") as session:
+        assert session.fetch(setting)[1] == [(12,)]
+
+
+def test_built_queries_are_guarded_without_reparsing(duck_db: str) -> None:
+    from sqlglot import exp
+
+    with ReadOnlySession(duck_db) as session:
+        assert session.fetch(exp.select("1").from_("orders").limit(1))[1] == [(1,)]
+        sneaky = exp.insert(exp.select("1"), "orders")  # a built tree that writes
+        with pytest.raises(ReadOnlyViolation):
+            session.fetch(sneaky)
