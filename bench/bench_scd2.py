@@ -11,7 +11,7 @@ A 1,000,000-row customer dimension with 6 tracked columns:
 and the peers on the same 1% change (goals: crane >= 4x faster than ``dbt snapshot``
 with dbt-duckdb, timestamp strategy; >= 8x faster than dlt's ``scd2`` merge strategy).
 
-Every case is a separate process timed whole by ``/usr/bin/time -v`` (wall, peak RSS)
+Every case is a separate process timed whole by ``/usr/bin/time -v`` (wall, CPU, peak RSS)
 on a fresh copy of a prepared DuckDB file; each process also reports its load-only time
 (dbt: the snapshot node's own execution time from run_results.json, so dbt's start-up
 shows separately). Cases run interleaved, rotated per repetition, and every result is
@@ -147,10 +147,11 @@ class Run:
     wall_s: float
     rss_mb: float
     load_s: float
+    cpu_s: float  # user + system CPU of the whole process: steadier than wall on a busy machine
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run ``cmd`` under ``/usr/bin/time -v``: (wall seconds, peak RSS MB, stdout)."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run ``cmd`` under ``/usr/bin/time -v``: (wall s, peak RSS MB, user+system CPU s, stdout)."""
     proc = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env, check=False
     )
@@ -158,9 +159,11 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
         raise RuntimeError(f"{cmd[:3]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    assert wall and rss, proc.stderr[-2000:]
+    cpu = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
+    assert wall and rss and len(cpu) == 2, proc.stderr[-2000:]
     h, m, s = wall.groups()
-    return int(h or 0) * 3600 + int(m) * 60 + float(s), int(rss.group(1)) / 1024, proc.stdout
+    seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
+    return seconds, int(rss.group(1)) / 1024, sum(map(float, cpu)), proc.stdout
 
 
 def last_json(stdout: str) -> dict[str, float]:
@@ -197,23 +200,23 @@ def dbt_snapshot(run_dir: Path) -> Run:
     """One ``dbt snapshot``; load_s is dbt's own node execution time (start-up excluded)."""
     target = run_dir / "target"
     cmd = [str(DBT), "snapshot", "--target-path", str(target), "--log-path", str(run_dir)]
-    wall, rss, _ = timed(cmd, dbt_env(run_dir / "dbt.duckdb"))
+    wall, rss, cpu, _ = timed(cmd, dbt_env(run_dir / "dbt.duckdb"))
     results = json.loads((target / "run_results.json").read_text())
     node = sum(r["execution_time"] for r in results["results"])
-    return Run(wall, rss, node)
+    return Run(wall, rss, node, cpu)
 
 
 def dlt_load(run_dir: Path, source: Path, table: str, full: bool = False) -> Run:
     cmd = [str(DLT_PY), str(BENCH / "scd2_dlt.py"), "--source", str(source)]
     cmd += ["--full-snapshot"] if full else []
-    wall, rss, out = timed([*cmd, "--table", table, "--workdir", str(run_dir)])
-    return Run(wall, rss, last_json(out)["load_s"])
+    wall, rss, cpu, out = timed([*cmd, "--table", table, "--workdir", str(run_dir)])
+    return Run(wall, rss, last_json(out)["load_s"], cpu)
 
 
 def crane_run(name: str, db: Path) -> Run:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", name, "--db", str(db)]
-    wall, rss, out = timed(cmd)
-    return Run(wall, rss, last_json(out)["load_s"])
+    wall, rss, cpu, out = timed(cmd)
+    return Run(wall, rss, last_json(out)["load_s"], cpu)
 
 
 def prepare(work: Path, rows: int, peers: list[str]) -> dict[str, Run]:
@@ -346,12 +349,18 @@ def report(runs: dict[str, list[Run]], initial: dict[str, Run], args: argparse.N
         f"\nrows={args.rows:,} reps={args.reps} load_avg={os.getloadavg()[0]:.1f}"
         " (medians; wall/RSS of the whole process via /usr/bin/time -v; load = the load only)"
     )
-    print(f"  {'case':16s} {'wall s':>8s} {'load s':>8s} {'RSS MB':>8s}   wall runs")
+    head = f"  {'case':16s} {'wall s':>8s} {'load s':>8s} {'CPU s':>8s} {'RSS MB':>8s}   wall runs"
+    print(head)
     for name, m in med.items():
         walls = ", ".join(f"{r.wall_s:.2f}" for r in runs[name])
-        print(f"  {name:16s} {m.wall_s:8.2f} {m.load_s:8.2f} {m.rss_mb:8.0f}   {walls}")
+        print(
+            f"  {name:16s} {m.wall_s:8.2f} {m.load_s:8.2f} {m.cpu_s:8.2f} {m.rss_mb:8.0f}   {walls}"
+        )
     for name, r in initial.items():
-        print(f"  {name:16s} {r.wall_s:8.2f} {r.load_s:8.2f} {r.rss_mb:8.0f}   (once, setup)")
+        print(
+            f"  {name:16s} {r.wall_s:8.2f} {r.load_s:8.2f} {r.cpu_s:8.2f} {r.rss_mb:8.0f}"
+            "   (once, setup)"
+        )
     if "dbt_change" in med:
         m = med["dbt_change"]
         print(f"  dbt start-up and overhead outside the snapshot node: {m.wall_s - m.load_s:.2f} s")
@@ -362,7 +371,8 @@ def report(runs: dict[str, list[Run]], initial: dict[str, Run], args: argparse.N
             print(
                 f"  {label:34s} whole process {med[num].wall_s / med[den].wall_s:6.2f}x"
                 f" (within-rep {within:5.2f}x),"
-                f" load only {med[num].load_s / med[den].load_s:6.2f}x   (goal {goal})"
+                f" load only {med[num].load_s / med[den].load_s:6.2f}x,"
+                f" CPU {med[num].cpu_s / med[den].cpu_s:5.2f}x   (goal {goal})"
             )
 
 
