@@ -64,7 +64,7 @@ class Bundle:
             return self.scan.select(dialect.name, *projections)
         rows = [exp.alias_(self.row_columns[n].copy(), n, quoted=True) for n in needed]
         inner = self.scan.select(dialect.name, exp.Star(), *rows)
-        return exp.select(*projections).from_(inner.subquery("scan"))
+        return exp.select(*projections).from_(inner.subquery("scan", copy=False), copy=False)
 
     def _reads(self, alias: str) -> set[str]:
         if not self.row_columns:
