@@ -10,7 +10,8 @@ and peak RSS, start-up included), interleaved, ``--repeat`` times; the peers run
 their virtualenvs under bench/.venvs/ (``bash bench/setup_peers.sh`` builds them).
 
     .venv/bin/python bench/bench_quality.py [--rows 10000000] [--repeat 2]
-        [--tools floor,crane,soda4,gx,soda3]   (also: crane_uncapped)
+        [--tools floor,crane,soda4,gx,soda3]
+        (also: crane_uncapped, crane_ht12, floor_ht24 — see VARIANTS)
 
 The table has injected defects (duplicate ids, NULLs, unknown statuses, negative
 amounts, bad emails, orphan customer ids, updated_at < created_at), so checks fail and
@@ -117,13 +118,25 @@ def v10_path(db: Path) -> Path:
     return db.with_name(db.stem + "_v10.duckdb")
 
 
+# Variants that isolate one setting. crane's DuckDB session caps memory at 640MB and
+# raises perfect_ht_threshold to 24 bits (GROUP BY on dense integer keys in an array);
+# crane_ht12 is crane with DuckDB's default 12 bits, floor_ht24 the floor with 24 bits.
+VARIANTS = {
+    "crane_uncapped": "?memory_limit=4GB",
+    "crane_ht12": "?perfect_ht_threshold=12",
+    "floor_ht24": {"perfect_ht_threshold": 24},
+}
+CHILDREN = ("floor", "crane", *VARIANTS)
+
+
 def child(which: str, db: Path) -> None:
     """Floor or crane in this process (the peers have their own scripts and venvs)."""
     started = time.perf_counter()
-    if which == "floor":
+    if which.startswith("floor"):
         import duckdb
 
-        with duckdb.connect(str(db), read_only=True) as con:
+        config = VARIANTS.get(which) or {}
+        with duckdb.connect(str(db), read_only=True, config=config) as con:
             metrics = con.execute(FLOOR_AGGREGATE).fetchone()
             keys = con.execute(FLOOR_KEYS).fetchone()
         summary = {"queries": 2, "rows": metrics[0], "orphans": keys[0], "dup_ids": keys[1]}
@@ -131,9 +144,7 @@ def child(which: str, db: Path) -> None:
         from crane.quality.executor import run_suite
         from crane.quality.loader import load_suite
 
-        # crane caps DuckDB at 640MB by default (peak RSS <= 1 GB), so the DISTINCT hash
-        # tables spill to disk; "crane_uncapped" lifts the cap to compare with the floor.
-        url = f"duckdb:///{db}" + ("?memory_limit=4GB" if which == "crane_uncapped" else "")
+        url = f"duckdb:///{db}" + str(VARIANTS.get(which, ""))
         suite = load_suite(SUITE, lambda _name: url, "warehouse")
         outcome = run_suite(suite, None)
         statuses = [r.status for r in outcome.results]
@@ -148,7 +159,7 @@ def child(which: str, db: Path) -> None:
 
 
 def command(which: str, db: Path) -> list[str]:
-    if which in ("floor", "crane", "crane_uncapped"):
+    if which in CHILDREN:
         return [sys.executable, str(Path(__file__).resolve()), "--child", which, "--db", str(db)]
     script = PEERS / f"{which}_run.py"
     data = v10_path(db) if which == "soda3" else db
