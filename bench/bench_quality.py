@@ -180,6 +180,10 @@ def measure(which: str, db: Path, timeout: float) -> dict:
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     result: dict = {"which": which, "seconds": round(wall, 2)}
     result["peak_rss_mb"] = round(int(rss.group(1)) / 1024) if rss else None
+    # CPU seconds (user + system, all threads): less sensitive than wall time to other
+    # processes on a shared machine, so the ratios are reported for both
+    cpu = [re.search(rf"{kind} time \(seconds\): ([\d.]+)", text) for kind in ("User", "System")]
+    result["cpu_seconds"] = round(sum(float(m.group(1)) for m in cpu if m), 2)
     lines = [ln for ln in out.stdout.strip().splitlines() if ln.startswith("{")]
     if out.returncode not in (0, 1) or not lines:
         result["error"] = (out.stderr or out.stdout)[-800:]
@@ -191,6 +195,7 @@ def measure(which: str, db: Path, timeout: float) -> dict:
 def report(results: dict[str, list[dict]], rows: int) -> None:
     ok = {w: [r for r in rs if "error" not in r] for w, rs in results.items()}
     med = {w: statistics.median(r["seconds"] for r in rs) for w, rs in ok.items() if rs}
+    cpu = {w: statistics.median(r["cpu_seconds"] for r in rs) for w, rs in ok.items() if rs}
     floor = med.get("floor")
     print(f"\nrows: {rows:,}  cpus: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}")
     for which, runs in results.items():
@@ -201,7 +206,10 @@ def report(results: dict[str, list[dict]], rows: int) -> None:
         times = ", ".join(f"{r['seconds']:.2f}" for r in ok[which])
         rss = max(r["peak_rss_mb"] or 0 for r in ok[which])
         ratio = f"{med[which] / floor:.2f}x floor" if floor else ""
-        extra = {k: v for k, v in ok[which][-1].items() if k not in ("which", "seconds")}
+        if floor and cpu.get("floor"):
+            ratio += f", CPU {cpu[which]:.2f} s = {cpu[which] / cpu['floor']:.2f}x"
+        skip = ("which", "seconds", "cpu_seconds")
+        extra = {k: v for k, v in ok[which][-1].items() if k not in skip}
         print(f"{which:6s} median {med[which]:.2f} s ({times})  {ratio}  RSS {rss} MB  {extra}")
 
 
