@@ -15,11 +15,15 @@ A suite file::
           - type: range                             # the long form
             column: amount
             min: 0
+            max: 100000                             # range: min/max are the bounds
+            max_violations: 10                      # violating rows tolerated (default 0)
             severity: warn
 
 A check item is ``{type: …, …}`` or ``{<type>: <options>}`` where the options are a
 mapping, a column name or a list of columns. A check-level ``filter`` is ANDed with
-the table's.
+the table's. Checks that count violating rows (and ``unique``) tolerate
+``max_violations`` rows or ``max_pct`` percent; ``max`` still means the tolerance
+there, except where it is the check's own bound (``range``).
 """
 
 from __future__ import annotations
