@@ -123,6 +123,9 @@ def test_big_table_path_samples_patterns_and_counts_exactly_where_cheap(duck, mo
     assert grp.distinct_exact and grp.distinct == 4 and grp.top_values[0] == ("a", 250)
     score = p.column("score")  # (range % 50) - 5 where range % 10 != 0: 45 values
     assert score.distinct_exact and score.distinct == 45 and score.top_values[0][1] == 20
+    q = score.quantiles  # t-digest of the row sample
+    assert list(q) == ["p5", "p25", "p50", "p75", "p95"] and -4 <= q["p5"] <= q["p95"] <= 44
+    assert q["p50"] == pytest.approx(20, abs=8)
     assert p.column("day").distinct_exact and p.column("day").distinct == 20
     assert p.column("email").patterns["email"] == pytest.approx(0.99, abs=0.05)
     assert not p.column("email").distinct_exact  # text: the HyperLogLog estimate

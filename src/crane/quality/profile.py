@@ -195,8 +195,6 @@ def _apply_scan1(
             c.distinct, c.distinct_exact = min(int(distinct), c.count), exact
         c.min, c.max = get("min"), get("max")
         c.mean, c.stddev = get("mean"), get("stddev")
-        if qs := get("quantiles"):
-            c.quantiles = {f"p{round(q * 100)}": v for q, v in zip(QUANTILES, qs, strict=True)}
         c.length_min, c.length_max = get("length_min"), get("length_max")
         c.length_avg = get("length_avg")
         c.zeros, c.negatives = get("zeros"), get("negatives")
@@ -208,8 +206,11 @@ def _apply_scan1(
     return rows
 
 
-def _apply_patterns(cols: list[ColumnProfile], stats: dict[tuple[str, str], Any]) -> None:
+def _apply_sketches(cols: list[ColumnProfile], stats: dict[tuple[str, str], Any]) -> None:
+    """Quantiles and pattern shares (from scan 1, or from the sample pass on big tables)."""
     for c in cols:
+        if qs := stats.get((c.name, "quantiles")):
+            c.quantiles = {f"p{round(q * 100)}": v for q, v in zip(QUANTILES, qs, strict=True)}
         if c.kind == "text" and c.count:
             base = int(stats.get((c.name, "pattern_base")) or 0) or 1
             shares = {n: int(stats.get((c.name, f"pattern:{n}")) or 0) / base for n in PATTERNS}
@@ -301,7 +302,7 @@ def profile_table(
     # below SAMPLE_FROM_ROWS exact distinct counts cost next to nothing
     exact = exact_distinct or d.approx_distinct is None or not big
     sampled = big and d.sample is not None
-    stats = t.one_row(scan1(cols, d, exact, top_k, sketches=not sampled))
+    stats = t.one_row(scan1(cols, d, exact, top_k, sampled=sampled))
     rows = _apply_scan1(cols, stats, exact, top_k)
     near_unique = [  # key candidates; their top values would (nearly) all count 1
         c.name
@@ -310,9 +311,9 @@ def profile_table(
         and rows
         and (c.distinct == rows if c.distinct_exact else (c.distinct or 0) >= 0.5 * rows)
     ]
-    if sampled and rows and (sample := sample_pass(cols, top_k, _wants_top(cols, near_unique))):
+    if sampled and rows and (sample := sample_pass(cols, d, top_k, _wants_top(cols, near_unique))):
         stats.update(t.one_row(sample, d.sample))
-    _apply_patterns(cols, stats)
+    _apply_sketches(cols, stats)
     spans = _spans(con, cols, d) if rows else {}
     binning = {c.name: b for c in cols if (b := _bins_for(c, bins, spans.get(c.name)))}
     if d.top_values == "approx_top_k":

@@ -66,6 +66,11 @@ class ProfileDialect:
     # A bitmap of the span costs span/8 bytes per thread where COUNT(DISTINCT) builds a
     # hash table of every value (measured on 2M keys: 0.11 s vs 1.07 s).
     bitmap_distinct: Callable[[exp.Expression, int, int], exp.Expression] | None = None
+    # Rows where a condition holds. DuckDB's COUNT_IF is a plain aggregate; a FILTER
+    # clause slices the input per aggregate (measured: 0.13 s CPU of 1.34 in scan 1).
+    count_where: Callable[[exp.Expression], exp.Expression] = lambda c: exp.Filter(
+        this=exp.Count(this=exp.Star()), expression=exp.Where(this=c)
+    )
 
 
 DIALECTS: dict[str, ProfileDialect] = {
@@ -80,6 +85,7 @@ DIALECTS: dict[str, ProfileDialect] = {
             this=exp.Mod(this=_fn("hash", exp.column("rowid")), expression=exp.Literal.number(16)),
             expression=exp.Literal.number(0),
         ),
+        count_where=lambda c: exp.CountIf(this=c),
         bitmap_distinct=lambda c, lo, hi: _fn(
             "bit_count", _fn("bitstring_agg", c, exp.Literal.number(lo), exp.Literal.number(hi))
         ),
@@ -100,10 +106,6 @@ DIALECTS: dict[str, ProfileDialect] = {
 # -- scan 1 --------------------------------------------------------------------------------
 def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
-
-
-def _count_where(condition: exp.Expression) -> exp.Expression:
-    return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition))
 
 
 def _as_double(e: exp.Expression) -> exp.Expression:
@@ -148,13 +150,14 @@ class Plan:
 
 
 def scan1(
-    cols: list[ColumnProfile], d: ProfileDialect, exact: bool, top_k: int, *, sketches: bool
+    cols: list[ColumnProfile], d: ProfileDialect, exact: bool, top_k: int, *, sampled: bool
 ) -> Plan:
-    """Every full-table aggregate; with ``sketches`` also patterns and top-value candidates.
+    """Every full-table aggregate; unless ``sampled``, also quantiles, patterns and
+    top-value candidates (which `sample_pass` computes on big tables).
 
     On DuckDB ``approx_top_k`` turns the whole SELECT into a hash aggregate, which made
     every other aggregate of scan 1 slower (measured on 2M rows: 3.3 s CPU with it,
-    2.0 s without), so big tables compute the sketches in `sample_pass` instead.
+    2.0 s without); t-digest quantiles were a third of what remained.
     """
     plan = Plan()
     plan.add("", "rows", exp.Count(this=exp.Star()))
@@ -170,7 +173,7 @@ def scan1(
         else:
             plan.add(c.name, "distinct", d.approx_distinct(ref))
         if c.kind == "boolean":  # its two values counted here: exact top values, no scan 2
-            plan.add(c.name, "trues", _count_where(ref.copy()))
+            plan.add(c.name, "trues", d.count_where(ref.copy()))
             continue
         plan.add(c.name, "min", exp.Min(this=ref))
         plan.add(c.name, "max", exp.Max(this=ref))
@@ -181,42 +184,47 @@ def scan1(
             plan.add(c.name, "length_min", exp.Min(this=length))
             plan.add(c.name, "length_avg", exp.Avg(this=_as_double(length)))
             plan.add(c.name, "length_max", exp.Max(this=length))
-        if sketches:
-            _sketches(plan, c.name, c.kind == "text", d.top_values == "approx_top_k", top_k)
+        if not sampled:
+            _sketches(plan, c, d, d.top_values == "approx_top_k", top_k)
     return plan
 
 
 def _numeric(plan: Plan, name: str, ref: exp.Expression, d: ProfileDialect) -> None:
     plan.add(name, "mean", exp.Avg(this=_as_double(ref)))
     plan.add(name, "stddev", exp.StddevSamp(this=_as_double(ref)))
-    plan.add(name, "quantiles", d.quantiles(_as_double(ref), QUANTILES))
-    plan.add(name, "zeros", _count_where(exp.EQ(this=ref, expression=exp.Literal.number(0))))
-    plan.add(name, "negatives", _count_where(exp.LT(this=ref, expression=exp.Literal.number(0))))
+    zero = exp.Literal.number(0)
+    plan.add(name, "zeros", d.count_where(exp.EQ(this=ref, expression=zero)))
+    plan.add(name, "negatives", d.count_where(exp.LT(this=ref, expression=zero.copy())))
 
 
-def _sketches(plan: Plan, name: str, text: bool, top: bool, top_k: int) -> None:
-    """Pattern counts of a text column, and top-value candidates (counted in scan 2)."""
-    ref = _col(name)
-    if text:
-        plan.add(name, "pattern_base", exp.Count(this=ref))
+def _sketches(plan: Plan, c: ColumnProfile, d: ProfileDialect, top: bool, top_k: int) -> None:
+    """Quantiles of a numeric column, pattern counts of a text column, and top-value
+    candidates (counted exactly in scan 2)."""
+    ref = _col(c.name)
+    if c.kind == "numeric":
+        plan.add(c.name, "quantiles", d.quantiles(_as_double(ref), QUANTILES))
+    if c.kind == "text":
+        plan.add(c.name, "pattern_base", exp.Count(this=ref))
         for pattern, (like, regex) in PATTERNS.items():
-            plan.add(name, f"pattern:{pattern}", _pattern_count(ref, like, regex))
+            plan.add(c.name, f"pattern:{pattern}", _pattern_count(ref, like, regex))
     if top:
-        plan.add(name, "top_candidates", _fn("approx_top_k", ref, exp.Literal.number(top_k)))
+        plan.add(c.name, "top_candidates", _fn("approx_top_k", ref, exp.Literal.number(top_k)))
 
 
-def sample_pass(cols: list[ColumnProfile], top_k: int, top: set[str]) -> Plan:
-    """Patterns of every text column and top-value candidates of the columns in ``top``,
-    over the dialect's row sample (read with ``Plan.select(table, where=d.sample)``).
+def sample_pass(cols: list[ColumnProfile], d: ProfileDialect, top_k: int, top: set[str]) -> Plan:
+    """Quantiles, patterns and the top-value candidates of the columns in ``top`` over
+    the dialect's row sample (read with ``Plan.select(table, where=d.sample)``).
 
-    A WHERE sample, not ``FILTER`` per aggregate: the regexes and sketches then see
-    1/16 of the rows and the full-table scan 1 stays a plain aggregate (measured on 2M
-    rows x 10 columns: 0.34 s CPU here vs 1.8 s inside scan 1).
+    A WHERE sample, not ``FILTER`` per aggregate: regexes, sketches and t-digests then
+    see 1/16 of the rows and the full-table scan 1 stays a plain aggregate (measured
+    on 2M rows x 10 columns: 0.34 s CPU here vs 1.8 s inside scan 1). Quantiles of the
+    sample: measured rank error <= 0.4 % on the 10M-row benchmark table, against
+    <= 0.15 % for a t-digest of every row (both approximate; ``SUMMARIZE`` uses the latter).
     """
     plan = Plan()
     for c in cols:
-        if c.kind == "text" or c.name in top:
-            _sketches(plan, c.name, c.kind == "text", c.name in top, top_k)
+        if c.kind in ("numeric", "text") or c.name in top:
+            _sketches(plan, c, d, c.name in top, top_k)
     return plan
 
 
