@@ -40,7 +40,7 @@ $PY bench/bench_extract_load.py "$@"
 if $big; then
   $PY bench/bench_scd2.py --rows 1000000 --reps 3
   $PY bench/bench_quality.py --rows 10000000 --repeat 2 --tools floor,crane,soda4,gx,soda3
-  $PY bench/bench_profile.py --repeat 2
+  $PY bench/bench_profile.py --repeat 2 --ydata  # + ydata-profiling minimal on a 1M-row sample
   $PY bench/bench_dag_overhead.py
   bash scripts/setup_peers_orchestrators.sh
   $PY bench/bench_dag_peers.py --reps 2
