@@ -187,3 +187,18 @@ def test_low_cardinality_histogram_matches_duckdb_binning(duck_url):
     with connect(duck_url) as con:
         (engine,) = con.fetch("SELECT histogram(x::DOUBLE, [1.0, 2.0, 3.0]) FROM few")[0]
     assert [b.count for b in bins] == [engine[k] for k in sorted(engine)] == [300, 100, 0, 300]
+
+
+def test_big_table_sparse_column_quantiles_when_the_sample_misses_it(duck_url, monkeypatch):
+    from crane.quality import profile as module
+
+    monkeypatch.setattr(module, "SAMPLE_FROM_ROWS", 100)
+    with connect(duck_url) as con:
+        con.execute("CREATE TABLE sparse AS SELECT range AS id, range % 5 AS x FROM range(1000)")
+        # keep x only on rows the 1/16 row sample never reads, and on few of them
+        con.execute("UPDATE sparse SET x = NULL WHERE hash(rowid) % 16 = 0 OR id >= 40")
+        (kept,) = con.fetch("SELECT count(x) FROM sparse")[0]
+    p = profile_url(duck_url, "sparse")
+    x = p.column("x")
+    assert x.count == kept > 0 and list(x.quantiles) == ["p5", "p25", "p50", "p75", "p95"]
+    assert 0 <= x.quantiles["p5"] <= x.quantiles["p95"] <= 4

@@ -324,6 +324,7 @@ def profile_table(
             plan2.add("", "distinct_rows", key)
         found = t.one_row(plan2) if plan2 else {}
         _apply_duckdb_scan2(cols, found, binning, top_k)
+        _apply_sketches([c for c in cols if c.name in spec.quantiles], found)
         for c in cols:  # binned from every value's count, with the now exact distinct
             every = found.get((c.name, "top_all")) if c.kind == "numeric" else None
             if every and (exact_bins := _bins_for(c, bins, spans.get(c.name))):
@@ -388,6 +389,8 @@ def _scan2_spec(
     for c in cols:
         if c.kind in ("other", "boolean") or not c.count:
             continue
+        if c.kind == "numeric" and not c.quantiles:  # the row sample missed every value
+            spec.quantiles.append(c.name)
         if c.name in wants_top:
             spec.candidates[c.name] = stats.get((c.name, "top_candidates")) or []
         elif c.name not in near_unique:

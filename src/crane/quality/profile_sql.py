@@ -325,6 +325,7 @@ class Scan2:
     candidates: dict[str, list] = field(default_factory=dict)  # count these values exactly
     bitmaps: dict[str, tuple[exp.Expression, int, int]] = field(default_factory=dict)
     verify: list[str] = field(default_factory=list)  # prove by COUNT(DISTINCT)
+    quantiles: list[str] = field(default_factory=list)  # too sparse for the row sample
 
 
 def scan2_duckdb(cols: list[ColumnProfile], spec: Scan2, d: ProfileDialect) -> Plan:
@@ -345,6 +346,8 @@ def scan2_duckdb(cols: list[ColumnProfile], spec: Scan2, d: ProfileDialect) -> P
             # the built-in binned histogram: 2x faster than histogram(<bucket expr>)
             image = column_image(c, d)
             plan.add(c.name, "histogram", _fn("histogram", image, spec.bins[c.name].bounds()))
+        if c.name in spec.quantiles:
+            plan.add(c.name, "quantiles", d.quantiles(_as_double(ref), QUANTILES))
         if c.name in spec.bitmaps and d.bitmap_distinct is not None:
             plan.add(c.name, "exact_distinct", d.bitmap_distinct(*spec.bitmaps[c.name]))
         elif c.name in spec.verify:
