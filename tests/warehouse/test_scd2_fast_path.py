@@ -1,10 +1,12 @@
 """The Type 2 on-time path (crane.warehouse.scd.type2_fast) writes the same history as the
 general loader, surrogate keys and load results included, and steps aside for every batch
 it cannot take. Each scenario runs twice on real DuckDB files: as shipped, and with the
-fast path switched off (no engine declared for it), and the two tables must be equal."""
+fast path switched off (no engine declared for it), and the two tables must be equal.
+Its statements come from the SQL cache (crane.warehouse.scd.sql_cache), tested here too."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,16 @@ from scd_reference import fresh_name, stage
 from sqlglot import exp
 
 from crane.connectors.base import TableRef, connect
-from crane.warehouse.scd import ScdConflictError, ScdResult, ScdTable, load_dimension, type2_fast
+from crane.warehouse.scd import (
+    ScdConflictError,
+    ScdResult,
+    ScdTable,
+    load_dimension,
+    sql_cache,
+    type2_fast,
+)
 from crane.warehouse.scd.steps import table_exists
+from crane.warehouse.scd.type2_fast_sql import probe_query
 
 COLS = [
     ("id", "INT"),
@@ -77,7 +87,8 @@ def run(db: Path, dim: ScdTable, batches: list[list[tuple]]) -> tuple[list, list
             stg = TableRef(fresh_name("stg"))
             stage(con, stg, COLS, batch)
             if table_exists(con, dim.table):
-                verdicts.append(type2_fast.probe(con, dim, stg, fast=True).on_time)
+                shape = con.execute(probe_query(dim, stg, fast=True))[0]
+                verdicts.append(type2_fast.Probe.of(shape).on_time)
             results.append(load_dimension(con, dim, stg, run_id="t"))
         table = con.execute(exp.select("*").from_(dim.table.expression()).order_by("sk"))
     return table, results, verdicts
@@ -151,3 +162,77 @@ def test_same_time_different_value_is_still_a_conflict(tmp_path: Path) -> None:
     dim = make_dim()
     with pytest.raises(ScdConflictError, match="same timestamp"):
         run(tmp_path / "w.duckdb", dim, [INITIAL, [r(1, "ann", "other", 1)]])
+
+
+# -- the SQL cache --------------------------------------------------------------------
+def test_cache_builds_once_per_input_and_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRANE_SQL_CACHE", str(tmp_path / "c"))
+    built: list[str] = []
+
+    def build(text: str) -> Any:
+        return lambda: built.append(text) or {"q": text}
+
+    assert sql_cache.statements("t", "a", build("SELECT 1")) == {"q": "SELECT 1"}
+    assert sql_cache.statements("t", "a", build("SELECT 2")) == {"q": "SELECT 1"}  # kept
+    assert sql_cache.statements("t", "b", build("SELECT 3")) == {"q": "SELECT 3"}
+    assert built == ["SELECT 1", "SELECT 3"]
+    monkeypatch.setattr(sql_cache, "fingerprint", lambda: (("edited.py", 1, 2),))
+    assert sql_cache.statements("t", "a", build("SELECT 4")) == {"q": "SELECT 4"}  # code changed
+    monkeypatch.setattr(sql_cache, "LIMIT", 2)
+    sql_cache.statements("t", "c", build("SELECT 5"))
+    assert len(list((tmp_path / "c").glob("*.json"))) == 2
+
+
+def test_cache_off_and_unreadable_entries_are_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRANE_SQL_CACHE", "")
+    assert sql_cache.directory() is None
+    assert sql_cache.statements("t", "a", lambda: {"q": "x"}) == {"q": "x"}
+    folder = tmp_path / "c"
+    monkeypatch.setenv("CRANE_SQL_CACHE", str(folder))
+    sql_cache.statements("t", "a", lambda: {"q": "x"})
+    (entry,) = folder.glob("*.json")
+    entry.write_text("{not json")
+    assert sql_cache.statements("t", "a", lambda: {"q": "y"}) == {"q": "y"}
+
+
+REPEAT = """
+import sys
+from crane.connectors.base import TableRef, connect
+from crane.warehouse.scd import ScdTable, load_dimension
+dim = ScdTable(TableRef("dim_customer"), business_key=("id",), type2=("name", "city"),
+               delete_marker="_del", hard_delete="close")
+with connect("duckdb:///{db}") as con:
+    result = load_dimension(con, dim, TableRef("stg"))
+print(result.inserted, result.closed, "sqlglot" in sys.modules)
+"""
+
+
+def test_repeated_load_in_a_new_process_runs_without_sqlglot(tmp_path: Path) -> None:
+    """A later process finds the statements in the cache and never imports sqlglot; the
+    history is the one the in-process loads write."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "w.duckdb"
+    env = {**os.environ, "CRANE_SQL_CACHE": str(tmp_path / "cache")}
+    runs = []
+    for batch in [INITIAL, *ON_TIME]:
+        with connect(f"duckdb:///{db}") as con:
+            stage(con, TableRef("stg"), COLS, batch)
+        out = subprocess.run(
+            [sys.executable, "-c", REPEAT.format(db=db)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        runs.append(out.stdout.split())
+    # first: the table is created by the general path (sqlglot); then two cached loads
+    assert runs == [["6", "0", "True"], ["6", "4", "False"], ["3", "2", "False"]]
+    with connect(f"duckdb:///{db}") as con:
+        table = con.execute(exp.select("*").from_("dim_customer").order_by("sk"))
+    assert table == run(tmp_path / "ref.duckdb", make_dim(), [INITIAL, *ON_TIME])[0]

@@ -161,12 +161,20 @@ def load_dimension(
     Creates the dimension (typed from the batch) if it does not exist yet; the
     DDL of a declared model comes from :mod:`crane.warehouse.ddl`.
     """
-    from crane.warehouse.scd.steps import ensure_tables, without_null_keys
+    from crane.warehouse.scd import type2_fast
 
-    loader = scd_types.get(table.kind)
+    fast = type2_fast.applies(con, table)
+    loader = None if fast else scd_types.get(table.kind)
     load_ts = load_ts or datetime.now()
     with dimension_lock(con, table), con.transaction():
         lock_statement(con, table)
+        if fast:  # before anything imports sqlglot: a repeated load runs cached statements
+            done = type2_fast.try_load(con, table, batch)
+            if done is not None:
+                return done
+        from crane.warehouse.scd.steps import ensure_tables, without_null_keys
+
+        loader = loader or scd_types.get(table.kind)
         ensure_tables(con, table, batch)
         table = without_null_keys(con, table, batch)
         return loader(con, table, batch, load_ts=load_ts, run_id=run_id)
@@ -197,15 +205,17 @@ def dimension_lock(con: Connector, table: ScdTable) -> Iterator[None]:
 
 def lock_statement(con: Connector, table: ScdTable) -> None:
     """Take the engine's table lock inside the open transaction, where it has one."""
+    advisory = _ADVISORY_SQL.get(con.dialect)
+    template = _LOCK_SQL.get(con.dialect)
+    if advisory is None and template is None:
+        return
     from sqlglot import exp
 
     from crane.warehouse.scd.steps import table_exists
 
-    advisory = _ADVISORY_SQL.get(con.dialect)
     if advisory is not None:
         name = exp.Literal.string(f"crane.scd:{table.table}").sql(con.dialect)
         con.execute(advisory.format(name))
-    template = _LOCK_SQL.get(con.dialect)
     if template is None:
         return
     for ref in (table.table, table.history_table):

@@ -313,16 +313,21 @@ _CATALOG = {
 
 
 def table_exists(con: Connector, ref: TableRef) -> bool:
+    return bool(con.execute(table_exists_query(con, ref))[0][0])
+
+
+def table_exists_query(con: Connector, ref: TableRef) -> exp.Select:
+    """One row, one column: true (non-zero) when ``ref`` exists."""
     schema: exp.Expr = exp.Literal.string(ref.schema) if ref.schema else exp.func("CURRENT_SCHEMA")
     if con.dialect == "postgres":
         regclass = exp.func("to_regclass", exp.Literal.string(ref.sql("postgres")))
-        return bool(con.execute(exp.select(not_null(regclass)))[0][0])
+        return exp.select(not_null(regclass))
     source: exp.Expr = exp.table_("tables", db="information_schema")
     schema_column = "table_schema"
     if con.dialect in _CATALOG:
         function, schema_column = _CATALOG[con.dialect]
         source = exp.func(function)
-    query = (
+    return (
         exp.select(exp.Count(this=exp.Star()))
         .from_(source)
         .where(
@@ -332,7 +337,6 @@ def table_exists(con: Connector, ref: TableRef) -> bool:
             )
         )
     )
-    return bool(con.execute(query)[0][0])
 
 
 def ensure_tables(con: Connector, dim: ScdTable, batch: TableRef) -> None:

@@ -27,7 +27,6 @@ from sqlglot import exp
 from crane.connectors.base import TableRef
 from crane.errors import ConfigError
 from crane.sql.build import col, ident, table
-from crane.warehouse.scd import type2_fast
 from crane.warehouse.scd.base import ScdResult, ScdTable, scd_types
 from crane.warehouse.scd.steps import (
     DEL,
@@ -54,6 +53,8 @@ from crane.warehouse.scd.steps import (
     window,
     work,
 )
+from crane.warehouse.scd.type2_fast import Probe
+from crane.warehouse.scd.type2_fast_sql import probe_query
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector
@@ -70,12 +71,11 @@ def load_type2(
 ) -> ScdResult:
     if not dim.surrogate_key:
         raise ConfigError("a Type 2 dimension needs a surrogate key", table=str(dim.table))
-    fast = type2_fast.applies(con, dim)
-    shape = type2_fast.probe(con, dim, batch, fast=fast)
+    # the on-time fast path (type2_fast) ran before, from load_dimension, if it applies
+    shape = Probe.of(con.execute(probe_query(dim, batch, fast=False))[0])
     if shape.clean and not shape.stored:
-        return _initial_load(con, dim, batch, shape.rows)
-    if shape.on_time:
-        return type2_fast.load(con, dim, batch, shape.rows)
+        con.execute(initial_insert(con, dim, batch))
+        return ScdResult(inserted=shape.rows)
     with work(con) as w:
         events = w.temp("ev", events_query(dim, batch))
         old = w.temp("old", _old_rows(dim, events))
@@ -93,7 +93,7 @@ def load_type2(
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
 
 
-def _initial_load(con: Connector, dim: ScdTable, batch: TableRef, rows: int) -> ScdResult:
+def initial_insert(con: Connector, dim: ScdTable, batch: TableRef) -> exp.Insert:
     """First load of an empty dimension from a clean batch (one row per key, no deletes):
     every row is a current version, inserted in one statement with no window work."""
     sk = surrogate_key(dim, dim.table, "b", [], dim.change_ts, con.dialect)
@@ -110,8 +110,7 @@ def _initial_load(con: Connector, dim: ScdTable, batch: TableRef, rows: int) -> 
         items.append(exp.false())
         names.append(dim.deleted_column)
     schema = exp.Schema(this=table(dim.table), expressions=[ident(n) for n in names])
-    con.execute(exp.Insert(this=schema, expression=exp.select(*items).from_(table(batch, "b"))))
-    return ScdResult(inserted=rows)
+    return exp.Insert(this=schema, expression=exp.select(*items).from_(table(batch, "b")))
 
 
 def _values(dim: ScdTable) -> list[str]:

@@ -1,26 +1,18 @@
-"""Type 2 on-time batches: close the changed current rows and insert their new versions.
+"""The statements of the Type 2 on-time path (:mod:`crane.warehouse.scd.type2_fast`),
+built as sqlglot trees and rendered for the connector's dialect.
 
-Most change loads are a clean batch that only moves history forward: one row per key, no
-deletes, every event newer than its key's current version. For such a batch the general
-loader's re-derivation of history (temporary tables, window passes, delta join) always
-ends in two writes — close the current row of each changed key, insert the new
-versions — so this path issues just those two, plus one probe that proves the batch is
-of that kind. Anything else (late or same-time events, a key whose history ends in a
-delete, a deleted-flag current row, Type 1 / Type 6 columns) goes the general way.
-
-The result is the same history, surrogate keys included: new versions are numbered in
-(business key, effective_from) order, as the general path numbers them.
+:func:`statements` returns them as text so the runtime module can keep them in the SQL
+cache and run them later without importing sqlglot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from crane.sql.build import and_all, col, ident, table
-from crane.warehouse.scd.base import ScdResult, ScdTable
+from crane.warehouse.scd.base import ScdTable
 from crane.warehouse.scd.steps import (
     case,
     differ,
@@ -32,53 +24,31 @@ from crane.warehouse.scd.steps import (
     num,
     subquery,
     surrogate_key,
+    table_exists_query,
 )
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
 
-# Engines whose connector answers an INSERT or UPDATE with its row count as the one
-# result row (the counts of the result come from the writes, not from another scan).
-ROW_COUNTS = {"duckdb"}
+
+def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:
+    """Every statement the on-time path may run, rendered for ``con``."""
+    from crane.warehouse.scd.type2 import initial_insert
+
+    render = con.render
+    return {
+        "exists": render(table_exists_query(con, dim.table)),
+        "probe": render(probe_query(dim, batch, fast=True)),
+        "initial": render(initial_insert(con, dim, batch)),
+        "close": render(_close(dim, batch)),
+        "insert": render(_insert(dim, batch)),
+    }
 
 
-@dataclass(frozen=True)
-class Probe:
-    """What one statement learns about a batch before a Type 2 load."""
-
-    rows: int  # batch rows
-    keys: int  # distinct business keys in the batch
-    deletes: int  # rows marked as hard deletes
-    null_ts: int  # rows without a change timestamp
-    stored: bool  # the dimension has rows
-    unsafe: int | None  # batch keys whose stored history is not "current, older" (fast only)
-
-    @property
-    def clean(self) -> bool:
-        """One live row per key: nothing to deduplicate or order."""
-        return bool(self.rows) and self.rows == self.keys and not self.deletes
-
-    @property
-    def on_time(self) -> bool:
-        """Clean, timestamped, and every key's history ends in an older current version."""
-        return self.clean and not self.null_ts and self.unsafe == 0
-
-
-def applies(con: Connector, dim: ScdTable) -> bool:
-    """Dimensions whose change load can be two writes: pure Type 2 with sequence or hash
-    keys, on an engine that reports row counts."""
-    return (
-        con.dialect in ROW_COUNTS
-        and dim.kind == "2"
-        and not dim.overwrite
-        and not dim.type3
-        and dim.surrogate_key is not None
-    )
-
-
-def probe(con: Connector, dim: ScdTable, batch: TableRef, *, fast: bool) -> Probe:
+def probe_query(dim: ScdTable, batch: TableRef, *, fast: bool) -> exp.Select:
     """Batch shape, whether the dimension is empty, and (``fast``) the keys the fast path
-    cannot take — one statement; the dimension is read only for its narrow columns."""
+    cannot take (:class:`~crane.warehouse.scd.type2_fast.Probe`, in its field order) —
+    one statement; the dimension is read only for its narrow columns."""
     keys = exp.select(*(col(k) for k in dim.business_key)).from_(table(batch)).distinct()
     deletes: exp.Expr = num(0)
     if dim.delete_marker:
@@ -92,10 +62,7 @@ def probe(con: Connector, dim: ScdTable, batch: TableRef, *, fast: bool) -> Prob
     ]
     if fast:
         items.append(_count(_unsafe_keys(dim, batch)))
-    row = con.execute(exp.select(*items).from_(table(batch)))[0]
-    rows, distinct, deleted, null_ts, stored = (int(v or 0) for v in row[:5])
-    unsafe = int(row[5] or 0) if fast else None
-    return Probe(rows, distinct, deleted, null_ts, bool(stored), unsafe)
+    return exp.select(*items).from_(table(batch))
 
 
 def _count(query: exp.Select) -> exp.Subquery:
@@ -130,18 +97,6 @@ def _unsafe_keys(dim: ScdTable, batch: TableRef) -> exp.Select:
         exp.GT(this=col("_crane_late"), expression=num(0)),
     )
     return exp.select(num(1)).from_(subquery(per_key, "k")).where(bad)
-
-
-def load(con: Connector, dim: ScdTable, batch: TableRef, rows: int) -> ScdResult:
-    """Close each changed current row at its event's time, then insert a current version
-    for every batch key left without one (changed and new keys)."""
-    closed = _row_count(con.execute(_close(dim, batch)))
-    inserted = _row_count(con.execute(_insert(dim, batch)))
-    return ScdResult(inserted=inserted, closed=closed, unchanged=rows - inserted)
-
-
-def _row_count(result: list[tuple]) -> int:
-    return int(result[0][0]) if result else 0
 
 
 def _close(dim: ScdTable, batch: TableRef) -> exp.Update:

@@ -1,0 +1,100 @@
+"""Type 2 on-time batches: close the changed current rows and insert their new versions.
+
+Most change loads are a clean batch that only moves history forward: one row per key, no
+deletes, every event newer than its key's current version. For such a batch the general
+loader's re-derivation of history (temporary tables, window passes, delta join) always
+ends in two writes — close the current row of each changed key, insert the new
+versions — so this path issues just those two, after one probe that proves the batch is
+of that kind. Anything else (late or same-time events, a key whose history ends in a
+delete, a deleted-flag current row, Type 1 / Type 6 columns) goes the general way.
+
+The result is the same history, surrogate keys included: new versions are numbered in
+(business key, effective_from) order, as the general path numbers them. The statements
+come from :mod:`crane.warehouse.scd.sql_cache`, so this module imports no sqlglot: a
+repeated load in a new process skips that import (built in ``type2_fast_sql``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crane.warehouse.scd import sql_cache
+from crane.warehouse.scd.base import ScdResult, ScdTable
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+
+# Engines whose connector answers an INSERT or UPDATE with its row count as the one
+# result row (the counts of the result come from the writes, not from another scan).
+ROW_COUNTS = {"duckdb"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one statement learns about a batch before a Type 2 load."""
+
+    rows: int  # batch rows
+    keys: int  # distinct business keys in the batch
+    deletes: int  # rows marked as hard deletes
+    null_ts: int  # rows without a change timestamp
+    stored: bool  # the dimension has rows
+    unsafe: int | None  # batch keys whose history is not "current, older" (fast probe only)
+
+    @classmethod
+    def of(cls, row: Sequence[object]) -> Probe:
+        rows, keys, deletes, null_ts = (int(v or 0) for v in row[:4])  # type: ignore[call-overload]
+        unsafe = int(row[5] or 0) if len(row) > 5 else None  # type: ignore[call-overload]
+        return cls(rows, keys, deletes, null_ts, bool(row[4]), unsafe)
+
+    @property
+    def clean(self) -> bool:
+        """One live row per key: nothing to deduplicate or order."""
+        return bool(self.rows) and self.rows == self.keys and not self.deletes
+
+    @property
+    def on_time(self) -> bool:
+        """Clean, timestamped, and every key's history ends in an older current version."""
+        return self.clean and not self.null_ts and self.unsafe == 0
+
+
+def applies(con: Connector, dim: ScdTable) -> bool:
+    """Dimensions whose change load can be two writes: pure Type 2 with sequence or hash
+    keys, on an engine that reports row counts."""
+    return (
+        con.dialect in ROW_COUNTS
+        and dim.kind == "2"
+        and not dim.overwrite
+        and not dim.type3
+        and dim.surrogate_key is not None
+    )
+
+
+def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None:
+    """In the load's transaction and lock: load a first or on-time batch, or answer None
+    (nothing written) for the general loader."""
+    sql = sql_cache.statements(
+        "scd2", repr((con.dialect, dim, batch)), lambda: _build(con, dim, batch)
+    )
+    if not con.execute(sql["exists"])[0][0]:
+        return None
+    shape = Probe.of(con.execute(sql["probe"])[0])
+    if shape.clean and not shape.stored:
+        con.execute(sql["initial"])
+        return ScdResult(inserted=shape.rows)
+    if not shape.on_time:
+        return None
+    closed = _row_count(con.execute(sql["close"]))
+    inserted = _row_count(con.execute(sql["insert"]))
+    return ScdResult(inserted=inserted, closed=closed, unchanged=shape.rows - inserted)
+
+
+def _build(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:
+    from crane.warehouse.scd.type2_fast_sql import statements
+
+    return statements(con, dim, batch)
+
+
+def _row_count(result: list[tuple]) -> int:
+    return int(result[0][0]) if result else 0
