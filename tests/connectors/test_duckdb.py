@@ -44,3 +44,22 @@ def test_writable_file_has_bounded_memory_and_url_options_override(duck_url):
         assert setting(con, "memory_limit") == "953.6 MiB"
         assert setting(con, "threads") == 1
         assert setting(con, "preserve_insertion_order") is False
+
+
+def test_a_file_named_like_one_of_its_schemas_is_no_ambiguous_reference(tmp_path):
+    """DuckDB names a file's catalog after its stem: ``analytics.duckdb`` holding a schema
+    ``analytics`` made ``analytics.t`` ambiguous ("catalog or schema")."""
+    url = f"duckdb:///{tmp_path / 'analytics.duckdb'}"
+    batch = pa.table({"id": [1, 2]})
+    with connect(url) as con:
+        con.execute("CREATE SCHEMA analytics")
+        assert con.write(batch.to_reader(), TableRef("t", "analytics"), "replace") == 2
+        assert con.execute("SELECT count(*) FROM analytics.t") == [(2,)]
+        assert con.table_schema(TableRef("t", "analytics")).names == ["id"]
+        assert con.read(TableRef("t", "analytics")).read_all().num_rows == 2
+    with connect(url, read_only=True) as con:  # and the rows are in the file itself
+        assert con.execute("SELECT count(*) FROM analytics.t") == [(2,)]
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True) as raw:
+        assert raw.execute('SELECT count(*) FROM analytics."analytics".t').fetchall() == [(2,)]

@@ -310,7 +310,7 @@ def test_replace_is_atomic_for_another_duckdb_connection(tmp_path):
     con = connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     run(con, "main", "replace", [{"id": i, "v": "old"} for i in range(3)], primary_key=["id"])
     con.write(pa.table({"id": [7], "v": ["new"]}).to_reader(), TableRef("stg", "main"), "replace")
-    reader = con.con.cursor()  # a second connection to the same database
+    reader = con.cursor()  # a second connection to the same database
     spec = LoadSpec(strategy="replace", primary_key=["id"])
     with con.transaction():
         load_strategies.get("replace")(
@@ -336,7 +336,7 @@ def test_replace_by_rename_is_atomic_for_another_duckdb_connection(tmp_path):
     run(con, "main", "replace", [{"id": i, "v": "old"} for i in range(3)], primary_key=["id"])
     beside = replace_staging(table)
     con.write(pa.table({"id": [7], "v": ["new"]}).to_reader(), beside, "replace")
-    reader = con.con.cursor()  # a second connection to the same database
+    reader = con.cursor()  # a second connection to the same database
     spec = LoadSpec(strategy="replace", primary_key=["id"])
     with con.transaction():
         load_strategies.get("replace")(

@@ -9,6 +9,7 @@ through Python. The extensions come from the ``duckdb-extension-*`` packages
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ _view_ids = itertools.count()
 # needs an order says ORDER BY. URL options override or add settings:
 # ``duckdb:///w.duckdb?memory_limit=4GB&threads=2``.
 WRITABLE_DEFAULTS: dict[str, Any] = {"memory_limit": "256MB", "preserve_insertion_order": False}
+# the catalog name a warehouse file is attached under (see DuckDBConnector._open)
+CATALOG = "_crane_warehouse"
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -44,6 +47,63 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
             duckdb_extensions.import_extension(name, con=con)
             con.execute(f"LOAD {name}")
+
+
+class _Files:
+    """Warehouse files opened by this process, each ATTACHed once under ``CATALOG``.
+
+    A file is attached under ``CATALOG`` rather than opened under its own name: DuckDB
+    calls a file's catalog after its stem, and ``analytics.duckdb`` holding a schema
+    ``analytics`` made every ``analytics.<table>`` an ambiguous reference. DuckDB lets a
+    process attach a file once, so every connector of the file (parallel workers, a
+    DAG's tasks) gets a cursor of one shared root connection, closed with the last one
+    (which checkpoints the file).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[duckdb.DuckDBPyConnection, bool, dict[str, Any], int]] = {}
+
+    def acquire(
+        self, path: str, read_only: bool, config: dict[str, Any]
+    ) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        key = os.path.realpath(path)
+        with self._lock:
+            if key not in self._open:
+                root = duckdb.connect(":memory:", config=config)
+                try:
+                    escaped = path.replace("'", "''")
+                    mode = " (READ_ONLY)" if read_only else ""
+                    root.execute(f"ATTACH '{escaped}' AS {CATALOG}{mode}")
+                except Exception:
+                    root.close()
+                    raise
+                self._open[key] = (root, read_only, config, 0)
+            root, opened_read_only, opened_config, users = self._open[key]
+            if opened_read_only != read_only or opened_config != config:
+                raise ConnectorError(
+                    f"DuckDB file {path} is already open in this process with other settings",
+                    hint="open it once per process with one URL (same options, same mode)",
+                )
+            self._open[key] = (root, read_only, config, users + 1)
+            con = root.cursor()
+        con.execute(f"USE {CATALOG}")
+        return con
+
+    def release(self, path: str) -> None:
+        key = os.path.realpath(path)
+        with self._lock:
+            root, read_only, config, users = self._open[key]
+            if users > 1:
+                self._open[key] = (root, read_only, config, users - 1)
+                return
+            del self._open[key]
+            root.close()
+
+
+_files = _Files()
 
 
 @connectors.register("duckdb")
@@ -67,9 +127,7 @@ class DuckDBConnector(Connector):
 
         self.path = self.url.database or ":memory:"
         try:
-            self.con = duckdb.connect(
-                self.path, read_only=read_only and self.path != ":memory:", config=self._config()
-            )
+            self.con = self._open(duckdb)
         except duckdb.IOException as error:
             raise ConnectorError(
                 f"cannot open DuckDB file {self.path}: {error}",
@@ -78,6 +136,22 @@ class DuckDBConnector(Connector):
             ) from error
         self._depth = 0
         self._attached: dict[str, str] = {}
+        self._closed = False
+
+    def _open(self, duckdb: Any) -> duckdb.DuckDBPyConnection:
+        config = self._config()
+        if self.path == ":memory:":
+            return duckdb.connect(":memory:", config=config)
+        config.setdefault("temp_directory", f"{self.path}.tmp")  # where a file spills
+        return _files.acquire(self.path, self.is_read_only, config)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of this connection, looking at the warehouse (a cursor starts in DuckDB's
+        own in-memory catalog)."""
+        cursor = self.con.cursor()
+        if self.path != ":memory:":
+            cursor.execute(f"USE {CATALOG}")
+        return cursor
 
     def _config(self) -> dict[str, Any]:
         """DuckDB settings: the writable-file defaults, then every URL query option."""
@@ -91,7 +165,7 @@ class DuckDBConnector(Connector):
         self, source: str | TableRef, batch_rows: int = 100_000, params: Sequence[Any] = ()
     ) -> pa.RecordBatchReader:
         sql = f"SELECT * FROM {source.sql('duckdb')}" if isinstance(source, TableRef) else source
-        cursor = self.con.cursor()
+        cursor = self.cursor()
         result = cursor.execute(sql, list(params)) if params else cursor.execute(sql)
         return result.to_arrow_reader(batch_rows)
 
@@ -167,4 +241,9 @@ class DuckDBConnector(Connector):
         return ("duckdb", self.path) if self.path != ":memory:" else None
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.con.close()
+        if self.path != ":memory:":
+            _files.release(self.path)
