@@ -318,18 +318,11 @@ def profile_table(
     binning = {c.name: b for c in cols if (b := _bins_for(c, bins, spans.get(c.name)))}
     if d.top_values == "approx_top_k":
         spec = _scan2_spec(cols, stats, binning, images, near_unique, d)
-        plan2 = scan2_duckdb(cols, spec, d)
-        key = None if near_unique or ("", "distinct_rows") in stats else distinct_rows(cols, d)
-        if key is not None:
-            plan2.add("", "distinct_rows", key)
-        found = t.one_row(plan2) if plan2 else {}
-        _apply_duckdb_scan2(cols, found, binning, top_k)
-        _apply_sketches([c for c in cols if c.name in spec.quantiles], found)
+        stats.update(_duckdb_scan2(t, cols, spec, stats, d, near_unique, top_k))
         for c in cols:  # binned from every value's count, with the now exact distinct
-            every = found.get((c.name, "top_all")) if c.kind == "numeric" else None
+            every = stats.get((c.name, "top_all")) if c.kind == "numeric" else None
             if every and (exact_bins := _bins_for(c, bins, spans.get(c.name))):
                 c.histogram = exact_bins.from_values(every)
-        stats.update(found)
     else:
         query, names = grouping_sets(t.target, cols, binning, d, max(top_k, bins + 1))
         if names:
@@ -353,6 +346,26 @@ def profile_table(
         scans=t.reads,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _duckdb_scan2(
+    t: _Table,
+    cols: list[ColumnProfile],
+    spec: Scan2,
+    stats: dict[tuple[str, str], Any],
+    d: ProfileDialect,
+    near_unique: list[str],
+    top_k: int,
+) -> dict[tuple[str, str], Any]:
+    """Run scan 2 (with the row-hash distinct when no column can be a key) and apply it."""
+    plan = scan2_duckdb(cols, spec, d)
+    key = None if near_unique or ("", "distinct_rows") in stats else distinct_rows(cols, d)
+    if key is not None:
+        plan.add("", "distinct_rows", key)
+    found = t.one_row(plan) if plan else {}
+    _apply_duckdb_scan2(cols, found, spec.bins, top_k)
+    _apply_sketches([c for c in cols if c.name in spec.quantiles], found)
+    return found
 
 
 def _wants_top(cols: list[ColumnProfile], near_unique: list[str]) -> set[str]:
