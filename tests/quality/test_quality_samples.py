@@ -132,12 +132,17 @@ def test_max_violations_is_the_tolerance_and_range_max_its_bound(duck_db: str) -
     assert _one(duck_db, {**unique, "max_violations": 2}).status == "pass"
 
 
-def test_duckdb_session_settings_default_and_override(duck_db: str) -> None:
+def test_array_grouping_only_for_big_scans_and_never_over_the_url(duck_db: str) -> None:
     setting = "SELECT current_setting('perfect_ht_threshold') AS bits"
     with ReadOnlySession(duck_db) as session:
-        assert session.fetch(setting)[1] == [(24,)]  # dense integer keys group in an array
-    with ReadOnlySession(f"{duck_db}?perfect_ht_threshold=12") as session:
+        assert session.fetch(setting)[1] == [(12,)]  # DuckDB's default
+        session.group_keys_in_arrays(2**20)  # big scan: dense keys group in an array
+        assert session.fetch(setting)[1] == [(24,)]
+        session.group_keys_in_arrays(1000)  # small scan: sparse ids would cost a 2^24 array
         assert session.fetch(setting)[1] == [(12,)]
+    with ReadOnlySession(f"{duck_db}?perfect_ht_threshold=16") as session:
+        session.group_keys_in_arrays(2**20)
+        assert session.fetch(setting)[1] == [(16,)]
 
 
 def test_built_queries_are_guarded_without_reparsing(duck_db: str) -> None:

@@ -149,8 +149,10 @@ def _execute(suite: Suite, ctx: Context, outcome: SuiteResult) -> None:
     errors: dict[int, tuple[str, str | None]] = {i: (m, None) for i, m in plan.errors.items()}
     for bundle in plan.bundles:
         got, failed = run_bundle(bundle, ctx)
+        ctx.scanned[bundle.scan] = int(got.get(ROW_COUNT) or 0)
         _spread(bundle, got, failed, values, errors, outcome)
     for step in plan.probes:
+        _size_groups(ctx, suite.checks[step.check], step.probe)
         try:
             rows = _rows(ctx, step.probe)
             values[step.check][step.name] = rows[0] if rows else {}
@@ -245,6 +247,12 @@ def _spread(
                 values[index][local_name] = got.get(alias)
 
 
+def _size_groups(ctx: Context, check: Check, probe: Probe) -> None:
+    """Let the engine pick its grouping for the size of the scan the probe groups."""
+    rows = ctx.scanned.get(check.scan, 0)
+    ctx.session(probe.connection).group_keys_in_arrays(rows)
+
+
 def _rows(ctx: Context, probe: Probe, limit: int | None = None) -> list[dict[str, Any]]:
     names, rows = ctx.session(probe.connection).fetch(probe.query, limit=limit)
     return [dict(zip(names, row, strict=False)) for row in rows]
@@ -271,6 +279,7 @@ def _judge(
         if result.details.get("needs_detail") and "detail" not in values:
             detail = check.detail(values, ctx)
             if detail is not None:
+                _size_groups(ctx, check, detail)
                 rows = _rows(ctx, detail)
                 values["detail"], values["detail_rows"] = (rows[0] if rows else {}), rows
                 result = check.evaluate(values, ctx)

@@ -106,6 +106,7 @@ class Context:
         self.now = now or dt.datetime.now(dt.UTC)
         self.sample_rows = sample_rows
         self.schemas: dict[tuple[str, str], list[str]] = {}
+        self.scanned: dict[Scan, int] = {}  # rows each fused scan counted
         self.sessions: dict[str, ReadOnlySession] = {}
 
     def dialect(self, connection: str) -> QualityDialect:
