@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 
 STAGING_SCHEMA = "_crane_staging"
 BYTES_SAMPLE_ROWS = 2048
-# scanner settings for windowed (filtered) reads, by DuckDB attach type. The postgres
-# scanner splits a table scan into ctid ranges, which turns an indexed window query
-# into a full sequential scan; one plain query with the pushed-down WHERE uses the index.
+# scanner settings for windowed reads of part of a table, by DuckDB attach type. The
+# postgres scanner splits a table scan into ctid ranges, which turns an indexed window
+# query into a full sequential scan; one plain query with the pushed-down WHERE uses the
+# index. A window over the whole table (an incremental first run) keeps the ranges.
 FILTERED_SCAN_SETTINGS: dict[str, dict[str, str]] = {"postgres": {"pg_use_ctid_scan": "false"}}
 
 
@@ -202,7 +203,7 @@ class _Mover:
         assert self.relation is not None
         query = self.plan.select(self.relation.copy(), index)
         create = exp.Create(this=into.expression(), kind="TABLE", replace=True, expression=query)
-        settings = self.settings if self.filtered else {}
+        settings = self.settings if self.filtered and not self.plan.full_extract else {}
         for name, value in settings.items():
             target.execute(f"SET {name} = {value}")
         try:
