@@ -100,3 +100,21 @@ def test_duckdb_session_settings_from_the_url(duck_db: str) -> None:
     with ReadOnlySession(duck_db) as session:  # the default cap keeps the checker < 1 GB
         _, rows = session.fetch("SELECT current_setting('memory_limit')")
     assert rows[0][0] == "610.3 MiB"  # 640 MB
+
+
+def test_a_duckdb_file_named_like_its_schema_is_checked_without_ambiguity(tmp_path) -> None:
+    """DuckDB names a file's catalog after its stem: analytics.duckdb with a schema
+    analytics made ``analytics.orders`` ambiguous; the checker attaches it by another name."""
+    import duckdb
+
+    path = tmp_path / "analytics.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA analytics")
+        con.execute("CREATE TABLE analytics.analytics.orders AS SELECT range AS id FROM range(10)")
+    session = ReadOnlySession(f"duckdb:///{path}")
+    try:
+        assert session.fetch("SELECT count(*) FROM analytics.orders")[1] == [(10,)]
+        with pytest.raises(Exception, match="(?i)read.only"):  # the file is attached READ_ONLY
+            session._con.execute("CREATE TABLE analytics.x (i INT)")
+    finally:
+        session.close()

@@ -30,6 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from crane.connectors.base import ConnectionURL
+from crane.connectors.duckdb import CATALOG as WAREHOUSE_CATALOG
 from crane.errors import CraneError
 from crane.quality.dialects import QualityDialect, dialect_for
 
@@ -103,6 +104,7 @@ class ReadOnlySession:
         self.guard = guard_statements
         self.queries: list[str] = []
         self._con: Any = None
+        self._duckdb_catalog: str | None = None
         self._ht_bits = DUCKDB_DEFAULT_HT_BITS
         self._open()
 
@@ -127,7 +129,24 @@ class ReadOnlySession:
         # URL parameters such as ?memory_limit=1GB&threads=2 bound the checker's footprint
         config: dict[str, Any] = {k: v for k, v in self.url.params.items() if k in _DUCKDB_SETTINGS}
         config.setdefault("memory_limit", DUCKDB_MEMORY_LIMIT)
-        self._con = duckdb.connect(path, read_only=path != ":memory:", config=config)
+        if path == ":memory:":
+            self._con = duckdb.connect(path, config=config)
+            return
+        # attached under a fixed catalog name, not the file's stem: a file named like one
+        # of its schemas (analytics.duckdb with schema analytics) made analytics.<table>
+        # an ambiguous reference
+        self._con = duckdb.connect(":memory:", config=config)
+        escaped = path.replace("'", "''")
+        self._con.execute(f"ATTACH '{escaped}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
+        self._con.execute(f"USE {WAREHOUSE_CATALOG}")
+        self._duckdb_catalog = WAREHOUSE_CATALOG
+
+    def _duckdb_cursor(self) -> Any:
+        """A cursor looking at the checked file (a new cursor starts in DuckDB's memory)."""
+        cur = self._con.cursor()
+        if self._duckdb_catalog:
+            cur.execute(f"USE {self._duckdb_catalog}")
+        return cur
 
     def _open_postgres(self) -> None:
         from urllib.parse import unquote
@@ -202,7 +221,7 @@ class ReadOnlySession:
     def _run(self, sql: str, limit: int | None) -> tuple[list[str], list[tuple]]:
         name = self.dialect.name
         if name == "duckdb":
-            cur = self._con.cursor()
+            cur = self._duckdb_cursor()
             try:
                 cur.execute(sql)
                 return _names(cur), _take(cur, limit)
@@ -255,7 +274,7 @@ class ReadOnlySession:
                     cur.fetchall()
                     cur.execute("ROLLBACK")
             return
-        cur = self._con.cursor() if name == "duckdb" else self._con.execute(sql)
+        cur = self._duckdb_cursor() if name == "duckdb" else self._con.execute(sql)
         if name == "duckdb":
             cur.execute(sql)
         while rows := cur.fetchmany(batch_rows):
