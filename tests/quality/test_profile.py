@@ -202,3 +202,24 @@ def test_big_table_sparse_column_quantiles_when_the_sample_misses_it(duck_url, m
     x = p.column("x")
     assert x.count == kept > 0 and list(x.quantiles) == ["p5", "p25", "p50", "p75", "p95"]
     assert 0 <= x.quantiles["p5"] <= x.quantiles["p95"] <= 4
+
+
+def test_a_million_rows_are_profiled_in_two_scans_and_a_vector_sample(duck_url):
+    """From SAMPLE_FROM_ROWS rows on, patterns, quantiles and top-value candidates come from a
+    TABLESAMPLE SYSTEM read of ~1/16 of the table, which is no third scan."""
+    with connect(duck_url) as con:
+        con.execute(
+            "CREATE TABLE big AS SELECT range AS id, range % 1000 AS bucket,"
+            " CASE WHEN range % 50 = 0 THEN 'broken' ELSE 'u' || range || '@example.com' END"
+            " AS email, ['x', 'y', 'z'][1 + range % 3] AS tag FROM range(1000000)"
+        )
+    p = profile_url(duck_url, "big")
+    assert p.rows == 1_000_000 and p.scans == 2
+    assert p.column("email").patterns["email"] == pytest.approx(0.98, abs=0.01)
+    q = p.column("bucket").quantiles
+    assert q["p50"] == pytest.approx(500, abs=25) and q["p5"] == pytest.approx(50, abs=25)
+    assert p.column("tag").top_values[0][1] in (333333, 333334)  # counted exactly, not sampled
+    assert p.candidate_keys == ["id"] and p.duplicate_rows == 0
+    again = profile_url(duck_url, "big")  # a seeded sample: parallel scans may still vary
+    assert again.column("email").patterns["email"] == pytest.approx(0.98, abs=0.01)
+    assert again.column("bucket").quantiles == pytest.approx(q, abs=25)

@@ -21,14 +21,15 @@ Tables of 1M rows or more on DuckDB take shortcuts that keep the profile under
   unless made exact cheaply: all values counted (low cardinality), or a bitmap over
   the [min, max] span of integers, decimals (shifted by their scale) and dates
   (``bitstring_agg``: 10x cheaper than COUNT(DISTINCT)). ``distinct_exact`` says which.
-* patterns and top-value *candidates* come from a third, sampled pass over 1/16 of
-  the rows (a ``hash(rowid)`` predicate); top-value *counts* stay exact (scan 2).
+* patterns, quantiles and top-value *candidates* come from a table sample of 1/16 of
+  the rows (``TABLESAMPLE SYSTEM``: whole vectors, so it reads ~1/16 of the table and is
+  not a third scan); top-value *counts* stay exact (scan 2).
 * a near-unique column is proven a key by its bitmap; only when none has one is
   the most key-like proven by COUNT(DISTINCT); the unproven stay ``likely_keys``.
 * duplicate rows are free when a key is proven; one more query (a row-hash
   distinct) runs only when the would-be key turns out to repeat.
 
-``TableProfile.scans`` counts the queries that read the table.
+``TableProfile.scans`` counts the queries that read the whole table.
 
 Engine differences (approximate functions, quantile syntax, how top values are
 found, bitmaps) are *data* in `ProfileDialect`, not branches in the profiler. The
@@ -259,11 +260,12 @@ class _Table:
     def __init__(self, con: Connector, ref: TableRef) -> None:
         self.con, self.ref, self.target, self.reads = con, ref, ref.expression(), 0
 
-    def one_row(self, plan: Plan, where: exp.Expression | None = None) -> dict:
-        return plan.read(self.fetch(plan.select(self.target, where)))
+    def one_row(self, plan: Plan, sample: exp.TableSample | None = None) -> dict:
+        partial = sample is not None and sample.args["method"].name.upper() == "SYSTEM"
+        return plan.read(self.fetch(plan.select(self.target, sample), full=not partial))
 
-    def fetch(self, query: exp.Select) -> tuple:
-        self.reads += 1
+    def fetch(self, query: exp.Select, *, full: bool = True) -> tuple:
+        self.reads += full  # a table sample reads part of the table: not a scan
         try:
             rows = self.con.fetch(query)
         except CraneError:
@@ -312,7 +314,7 @@ def profile_table(
         and (c.distinct == rows if c.distinct_exact else (c.distinct or 0) >= 0.5 * rows)
     ]
     if sampled and rows and (sample := sample_pass(cols, d, top_k, _wants_top(cols, near_unique))):
-        stats.update(t.one_row(sample, d.sample))
+        stats.update(t.one_row(sample, _sample_of(d.sample, rows)))
     _apply_sketches(cols, stats)
     spans = _spans(con, cols, d) if rows else {}
     binning = {c.name: b for c in cols if (b := _bins_for(c, bins, spans.get(c.name)))}
@@ -430,6 +432,17 @@ def _bitmap(
 
 
 SAMPLE_FROM_ROWS = 1_000_000
+# a SYSTEM sample takes whole vectors (2,048 rows): on fewer rows than this it could be
+# empty, so smaller tables are sampled row by row (BERNOULLI: a read of every row)
+VECTOR_SAMPLE_FROM_ROWS = 1_000_000
+
+
+def _sample_of(sample: exp.TableSample | None, rows: int) -> exp.TableSample | None:
+    if sample is None or rows >= VECTOR_SAMPLE_FROM_ROWS:
+        return sample
+    by_row = sample.copy()
+    by_row.set("method", exp.var("BERNOULLI"))
+    return by_row
 
 
 def _is_big(con: Connector, target: exp.Table, d: ProfileDialect) -> bool:
