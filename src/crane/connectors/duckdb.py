@@ -49,15 +49,34 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
             con.execute(f"LOAD {name}")
 
 
-class _Files:
-    """Warehouse files opened by this process, each ATTACHed once under ``CATALOG``.
+def open_attached(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB instance with the file at ``path`` ATTACHed as ``CATALOG`` and in use.
 
-    A file is attached under ``CATALOG`` rather than opened under its own name: DuckDB
-    calls a file's catalog after its stem, and ``analytics.duckdb`` holding a schema
-    ``analytics`` made every ``analytics.<table>`` an ambiguous reference. DuckDB lets a
-    process attach a file once, so every connector of the file (parallel workers, a
-    DAG's tasks) gets a cursor of one shared root connection, closed with the last one
-    (which checkpoints the file).
+    Not under the file's own name: DuckDB calls a file's catalog after its stem, and
+    ``analytics.duckdb`` holding a schema ``analytics`` made every ``analytics.<table>``
+    an ambiguous reference. A cursor of the returned connection starts in DuckDB's
+    in-memory catalog: ``USE`` it again.
+    """
+    import duckdb
+
+    root = duckdb.connect(":memory:", config=config)
+    try:
+        escaped = path.replace("'", "''")
+        mode = " (READ_ONLY)" if read_only else ""
+        root.execute(f"ATTACH '{escaped}' AS {CATALOG}{mode}")
+        root.execute(f"USE {CATALOG}")
+    except Exception:
+        root.close()
+        raise
+    return root
+
+
+class _Files:
+    """Warehouse files opened by this process, each ATTACHed once (``open_attached``).
+
+    DuckDB lets a process attach a file once, so every connector of the file (parallel
+    workers, a DAG's tasks) gets a cursor of one shared root connection, closed with the
+    last one (which checkpoints the file).
     """
 
     def __init__(self) -> None:
@@ -67,19 +86,10 @@ class _Files:
     def acquire(
         self, path: str, read_only: bool, config: dict[str, Any]
     ) -> duckdb.DuckDBPyConnection:
-        import duckdb
-
         key = os.path.realpath(path)
         with self._lock:
             if key not in self._open:
-                root = duckdb.connect(":memory:", config=config)
-                try:
-                    escaped = path.replace("'", "''")
-                    mode = " (READ_ONLY)" if read_only else ""
-                    root.execute(f"ATTACH '{escaped}' AS {CATALOG}{mode}")
-                except Exception:
-                    root.close()
-                    raise
+                root = open_attached(path, read_only, config)
                 self._open[key] = (root, read_only, config, 0)
             root, opened_read_only, opened_config, users = self._open[key]
             if opened_read_only != read_only or opened_config != config:

@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from crane.connectors.base import ConnectionURL
 from crane.connectors.duckdb import CATALOG as WAREHOUSE_CATALOG
+from crane.connectors.duckdb import open_attached
 from crane.errors import CraneError
 from crane.quality.dialects import QualityDialect, dialect_for
 
@@ -132,13 +133,7 @@ class ReadOnlySession:
         if path == ":memory:":
             self._con = duckdb.connect(path, config=config)
             return
-        # attached under a fixed catalog name, not the file's stem: a file named like one
-        # of its schemas (analytics.duckdb with schema analytics) made analytics.<table>
-        # an ambiguous reference
-        self._con = duckdb.connect(":memory:", config=config)
-        escaped = path.replace("'", "''")
-        self._con.execute(f"ATTACH '{escaped}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
-        self._con.execute(f"USE {WAREHOUSE_CATALOG}")
+        self._con = open_attached(path, True, config)
         self._duckdb_catalog = WAREHOUSE_CATALOG
 
     def _duckdb_cursor(self) -> Any:
