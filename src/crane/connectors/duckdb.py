@@ -1,9 +1,8 @@
 """DuckDB: the embedded default warehouse, and the engine that moves rows in-engine.
 
 DuckDB can ATTACH PostgreSQL, MySQL/MariaDB and SQLite through its scanner
-extensions, so a load from those systems into a DuckDB target never passes rows
-through Python. The extensions come from the ``duckdb-extension-*`` packages
-(``duckdb_extensions.import_extension``): a plain ``INSTALL`` would download.
+extensions (`crane.connectors.extensions`), so a load from those systems into a DuckDB
+target never passes rows through Python.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from crane.connectors.base import Capabilities, Connector, TableRef, WriteMode, connectors
+from crane.connectors.extensions import load_extension, trusted_config
 from crane.errors import ConnectorError
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
-_extension_lock = threading.Lock()
 _view_ids = itertools.count()
 
 # A writable warehouse file gets a bounded buffer pool: DuckDB's default memory_limit is 80%
@@ -37,18 +36,6 @@ WRITABLE_DEFAULTS: dict[str, Any] = {"memory_limit": "256MB", "preserve_insertio
 CATALOG = "_crane_warehouse"
 
 
-def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Load a scanner extension from its installed package; never from the network."""
-    with _extension_lock:
-        try:
-            con.execute(f"LOAD {name}")  # already installed into the local extension dir
-        except Exception:
-            import duckdb_extensions
-
-            duckdb_extensions.import_extension(name, con=con)
-            con.execute(f"LOAD {name}")
-
-
 def open_attached(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     """A new DuckDB instance with the file at ``path`` ATTACHed as ``CATALOG`` and in use.
 
@@ -59,7 +46,7 @@ def open_attached(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.
     """
     import duckdb
 
-    root = duckdb.connect(":memory:", config=config)
+    root = duckdb.connect(":memory:", config=trusted_config(config))
     try:
         escaped = path.replace("'", "''")
         mode = " (READ_ONLY)" if read_only else ""
@@ -151,7 +138,7 @@ class DuckDBConnector(Connector):
     def _open(self, duckdb: Any) -> duckdb.DuckDBPyConnection:
         config = self._config()
         if self.path == ":memory:":
-            return duckdb.connect(":memory:", config=config)
+            return duckdb.connect(":memory:", config=trusted_config(config))
         config.setdefault("temp_directory", f"{self.path}.tmp")  # where a file spills
         return _files.acquire(self.path, self.is_read_only, config)
 

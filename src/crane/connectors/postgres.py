@@ -189,9 +189,9 @@ class PostgresConnector(Connector):
             if self._duck is None:
                 import duckdb
 
-                from crane.connectors.duckdb import load_extension
+                from crane.connectors.extensions import load_extension, trusted_config
 
-                duck = duckdb.connect()
+                duck = duckdb.connect(config=trusted_config({}))
                 load_extension(duck, "postgres")
                 escaped = self.dsn.replace("'", "''")
                 duck.execute(f"ATTACH '{escaped}' AS pg (TYPE postgres, READ_ONLY)")
