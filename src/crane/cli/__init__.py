@@ -2,8 +2,9 @@
 
 ``main`` is the console-script entry point. It turns every error into one
 masked line on stderr and a non-zero exit code; ``--debug`` shows the
-traceback instead. Command modules import heavy libraries inside the commands
-so ``crane --help`` stays fast.
+traceback instead. Start-up is kept short because every command pays it: only
+the invoked command is built (`crane.cli.app.build_app`), and command modules
+import heavy libraries inside the commands that use them.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     import typer
     import typer.main
 
-    from crane.cli.app import build_app
+    from crane.cli.app import build_app, invoked_command
     from crane.cli.output import report_error, setup_logging
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     setup_logging(debug)
-    command = typer.main.get_command(build_app())
+    command = typer.main.get_command(build_app(invoked_command(args)))
     try:
         result = command.main(args=args, prog_name="crane", standalone_mode=False)
     except typer.Exit as done:

@@ -3,15 +3,14 @@
 Imported only inside CLI commands (rich is not needed for ``crane --help``).
 Messages go to stderr so that ``--json`` output on stdout stays machine-readable.
 The progress bar (rows, rows/s, elapsed) is drawn only when stderr is a
-terminal: in CI logs and pipes a redrawn bar is noise.
+terminal: in CI logs and pipes a redrawn bar is noise, and ``rich.progress``
+is not even imported then (it is a good part of Rich's import time).
 """
 
 from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING
-
-from rich.progress import ProgressColumn
 
 from crane.config.secrets import mask
 
@@ -81,25 +80,23 @@ class RichConsole:
 
 
 def _new_progress(terminal: RichTerminal) -> Progress:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Average rows per second since the task started (steadier than a sliding window)."""
+
+        def render(self, task: Task) -> Text:
+            elapsed = task.elapsed or 0.0
+            rate = task.completed / elapsed if elapsed > 0 else 0.0
+            return Text(f"{rate:>12,.0f} rows/s")
 
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:>12,.0f} rows"),
-        _RateColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
         console=terminal,
         transient=False,
     )
-
-
-class _RateColumn(ProgressColumn):
-    """Average rows per second since the task started (steadier than a sliding window)."""
-
-    def render(self, task: Task) -> Text:
-        from rich.text import Text
-
-        elapsed = task.elapsed or 0.0
-        rate = task.completed / elapsed if elapsed > 0 else 0.0
-        return Text(f"{rate:>12,.0f} rows/s")
