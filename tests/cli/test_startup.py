@@ -1,0 +1,125 @@
+"""Start-up stays short: every ``crane`` command pays it before it does any work.
+
+Timings on a shared machine are noise, so these tests guard the causes instead:
+which modules a command loads, and that building one command alone gives the
+same command as building the whole app.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+import typer.main
+
+import crane
+from crane.cli import run_cli
+from crane.cli.app import COMMANDS, GROUPS, build_app, invoked_command
+
+# the data plane and the commands a project-reading command does not need
+NOT_FOR_CONFIG = (
+    "sqlglot",
+    "duckdb",
+    "psycopg",
+    "pyarrow",
+    "rich.progress",
+    "crane.pipelines.runner",
+    "crane.cli.dag",
+    "crane.cli.model",
+    "crane.cli.check",
+)
+
+
+def _loaded_after(args: list[str], watched: tuple[str, ...], cwd: str) -> tuple[int, list[str]]:
+    """Run the CLI in a fresh interpreter; its exit code and which ``watched`` modules it loaded."""
+    probe = (
+        "import json, sys; from crane.cli import run_cli; "
+        f"code = run_cli({args!r}); "
+        f"print(json.dumps([code, [m for m in {watched!r} if m in sys.modules]]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return code, loaded
+
+
+@pytest.fixture
+def project(tmp_path, capsys):
+    assert run_cli(["init", str(tmp_path / "shop")]) == 0
+    capsys.readouterr()
+    return tmp_path / "shop"
+
+
+@pytest.mark.parametrize("name", [*COMMANDS, *GROUPS])
+def test_a_command_built_alone_is_the_command_of_the_whole_app(name):
+    whole = typer.main.get_command(build_app())
+    alone = typer.main.get_command(build_app(name))
+    assert list(alone.commands) == [name]  # type: ignore[attr-defined]
+
+    def described(root):
+        command = root.commands[name]
+        parent = typer.Context(root, info_name="crane")
+        context = typer.Context(command, info_name=name, parent=parent)
+        return command.get_help(context), [p.name for p in command.params]
+
+    assert described(alone) == described(whole)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "orders"], "run"),
+        (["--debug", "config", "show"], "config"),
+        (["--help"], None),
+        (["--help", "run"], None),  # the root's help lists every command
+        (["--version"], None),
+        (["rnu"], None),  # a typo: the whole app answers "did you mean 'run'?"
+        ([], None),
+    ],
+)
+def test_invoked_command(args, expected):
+    assert invoked_command(args) == expected
+
+
+def test_config_show_loads_neither_the_data_plane_nor_other_commands(project):
+    code, loaded = _loaded_after(
+        ["config", "show", "--json", "-p", str(project)], NOT_FOR_CONFIG, str(project)
+    )
+    assert code == 0 and loaded == []
+
+
+def test_pipeline_list_loads_no_data_plane(project):
+    code, loaded = _loaded_after(
+        ["pipeline", "list", "--json", "-p", str(project)], NOT_FOR_CONFIG, str(project)
+    )
+    assert code == 0 and loaded == []
+
+
+def test_a_run_without_a_terminal_does_not_load_the_progress_bar(tmp_path):
+    import duckdb
+
+    root = tmp_path / "duck"
+    root.mkdir()
+    con = duckdb.connect(str(root / "src.duckdb"))
+    con.execute("CREATE TABLE items AS SELECT range AS id FROM range(10)")
+    con.close()
+    (root / "crane.yml").write_text(
+        "name: duck\nconnections:\n  source:\n    url: duckdb:///src.duckdb\n"
+        "pipelines:\n  items:\n    source: {table: items}\n    target: {table: items}\n"
+    )
+    code, loaded = _loaded_after(
+        ["run", "items", "-p", str(root)], ("rich.progress", "duckdb"), str(root)
+    )
+    assert code == 0 and loaded == ["duckdb"]  # it ran, and drew no bar (stderr is a pipe)
+
+
+def test_version_answers_without_a_command(capsys):
+    assert run_cli(["--version"]) == 0
+    assert capsys.readouterr().out == f"crane {crane.__version__}\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "crane", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout == f"crane {crane.__version__}\n"
