@@ -98,10 +98,10 @@ def test_pipeline_list_loads_no_data_plane(project):
     assert code == 0 and loaded == []
 
 
-def test_a_run_without_a_terminal_does_not_load_the_progress_bar(tmp_path):
+def _duck_items(root):
+    """A DuckDB-to-DuckDB project with one small pipeline, ``items``."""
     import duckdb
 
-    root = tmp_path / "duck"
     root.mkdir()
     con = duckdb.connect(str(root / "src.duckdb"))
     con.execute("CREATE TABLE items AS SELECT range AS id FROM range(10)")
@@ -110,6 +110,11 @@ def test_a_run_without_a_terminal_does_not_load_the_progress_bar(tmp_path):
         "name: duck\nconnections:\n  source:\n    url: duckdb:///src.duckdb\n"
         "pipelines:\n  items:\n    source: {table: items}\n    target: {table: items}\n"
     )
+    return root
+
+
+def test_a_run_without_a_terminal_does_not_load_the_progress_bar(tmp_path):
+    root = _duck_items(tmp_path / "duck")
     code, loaded = _loaded_after(
         ["run", "items", "-p", str(root)], ("rich.progress", "duckdb"), str(root)
     )
@@ -123,3 +128,18 @@ def test_version_answers_without_a_command(capsys):
         [sys.executable, "-m", "crane", "--version"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and done.stdout == f"crane {crane.__version__}\n"
+
+
+def test_a_json_run_never_loads_rich(tmp_path):
+    root = _duck_items(tmp_path / "duck")
+    code, loaded = _loaded_after(
+        ["run", "items", "--json", "-p", str(root)], ("rich.console", "duckdb"), str(root)
+    )
+    assert code == 0 and loaded == ["duckdb"]
+
+
+def test_tables_print_values_literally(capsys):
+    from crane.cli.output import print_table
+
+    print_table(None, ["error"], [["no such column :x: [bold]"]])
+    assert "no such column :x: [bold]" in capsys.readouterr().out  # no emoji, no markup

@@ -24,17 +24,24 @@ class RichConsole:
     """Progress bars and messages on a Rich console (stderr by default)."""
 
     def __init__(self, terminal: RichTerminal | None = None, *, quiet: bool = False) -> None:
-        from rich.console import Console as Terminal
-
-        self.terminal = terminal or Terminal(stderr=True)
+        self._terminal = terminal
         self.quiet = quiet
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
 
     @property
+    def terminal(self) -> RichTerminal:
+        """The Rich console, made on first use: a quiet run with nothing to say never needs Rich."""
+        if self._terminal is None:
+            from rich.console import Console as Terminal
+
+            self._terminal = Terminal(stderr=True)
+        return self._terminal
+
+    @property
     def shows_progress(self) -> bool:
-        return self.terminal.is_terminal and not self.quiet
+        return not self.quiet and self.terminal.is_terminal
 
     def info(self, message: str) -> None:
         if not self.quiet:

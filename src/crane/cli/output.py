@@ -76,7 +76,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
         table.add_column(name, justify="right" if i in numeric else "left", overflow="fold")
     for row in materialized:
         table.add_row(*(_cell(v) for v in row))
-    Console(soft_wrap=False, width=_width()).print(table)
+    # values print as they are: no ":x:" -> emoji (that also skips loading Rich's emoji table)
+    Console(soft_wrap=False, width=_width(), emoji=False).print(table)
 
 
 def _width() -> int | None:
