@@ -337,3 +337,57 @@ def test_lookback_on_text_timestamps_keeps_their_format():
     assert minus_lookback("2024-01-02 03:00:00", hour, "other") == "2024-01-02 02:00:00"
     assert minus_lookback("2024-01-02T03:00:00Z", hour, "other") == "2024-01-02T02:00:00Z"
     assert minus_lookback("2024-01-02 03:00:00.5", hour, "other") == "2024-01-02 02:00:00.500000"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("with_enum", [False, True])
+def test_an_incremental_window_into_duckdb_keeps_every_type(pg_schema, duck_url, with_enum):
+    """A window is read by one PostgreSQL query (``duckdb_window_scan``) into a temporary
+    staging table; a table with a type of its own (an enum) is read through the attached
+    catalog instead, so the enum stays an ENUM. Both give the source's rows and types."""
+    make_pg_orders(pg_schema, 200)
+    with pg() as con:
+        con.execute(f"CREATE TYPE \"{pg_schema}\".mood AS ENUM ('sad', 'ok')")
+        kind = f'"{pg_schema}".mood' if with_enum else "text"
+        con.execute(f"ALTER TABLE \"{pg_schema}\".orders ADD COLUMN mood {kind} DEFAULT 'ok'")
+        con.execute(f"ALTER TABLE \"{pg_schema}\".orders ADD COLUMN tags int[] DEFAULT '{{1,2}}'")
+    pipeline = spec("typed", source={"schema": pg_schema})
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    pg_change(pg_schema, 201, 5)
+    with pg() as con:
+        con.execute(f"UPDATE \"{pg_schema}\".orders SET mood = 'sad' WHERE id > 200")
+    second = run_pipeline(pipeline, **urls).raise_for_status()
+    assert second.rows_extracted == 5 + 2 and second.load["updated"] == 2  # ids 7, 104
+    path = duck_url.removeprefix("duckdb:///")
+    assert normalize(duck_rows(path, "typed")) == normalize(pg_rows(pg_schema))
+    con = duckdb.connect(path, read_only=True)
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'typed'"
+        ).fetchall()
+    )
+    moods = con.execute("SELECT mood, count(*) FROM typed GROUP BY 1 ORDER BY 1").fetchall()
+    tags = con.execute("SELECT DISTINCT tags FROM typed").fetchall()
+    staged = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_crane_staging'"
+    ).fetchall()
+    con.close()
+    assert types["mood"] == ("ENUM('sad', 'ok')" if with_enum else "VARCHAR")
+    assert types["amount"] == "DECIMAL(10,2)" and types["tags"] == "INTEGER[]"
+    assert moods == [("sad", 5), ("ok", 200)] if with_enum else [("ok", 200), ("sad", 5)]
+    assert tags == [([1, 2],)] and staged == [(0,)]
+
+
+@pytest.mark.integration
+def test_the_window_scan_is_declined_for_a_table_with_its_own_types(pg_schema):
+    from crane.connectors import TableRef, connect
+
+    make_pg_orders(pg_schema, 3)
+    with connect(PG_URL) as source:
+        query = f'SELECT * FROM "{pg_schema}"."orders" WHERE id > 1'
+        scan = source.duckdb_window_scan(query, TableRef("orders", pg_schema), "src")
+        assert scan is not None and "postgres_query" in scan.lower()
+        source.execute(f'CREATE DOMAIN "{pg_schema}".positive AS int CHECK (VALUE > 0)')
+        source.execute(f'ALTER TABLE "{pg_schema}".orders ADD COLUMN n "{pg_schema}".positive')
+        assert source.duckdb_window_scan(query, TableRef("orders", pg_schema), "src") is None

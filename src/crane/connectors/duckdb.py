@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from crane.connectors.base import Capabilities, Connector, TableRef, WriteMode, connectors
+from crane.connectors.base import (
+    TEMP_SCHEMA,
+    Capabilities,
+    Connector,
+    TableRef,
+    WriteMode,
+    connectors,
+)
 from crane.connectors.extensions import load_extension, trusted_config
 from crane.errors import ConnectorError
 
@@ -116,6 +123,7 @@ class DuckDBConnector(Connector):
         prefer_delete_insert_merge=True,
         replace_by_rename=True,
         key_constraints=False,
+        temp_staging=True,
     )
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
@@ -207,6 +215,14 @@ class DuckDBConnector(Connector):
 
     # -- metadata ------------------------------------------------------------
     def table_schema(self, table: TableRef) -> pa.Schema | None:
+        if table.schema == TEMP_SCHEMA:  # this connection's own temporary tables
+            found = self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                [table.name],
+            ).fetchone()
+            if not found or not found[0]:
+                return None
+            return self.con.execute(f"SELECT * FROM {table.sql('duckdb')} LIMIT 0").arrow().schema
         found = self.con.execute(
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_name = ? AND table_schema = coalesce(?, current_schema()) "

@@ -213,6 +213,29 @@ class PostgresConnector(Connector):
         """A DuckDB SELECT reading ``table`` of the database attached as ``alias`` exactly."""
         return self._scan(table, alias)
 
+    def duckdb_window_scan(self, query: str, table: TableRef, alias: str) -> str | None:
+        """A DuckDB SELECT of ``query`` (a filtered read of ``table``, in PostgreSQL's
+        SQL) run whole by the database attached as ``alias``, through ``postgres_query``:
+        the scanner does not load the schema's catalog for it. None when a column of
+        ``table`` has a type of its own (an enum, a domain, an extension's type): only the
+        attached catalog maps those exactly (an enum stays an ENUM)."""
+        columns = self._columns(table)
+        if columns is None or self._has_own_types(table):
+            return None
+        loose = [name for name, _, unconstrained in columns if unconstrained]
+        return self._query_scan(query, alias, loose)
+
+    def _has_own_types(self, table: TableRef) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+            " LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'"
+            " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+            " AND (t.typnamespace <> 'pg_catalog'::regnamespace"
+            " OR e.typnamespace <> 'pg_catalog'::regnamespace)",
+            [self._qualified(table)],
+        ).fetchone()
+        return bool(row and row[0])
+
     def _scan(self, table: TableRef, alias: str) -> str:
         from sqlglot import exp
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from crane.connectors.base import TableRef, connect
+from crane.connectors.base import TEMP_SCHEMA, TableRef, connect
 from crane.pipelines.extract import source_relation, source_table
 
 if TYPE_CHECKING:
@@ -121,6 +121,8 @@ def stage(
         # the server a scan of their own and need a final copy into one table
         plan = replace(plan, filters=[None])
     mover = _Mover(target, source, plan, spec, source_url, target_url, console, crash_point)
+    if mover.temp_staging(target, table):
+        table = TableRef(table.name, TEMP_SCHEMA)
     console.start_task(spec.name)
     try:
         if len(plan.filters) == 1:
@@ -193,17 +195,39 @@ class _Mover:
             catalog=exp.to_identifier(alias, quoted=True),
         )
 
+    def temp_staging(self, target: Connector, table: TableRef) -> bool:
+        """A window moved in-engine by this one connection stages into a temporary table:
+        its rows never reach the write-ahead log or the file, only the target table."""
+        return (
+            target.capabilities.temp_staging
+            and self.relation is not None
+            and self.filtered
+            and not self.plan.full_extract
+            and len(self.plan.filters) == 1
+            and table.schema == STAGING_SCHEMA
+        )
+
     # -- moving ----------------------------------------------------------------------
     def move(self, index: int, into: TableRef, target: Connector, source: Connector) -> int:
         if self.relation is not None:
-            return self._in_engine(index, into, target)
+            return self._in_engine(index, into, target, source)
         return self._stream(index, into, target, source)
 
-    def _in_engine(self, index: int, into: TableRef, target: Connector) -> int:
+    def _in_engine(self, index: int, into: TableRef, target: Connector, source: Connector) -> int:
         assert self.relation is not None
-        query = self.plan.select(self.relation.copy(), index)
-        create = exp.Create(this=into.expression(), kind="TABLE", replace=True, expression=query)
-        settings = self.settings if self.filtered and not self.plan.full_extract else {}
+        windowed = self.filtered and not self.plan.full_extract
+        query = self._window_query(index, source) if windowed else None
+        if query is None:
+            query = self.plan.select(self.relation.copy(), index)
+        temporary = exp.Properties(expressions=[exp.TemporaryProperty()])
+        create = exp.Create(
+            this=into.expression(),
+            kind="TABLE",
+            replace=True,
+            expression=query,
+            properties=temporary if into.schema == TEMP_SCHEMA else None,
+        )
+        settings = self.settings if windowed else {}
         for name, value in settings.items():
             target.execute(f"SET {name} = {value}")
         try:
@@ -215,6 +239,19 @@ class _Mover:
         rows = _count(target, into)
         self.console.advance(self.spec.name, rows)
         return rows
+
+    def _window_query(self, index: int, source: Connector) -> exp.Query | None:
+        """A window (part of a table) as one query the attached source runs itself, when
+        the source offers it (``duckdb_window_scan``): the scanner then does not load the
+        schema's catalog, which cost a 50k-row window of a 5M-row PostgreSQL table
+        60-90 ms of its ~130 ms."""
+        window_scan = getattr(source, "duckdb_window_scan", None)
+        table = source_table(self.spec, source)
+        if window_scan is None or table is None or self.alias is None:
+            return None
+        sql = self.plan.select(source_relation(self.spec, source), index)
+        scan = window_scan(sql.sql(dialect=source.dialect), table, self.alias)
+        return None if scan is None else exp.maybe_parse(scan, dialect="duckdb")
 
     def _stream(self, index: int, into: TableRef, target: Connector, source: Connector) -> int:
         query = self.plan.select(source_relation(self.spec, source), index)
@@ -265,7 +302,8 @@ def transform(target: Connector, staged: Staged, sql: str) -> Staged:
     """Run the pipeline's SELECT over ``source`` (the staged rows) inside the target."""
     import sqlglot
 
-    out = TableRef(f"{staged.table.name}__t", staged.table.schema)
+    schema = STAGING_SCHEMA if staged.table.schema == TEMP_SCHEMA else staged.table.schema
+    out = TableRef(f"{staged.table.name}__t", schema)
     query = sqlglot.parse_one(sql, read=target.dialect)
     cte = exp.CTE(
         this=exp.select("*").from_(staged.table.expression()),
@@ -327,5 +365,9 @@ def _estimate_bytes(target: Connector, table: TableRef, rows: int) -> int:
     if not rows:
         return 0
     sample = exp.select("*").from_(table.expression()).limit(BYTES_SAMPLE_ROWS)
-    data = target.read(sample.sql(dialect=target.dialect), BYTES_SAMPLE_ROWS).read_all()
+    arrow = getattr(target, "arrow", None)  # on the connection itself: it sees temp tables
+    if arrow is not None:
+        data = arrow(sample)
+    else:
+        data = target.read(sample.sql(dialect=target.dialect), BYTES_SAMPLE_ROWS).read_all()
     return int(data.nbytes * rows / max(data.num_rows, 1))
