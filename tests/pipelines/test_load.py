@@ -158,6 +158,36 @@ def test_merge_of_an_incremental_window_takes_a_moved_cursor_as_the_change(engin
     assert rows_of(con, schema)[-1] == (3, 20, "other")
 
 
+@pytest.mark.parametrize(
+    ("batch", "expected", "counts"),
+    [
+        # every key beyond the target's range: new rows, no join with the target
+        ([(10, 5, "n"), (11, 5, "m")], [(1, 1, "a"), (2, 1, "b"), (3, 1, "c"), (10, 5, "n"),
+                                         (11, 5, "m")], LoadResult(inserted=2)),
+        # every key changed: the DELETE's count says so, a plain INSERT follows
+        ([(1, 5, "A"), (3, 5, "C")], [(1, 5, "A"), (2, 1, "b"), (3, 5, "C")],
+         LoadResult(updated=2)),
+        # changed + new inside the range, nothing unchanged
+        ([(1, 5, "A"), (0, 5, "z")], [(0, 5, "z"), (1, 5, "A"), (2, 1, "b"), (3, 1, "c")],
+         LoadResult(inserted=1, updated=1)),
+        # changed + unchanged + new: the unchanged row is left alone
+        ([(1, 5, "A"), (2, 1, "ignored"), (0, 5, "z")],
+         [(0, 5, "z"), (1, 5, "A"), (2, 1, "b"), (3, 1, "c")],
+         LoadResult(inserted=1, updated=1)),
+        # only unchanged rows
+        ([(2, 1, "ignored")], [(1, 1, "a"), (2, 1, "b"), (3, 1, "c")], LoadResult()),
+    ],
+)  # fmt: skip
+def test_merge_of_a_window_by_batch_shape(engine, batch, expected, counts):
+    """Each order of statements the merge may take gives the same rows and counts."""
+    con, schema = engine
+    first = [{"id": i, "ts": 1, "v": v} for i, v in ((1, "a"), (2, "b"), (3, "c"))]
+    run(con, schema, "merge", first, primary_key=["id"])
+    window = [{"id": i, "ts": ts, "v": v} for i, ts, v in batch]
+    assert run(con, schema, "merge", window, primary_key=["id"], changed_by="ts") == counts
+    assert rows_of(con, schema) == expected
+
+
 def test_merge_composite_key_is_compared_column_by_column(engine):
     con, schema = engine
     # Concatenated, (1, '23') and (12, '3') would both read '123' and collide.

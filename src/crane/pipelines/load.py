@@ -170,25 +170,35 @@ def _delete_insert_merge(
 
     On DuckDB (50k changed rows into 5M) this took a fraction of a native MERGE plus its
     full-column count join (1.8 s + 0.8 s); DuckDB has no update bloat for MERGE to spare.
-    New keys are counted with a key-only semi join, and the changed rows are the ones the
-    DELETE removed (it reports its count), so no query compares values twice. A reappearing
-    soft-deleted row counts as changed (``changed_extra``) and is re-inserted with the flag
-    NULL.
+    Each pass over the target's keys is a join probing all of them (~30-45 ms at 5M), so
+    the statements are ordered to need as few as possible, and no query compares values
+    twice: rows whose first key lies outside the target's min..max (from statistics) are
+    new, and when all of them are, a plain INSERT is the whole merge; otherwise the DELETE
+    reports how many changed rows it removed, and when that is every staged row (the
+    usual update batch), a plain INSERT follows; only a batch that also holds unchanged or
+    new keys pays a count of the keys left in the target and a key anti-join. A
+    reappearing soft-deleted row counts as changed (``changed_extra``) and is re-inserted
+    with the flag NULL.
     """
     keys, columns = how["keys"], how["columns"]
-    rows = _scalar(target, m.build_count(staging))
-    in_target = m.key_in_source(keys, staging, table)  # staging rows whose key is in target
-    matched = _scalar(target, m.build_count(staging, in_target)) if rows else 0
-    if not matched:
-        if rows:
-            target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
+    insert_all = b.insert_select(table, columns, b.select_from(columns, staging))
+    rows, inside = _row(target, m.build_count_in_key_range(staging, table, keys[0]))[:2]
+    if not rows:
+        return 0, 0
+    if not inside:
+        target.execute(insert_all)
         return rows, 0
     changed = _affected(target.execute(m.build_delete_changed(table, staging, **how)))
-    if changed == matched:  # the usual incremental batch: no staged key is left in the target
-        target.execute(b.insert_select(table, columns, b.select_from(columns, staging)))
-    elif rows - matched or changed:
+    if changed == rows:  # every staged row replaced a changed one
+        target.execute(insert_all)
+        return 0, changed
+    in_target = m.key_in_source(keys, staging, table)  # staged keys still in the target
+    unchanged = _scalar(target, m.build_count(staging, in_target))
+    if unchanged:
         target.execute(m.build_insert_new_keys(table, staging, keys, columns))
-    return rows - matched, changed
+    else:
+        target.execute(insert_all)
+    return rows - changed - unchanged, changed
 
 
 def _affected(rows: list[tuple]) -> int:
