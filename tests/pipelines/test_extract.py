@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +22,7 @@ from _runner_helpers import (
     spec,
 )
 
+from crane.connectors import TableRef, connect
 from crane.pipelines.bounds import cursor_kind, parse_duration
 from crane.pipelines.extract import coerce, minus_lookback, split_points
 from crane.pipelines.runner import run_pipeline
@@ -381,8 +383,6 @@ def test_an_incremental_window_into_duckdb_keeps_every_type(pg_schema, duck_url,
 
 @pytest.mark.integration
 def test_the_window_scan_is_declined_for_a_table_with_its_own_types(pg_schema):
-    from crane.connectors import TableRef, connect
-
     make_pg_orders(pg_schema, 3)
     with connect(PG_URL) as source:
         query = f'SELECT * FROM "{pg_schema}"."orders" WHERE id > 1'
@@ -391,3 +391,65 @@ def test_the_window_scan_is_declined_for_a_table_with_its_own_types(pg_schema):
         source.execute(f'CREATE DOMAIN "{pg_schema}".positive AS int CHECK (VALUE > 0)')
         source.execute(f'ALTER TABLE "{pg_schema}".orders ADD COLUMN n "{pg_schema}".positive')
         assert source.duckdb_window_scan(query, TableRef("orders", pg_schema), "src") is None
+
+
+@pytest.mark.integration
+def test_a_full_load_declares_mostly_distinct_text_columns_fsst(pg_schema, duck_url):
+    """PostgreSQL's statistics name the mostly-distinct text columns (here: set by hand
+    on a 3-valued column); the DuckDB staging table declares them ``USING COMPRESSION
+    fsst`` instead of trying a dictionary, and every column keeps its type and values."""
+    from crane.connectors.postgres import MOSTLY_DISTINCT
+
+    with pg() as con:
+        con.execute(f"CREATE TYPE \"{pg_schema}\".mood AS ENUM ('sad', 'ok')")
+        con.execute(
+            f'CREATE TABLE "{pg_schema}".people (id bigint, email text, status text,'
+            f' kind text, mood "{pg_schema}".mood, amount numeric(12, 2), pair bigint[])'
+        )
+        con.execute(
+            f"INSERT INTO \"{pg_schema}\".people SELECT g, 'user' || g || '@example.com',"
+            " (ARRAY['new', 'active', 'gone'])[1 + g % 3], (ARRAY['a', 'b'])[1 + g % 2],"
+            f" (ARRAY['sad', 'ok'])[1 + g % 2]::\"{pg_schema}\".mood, g * 0.01, ARRAY[g, -g]"
+            " FROM generate_series(1, 3000) g"
+        )
+        con.execute(
+            f'ALTER TABLE "{pg_schema}".people ALTER COLUMN status'
+            f" SET (n_distinct = {MOSTLY_DISTINCT * 2})"
+        )
+        con.execute(f'ANALYZE "{pg_schema}".people')
+    with connect(PG_URL) as source:
+        hinted = source.distinct_text_columns(TableRef("people", pg_schema))
+    assert hinted == ["status"]
+    pipeline = spec(
+        "people",
+        source={"table": "people", "schema": pg_schema},
+        extract={"strategy": "full"},
+        load={"strategy": "replace", "primary_key": ["id"]},
+    )
+    result = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url)
+    assert result.raise_for_status().rows_loaded == 3000
+    con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
+    codecs = dict(
+        con.execute(
+            "SELECT column_name, string_agg(DISTINCT compression, ',') FROM"
+            " pragma_storage_info('people') WHERE segment_type = 'VARCHAR' GROUP BY 1"
+        ).fetchall()
+    )
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'people'"
+        ).fetchall()
+    )
+    sample = con.execute("SELECT * FROM people WHERE id IN (1, 2999) ORDER BY id").fetchall()
+    statuses = con.execute("SELECT status, count(*) FROM people GROUP BY 1 ORDER BY 1").fetchall()
+    con.close()
+    assert codecs["status"] == "FSST" and codecs["kind"] == "Dictionary"
+    assert types == {
+        "id": "BIGINT", "email": "VARCHAR", "status": "VARCHAR", "kind": "VARCHAR",
+        "mood": "ENUM('sad', 'ok')", "amount": "DECIMAL(12,2)", "pair": "BIGINT[]",
+    }  # fmt: skip
+    assert sample == [
+        (1, "user1@example.com", "active", "b", "ok", Decimal("0.01"), [1, -1]),
+        (2999, "user2999@example.com", "gone", "b", "ok", Decimal("29.99"), [2999, -2999]),
+    ]
+    assert statuses == [("active", 1000), ("gone", 1000), ("new", 1000)]

@@ -67,6 +67,10 @@ CONNECTION_ERROR_NAMES = frozenset(
 )
 NUMERIC_OID = 1700
 MAX_DECIMAL_DIGITS = 38  # DuckDB/Arrow decimal128
+# estimated distinct values from which a column counts as mostly distinct (see
+# ``distinct_text_columns``): a DuckDB row group holds 122,880 rows, so a column with at
+# least this many values repeats too little inside one for a dictionary to pay
+MOSTLY_DISTINCT = 100_000
 
 
 def classify(error: BaseException) -> bool:
@@ -224,6 +228,27 @@ class PostgresConnector(Connector):
             return None
         loose = [name for name, _, unconstrained in columns if unconstrained]
         return self._query_scan(query, alias, loose)
+
+    def distinct_text_columns(self, table: TableRef) -> list[str]:
+        """Text columns whose statistics (``pg_stats``, kept by ANALYZE and autovacuum)
+        estimate at least MOSTLY_DISTINCT values: a DuckDB target can skip trying a
+        dictionary on them. No statistics, no hint."""
+        rows = self.con.execute(
+            "SELECT s.attname FROM pg_stats s"
+            " JOIN pg_class c ON c.oid = to_regclass(%s)"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = s.attname"
+            " WHERE s.schemaname = %s AND s.tablename = %s"
+            " AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)"
+            " AND CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * greatest(c.reltuples, 0)"
+            " ELSE s.n_distinct END >= %s",
+            [
+                self._qualified(table),
+                table.schema or self.default_schema,
+                table.name,
+                MOSTLY_DISTINCT,
+            ],
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def _has_own_types(self, table: TableRef) -> bool:
         row = self.con.execute(

@@ -228,10 +228,14 @@ class _Mover:
             properties=temporary if into.schema == TEMP_SCHEMA else None,
         )
         settings = self.settings if windowed else {}
+        fsst = set() if windowed else self._distinct_text(target, source)
         for name, value in settings.items():
             target.execute(f"SET {name} = {value}")
         try:
-            target.execute(create)
+            if fsst:
+                target.create_as(into, query, fsst)  # type: ignore[attr-defined]
+            else:
+                target.execute(create)
         finally:
             for name in settings:
                 target.execute(f"RESET {name}")
@@ -239,6 +243,15 @@ class _Mover:
         rows = _count(target, into)
         self.console.advance(self.spec.name, rows)
         return rows
+
+    def _distinct_text(self, target: Connector, source: Connector) -> set[str]:
+        """Columns the source's statistics call mostly distinct, for a target that can
+        declare their compression up front (``create_as``)."""
+        hint = getattr(source, "distinct_text_columns", None)
+        table = source_table(self.spec, source)
+        if hint is None or table is None or not hasattr(target, "create_as"):
+            return set()
+        return set(hint(table))
 
     def _window_query(self, index: int, source: Connector) -> exp.Query | None:
         """A window (part of a table) as one query the attached source runs itself, when
