@@ -133,10 +133,15 @@ def test_transform_runs_in_the_target_over_source(pg_schema, duck_url):
     )
     result = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url).raise_for_status()
     assert result.rows_extracted == 100 and result.rows_loaded == 10
+    pg_change(pg_schema, 101, 3)  # ids 101-103 new, id 4 updated: a window of 4 rows
+    second = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url).raise_for_status()
+    assert second.rows_extracted == 4 and second.rows_loaded == 1
     con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
     assert con.execute("SELECT id, name, doubled FROM shaped ORDER BY id LIMIT 1").fetchall() == [
         (1, "NAME 1", 2.5)
     ]
+    assert con.execute("SELECT name FROM shaped WHERE id = 4").fetchall() == [("NAME 4+",)]
+    assert con.execute("SELECT count(*) FROM shaped").fetchall() == [(10,)]
     leftovers = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = '_crane_staging'"
     ).fetchall()
