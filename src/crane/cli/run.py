@@ -97,8 +97,8 @@ def runs(
     """Show recent runs: rows extracted, loaded, quarantined, duration, throughput."""
     from crane.cli.output import print_json, print_table
     from crane.config.secrets import mask
-    from crane.pipelines.runner import list_runs
     from crane.project import Project
+    from crane.state.store import list_runs
 
     loaded = Project.load(project)
     records = list_runs(loaded.warehouse_url, limit, pipeline=pipeline)

@@ -41,6 +41,7 @@ from crane.pipelines.lock import pipeline_lock
 from crane.pipelines.retry import RetryPolicy, call_with_retries
 from crane.pipelines.stage import STAGING_SCHEMA, Staged, drop_staging, stage, transform
 from crane.state import store
+from crane.state.store import list_runs
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -467,21 +468,6 @@ def _datasets(run: _Run) -> tuple[list[LineageDataset], list[LineageDataset]]:
         )
     ]
     return inputs, outputs
-
-
-def list_runs(
-    target_url: str, limit: int = 20, *, pipeline: str | None = None
-) -> list[dict[str, Any]]:
-    """The most recent runs recorded in the target's ``_crane.runs``, newest first."""
-    url = ConnectionURL.parse(target_url)
-    is_file = url.scheme in ("duckdb", "sqlite") and url.database != ":memory:"
-    if is_file and not (url.database and os.path.exists(url.database)):
-        return []
-    with connect(target_url, read_only=url.scheme == "duckdb") as target:
-        runs = store.read_runs(target, limit=limit, pipeline=pipeline)
-    for record in runs:
-        record["duration"] = record.get("seconds")
-    return runs
 
 
 __all__ = ["CRASH_ENV", "CRASH_POINTS", "STAGING_SCHEMA", "RunResult", "list_runs", "run_pipeline"]

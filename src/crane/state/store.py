@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -297,4 +298,22 @@ def read_runs(
             if isinstance(run[key], str):
                 run[key] = json.loads(run[key])
         runs.append(run)
+    return runs
+
+
+def list_runs(
+    target_url: str, limit: int = 20, *, pipeline: str | None = None
+) -> list[dict[str, Any]]:
+    """The most recent runs recorded in the target's ``_crane.runs``, newest first (what
+    ``crane runs`` shows: it needs no pipeline machinery)."""
+    from crane.connectors.base import ConnectionURL, connect
+
+    url = ConnectionURL.parse(target_url)
+    is_file = url.scheme in ("duckdb", "sqlite") and url.database != ":memory:"
+    if is_file and not (url.database and os.path.exists(url.database)):
+        return []
+    with connect(target_url, read_only=url.scheme == "duckdb") as target:
+        runs = read_runs(target, limit=limit, pipeline=pipeline)
+    for record in runs:
+        record["duration"] = record.get("seconds")
     return runs
