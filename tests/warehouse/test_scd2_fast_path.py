@@ -67,6 +67,12 @@ VARIANTS = {
     "hash": {"surrogate_strategy": "hash"},
     "tie_break": {"tie_break": "seq"},
     "deleted_flag": {"hard_delete": "close_and_flag", "deleted_column": "is_deleted"},
+    "row_hash": {"row_hash": "row_hash"},
+    "row_hash_deleted_flag": {
+        "row_hash": "row_hash",
+        "hard_delete": "close_and_flag",
+        "deleted_column": "is_deleted",
+    },
 }
 
 

@@ -95,7 +95,13 @@ def on_time_streams(draw: Any) -> tuple[list[list[Change]], str, str, bool]:
 
 
 def _dim(
-    name: str, schema: str | None, kind: str, policy: str, late: str, pure: bool = False
+    name: str,
+    schema: str | None,
+    kind: str,
+    policy: str,
+    late: str,
+    pure: bool = False,
+    hashed: bool = False,
 ) -> ScdTable:
     common: dict[str, Any] = dict(
         business_key=("k1", "k2"),
@@ -105,6 +111,8 @@ def _dim(
         late_arrival=late,
         deleted_column="is_deleted" if policy == "close_and_flag" else None,
     )
+    if hashed:  # change detection by a stored hash of the tracked columns
+        common["row_hash"] = "row_hash"
     if kind == "2" and pure:  # both attributes tracked: on-time batches take the fast path
         return ScdTable(TableRef(name, schema), type2=("city", "email"), **common)
     if kind == "2":
@@ -172,14 +180,30 @@ def _quarantined(con: Any, dim: ScdTable) -> set[Change]:
     }
 
 
-def check_type2(con: Any, schema: str | None, data: tuple, pure: bool = False) -> None:
+def _stale_hashes(con: Any, dim: ScdTable) -> int:
+    """Rows whose stored row hash is not the hash of their tracked values."""
+    from sqlglot import exp
+
+    from crane.warehouse.scd.row_hash import row_hash_expr
+
+    assert dim.row_hash
+    stored = exp.column(dim.row_hash, quoted=True)
+    fresh = row_hash_expr(dim.type2, None, con.dialect)
+    stale = exp.select(exp.Count(this=exp.Star())).from_(dim.table.expression())
+    return int(con.execute(stale.where(exp.NullSafeNEQ(this=stored, expression=fresh)))[0][0])
+
+
+def check_type2(
+    con: Any, schema: str | None, data: tuple, pure: bool = False, hashed: bool = False
+) -> None:
     batches, policy, late, in_order = data
-    dim = _dim(fresh_name("dim"), schema, "2", policy, late, pure)
+    dim = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed)
     model = Type2Model(2, 0, policy, late) if pure else Type2Model(1, 1, policy, late)
     for batch in batches:
         _load(con, dim, batch)
         model.load(batch)
         assert _t2_table(con, dim) == model.table()
+        assert not hashed or _stale_hashes(con, dim) == 0, "stored hashes match the values"
     _t2_invariants(con, dim, model)
     assert _quarantined(con, dim) == model.quarantine
     before = _t2_table(con, dim)
@@ -187,7 +211,7 @@ def check_type2(con: Any, schema: str | None, data: tuple, pure: bool = False) -
     assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
     assert _t2_table(con, dim) == before, "rerun is a no-op"
     if in_order:  # b1 then b2 equals b1 ∪ b2 (see scd_reference for why only in order)
-        whole = _dim(fresh_name("dim"), schema, "2", policy, late, pure)
+        whole = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed)
         _load(con, whole, [c for b in batches for c in b])
         assert _t2_table(con, whole) == before
 
@@ -245,6 +269,14 @@ def test_type2_all_tracked_duckdb_matches_reference(duck: Any, data: tuple) -> N
 
 
 @SCD
+@given(data=streams() | on_time_streams())
+def test_type2_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+    """Changes found by the stored row hash (fast path: insert first, then close) write
+    the history the reference writes, and every stored hash stays the hash of its row."""
+    check_type2(duck, None, data, pure=True, hashed=True)
+
+
+@SCD
 @given(kind=st.sampled_from(["0", "1", "3"]), data=streams())
 def test_types_013_duckdb_match_reference(duck: Any, kind: str, data: tuple) -> None:
     check_type1(duck, None, kind, data)
@@ -255,6 +287,13 @@ def test_types_013_duckdb_match_reference(duck: Any, kind: str, data: tuple) -> 
 @given(data=streams())
 def test_type2_postgres_matches_reference(pg: Any, data: tuple) -> None:
     check_type2(pg[0], pg[1], data)
+
+
+@pytest.mark.integration
+@SCD
+@given(data=streams())
+def test_type2_row_hash_postgres_matches_reference(pg: Any, data: tuple) -> None:
+    check_type2(pg[0], pg[1], data, hashed=True)
 
 
 @pytest.mark.integration

@@ -79,6 +79,9 @@ class Scd2Columns(Spec):
     effective_from: str = "effective_from"
     effective_to: str = "effective_to"
     is_current: str = "is_current"
+    # a stored hash of the tracked columns: change loads compare it, not every tracked
+    # column (crane.warehouse.scd.row_hash); e.g. ``row_hash: row_hash``
+    row_hash: str | None = None
 
 
 class DimensionRef(Spec):
@@ -267,6 +270,8 @@ class DimensionSpec(TableSpec):
                 Column(names.effective_to, "TIMESTAMP", True, "version valid until", "scd2"),
                 Column(names.is_current, "BOOLEAN", False, "current version", "scd2"),
             ]
+            if names.row_hash:
+                cols.append(Column(names.row_hash, "BIGINT", True, "hash of tracked", "scd2"))
         elif self.kind not in ("date", "time"):
             cols.append(Column(self.change_ts, "TIMESTAMP", True, "last change", "audit"))
         deleted = self.effective_deleted_column()
@@ -280,6 +285,7 @@ class DimensionSpec(TableSpec):
             update={
                 "scd": 2,
                 "attributes": [a.model_copy(update={"scd": None}) for a in self.attributes],
+                "scd2_columns": self.scd2_columns.model_copy(update={"row_hash": None}),
             }
         )
         return versioned.columns()
@@ -321,6 +327,7 @@ class DimensionSpec(TableSpec):
             "change_ts": self.change_ts,
             "hard_delete": self.hard_delete,
             "history_table": TableRef(self.history, ref.schema) if self.scd == 4 else None,
+            "row_hash": self.scd2_columns.row_hash if kind in ("2", "6") else None,
         }
         return ScdTable(**{**fields, **policies})
 

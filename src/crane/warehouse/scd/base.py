@@ -48,7 +48,10 @@ class ScdTable:
     names the batch column that orders changes (and is stored as
     ``effective_from`` for history types). ``delete_marker`` names a boolean batch
     column that is true for a hard delete. ``tie_break`` orders two changes with
-    the same timestamp (it is stored on the dimension too).
+    the same timestamp (it is stored on the dimension too). ``row_hash`` names a
+    stored column holding a hash of the ``type2`` columns (Types 2 and 6): a change load
+    then compares that one column, not every tracked one
+    (:mod:`crane.warehouse.scd.row_hash`); unset, values are compared.
     """
 
     table: TableRef
@@ -72,6 +75,7 @@ class ScdTable:
     history_table: TableRef | None = None
     quarantine_table: TableRef | None = None
     key_nulls: bool = True  # may a business-key part be NULL? (compared NULL-safely)
+    row_hash: str | None = None
 
     def __post_init__(self) -> None:
         if not self.business_key:
@@ -87,7 +91,14 @@ class ScdTable:
             )
         if self.kind == "4" and self.history_table is None:
             raise ConfigError("a Type 4 dimension needs a history_table", table=str(self.table))
+        if self.row_hash and (self.kind not in ("2", "6") or not self.type2):
+            raise ConfigError(
+                "row_hash hashes the tracked (type2) columns of a Type 2 or 6 dimension",
+                table=str(self.table),
+                field="row_hash",
+            )
         names = [*self.business_key, *self.type2, *self.overwrite, *self.type3.values()]
+        names += [self.row_hash] if self.row_hash else []
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ConfigError(f"columns declared twice: {dup}", table=str(self.table))

@@ -28,6 +28,7 @@ from crane.connectors.base import TableRef
 from crane.errors import ConfigError
 from crane.sql.build import col, ident, table
 from crane.warehouse.scd.base import ScdResult, ScdTable, scd_types
+from crane.warehouse.scd.row_hash import row_hash_expr
 from crane.warehouse.scd.steps import (
     DEL,
     NEW,
@@ -109,6 +110,9 @@ def initial_insert(con: Connector, dim: ScdTable, batch: TableRef) -> exp.Insert
     if dim.deleted_column:
         items.append(exp.false())
         names.append(dim.deleted_column)
+    if dim.row_hash:
+        items.append(row_hash_expr(dim.type2, "b", con.dialect))
+        names.append(dim.row_hash)
     schema = exp.Schema(this=table(dim.table), expressions=[ident(n) for n in names])
     return exp.Insert(this=schema, expression=exp.select(*items).from_(table(batch, "b")))
 
@@ -428,11 +432,11 @@ def _apply(
     if updated > values_n:
         w.con.execute(_update(dim, delta, values=False))
     if values_n:
-        w.con.execute(_update(dim, delta, values=True))
+        w.con.execute(_update(dim, delta, values=True, dialect=w.con.dialect))
     if moved_n:
         w.con.execute(_update(dim, delta, values=False, moved=True))
     if inserted:
-        w.con.execute(_insert(dim, delta))
+        w.con.execute(_insert(dim, delta, w.con.dialect))
     unchanged = batch_keys - touched_keys
     return ScdResult(inserted, updated - closed_n, closed_n, unchanged, 0, removed)
 
@@ -450,7 +454,9 @@ def _deleted_value(alias: str) -> exp.Expr:
     return exp.EQ(this=col(DEL, alias), expression=exp.Literal.number(1))
 
 
-def _update(dim: ScdTable, delta: TableRef, *, values: bool, moved: bool = False) -> exp.Update:
+def _update(
+    dim: ScdTable, delta: TableRef, *, values: bool, moved: bool = False, dialect: str = ""
+) -> exp.Update:
     """Validity-only updates (the common case: closing a row) set only those columns;
     DuckDB rewrites every column an UPDATE names.
 
@@ -471,6 +477,8 @@ def _update(dim: ScdTable, delta: TableRef, *, values: bool, moved: bool = False
         sets = [exp.EQ(this=col(dim.effective_from), expression=col(FROM, "x"))]
     if dim.deleted_column and not moved:
         sets.append(exp.EQ(this=col(dim.deleted_column), expression=_deleted_value("x")))
+    if dim.row_hash and values:  # the values it hashes are rewritten (``dialect`` given)
+        sets.append(eq(col(dim.row_hash), row_hash_expr(dim.type2, "x", dialect)))
     target_sk = exp.Column(this=ident(dim.surrogate_key or ""), table=ident(dim.table.name))
     if dim.table.schema:
         target_sk.set("db", ident(dim.table.schema))
@@ -492,7 +500,7 @@ def _update(dim: ScdTable, delta: TableRef, *, values: bool, moved: bool = False
     return update
 
 
-def _insert(dim: ScdTable, delta: TableRef) -> exp.Insert:
+def _insert(dim: ScdTable, delta: TableRef, dialect: str) -> exp.Insert:
     pairs = _targets(dim)
     sk = surrogate_key(dim, dim.table, "x", [*dim.business_key, FROM], FROM)
     items: list[exp.Expr] = [sk, *(col(s, "x") for _, s in pairs)]
@@ -500,6 +508,9 @@ def _insert(dim: ScdTable, delta: TableRef) -> exp.Insert:
     if dim.deleted_column:
         items.append(_deleted_value("x"))
         names.append(dim.deleted_column)
+    if dim.row_hash:
+        items.append(row_hash_expr(dim.type2, "x", dialect))
+        names.append(dim.row_hash)
     query = (
         exp.select(*items)
         .from_(table(delta, "x"))

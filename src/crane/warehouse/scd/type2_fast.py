@@ -79,14 +79,21 @@ def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None
     )
     if not con.execute(sql["exists"])[0][0]:
         return None
+    if "hash_column" in sql and not con.execute(sql["hash_column"])[0][0]:
+        return None  # row_hash newly declared: the general path adds and fills the column
     shape = Probe.of(con.execute(sql["probe"])[0])
     if shape.clean and not shape.stored:
         con.execute(sql["initial"])
         return ScdResult(inserted=shape.rows)
     if not shape.on_time:
         return None
-    closed = _row_count(con.execute(sql["close"]))
-    inserted = _row_count(con.execute(sql["insert"]))
+    if "insert_first" in sql:  # type2_fast_sql.inserts_first
+        top = con.execute(sql["max_sk"])[0][0]
+        inserted = _row_count(con.execute(sql["insert_first"], [top]))
+        closed = _row_count(con.execute(sql["close_after"], [top, top])) if inserted else 0
+    else:
+        closed = _row_count(con.execute(sql["close"]))
+        inserted = _row_count(con.execute(sql["insert"]))
     return ScdResult(inserted=inserted, closed=closed, unchanged=shape.rows - inserted)
 
 

@@ -13,8 +13,11 @@ from sqlglot import exp
 
 from crane.sql.build import and_all, col, ident, table
 from crane.warehouse.scd.base import ScdTable
+from crane.warehouse.scd.row_hash import row_hash_expr
 from crane.warehouse.scd.steps import (
+    as_,
     case,
+    column_exists_query,
     differ,
     eq,
     is_null,
@@ -30,19 +33,38 @@ from crane.warehouse.scd.steps import (
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
 
+BATCH_HASH = "_crane_hash"  # the batch row's hash, computed once by the insert-first INSERT
+
 
 def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:
     """Every statement the on-time path may run, rendered for ``con``."""
     from crane.warehouse.scd.type2 import initial_insert
 
     render = con.render
-    return {
+    found = {
         "exists": render(table_exists_query(con, dim.table)),
         "probe": render(probe_query(dim, batch, fast=True)),
         "initial": render(initial_insert(con, dim, batch)),
-        "close": render(_close(dim, batch)),
-        "insert": render(_insert(dim, batch)),
     }
+    if dim.row_hash:  # a dimension from before row_hash was declared: the general path adds it
+        found["hash_column"] = render(column_exists_query(con, dim.table, dim.row_hash))
+    if inserts_first(dim):
+        found["max_sk"] = render(_max_sk(dim))
+        found["insert_first"] = render(_insert(dim, batch, con.dialect, first=True))
+        found["close_after"] = render(_close_after(dim))
+    else:
+        found["close"] = render(_close(dim, batch, con.dialect))
+        found["insert"] = render(_insert(dim, batch, con.dialect))
+    return found
+
+
+def inserts_first(dim: ScdTable) -> bool:
+    """With a stored row hash and sequence keys, new versions go in first: the INSERT's
+    anti-join compares one hash column (computing the batch's hashes once), and the
+    UPDATE then closes the older current row of each key that got a new version — found
+    by surrogate key above the previous maximum, with no hash or value compared again.
+    Otherwise the UPDATE closes changed rows first and the INSERT follows."""
+    return bool(dim.row_hash) and dim.surrogate_strategy == "sequence"
 
 
 def probe_query(dim: ScdTable, batch: TableRef, *, fast: bool) -> exp.Select:
@@ -99,15 +121,13 @@ def _unsafe_keys(dim: ScdTable, batch: TableRef) -> exp.Select:
     return exp.select(num(1)).from_(subquery(per_key, "k")).where(bad)
 
 
-def _close(dim: ScdTable, batch: TableRef) -> exp.Update:
+def _close(dim: ScdTable, batch: TableRef, dialect: str) -> exp.Update:
     d, b = "d", "b"
-    cond = and_all(
-        [
-            keys_same(dim, d, b),
-            is_true(col(dim.is_current, d)),
-            differ(dim.type2, d, b),
-        ]
-    )
+    changed = differ(dim.type2, d, b)
+    if dim.row_hash:  # one stored column read instead of every tracked one
+        stored = col(dim.row_hash, d)
+        changed = exp.NullSafeNEQ(this=stored, expression=row_hash_expr(dim.type2, b, dialect))
+    cond = and_all([keys_same(dim, d, b), is_true(col(dim.is_current, d)), changed])
     update = exp.Update(
         this=table(dim.table, d),
         expressions=[
@@ -120,10 +140,43 @@ def _close(dim: ScdTable, batch: TableRef) -> exp.Update:
     return update
 
 
-def _insert(dim: ScdTable, batch: TableRef) -> exp.Insert:
+def _max_sk(dim: ScdTable) -> exp.Select:
+    """The largest surrogate key before the load (DuckDB reads it from the statistics)."""
+    top = exp.Max(this=col(dim.surrogate_key or ""))
+    return exp.select(exp.Coalesce(this=top, expressions=[num(0)])).from_(table(dim.table))
+
+
+def _close_after(dim: ScdTable) -> exp.Update:
+    """Close each current row ``d`` whose key got a new version ``n`` (surrogate key above
+    the previous maximum, the parameter ``?`` given twice): it ends where ``n`` starts."""
+    d, n, sk = "d", "n", dim.surrogate_key or ""
+    new = exp.select(*(col(k) for k in dim.business_key), col(dim.effective_from))
+    new = new.from_(table(dim.table)).where(exp.GT(this=col(sk), expression=exp.Placeholder()))
+    older = exp.LTE(this=col(sk, d), expression=exp.Placeholder())
+    cond = and_all([keys_same(dim, d, n), is_true(col(dim.is_current, d)), older])
+    update = exp.Update(
+        this=table(dim.table, d),
+        expressions=[
+            eq(col(dim.effective_to), col(dim.effective_from, n)),
+            eq(col(dim.is_current), exp.false()),
+        ],
+        where=exp.Where(this=cond),
+    )
+    update.set("from_", exp.From(this=subquery(new, n)))
+    return update
+
+
+def _insert(dim: ScdTable, batch: TableRef, dialect: str, *, first: bool = False) -> exp.Insert:
+    """New versions of the batch keys without a live current row (``first``: or whose
+    current row's stored hash differs; surrogate keys continue from the parameter)."""
     b = "b"
     assert dim.surrogate_key
     sk = surrogate_key(dim, dim.table, b, [*dim.business_key, dim.change_ts], dim.change_ts)
+    if first:
+        order = [exp.Ordered(this=col(c, b), nulls_first=True) for c in [*dim.business_key]]
+        order.append(exp.Ordered(this=col(dim.change_ts, b), nulls_first=True))
+        number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order))
+        sk = exp.Add(this=exp.Placeholder(), expression=number)
     items: list[exp.Expr] = [sk, *(col(c, b) for c in [*dim.business_key, *dim.type2])]
     items += [col(dim.change_ts, b), exp.Null(), exp.true()]
     names = [dim.surrogate_key, *dim.business_key, *dim.type2]
@@ -134,8 +187,17 @@ def _insert(dim: ScdTable, batch: TableRef) -> exp.Insert:
     if dim.deleted_column:
         items.append(exp.false())
         names.append(dim.deleted_column)
-    live = exp.select(num(1)).from_(table(dim.table, "d"))
-    live = live.where(exp.and_(keys_same(dim, "d", b), is_true(col(dim.is_current, "d"))))
-    query = exp.select(*items).from_(table(batch, b)).where(neg(exp.Exists(this=live)))
+    source: exp.Expr = table(batch, b)
+    if dim.row_hash:
+        items.append(col(BATCH_HASH, b) if first else row_hash_expr(dim.type2, b, dialect))
+        names.append(dim.row_hash)
+    live_if = [keys_same(dim, "d", b), is_true(col(dim.is_current, "d"))]
+    if first:  # each batch row's hash computed once, compared and stored
+        assert dim.row_hash
+        hashed = exp.select(exp.Star(), as_(row_hash_expr(dim.type2, None, dialect), BATCH_HASH))
+        source = subquery(hashed.from_(table(batch)), b)
+        live_if.append(eq(col(dim.row_hash, "d"), col(BATCH_HASH, b)))
+    live = exp.select(num(1)).from_(table(dim.table, "d")).where(and_all(live_if))
+    query = exp.select(*items).from_(source).where(neg(exp.Exists(this=live)))
     schema = exp.Schema(this=table(dim.table), expressions=[ident(n) for n in names])
     return exp.Insert(this=schema, expression=query)
