@@ -6,19 +6,23 @@ A 1,000,000-row customer dimension with 6 tracked columns:
   ``CREATE TABLE AS SELECT`` of the same rows (goal: ≤ 2×);
 * **1% changed** — 10,000 customers change one tracked column: crane's loader vs the
   floor, a hand-written UPDATE (close the current row) + INSERT (new version) that
-  knows the change set is clean (goal: ≤ 1.5×). ``crane_change`` finds its statements in
-  the SQL cache (crane.warehouse.scd.sql_cache; warmed once in setup, as by the previous
-  day's load); ``crane_change_cold`` runs with the cache off, building and rendering them
-  (importing sqlglot) in the timed process.
+  knows the change set is clean (goal: ≤ 1.5×). crane's dimension stores a hash of the
+  tracked columns (``ScdTable.row_hash``; ``crane_change_values``: the same load on a
+  copy without it, comparing values, like ``floor_change``; ``floor_change_hash``: the
+  hand-written pair on crane's table, comparing the hash). ``crane_change`` finds its
+  statements in the SQL cache (crane.warehouse.scd.sql_cache; warmed once in setup, as by
+  the previous day's load); ``crane_change_cold`` runs with the cache off, building and
+  rendering them (importing sqlglot) in the timed process.
 
 and the peers on the same 1% change (goals: crane >= 4x faster than ``dbt snapshot``
 with dbt-duckdb, timestamp strategy; >= 8x faster than dlt's ``scd2`` merge strategy).
 
-Every case is a separate process timed whole by ``/usr/bin/time -v`` (wall, CPU, peak RSS)
-on a fresh copy of a prepared DuckDB file; each process also reports its load-only time
-(dbt: the snapshot node's own execution time from run_results.json, so dbt's start-up
-shows separately). Cases run interleaved, rotated per repetition, and every result is
-checked: current rows = N, and exactly the changed 1% of keys have two versions.
+Every case is a separate process timed whole (wall by the driver's clock; CPU and peak RSS
+by ``/usr/bin/time -v``) on a fresh copy of a prepared DuckDB file, flushed to disk
+first; each process also reports its load-only time (dbt: the snapshot node's own
+execution time from run_results.json, so dbt's start-up shows separately). Cases run
+interleaved, rotated per repetition, and every result is checked: current rows = N, and
+exactly the changed 1% of keys have two versions.
 The peers' initial loads (dbt snapshot / dlt scd2 of all N rows) build their templates
 and are timed once, for information. Peers come from bench/setup_peers.sh
 (bench/.venvs/dbt, bench/.venvs/dlt); a missing venv skips that peer.
@@ -30,36 +34,40 @@ and are timed once, for information. Peers come from bench/setup_peers.sh
 
 from __future__ import annotations
 
-import argparse
+# A case process imports only what its load needs: the driver's modules (argparse,
+# subprocess, statistics, ...; ~12 ms of a 0.15 s process) are imported in main().
 import json
 import os
-import re
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-import duckdb  # noqa: E402
-
 from crane.connectors.base import TableRef, connect  # noqa: E402
 from crane.warehouse.scd import ScdTable, load_dimension  # noqa: E402
+
+if TYPE_CHECKING:
+    import argparse
 
 TRACKED = ("name", "email", "city", "state", "segment", "phone")
 LOAD_TS = datetime(2024, 6, 1)
 
 
-def dimension(table: str) -> ScdTable:
+def dimension(table: str, row_hash: str | None = "row_hash") -> ScdTable:
+    """The customer dimension; by default with a stored hash of the tracked columns
+    (``ScdTable.row_hash``), the option a wide dimension's owner picks."""
     return ScdTable(
-        TableRef(table), business_key=("customer_id",), type2=TRACKED, change_ts="updated_at"
+        TableRef(table),
+        business_key=("customer_id",),
+        type2=TRACKED,
+        change_ts="updated_at",
+        row_hash=row_hash,
     )
 
 
@@ -99,35 +107,66 @@ def crane_change(con: object) -> None:
     load_dimension(con, dimension("dim_base"), TableRef("chg"), load_ts=LOAD_TS)  # type: ignore[arg-type]
 
 
-FLOOR_SQL = [
-    # close the current row of every changed customer ...
-    "UPDATE dim_base SET effective_to = c.updated_at, is_current = FALSE FROM chg c"
-    " WHERE dim_base.customer_id = c.customer_id AND dim_base.is_current"
-    " AND (dim_base.name, dim_base.email, dim_base.city, dim_base.state, dim_base.segment,"
-    " dim_base.phone) IS DISTINCT FROM (c.name, c.email, c.city, c.state, c.segment, c.phone)",
-    # ... and insert its new version (keys continue after the current maximum)
-    "INSERT INTO dim_base SELECT (SELECT max(sk) FROM dim_base) + row_number() OVER (),"
-    " c.customer_id, c.name, c.email, c.city, c.state, c.segment, c.phone, c.updated_at, NULL,"
-    " TRUE FROM chg c JOIN dim_base d ON d.customer_id = c.customer_id"
-    " AND d.effective_to = c.updated_at AND NOT d.is_current",
-]
+def crane_change_values(con: object) -> None:
+    """The same dimension without a stored hash: each tracked column is compared."""
+    dim = dimension("dim_plain", row_hash=None)
+    load_dimension(con, dim, TableRef("chg"), load_ts=LOAD_TS)  # type: ignore[arg-type]
 
 
-def floor_change(con: object) -> None:
+def floor_sql(table: str, changed: str) -> list[str]:
+    """Hand-written SCD2 for a change set known to be clean, on ``table``; ``changed``
+    tells a changed current row ``d`` from its batch row ``c``."""
+    return [
+        # close the current row of every changed customer ...
+        f"UPDATE {table} AS d SET effective_to = c.updated_at, is_current = FALSE FROM chg c"
+        f" WHERE d.customer_id = c.customer_id AND d.is_current AND {changed}",
+        # ... and insert its new version (keys continue after the current maximum)
+        f"INSERT INTO {table} SELECT (SELECT max(sk) FROM {table}) + row_number() OVER (),"
+        " c.customer_id, c.name, c.email, c.city, c.state, c.segment, c.phone, c.updated_at, NULL,"
+        f" TRUE{HASH_OF_C if table == 'dim_base' else ''} FROM chg c JOIN {table} d"
+        " ON d.customer_id = c.customer_id AND d.effective_to = c.updated_at AND NOT d.is_current",
+    ]
+
+
+def _hash_of(alias: str) -> str:
+    """crane's row hash (crane.warehouse.scd.row_hash) written out for DuckDB."""
+    lengths = ", ',', ".join(f"coalesce(length({alias}.{c}::TEXT)::TEXT, '~')" for c in TRACKED)
+    texts = ", ".join(f"coalesce({alias}.{c}::TEXT, '')" for c in TRACKED)
+    return f"(md5_number(concat({lengths}, ':', {texts})) & 9223372036854775807)::BIGINT"
+
+
+HASH_OF_C = f", {_hash_of('c')}"
+FLOOR_SQL = floor_sql(
+    "dim_plain",
+    f"({', '.join(f'd.{c}' for c in TRACKED)}) IS DISTINCT FROM"
+    f" ({', '.join(f'c.{c}' for c in TRACKED)})",
+)
+FLOOR_HASH_SQL = floor_sql("dim_base", f"d.row_hash IS DISTINCT FROM {_hash_of('c')}")
+
+
+def floor_change(con: object, statements: list[str] = FLOOR_SQL) -> None:
     raw = con.con  # type: ignore[attr-defined]
     raw.execute("BEGIN")
-    for sql in FLOOR_SQL:
+    for sql in statements:
         raw.execute(sql)
     raw.execute("COMMIT")
+
+
+def floor_change_hash(con: object) -> None:
+    floor_change(con, FLOOR_HASH_SQL)
 
 
 CRANE_CASES: dict[str, Callable[[object], None]] = {
     "crane_initial": crane_initial,
     "ctas_initial": ctas_initial,
     "crane_change": crane_change,
+    "crane_change_values": crane_change_values,
     "crane_change_cold": crane_change,  # run with the SQL cache off (see crane_run)
     "floor_change": floor_change,
+    "floor_change_hash": floor_change_hash,
 }
+# the dimension each change case loads (verified after the run)
+CHANGED_TABLE = {"crane_change_values": "dim_plain", "floor_change": "dim_plain"}
 
 
 def run_case(name: str, db: str) -> None:
@@ -155,18 +194,23 @@ class Run:
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
-    """Run ``cmd`` under ``/usr/bin/time -v``: (wall s, peak RSS MB, user+system CPU s, stdout)."""
+    """Run ``cmd`` under ``/usr/bin/time -v``: (wall s, peak RSS MB, user+system CPU s, stdout).
+
+    Wall time is the parent's clock around the run (microseconds; /usr/bin/time prints
+    hundredths, 7% of a 0.15 s case); it includes starting /usr/bin/time itself (~1 ms)."""
+    import re
+    import subprocess
+
+    start = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env, check=False
     )
+    seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     cpu = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
-    assert wall and rss and len(cpu) == 2, proc.stderr[-2000:]
-    h, m, s = wall.groups()
-    seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
+    assert rss and len(cpu) == 2, proc.stderr[-2000:]
     return seconds, int(rss.group(1)) / 1024, sum(map(float, cpu)), proc.stdout
 
 
@@ -176,6 +220,8 @@ def last_json(stdout: str) -> dict[str, float]:
 
 def verify(db: Path, table: str, current: str, rows: int, changed: int, initial: bool) -> None:
     """Current rows = ``rows``; after a change load, exactly the changed keys have 2 versions."""
+    import duckdb
+
     with duckdb.connect(str(db), read_only=True) as con:
         total, cur = con.execute(
             f"SELECT count(*), count(*) FILTER ({current}) FROM {table}"
@@ -230,15 +276,22 @@ def prepare(work: Path, rows: int, peers: list[str]) -> dict[str, Run]:
     """Template files: crane's (src, chg, dim_base), dbt's and dlt's after their initial load.
 
     Returns the peers' initial loads (timed once, for information)."""
+    import shutil
+
+    import duckdb
+
     base = work / "base.duckdb"
     con = connect(f"duckdb:///{base}")
     make_sources(con.con, rows)  # type: ignore[attr-defined]
     load_dimension(con, dimension("dim_base"), TableRef("src"), load_ts=LOAD_TS)
+    plain = dimension("dim_plain", row_hash=None)
+    load_dimension(con, plain, TableRef("src"), load_ts=LOAD_TS)
     con.con.execute("CHECKPOINT")  # type: ignore[attr-defined]
     con.close()
     warm = work / "warm.duckdb"  # one change load fills the SQL cache, as a previous day would
     shutil.copy(base, warm)
     crane_run("crane_change", warm)
+    crane_run("crane_change_values", warm)
     warm.unlink()
     initial: dict[str, Run] = {}
     if "dbt_change" in peers:
@@ -281,27 +334,35 @@ DLT_TABLE, DLT_CURRENT = "dim.customers", "_dlt_valid_to IS NULL"
 
 
 def one_case(name: str, work: Path, rows: int, changed: int) -> Run:
-    """A fresh copy of the case's template, then the timed process, then the check."""
+    """A fresh copy of the case's template, then the timed process, then the check.
+
+    The copy is flushed to disk first (``os.sync``): else the case's first fsync (its commit)
+    also writes back the just-copied file, ~12 ms per 40 MB here, which no real load pays."""
+    import shutil
+
     run_dir = work / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     if name.startswith("dbt"):
         shutil.copytree(work / "dbt_tpl", run_dir)
+        os.sync()
         result = dbt_snapshot(run_dir)
         verify(run_dir / "dbt.duckdb", DBT_TABLE, DBT_CURRENT, rows, changed, False)
     elif name.startswith("dlt"):
         full = name == "dlt_full"
         shutil.copytree(work / ("dlt_full_tpl" if full else "dlt_tpl"), run_dir)
+        os.sync()
         result = dlt_load(run_dir, work / "base.duckdb", "src_day2" if full else "chg", full)
         verify(run_dir / "warehouse.duckdb", DLT_TABLE, DLT_CURRENT, rows, changed, False)
     else:
         run_dir.mkdir()
         db = run_dir / "case.duckdb"
         shutil.copy(work / "base.duckdb", db)
+        os.sync()
         result = crane_run(name, db)
         initial = name.endswith("initial")
         verify(
             db,
-            "dim_new" if initial else "dim_base",
+            "dim_new" if initial else CHANGED_TABLE.get(name, "dim_base"),
             "is_current" if not initial else "TRUE",
             rows,
             changed,
@@ -311,16 +372,17 @@ def one_case(name: str, work: Path, rows: int, changed: int) -> Run:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--case"]:  # a timed case process (crane_run): --case NAME --db FILE
+        run_case(sys.argv[2], sys.argv[4])
+        return
+    import argparse
+    import tempfile
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--case", help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.case:
-        run_case(args.case, args.db)
-        return
     names = list(CRANE_CASES)
     if not args.no_peers:
         names += [
@@ -347,20 +409,31 @@ GOALS = (  # label, numerator, denominator, goal text
     ("initial: crane / CTAS", "crane_initial", "ctas_initial", "<= 2"),
     ("1% change: crane / UPDATE+INSERT", "crane_change", "floor_change", "<= 1.5"),
     ("  crane, no SQL cache / UPDATE+INSERT", "crane_change_cold", "floor_change", "(cold)"),
+    ("  crane / UPDATE+INSERT on the hash", "crane_change", "floor_change_hash", "(same table)"),
+    (
+        "  crane, values compared / UPDATE+INSERT",
+        "crane_change_values",
+        "floor_change",
+        "(no hash)",
+    ),
     ("1% change: dbt snapshot / crane", "dbt_change", "crane_change", ">= 4"),
     ("1% change: dlt scd2 / crane", "dlt_change", "crane_change", ">= 8"),
+    ("  dlt scd2 / crane, values compared", "dlt_change", "crane_change_values", "(no hash)"),
     ("  dlt scd2 full snapshot / crane", "dlt_full", "crane_change", "(dlt default usage)"),
 )
 
 
 def report(runs: dict[str, list[Run]], initial: dict[str, Run], args: argparse.Namespace) -> None:
+    import statistics
+
     med = {
         name: Run(*(statistics.median(getattr(r, f) for r in rs) for f in Run.__annotations__))
         for name, rs in runs.items()
     }
     print(
         f"\nrows={args.rows:,} reps={args.reps} load_avg={os.getloadavg()[0]:.1f}"
-        " (medians; wall/RSS of the whole process via /usr/bin/time -v; load = the load only)"
+        " (medians; whole process: wall by perf_counter, CPU and RSS by /usr/bin/time -v;"
+        " load = the load only)"
     )
     head = f"  {'case':18s} {'wall s':>8s} {'load s':>8s} {'CPU s':>8s} {'RSS MB':>8s}   wall runs"
     print(head)
