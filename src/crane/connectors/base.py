@@ -166,6 +166,13 @@ class Connector(ABC):
     def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
         """Run one statement in the current transaction; returns rows if it yields any."""
 
+    def execute_count(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT, UPDATE or DELETE in the current transaction; returns how many rows
+        it changed, as the driver reports it. Connectors whose driver reports no such count
+        leave this as is, and callers that need one (the SCD Type 2 on-time path) go another
+        way."""
+        raise NotImplementedError(f"{type(self).__name__} reports no DML row counts")
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Commit on success, roll back on error; nested use joins the outer one.

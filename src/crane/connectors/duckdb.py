@@ -227,6 +227,11 @@ class DuckDBConnector(Connector):
         # DuckDB answers [] for statements without a result set; any error here is real
         return result.fetchall()
 
+    def execute_count(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> int:
+        # DuckDB answers an INSERT, UPDATE or DELETE with one row: the number of rows changed
+        rows = self.execute(sql, params)
+        return int(rows[0][0]) if rows else 0
+
     def arrow(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> pa.Table:
         """Run a query and return its whole result as an Arrow table (small results)."""
         text = self.render(sql)

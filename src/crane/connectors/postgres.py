@@ -552,6 +552,13 @@ class PostgresConnector(Connector):
         except Exception as error:
             raise self._error(error, "execute") from error
 
+    def execute_count(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> int:
+        text = self.render(sql)
+        try:  # psycopg: the count from the server's command tag
+            return int(self.con.execute(text, list(params) if params else None).rowcount)
+        except Exception as error:
+            raise self._error(error, "execute") from error
+
     def _commit(self) -> None:
         self.execute("COMMIT")
         self._drop_orphans()
