@@ -63,3 +63,51 @@ def test_a_file_named_like_one_of_its_schemas_is_no_ambiguous_reference(tmp_path
 
     with duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True) as raw:
         assert raw.execute('SELECT count(*) FROM analytics."analytics".t').fetchall() == [(2,)]
+
+
+def test_a_streamed_replace_declares_mostly_distinct_text_fsst(duck_url):
+    """The first batch decides which text columns are mostly distinct (declared ``USING
+    COMPRESSION fsst``: no dictionary attempt); every batch still arrives, and every column
+    keeps its Arrow type and values."""
+    import datetime as dt
+    import decimal
+
+    from crane.connectors.duckdb import _mostly_distinct_text
+
+    n = 30_000
+    START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)  # noqa: N806
+    data = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "email": pa.array([f"user{i}@example.com" for i in range(n)], pa.large_string()),
+            "status": pa.array([("new", "active", "gone")[i % 3] for i in range(n)]),
+            "note": pa.array([None if i % 3 else f"note {i}" for i in range(n)]),
+            "amount": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(12, 2)),
+            "at": pa.array(
+                [START + dt.timedelta(seconds=i) for i in range(n)], pa.timestamp("us", tz="UTC")
+            ),
+            "tags": pa.array([[i, -i] for i in range(n)], pa.list_(pa.int32())),
+        }
+    )
+
+    def stream(rows_per_batch: int) -> pa.RecordBatchReader:
+        batches = data.to_batches(max_chunksize=rows_per_batch)
+        return pa.RecordBatchReader.from_batches(data.schema, batches)
+
+    replay, fsst = _mostly_distinct_text(stream(12_000))
+    assert fsst == {"email", "note"}  # note: distinct among its non-NULL values
+    assert replay.read_all().equals(data)
+    assert _mostly_distinct_text(stream(5_000))[1] == set()  # too few rows to judge
+    with connect(duck_url) as con:
+        assert con.write(stream(12_000), TableRef("people"), "replace") == n
+        con.execute("CHECKPOINT")  # segments are compressed when written to the file
+        codecs = dict(
+            con.execute(
+                "SELECT column_name, string_agg(DISTINCT compression, ',') FROM"
+                " pragma_storage_info('people') WHERE segment_type = 'VARCHAR' GROUP BY 1"
+            )
+        )
+        back = con.arrow("SELECT * FROM people ORDER BY id")
+    assert codecs["email"] == codecs["note"] == "FSST" and codecs["status"] == "Dictionary"
+    assert back.cast(data.schema).equals(data)
+    assert back.column("tags").type == pa.list_(pa.int32())

@@ -109,6 +109,36 @@ class _Files:
 
 _files = _Files()
 
+# a streamed table's first batch decides which text columns are mostly distinct (see
+# ``DuckDBConnector.create_as``): at least this many rows, and this share of distinct values
+# among the non-NULL ones
+DISTINCT_SAMPLE_ROWS = 10_000
+MOSTLY_DISTINCT_SHARE = 0.5
+
+
+def _mostly_distinct_text(reader: pa.RecordBatchReader) -> tuple[pa.RecordBatchReader, set[str]]:
+    """The same stream (its first batch read ahead) and its text columns whose first batch
+    is mostly distinct values: a source with no statistics of its own (MySQL, SQLite, a
+    query) still spares DuckDB the dictionary attempts on them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        first = reader.read_next_batch()
+    except StopIteration:
+        return reader, set()
+    replay = pa.RecordBatchReader.from_batches(reader.schema, itertools.chain([first], reader))
+    if first.num_rows < DISTINCT_SAMPLE_ROWS:
+        return replay, set()
+    fsst = set()
+    for field, column in zip(first.schema, first.columns, strict=True):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        present = len(column) - column.null_count
+        if present and pc.count_distinct(column).as_py() >= MOSTLY_DISTINCT_SHARE * present:
+            fsst.add(field.name)
+    return replay, fsst
+
 
 @connectors.register("duckdb")
 class DuckDBConnector(Connector):
@@ -177,6 +207,9 @@ class DuckDBConnector(Connector):
     # -- writing -------------------------------------------------------------
     def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
         view = f"_crane_in_{next(_view_ids)}"
+        fsst: set[str] = set()
+        if mode != "append":
+            reader, fsst = _mostly_distinct_text(reader)
         self.con.register(view, reader)
         try:
             target = table.sql("duckdb")
@@ -189,7 +222,10 @@ class DuckDBConnector(Connector):
                 self.con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
                 return self._count(target) - before
             verb = "CREATE OR REPLACE TABLE" if mode == "replace" else "CREATE TABLE"
-            self.con.execute(f"{verb} {target} AS SELECT * FROM {view}")
+            if fsst and mode == "replace":
+                self.create_as(table, f"SELECT * FROM {view}", fsst)
+            else:
+                self.con.execute(f"{verb} {target} AS SELECT * FROM {view}")
             return self._count(target)
         finally:
             self.con.unregister(view)
