@@ -75,7 +75,7 @@ def test_a_streamed_replace_declares_mostly_distinct_text_fsst(duck_url):
     from crane.connectors.duckdb import _mostly_distinct_text
 
     n = 30_000
-    START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)  # noqa: N806
+    first_at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     data = pa.table(
         {
             "id": pa.array(range(n), pa.int64()),
@@ -84,7 +84,7 @@ def test_a_streamed_replace_declares_mostly_distinct_text_fsst(duck_url):
             "note": pa.array([None if i % 3 else f"note {i}" for i in range(n)]),
             "amount": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(12, 2)),
             "at": pa.array(
-                [START + dt.timedelta(seconds=i) for i in range(n)], pa.timestamp("us", tz="UTC")
+                [first_at + dt.timedelta(seconds=i) for i in range(n)], pa.timestamp("us", tz="UTC")
             ),
             "tags": pa.array([[i, -i] for i in range(n)], pa.list_(pa.int32())),
         }
