@@ -341,6 +341,11 @@ def test_lookback_on_text_timestamps_keeps_their_format():
     assert minus_lookback("2024-01-02 03:00:00.5", hour, "other") == "2024-01-02 02:00:00.500000"
 
 
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    query = "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?"
+    return dict(con.execute(query, [table]).fetchall())
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("with_enum", [False, True])
 def test_an_incremental_window_into_duckdb_keeps_every_type(pg_schema, duck_url, with_enum):
@@ -364,11 +369,7 @@ def test_an_incremental_window_into_duckdb_keeps_every_type(pg_schema, duck_url,
     path = duck_url.removeprefix("duckdb:///")
     assert normalize(duck_rows(path, "typed")) == normalize(pg_rows(pg_schema))
     con = duckdb.connect(path, read_only=True)
-    types = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'typed'"
-        ).fetchall()
-    )
+    types = column_types(con, "typed")
     moods = con.execute("SELECT mood, count(*) FROM typed GROUP BY 1 ORDER BY 1").fetchall()
     tags = con.execute("SELECT DISTINCT tags FROM typed").fetchall()
     staged = con.execute(
@@ -435,11 +436,7 @@ def test_a_full_load_declares_mostly_distinct_text_columns_fsst(pg_schema, duck_
             " pragma_storage_info('people') WHERE segment_type = 'VARCHAR' GROUP BY 1"
         ).fetchall()
     )
-    types = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'people'"
-        ).fetchall()
-    )
+    types = column_types(con, "people")
     sample = con.execute("SELECT * FROM people WHERE id IN (1, 2999) ORDER BY id").fetchall()
     statuses = con.execute("SELECT status, count(*) FROM people GROUP BY 1 ORDER BY 1").fetchall()
     con.close()
