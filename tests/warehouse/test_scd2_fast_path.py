@@ -1,12 +1,14 @@
 """The Type 2 on-time path (crane.warehouse.scd.type2_fast) writes the same history as the
 general loader, surrogate keys and load results included, and steps aside for every batch
-it cannot take. Each scenario runs twice on real DuckDB files: as shipped, and with the
-fast path switched off (no engine declared for it), and the two tables must be equal.
+it cannot take. Each scenario runs twice on real DuckDB files and on PostgreSQL: as
+shipped, and with the fast path switched off (no engine declared for it), and the two
+tables must be equal; which loads the fast path took is asserted, not assumed.
 Its statements come from the SQL cache (crane.warehouse.scd.sql_cache), tested here too."""
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from scd_reference import fresh_name, stage
 from sqlglot import exp
 
 from crane.connectors.base import TableRef, connect
+from crane.connectors.postgres import PostgresConnector
 from crane.warehouse.scd import (
     ScdConflictError,
     ScdResult,
@@ -24,8 +27,8 @@ from crane.warehouse.scd import (
     sql_cache,
     type2_fast,
 )
-from crane.warehouse.scd.steps import table_exists
-from crane.warehouse.scd.type2_fast_sql import probe_query
+
+PG = os.environ.get("CRANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 COLS = [
     ("id", "INT"),
@@ -84,48 +87,110 @@ def make_dim(**kw: Any) -> ScdTable:
     return ScdTable(TableRef("dim_customer"), **spec)
 
 
-def run(db: Path, dim: ScdTable, batches: list[list[tuple]]) -> tuple[list, list, list[bool]]:
-    """Load ``batches`` in order: (table by surrogate key, results, on-time verdicts)."""
+class Target:
+    """Where a scenario's dimensions live: a DuckDB file per run, or a PostgreSQL schema
+    (one per test) holding each run's dimension under its own name."""
+
+    def __init__(self, engine: str, tmp_path: Path, schema: str | None) -> None:
+        self.engine, self.tmp_path, self.schema = engine, tmp_path, schema
+
+    def url(self, run_name: str) -> str:
+        return PG if self.engine == "postgres" else f"duckdb:///{self.tmp_path / run_name}.duckdb"
+
+    def dim(self, dim: ScdTable, run_name: str) -> ScdTable:
+        name = f"{dim.table.name}_{run_name}" if self.schema else dim.table.name
+        return dim.replace(table=TableRef(name, self.schema))
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    schema = request.getfixturevalue("pg_schema") if request.param == "postgres" else None
+    return Target(request.param, tmp_path, schema)
+
+
+def run(
+    target: Target, dim: ScdTable, batches: list[list[tuple]], run_name: str = "fast"
+) -> tuple[list, list, list[bool]]:
+    """Load ``batches`` in order: (table by surrogate key, results, whether the on-time
+    path wrote each load)."""
     results: list[ScdResult] = []
-    verdicts: list[bool] = []
-    with connect(f"duckdb:///{db}") as con:
+    taken: list[bool] = []
+    real = type2_fast.try_load
+    dim = target.dim(dim, run_name)
+    with connect(target.url(run_name)) as con:
         for batch in batches:
-            stg = TableRef(fresh_name("stg"))
+            stg = TableRef(fresh_name("stg"), target.schema)
             stage(con, stg, COLS, batch)
-            if table_exists(con, dim.table):
-                shape = con.execute(probe_query(dim, stg, fast=True))[0]
-                verdicts.append(type2_fast.Probe.of(shape).on_time)
-            results.append(load_dimension(con, dim, stg, run_id="t"))
+            taken.append(False)
+
+            def spy(*args: Any) -> ScdResult | None:
+                done = real(*args)
+                taken[-1] = done is not None
+                return done
+
+            type2_fast.try_load = spy  # type: ignore[assignment]
+            try:
+                results.append(load_dimension(con, dim, stg, run_id="t"))
+            finally:
+                type2_fast.try_load = real  # type: ignore[assignment]
         table = con.execute(exp.select("*").from_(dim.table.expression()).order_by("sk"))
-    return table, results, verdicts
+    return table, results, taken
 
 
-def both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dim: ScdTable, batches: list) -> tuple:
-    fast = run(tmp_path / "fast.duckdb", dim, batches)
-    monkeypatch.setattr(type2_fast, "ROW_COUNTS", set())
-    slow = run(tmp_path / "general.duckdb", dim, batches)
+def both(target: Target, monkeypatch: pytest.MonkeyPatch, dim: ScdTable, batches: list) -> tuple:
+    fast = run(target, dim, batches, "fast")
+    monkeypatch.setattr(type2_fast, "DIALECTS", set())
+    slow = run(target, dim, batches, "general")
+    assert not any(slow[2]), "switched off, the fast path writes nothing"
     return fast, slow
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_on_time_batches_match_the_general_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str
+    target: Target, monkeypatch: pytest.MonkeyPatch, variant: str
 ) -> None:
     dim = make_dim(**VARIANTS[variant])
-    (table, results, verdicts), (g_table, g_results, _) = both(
-        tmp_path, monkeypatch, dim, [INITIAL, *ON_TIME]
+    (table, results, taken), (g_table, g_results, _) = both(
+        target, monkeypatch, dim, [INITIAL, *ON_TIME]
     )
-    assert verdicts == [True, True], "both change batches took the fast path"
+    assert taken == [False, True, True], "both change batches took the fast path"
     assert table == g_table
     assert results == g_results
     assert results[1] == ScdResult(inserted=6, closed=4, unchanged=1)
     assert len(table) == 6 + 6 + 3
 
 
-def test_rerun_of_an_on_time_batch_is_a_no_op(tmp_path: Path) -> None:
+def test_keys_without_nulls_are_joined_with_plain_equality(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no NULL key part in the batch or the dimension, the statements PostgreSQL gets
+    compare keys with ``=`` (which it hash-joins; ``IS NOT DISTINCT FROM`` is a nested
+    loop), as the general path's do; the history is the general path's."""
+    sent: list[str] = []
+    for method in ("execute", "execute_count"):
+        real = getattr(PostgresConnector, method)
+
+        def record(self: Any, sql: Any, params: Any = (), real: Any = real) -> Any:
+            sent.append(self.render(sql))
+            return real(self, sql, params)
+
+        monkeypatch.setattr(PostgresConnector, method, record)
+    no_nulls = [[row for row in batch if row[0] is not None] for batch in [INITIAL, *ON_TIME]]
+    (table, results, taken), (g_table, g_results, _) = both(
+        target, monkeypatch, make_dim(), no_nulls
+    )
+    assert taken == [False, True, True]
+    assert table == g_table
+    assert results == g_results
+    if target.engine == "postgres":
+        assert any(s.startswith("UPDATE") for s in sent)
+        assert not [s for s in sent if re.search(r'"id" IS NOT DISTINCT FROM', s)]
+
+
+def test_rerun_of_an_on_time_batch_is_a_no_op(target: Target) -> None:
     dim = make_dim()
-    table, results, verdicts = run(tmp_path / "w.duckdb", dim, [INITIAL, ON_TIME[0], ON_TIME[0]])
-    assert verdicts == [True, False]  # same timestamps as the current rows: general path
+    table, results, taken = run(target, dim, [INITIAL, ON_TIME[0], ON_TIME[0]])
+    assert taken == [False, True, False]  # same timestamps as the current rows: general path
     assert (results[2].inserted, results[2].closed, results[2].unchanged) == (0, 0, 7)
     assert len(table) == 6 + 6
 
@@ -144,30 +209,30 @@ def test_rerun_of_an_on_time_batch_is_a_no_op(tmp_path: Path) -> None:
     ],
 )
 def test_batches_the_fast_path_declines_load_as_before(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batches: list
+    target: Target, monkeypatch: pytest.MonkeyPatch, batches: list
 ) -> None:
     dim = make_dim()
-    (table, results, verdicts), (g_table, g_results, _) = both(tmp_path, monkeypatch, dim, batches)
-    assert verdicts[-1] is False
+    (table, results, taken), (g_table, g_results, _) = both(target, monkeypatch, dim, batches)
+    assert taken[-1] is False
     assert table == g_table
     assert results == g_results
 
 
 def test_deleted_flag_version_is_not_taken_as_current(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dim = make_dim(hard_delete="close_and_flag", deleted_column="is_deleted")
     batches = [INITIAL, [r(4, "di", None, 3, gone=True)], [r(4, "di", "back", 4)]]
-    (table, results, verdicts), (g_table, g_results, _) = both(tmp_path, monkeypatch, dim, batches)
-    assert verdicts == [False, False]
+    (table, results, taken), (g_table, g_results, _) = both(target, monkeypatch, dim, batches)
+    assert taken == [False, False, False]
     assert table == g_table
     assert results == g_results
 
 
-def test_same_time_different_value_is_still_a_conflict(tmp_path: Path) -> None:
+def test_same_time_different_value_is_still_a_conflict(target: Target) -> None:
     dim = make_dim()
     with pytest.raises(ScdConflictError, match="same timestamp"):
-        run(tmp_path / "w.duckdb", dim, [INITIAL, [r(1, "ann", "other", 1)]])
+        run(target, dim, [INITIAL, [r(1, "ann", "other", 1)]])
 
 
 # -- the SQL cache --------------------------------------------------------------------
@@ -241,4 +306,5 @@ def test_repeated_load_in_a_new_process_runs_without_sqlglot(tmp_path: Path) -> 
     assert runs == [["6", "0", "True"], ["6", "4", "False"], ["3", "2", "False"]]
     with connect(f"duckdb:///{db}") as con:
         table = con.execute(exp.select("*").from_("dim_customer").order_by("sk"))
-    assert table == run(tmp_path / "ref.duckdb", make_dim(), [INITIAL, *ON_TIME])[0]
+    reference = Target("duckdb", tmp_path, None)
+    assert table == run(reference, make_dim(), [INITIAL, *ON_TIME], "ref")[0]

@@ -298,6 +298,23 @@ def test_type2_row_hash_postgres_matches_reference(pg: Any, data: tuple) -> None
 
 @pytest.mark.integration
 @SCD
+@given(data=streams() | on_time_streams())
+def test_type2_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> None:
+    """No Type 1 column: on-time batches are loaded by crane.warehouse.scd.type2_fast on
+    PostgreSQL too (close then insert, counts from the driver)."""
+    check_type2(pg[0], pg[1], data, pure=True)
+
+
+@pytest.mark.integration
+@SCD
+@given(data=streams() | on_time_streams())
+def test_type2_row_hash_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> None:
+    """The insert-first on-time path (stored hash, sequence keys) on PostgreSQL."""
+    check_type2(pg[0], pg[1], data, pure=True, hashed=True)
+
+
+@pytest.mark.integration
+@SCD
 @given(kind=st.sampled_from(["1", "3"]), data=streams())
 def test_types_13_postgres_match_reference(pg: Any, kind: str, data: tuple) -> None:
     check_type1(pg[0], pg[1], kind, data)

@@ -139,7 +139,7 @@ def test_the_fast_path_inserts_first_only_with_a_hash_and_sequence_keys(
     for strategy in ("sequence", "hash"):
         for fast in (True, False):
             if not fast:
-                monkeypatch.setattr(type2_fast, "ROW_COUNTS", set())
+                monkeypatch.setattr(type2_fast, "DIALECTS", set())
             dim = _dim("d", row_hash="row_hash", surrogate_strategy=strategy)
             with connect(f"duckdb:///{tmp_path / f'{strategy}{fast}.duckdb'}") as con:
                 for rows in DAYS:

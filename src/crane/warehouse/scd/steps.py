@@ -82,14 +82,17 @@ def without_null_keys(con: Connector, dim: ScdTable, batch: TableRef) -> ScdTabl
     NULL business-key part (checked under the dimension lock, so it stays true)."""
     if not dim.key_nulls or con.dialect in NULL_SAFE_HASH_JOIN:
         return dim
+    found = con.execute(null_keys_query(dim, batch))[0]
+    return dim if any(found) else dim.replace(key_nulls=False)
+
+
+def null_keys_query(dim: ScdTable, batch: TableRef) -> exp.Select:
+    """One row: for the batch, the dimension (and a history table), whether any of its
+    rows has a NULL business-key part."""
     any_null = exp.or_(*(is_null(col(k)) for k in dim.business_key))
     tables = [batch, dim.table, *([dim.history_table] if dim.history_table else [])]
-    probes = [
-        exp.Subquery(this=exp.select(num(1)).from_(table(t)).where(any_null.copy()).limit(1))
-        for t in tables
-    ]
-    found = con.execute(exp.select(*(exp.Exists(this=p.this) for p in probes)))[0]
-    return dim if any(found) else dim.replace(key_nulls=False)
+    probes = [exp.select(num(1)).from_(table(t)).where(any_null.copy()).limit(1) for t in tables]
+    return exp.select(*(exp.Exists(this=p) for p in probes))
 
 
 def is_true(expr: exp.Expr) -> exp.Expr:

@@ -26,9 +26,11 @@ from crane.warehouse.scd.base import ScdResult, ScdTable
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
 
-# Engines whose connector answers an INSERT or UPDATE with its row count as the one
-# result row (the counts of the result come from the writes, not from another scan).
-ROW_COUNTS = {"duckdb"}
+# Dialects whose on-time statements run and are tested against the general path (they
+# need UPDATE … FROM with an aliased target: MySQL has none). The engine's connector must
+# also report each write's row count (``Connector.execute_count``): the counts of the
+# result come from the writes, not from another scan.
+DIALECTS = {"duckdb", "postgres"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def applies(con: Connector, dim: ScdTable) -> bool:
     """Dimensions whose change load can be two writes: pure Type 2 with sequence or hash
     keys, on an engine that reports row counts."""
     return (
-        con.dialect in ROW_COUNTS
+        con.dialect in DIALECTS
+        and reports_row_counts(con)
         and dim.kind == "2"
         and not dim.overwrite
         and not dim.type3
@@ -71,14 +74,25 @@ def applies(con: Connector, dim: ScdTable) -> bool:
     )
 
 
+def reports_row_counts(con: Connector) -> bool:
+    """Whether ``con``'s connector implements ``execute_count`` (its driver reports how
+    many rows a write changed)."""
+    from crane.connectors.base import Connector
+
+    return type(con).execute_count is not Connector.execute_count
+
+
 def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None:
     """In the load's transaction and lock: load a first or on-time batch, or answer None
     (nothing written) for the general loader."""
-    sql = sql_cache.statements(
-        "scd2", repr((con.dialect, dim, batch)), lambda: _build(con, dim, batch)
-    )
+    sql = _statements(con, dim, batch)
     if not con.execute(sql["exists"])[0][0]:
         return None
+    if "null_keys" in sql and not any(con.execute(sql["null_keys"])[0]):
+        # no NULL key part in the batch or the dimension: plain key joins, which every
+        # engine hash-joins (steps.without_null_keys; the lock keeps it true)
+        dim = dim.replace(key_nulls=False)
+        sql = _statements(con, dim, batch)
     if "hash_column" in sql and not con.execute(sql["hash_column"])[0][0]:
         return None  # row_hash newly declared: the general path adds and fills the column
     shape = Probe.of(con.execute(sql["probe"])[0])
@@ -89,19 +103,18 @@ def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None
         return None
     if "insert_first" in sql:  # type2_fast_sql.inserts_first
         top = con.execute(sql["max_sk"])[0][0]
-        inserted = _row_count(con.execute(sql["insert_first"], [top]))
-        closed = _row_count(con.execute(sql["close_after"], [top, top])) if inserted else 0
+        inserted = con.execute_count(sql["insert_first"], [top])
+        closed = con.execute_count(sql["close_after"], [top, top]) if inserted else 0
     else:
-        closed = _row_count(con.execute(sql["close"]))
-        inserted = _row_count(con.execute(sql["insert"]))
+        closed = con.execute_count(sql["close"])
+        inserted = con.execute_count(sql["insert"])
     return ScdResult(inserted=inserted, closed=closed, unchanged=shape.rows - inserted)
 
 
-def _build(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:
-    from crane.warehouse.scd.type2_fast_sql import statements
+def _statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:
+    def build() -> dict[str, str]:
+        from crane.warehouse.scd.type2_fast_sql import statements
 
-    return statements(con, dim, batch)
+        return statements(con, dim, batch)
 
-
-def _row_count(result: list[tuple]) -> int:
-    return int(result[0][0]) if result else 0
+    return sql_cache.statements("scd2", repr((con.dialect, dim, batch)), build)

@@ -15,6 +15,7 @@ from crane.sql.build import and_all, col, ident, table
 from crane.warehouse.scd.base import ScdTable
 from crane.warehouse.scd.row_hash import row_hash_expr
 from crane.warehouse.scd.steps import (
+    NULL_SAFE_HASH_JOIN,
     as_,
     case,
     column_exists_query,
@@ -24,6 +25,7 @@ from crane.warehouse.scd.steps import (
     is_true,
     keys_same,
     neg,
+    null_keys_query,
     num,
     subquery,
     surrogate_key,
@@ -46,6 +48,8 @@ def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]
         "probe": render(probe_query(dim, batch, fast=True)),
         "initial": render(initial_insert(con, dim, batch)),
     }
+    if dim.key_nulls and con.dialect not in NULL_SAFE_HASH_JOIN:  # see type2_fast.try_load
+        found["null_keys"] = render(null_keys_query(dim, batch))
     if dim.row_hash:  # a dimension from before row_hash was declared: the general path adds it
         found["hash_column"] = render(column_exists_query(con, dim.table, dim.row_hash))
     if inserts_first(dim):
