@@ -135,6 +135,7 @@ def test_postgres_to_duckdb_via_attach(pg_source, duck_url):
         assert types["n"] == "DECIMAL(12,2)" and types["nu"] == "DECIMAL(38,30)"
         assert types["ts"] == "TIMESTAMP" and types["tstz"] == "TIMESTAMP WITH TIME ZONE"
         assert types["u"] == "UUID" and types["iv"] == "INTERVAL"
+        assert types["e"] == "ENUM('sad', 'ok', 'happy')"  # read as text, cast back
         rows = duck.arrow("SELECT * FROM t ORDER BY id").to_pylist()
         _assert_exact(_normalise(rows), PG_EXPECTED)
 

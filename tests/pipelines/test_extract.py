@@ -350,8 +350,8 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 @pytest.mark.parametrize("with_enum", [False, True])
 def test_an_incremental_window_into_duckdb_keeps_every_type(pg_schema, duck_url, with_enum):
     """A window is read by one PostgreSQL query (``duckdb_window_scan``) into a temporary
-    staging table; a table with a type of its own (an enum) is read through the attached
-    catalog instead, so the enum stays an ENUM. Both give the source's rows and types."""
+    staging table; an enum column, which that query reads as text, is cast back to its
+    ENUM. Both give the source's rows and types."""
     make_pg_orders(pg_schema, 200)
     with pg() as con:
         con.execute(f"CREATE TYPE \"{pg_schema}\".mood AS ENUM ('sad', 'ok')")
@@ -389,6 +389,10 @@ def test_the_window_scan_is_declined_for_a_table_with_its_own_types(pg_schema):
         query = f'SELECT * FROM "{pg_schema}"."orders" WHERE id > 1'
         scan = source.duckdb_window_scan(query, TableRef("orders", pg_schema), "src")
         assert scan is not None and "postgres_query" in scan.lower()
+        source.execute(f"CREATE TYPE \"{pg_schema}\".mood AS ENUM ('sad', 'o''k')")
+        source.execute(f'ALTER TABLE "{pg_schema}".orders ADD COLUMN mood "{pg_schema}".mood')
+        scan = source.duckdb_window_scan(query, TableRef("orders", pg_schema), "src")
+        assert scan is not None and "CAST(\"mood\" AS ENUM('sad', 'o''k'))" in scan
         source.execute(f'CREATE DOMAIN "{pg_schema}".positive AS int CHECK (VALUE > 0)')
         source.execute(f'ALTER TABLE "{pg_schema}".orders ADD COLUMN n "{pg_schema}".positive')
         assert source.duckdb_window_scan(query, TableRef("orders", pg_schema), "src") is None

@@ -220,14 +220,15 @@ class PostgresConnector(Connector):
     def duckdb_window_scan(self, query: str, table: TableRef, alias: str) -> str | None:
         """A DuckDB SELECT of ``query`` (a filtered read of ``table``, in PostgreSQL's
         SQL) run whole by the database attached as ``alias``, through ``postgres_query``:
-        the scanner does not load the schema's catalog for it. None when a column of
-        ``table`` has a type of its own (an enum, a domain, an extension's type): only the
-        attached catalog maps those exactly (an enum stays an ENUM)."""
+        the scanner does not load the schema's catalog for it. An enum column is cast back
+        to its ENUM; None when a column of ``table`` has another type of its own (a domain,
+        a composite, an extension's type, an array of enums): only the attached catalog maps
+        those exactly."""
         columns = self._columns(table)
         if columns is None or self._has_own_types(table):
             return None
         loose = [name for name, _, unconstrained in columns if unconstrained]
-        return self._query_scan(query, alias, loose)
+        return self._query_scan(query, alias, loose, self._enum_labels(table))
 
     def distinct_text_columns(self, table: TableRef) -> list[str]:
         """Text columns whose statistics (``pg_stats``, kept by ANALYZE and autovacuum)
@@ -251,15 +252,28 @@ class PostgresConnector(Connector):
         return [row[0] for row in rows]
 
     def _has_own_types(self, table: TableRef) -> bool:
+        """A column whose type (or element type) is not built in, other than a plain enum."""
         row = self.con.execute(
             "SELECT count(*) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
             " LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'"
             " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
-            " AND (t.typnamespace <> 'pg_catalog'::regnamespace"
+            " AND t.typtype <> 'e' AND (t.typnamespace <> 'pg_catalog'::regnamespace"
             " OR e.typnamespace <> 'pg_catalog'::regnamespace)",
             [self._qualified(table)],
         ).fetchone()
         return bool(row and row[0])
+
+    def _enum_labels(self, table: TableRef) -> dict[str, list[str]]:
+        """Each enum column's labels, in the enum's order (``postgres_query`` reads an enum
+        as text; the scan casts it back)."""
+        rows = self.con.execute(
+            "SELECT a.attname, array_agg(e.enumlabel ORDER BY e.enumsortorder)"
+            " FROM pg_attribute a JOIN pg_enum e ON e.enumtypid = a.atttypid"
+            " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+            " GROUP BY a.attname",
+            [self._qualified(table)],
+        ).fetchall()
+        return {name: list(labels) for name, labels in rows}
 
     def _scan(self, table: TableRef, alias: str) -> str:
         from sqlglot import exp
@@ -276,10 +290,17 @@ class PostgresConnector(Connector):
             )
             return exp.select("*").from_(full).sql("duckdb")
         source = exp.select("*").from_(table.expression())
-        return self._query_scan(source.sql("postgres"), alias, loose)
+        return self._query_scan(source.sql("postgres"), alias, loose, self._enum_labels(table))
 
-    def _query_scan(self, sql: str, alias: str, loose: list[str] | None = None) -> str:
-        """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type."""
+    def _query_scan(
+        self,
+        sql: str,
+        alias: str,
+        loose: list[str] | None = None,
+        enums: dict[str, list[str]] | None = None,
+    ) -> str:
+        """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type and
+        the ``enums`` columns cast back to their ENUM."""
         from sqlglot import exp
 
         described = self._describe(sql)
@@ -288,7 +309,14 @@ class PostgresConnector(Connector):
         if loose:
             sql = self._exact_numeric(sql, loose, [d.name for d in described])
         call = exp.func("postgres_query", exp.Literal.string(alias), exp.Literal.string(sql))
-        return exp.select("*").from_(call).sql("duckdb")
+        names = {d.name for d in described}
+        recast = [
+            exp.cast(exp.column(name, quoted=True), _enum_type(labels)).as_(name, quoted=True)
+            for name, labels in (enums or {}).items()
+            if name in names
+        ]
+        star = exp.Star(**{"replace": recast}) if recast else exp.Star()
+        return exp.select(star).from_(call).sql("duckdb")
 
     @staticmethod
     def _is_loose(column: Any) -> bool:
@@ -635,3 +663,11 @@ def _catalog_type(text: str) -> exp.DataType:
         return exp.DataType.build(text, dialect="postgres")
     except Exception:  # a user-defined type sqlglot does not know: keep its catalog name
         return exp.DataType.build(text, dialect="postgres", udt=True)
+
+
+def _enum_type(labels: list[str]) -> exp.DataType:
+    from sqlglot import exp
+
+    return exp.DataType(
+        this=exp.DataType.Type.ENUM, expressions=[exp.Literal.string(v) for v in labels]
+    )
