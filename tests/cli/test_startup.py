@@ -6,6 +6,7 @@ same command as building the whole app.
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,3 +144,20 @@ def test_tables_print_values_literally(capsys):
 
     print_table(None, ["error"], [["no such column :x: [bold]"]])
     assert "no such column :x: [bold]" in capsys.readouterr().out  # no emoji, no markup
+
+
+def test_a_run_console_on_a_pipe_needs_no_rich():
+    """Deciding that stderr is a pipe (no progress bar) must not import Rich: that import
+    would otherwise land inside every timed run."""
+    probe = (
+        "import sys; from crane.cli.console import RichConsole; c = RichConsole(); "
+        "c.start_task('p'); c.advance('p', 5); c.finish_task('p'); "
+        "print(c.shows_progress, 'rich.console' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTY_")}
+    env.pop("FORCE_TERMINAL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
