@@ -9,6 +9,11 @@ Routes, chosen by what the two ends declare (never by their names):
   scan of a table (``duckdb_scan``: e.g. unconstrained numerics cast without
   rounding) is used for unfiltered reads; filtered reads of such a source take
   the streaming route, which runs the window inside the source's own query.
+  A window of a source offering ``duckdb_window_scan`` is one query the source
+  runs itself (PostgreSQL: ``postgres_query``), staged in a TEMP table of the
+  publishing connection when the target has ``temp_staging``; a full extract of a
+  source naming its mostly-distinct text columns (``distinct_text_columns``) is
+  staged with their compression declared (``create_as``).
 * **streaming**: ``source.read(query, batch_size)`` yields bounded Arrow batches
   that ``target.write`` bulk-loads (COPY, Arrow scans); Python only hands batches
   over, never loops over rows.
