@@ -50,17 +50,17 @@ def _duckdb_digest(text: exp.Expr) -> exp.Expr:
 
 
 def _postgres_digest(text: exp.Expr) -> exp.Expr:
-    """The same number byte by byte: get_byte(decode(md5(text), 'hex'), i) * 256^i."""
-    total: exp.Expr | None = None
-    for i in range(8):
-        digest = exp.Anonymous(this="DECODE", expressions=[exp.MD5(this=text.copy()), _s("hex")])
-        byte: exp.Expr = exp.Anonymous(this="GET_BYTE", expressions=[digest, _n(i)])
-        if i == 7:
-            byte = exp.Paren(this=exp.BitwiseAnd(this=byte, expression=_n(127)))
-        term = exp.Mul(this=exp.cast(byte, exp.DataType.build("BIGINT")), expression=_n(256**i))
-        total = term if total is None else exp.Add(this=total, expression=term)
-    assert total is not None
-    return total
+    """The same number from one MD5: its first 16 hex digits in reversed byte order (bytes
+    0-7 little-endian), read as a 64-bit integer, top bit cleared. PostgreSQL evaluates a
+    repeated subexpression each time: eight ``get_byte(decode(md5(text), 'hex'), i)``
+    computed the text and its MD5 eight times, 3.5x the CPU (200k rows: 1.9 s, now 0.55 s)."""
+    first_8_bytes = exp.Substring(this=exp.MD5(this=text), start=_n(1), length=_n(16))
+    swap = [_s("(..)" * 8), _s("".join(f"\\{i}" for i in range(8, 0, -1)))]
+    little_endian = exp.Anonymous(this="REGEXP_REPLACE", expressions=[first_8_bytes, *swap])
+    bit_64 = exp.DataType.build("BIT(64)", dialect="postgres")
+    bits = exp.cast(exp.DPipe(this=_s("x"), expression=little_endian), bit_64)
+    number = exp.cast(bits, exp.DataType.build("BIGINT"))
+    return exp.Paren(this=exp.BitwiseAnd(this=number, expression=_n(LOW_63_BITS)))
 
 
 # How each engine turns the encoded text into the 63-bit digest.
