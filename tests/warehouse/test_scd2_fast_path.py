@@ -274,37 +274,35 @@ REPEAT = """
 import sys
 from crane.connectors.base import TableRef, connect
 from crane.warehouse.scd import ScdTable, load_dimension
-dim = ScdTable(TableRef("dim_customer"), business_key=("id",), type2=("name", "city"),
+dim = ScdTable(TableRef({name!r}, {schema!r}), business_key=("id",), type2=("name", "city"),
                delete_marker="_del", hard_delete="close")
-with connect("duckdb:///{db}") as con:
-    result = load_dimension(con, dim, TableRef("stg"))
+with connect({url!r}) as con:
+    result = load_dimension(con, dim, TableRef("stg", {schema!r}))
 print(result.inserted, result.closed, "sqlglot" in sys.modules)
 """
 
 
-def test_repeated_load_in_a_new_process_runs_without_sqlglot(tmp_path: Path) -> None:
-    """A later process finds the statements in the cache and never imports sqlglot; the
-    history is the one the in-process loads write."""
+def test_repeated_load_in_a_new_process_runs_without_sqlglot(
+    target: Target, tmp_path: Path
+) -> None:
+    """A later process finds the statements (the engine's lock included) in the cache and
+    never imports sqlglot; the history is the one the in-process loads write."""
     import subprocess
     import sys
 
-    db = tmp_path / "w.duckdb"
+    url, dim = target.url("w"), target.dim(make_dim(), "w")
+    script = REPEAT.format(name=dim.table.name, schema=target.schema, url=url)
     env = {**os.environ, "CRANE_SQL_CACHE": str(tmp_path / "cache")}
     runs = []
     for batch in [INITIAL, *ON_TIME]:
-        with connect(f"duckdb:///{db}") as con:
-            stage(con, TableRef("stg"), COLS, batch)
+        with connect(url) as con:
+            stage(con, TableRef("stg", target.schema), COLS, batch)
         out = subprocess.run(
-            [sys.executable, "-c", REPEAT.format(db=db)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
         )
         runs.append(out.stdout.split())
     # first: the table is created by the general path (sqlglot); then two cached loads
     assert runs == [["6", "0", "True"], ["6", "4", "False"], ["3", "2", "False"]]
-    with connect(f"duckdb:///{db}") as con:
-        table = con.execute(exp.select("*").from_("dim_customer").order_by("sk"))
-    reference = Target("duckdb", tmp_path, None)
-    assert table == run(reference, make_dim(), [INITIAL, *ON_TIME], "ref")[0]
+    with connect(url) as con:
+        table = con.execute(exp.select("*").from_(dim.table.expression()).order_by("sk"))
+    assert table == run(target, make_dim(), [INITIAL, *ON_TIME], "ref")[0]

@@ -215,20 +215,39 @@ def dimension_lock(con: Connector, table: ScdTable) -> Iterator[None]:
 
 
 def lock_statement(con: Connector, table: ScdTable) -> None:
-    """Take the engine's table lock inside the open transaction, where it has one."""
-    advisory = _ADVISORY_SQL.get(con.dialect)
-    template = _LOCK_SQL.get(con.dialect)
-    if advisory is None and template is None:
+    """Take the engine's table lock inside the open transaction, where it has one.
+
+    The statements come from the SQL cache (:mod:`crane.warehouse.scd.sql_cache`), so a
+    repeated load in a new process locks without importing sqlglot."""
+    if con.dialect not in _ADVISORY_SQL and con.dialect not in _LOCK_SQL:
         return
+    from crane.warehouse.scd import sql_cache
+
+    key = repr((con.dialect, table.table, table.history_table))
+    sql = sql_cache.statements("lock", key, lambda: _lock_statements(con, table))
+    if "advisory" in sql:
+        con.execute(sql["advisory"])
+    for i in range(2):  # the dimension, then a Type 4 history table
+        if f"lock{i}" in sql and con.execute(sql[f"exists{i}"])[0][0]:
+            con.execute(sql[f"lock{i}"])
+
+
+def _lock_statements(con: Connector, table: ScdTable) -> dict[str, str]:
+    """``advisory``, and per table ``i`` that may exist ``exists{i}`` and ``lock{i}``."""
     from sqlglot import exp
 
-    from crane.warehouse.scd.steps import table_exists
+    from crane.warehouse.scd.steps import table_exists_query
 
+    found: dict[str, str] = {}
+    advisory = _ADVISORY_SQL.get(con.dialect)
     if advisory is not None:
         name = exp.Literal.string(f"crane.scd:{table.table}").sql(con.dialect)
-        con.execute(advisory.format(name))
+        found["advisory"] = advisory.format(name)
+    template = _LOCK_SQL.get(con.dialect)
     if template is None:
-        return
-    for ref in (table.table, table.history_table):
-        if ref is not None and table_exists(con, ref):
-            con.execute(template.format(ref.sql(con.dialect)))
+        return found
+    for i, ref in enumerate((table.table, table.history_table)):
+        if ref is not None:
+            found[f"exists{i}"] = con.render(table_exists_query(con, ref))
+            found[f"lock{i}"] = template.format(ref.sql(con.dialect))
+    return found
