@@ -172,3 +172,18 @@ def test_a_failing_stream_leaves_the_old_table(pg_schema):
                 else:
                     con.write(reader, ref, "replace")
             assert con.execute(f'select count(*) from "{pg_schema}".t') == [(5,)]
+
+
+def test_parameters_beside_percent_signs_in_names_literals_and_modulo(pg_schema):
+    """psycopg reads every ``%`` of a statement that has parameters: crane's statements
+    escape all but their ``%s`` placeholders, so a name like ``"share%"`` still works."""
+    table = f'"{pg_schema}"."t%s"'
+    with connect(PG) as pg:
+        pg.execute(f'CREATE TABLE {table} ("share%" int, "a%s" text)')
+        assert pg.execute_count(f"INSERT INTO {table} VALUES (%s, %s), (9, '5%')", [7, "x"]) == 2
+        rows = pg.execute(
+            f'SELECT "share%" % 4, "a%s", %s FROM {table} WHERE "a%s" <> %s ORDER BY 1',
+            ["p", "never"],
+        )
+        assert rows == [(1, "5%", "p"), (3, "x", "p")]
+        assert pg.execute(f"SELECT count(*) FROM {table} WHERE \"a%s\" LIKE '5%'") == [(1,)]

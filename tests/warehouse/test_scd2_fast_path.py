@@ -187,6 +187,19 @@ def test_keys_without_nulls_are_joined_with_plain_equality(
         assert not [s for s in sent if re.search(r'"id" IS NOT DISTINCT FROM', s)]
 
 
+def test_a_percent_sign_in_a_name_beside_bound_parameters(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row-hash path binds parameters; psycopg then reads every ``%`` of the statement,
+    so a dimension called ``dim%cust`` must still load (the connector escapes them)."""
+    dim = make_dim(row_hash="row_hash").replace(table=TableRef("dim%cust"))
+    (table, results, taken), (g_table, g_results, _) = both(
+        target, monkeypatch, dim, [INITIAL, *ON_TIME]
+    )
+    assert taken == [False, True, True]
+    assert table == g_table and results == g_results
+
+
 def test_rerun_of_an_on_time_batch_is_a_no_op(target: Target) -> None:
     dim = make_dim()
     table, results, taken = run(target, dim, [INITIAL, ON_TIME[0], ON_TIME[0]])

@@ -27,6 +27,7 @@ largest scale present (or to text when 38 digits cannot hold the values).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -573,7 +574,7 @@ class PostgresConnector(Connector):
 
     # -- statements ----------------------------------------------------------
     def execute(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> list[tuple]:
-        text = self.render(sql)
+        text = _percent_escaped(self.render(sql)) if params else self.render(sql)
         try:
             cur = self.con.execute(text, list(params) if params else None)
             return cur.fetchall() if cur.description else []
@@ -581,7 +582,7 @@ class PostgresConnector(Connector):
             raise self._error(error, "execute") from error
 
     def execute_count(self, sql: str | exp.Expression, params: Sequence[Any] = ()) -> int:
-        text = self.render(sql)
+        text = _percent_escaped(self.render(sql)) if params else self.render(sql)
         try:  # psycopg: the count from the server's command tag
             return int(self.con.execute(text, list(params) if params else None).rowcount)
         except Exception as error:
@@ -671,3 +672,18 @@ def _enum_type(labels: list[str]) -> exp.DataType:
     return exp.DataType(
         this=exp.DataType.Type.ENUM, expressions=[exp.Literal.string(v) for v in labels]
     )
+
+
+_PERCENT_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|%s|%")
+
+
+def _percent_escaped(sql: str) -> str:
+    """``sql`` as psycopg must see it with parameters: every ``%`` doubled except the
+    ``%s`` placeholders outside quotes, since a quoted name or literal (``"share%"``) or a
+    modulo may hold one too."""
+
+    def escape(match: re.Match[str]) -> str:
+        token = match.group()
+        return token if token == "%s" else token.replace("%", "%%")
+
+    return _PERCENT_TOKENS.sub(escape, sql)
