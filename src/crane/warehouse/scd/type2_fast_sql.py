@@ -132,16 +132,7 @@ def _close(dim: ScdTable, batch: TableRef, dialect: str) -> exp.Update:
         stored = col(dim.row_hash, d)
         changed = exp.NullSafeNEQ(this=stored, expression=row_hash_expr(dim.type2, b, dialect))
     cond = and_all([keys_same(dim, d, b), is_true(col(dim.is_current, d)), changed])
-    update = exp.Update(
-        this=table(dim.table, d),
-        expressions=[
-            eq(col(dim.effective_to), col(dim.change_ts, b)),
-            eq(col(dim.is_current), exp.false()),
-        ],
-        where=exp.Where(this=cond),
-    )
-    update.set("from_", exp.From(this=table(batch, b)))
-    return update
+    return _closing(dim, d, col(dim.change_ts, b), cond, table(batch, b))
 
 
 def _max_sk(dim: ScdTable) -> exp.Select:
@@ -158,15 +149,20 @@ def _close_after(dim: ScdTable) -> exp.Update:
     new = new.from_(table(dim.table)).where(exp.GT(this=col(sk), expression=exp.Placeholder()))
     older = exp.LTE(this=col(sk, d), expression=exp.Placeholder())
     cond = and_all([keys_same(dim, d, n), is_true(col(dim.is_current, d)), older])
+    return _closing(dim, d, col(dim.effective_from, n), cond, subquery(new, n))
+
+
+def _closing(
+    dim: ScdTable, alias: str, ends: exp.Expr, cond: exp.Expr, source: exp.Expr
+) -> exp.Update:
+    """``UPDATE dim AS alias SET effective_to = ends, is_current = FALSE FROM source
+    WHERE cond``: how both orders of the on-time path close current rows."""
     update = exp.Update(
-        this=table(dim.table, d),
-        expressions=[
-            eq(col(dim.effective_to), col(dim.effective_from, n)),
-            eq(col(dim.is_current), exp.false()),
-        ],
+        this=table(dim.table, alias),
+        expressions=[eq(col(dim.effective_to), ends), eq(col(dim.is_current), exp.false())],
         where=exp.Where(this=cond),
     )
-    update.set("from_", exp.From(this=subquery(new, n)))
+    update.set("from_", exp.From(this=source))
     return update
 
 
