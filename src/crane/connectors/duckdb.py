@@ -207,14 +207,20 @@ class DuckDBConnector(Connector):
     # -- writing -------------------------------------------------------------
     def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
         view = f"_crane_in_{next(_view_ids)}"
+        temporary = table.schema == TEMP_SCHEMA  # a staged window: this connection's own
         fsst: set[str] = set()
-        if mode != "append":
+        if mode != "append" and not temporary:
             reader, fsst = _mostly_distinct_text(reader)
         self.con.register(view, reader)
         try:
             target = table.sql("duckdb")
-            if table.schema:
+            if table.schema and not temporary:
                 self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
+            if temporary and mode == "replace":
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMPORARY TABLE {target} AS SELECT * FROM {view}"
+                )
+                return self._count(target)
             if mode == "append":
                 if self.table_schema(table) is None:
                     self.con.execute(f"CREATE TABLE {target} AS SELECT * FROM {view} LIMIT 0")

@@ -201,11 +201,11 @@ class _Mover:
         )
 
     def temp_staging(self, target: Connector, table: TableRef) -> bool:
-        """A window moved in-engine by this one connection stages into a temporary table:
-        its rows never reach the write-ahead log or the file, only the target table."""
+        """A window moved by this one connection (in-engine or streamed) stages into a
+        temporary table: its rows never reach the write-ahead log or the file, only the
+        target table."""
         return (
             target.capabilities.temp_staging
-            and self.relation is not None
             and self.filtered
             and not self.plan.full_extract
             and len(self.plan.filters) == 1
