@@ -270,26 +270,30 @@ def test_a_mariadb_window_is_streamed_into_a_temporary_staging_table(my_db, duck
     publishing connection, and the merge gives the source's rows."""
     import pymysql
 
-    with pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=True) as con:
-        with con.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE orders (id BIGINT PRIMARY KEY, updated_at DATETIME(6) NOT NULL,"
-                " amount DECIMAL(10,2), name VARCHAR(50))"
-            )
-            cur.execute(
-                "INSERT INTO orders SELECT seq, NOW(6) - INTERVAL 1 DAY + INTERVAL seq SECOND,"
-                " seq * 1.25, CONCAT('name ', seq) FROM seq_1_to_300"
-            )
+    def run_sql(*statements: str) -> list[tuple]:
+        with (
+            pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=True) as con,
+            con.cursor() as cur,
+        ):
+            for statement in statements:
+                cur.execute(statement)
+            return [tuple(row) for row in cur.fetchall()]
+
+    run_sql(
+        "CREATE TABLE orders (id BIGINT PRIMARY KEY, updated_at DATETIME(6) NOT NULL,"
+        " amount DECIMAL(10,2), name VARCHAR(50))",
+        "INSERT INTO orders SELECT seq, NOW(6) - INTERVAL 1 DAY + INTERVAL seq SECOND,"
+        " seq * 1.25, CONCAT('name ', seq) FROM seq_1_to_300",
+    )
     pipeline = spec("my_merge")
     urls = {"source_url": f"mysql://root@127.0.0.1:3306/{my_db}", "target_url": duck_url}
     assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 300
     time.sleep(0.01)
-    with pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=True) as con:
-        with con.cursor() as cur:
-            cur.execute("UPDATE orders SET name = 'moved', updated_at = NOW(6) WHERE id % 50 = 7")
-            cur.execute("INSERT INTO orders VALUES (301, NOW(6), 9.99, 'new')")
-            cur.execute("SELECT id, amount, name FROM orders ORDER BY id")
-            source = [tuple(row) for row in cur.fetchall()]
+    source = run_sql(
+        "UPDATE orders SET name = 'moved', updated_at = NOW(6) WHERE id % 50 = 7",
+        "INSERT INTO orders VALUES (301, NOW(6), 9.99, 'new')",
+        "SELECT id, amount, name FROM orders ORDER BY id",
+    )
     second = run_pipeline(pipeline, **urls).raise_for_status()
     assert (second.rows_extracted, second.load["updated"], second.load["inserted"]) == (7, 6, 1)
     con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
