@@ -1,7 +1,7 @@
 """MySQL / MariaDB: PyMySQL for the session, connectorx for reads, LOAD DATA for writes.
 
 Paths chosen by measurement on a 1M-row, 7-column table (MariaDB 10.11, 2 shared
-cores; commands in /work/notes/h1_measurements.md): reading into Arrow took
+cores, measured when this connector was written): reading into Arrow took
 2.7-3.3 s through connectorx (``arrow_stream``, bounded batches), 6.8-13.3 s
 through DuckDB's mysql scanner and 22-29 s through PyMySQL ``SSCursor`` batches;
 writing took 7.2-9.2 s through ``LOAD DATA LOCAL INFILE`` fed with tab-separated
