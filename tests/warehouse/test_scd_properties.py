@@ -256,9 +256,17 @@ def pg(pg_schema: str) -> Any:
 
 
 @SCD
-@given(data=streams())
+@given(data=streams() | on_time_streams())
 def test_type2_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+    """Tracked city, Type 1 email: on-time batches take the on-time path (type2_fast)."""
     check_type2(duck, None, data)
+
+
+@SCD
+@given(data=streams() | on_time_streams())
+def test_type2_mixed_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+    """A Type 1 column beside the stored row hash (insert first, then close)."""
+    check_type2(duck, None, data, hashed=True)
 
 
 @SCD
@@ -284,14 +292,14 @@ def test_types_013_duckdb_match_reference(duck: Any, kind: str, data: tuple) -> 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams())
+@given(data=streams() | on_time_streams())
 def test_type2_postgres_matches_reference(pg: Any, data: tuple) -> None:
     check_type2(pg[0], pg[1], data)
 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams())
+@given(data=streams() | on_time_streams())
 def test_type2_row_hash_postgres_matches_reference(pg: Any, data: tuple) -> None:
     check_type2(pg[0], pg[1], data, hashed=True)
 

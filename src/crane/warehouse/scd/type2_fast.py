@@ -6,7 +6,13 @@ loader's re-derivation of history (temporary tables, window passes, delta join) 
 ends in two writes — close the current row of each changed key, insert the new
 versions — so this path issues just those two, after one probe that proves the batch is
 of that kind. Anything else (late or same-time events, a key whose history ends in a
-delete, a deleted-flag current row, Type 1 / Type 6 columns) goes the general way.
+delete, a deleted-flag current row) goes the general way.
+
+A mixed dimension (Type 1 columns, or Type 6 "current" columns) takes the path too: the
+batch event is its key's latest, so every row of the key takes the batch's value in
+those columns. The closing UPDATE writes them on the rows it closes, the INSERT on the new
+versions, and two more UPDATEs bring the key's other rows that still differ — its current
+row (counted per key: a key changed only in place is not "unchanged"), then older ones.
 
 The result is the same history, surrogate keys included: new versions are numbered in
 (business key, effective_from) order, as the general path numbers them. The statements
@@ -62,16 +68,21 @@ class Probe:
 
 
 def applies(con: Connector, dim: ScdTable) -> bool:
-    """Dimensions whose change load can be two writes: pure Type 2 with sequence or hash
-    keys, on an engine that reports row counts."""
+    """Dimensions whose change load can be a few set-based writes: Type 2 (with or
+    without Type 1 columns) or a valid Type 6, with sequence or hash keys, on an engine
+    that reports row counts. An invalid Type 6 goes to its loader, which says why."""
     return (
         con.dialect in DIALECTS
         and reports_row_counts(con)
-        and dim.kind == "2"
-        and not dim.overwrite
+        and (dim.kind == "2" or (dim.kind == "6" and _valid_type6(dim)))
         and not dim.type3
         and dim.surrogate_key is not None
     )
+
+
+def _valid_type6(dim: ScdTable) -> bool:
+    """The check of ``type6.load_type6``: current columns mirror tracked attributes."""
+    return bool(dim.current_of) and set(dim.current_of.values()) <= set(dim.type2)
 
 
 def reports_row_counts(con: Connector) -> bool:
@@ -108,7 +119,12 @@ def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None
     else:
         closed = con.execute_count(sql["close"])
         inserted = con.execute_count(sql["insert"])
-    return ScdResult(inserted=inserted, closed=closed, unchanged=shape.rows - inserted)
+    updated = in_place = 0
+    if "overwrite_current" in sql:  # type2_fast_sql._overwrite: keys, then older rows
+        in_place = con.execute_count(sql["overwrite_current"])
+        updated = in_place + con.execute_count(sql["overwrite_older"])
+    unchanged = shape.rows - inserted - in_place
+    return ScdResult(inserted=inserted, updated=updated, closed=closed, unchanged=unchanged)
 
 
 def _statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:

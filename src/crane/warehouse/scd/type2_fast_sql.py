@@ -59,6 +59,9 @@ def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]
     else:
         found["close"] = render(_close(dim, batch, con.dialect))
         found["insert"] = render(_insert(dim, batch, con.dialect))
+    if dim.overwrite:  # Type 1 / Type 6 current columns, after the versions are written
+        found["overwrite_current"] = render(_overwrite(dim, batch, current=True))
+        found["overwrite_older"] = render(_overwrite(dim, batch, current=False))
     return found
 
 
@@ -97,7 +100,9 @@ def _count(query: exp.Select) -> exp.Subquery:
 
 def _unsafe_keys(dim: ScdTable, batch: TableRef) -> exp.Select:
     """Batch keys with stored rows but no live current version older than the event, or
-    with any stored row starting or ending after it (a late event)."""
+    with any stored row starting or ending after it (a late event); with overwritten
+    columns, also keys whose current row already has the batch's values there but an
+    older row does not (the load's counts find a key's overwrite by its current row)."""
     b, d = "b", "d"
     ts = col(dim.change_ts, b)
     older = exp.LT(this=col(dim.effective_from, d), expression=ts)
@@ -122,7 +127,50 @@ def _unsafe_keys(dim: ScdTable, batch: TableRef) -> exp.Select:
         exp.NEQ(this=col("_crane_ok"), expression=num(1)),
         exp.GT(this=col("_crane_late"), expression=num(0)),
     )
+    if dim.overwrite:
+        stale = overwrite_differs(dim, d, b)
+        stale_current = exp.and_(is_true(col(dim.is_current, d)), stale.copy())
+        per_key = per_key.select(
+            exp.alias_(exp.Sum(this=case(stale, 1, 0)), ident("_crane_ow")),
+            exp.alias_(exp.Sum(this=case(stale_current, 1, 0)), ident("_crane_owc")),
+        )
+        only_older = exp.and_(
+            exp.GT(this=col("_crane_ow"), expression=num(0)),
+            eq(col("_crane_owc"), num(0)),
+        )
+        bad = exp.or_(bad, only_older)
     return exp.select(num(1)).from_(subquery(per_key, "k")).where(bad)
+
+
+def overwrite_differs(dim: ScdTable, stored: str, batch: str) -> exp.Expr:
+    """Whether stored row ``stored`` lacks the batch row's value in any overwritten column
+    (Type 1, Type 6 current), NULL-safely; a current column reads its tracked source."""
+    pairs = [
+        exp.NullSafeEQ(this=col(target, stored), expression=col(source, batch))
+        for target, source in dim.overwrite.items()
+    ]
+    return neg(and_all(pairs))
+
+
+def _overwrite(dim: ScdTable, batch: TableRef, *, current: bool) -> exp.Update:
+    """Bring the batch keys' rows that still differ to the batch's overwritten values:
+    ``current`` rows (one per key: the count is the keys changed only in place), then
+    the older ones. Rows the load just closed or inserted already carry the values."""
+    d, b = "d", "b"
+    is_current = is_true(col(dim.is_current, d))
+    which = is_current if current else neg(is_current)
+    cond = and_all([keys_same(dim, d, b), which, overwrite_differs(dim, d, b)])
+    update = exp.Update(
+        this=table(dim.table, d), expressions=_overwrite_sets(dim, b), where=exp.Where(this=cond)
+    )
+    update.set("from_", exp.From(this=table(batch, b)))
+    return update
+
+
+def _overwrite_sets(dim: ScdTable, source: str, *, by_target: bool = False) -> list[exp.Expr]:
+    """``column = source.value`` for every overwritten column (``by_target``: the source
+    row is a dimension row, so it is read by the dimension's column name)."""
+    return [eq(col(t), col(t if by_target else s, source)) for t, s in dim.overwrite.items()]
 
 
 def _close(dim: ScdTable, batch: TableRef, dialect: str) -> exp.Update:
@@ -132,7 +180,8 @@ def _close(dim: ScdTable, batch: TableRef, dialect: str) -> exp.Update:
         stored = col(dim.row_hash, d)
         changed = exp.NullSafeNEQ(this=stored, expression=row_hash_expr(dim.type2, b, dialect))
     cond = and_all([keys_same(dim, d, b), is_true(col(dim.is_current, d)), changed])
-    return _closing(dim, d, col(dim.change_ts, b), cond, table(batch, b))
+    sets = _overwrite_sets(dim, b)
+    return _closing(dim, d, col(dim.change_ts, b), cond, table(batch, b), sets)
 
 
 def _max_sk(dim: ScdTable) -> exp.Select:
@@ -145,21 +194,29 @@ def _close_after(dim: ScdTable) -> exp.Update:
     """Close each current row ``d`` whose key got a new version ``n`` (surrogate key above
     the previous maximum, the parameter ``?`` given twice): it ends where ``n`` starts."""
     d, n, sk = "d", "n", dim.surrogate_key or ""
-    new = exp.select(*(col(k) for k in dim.business_key), col(dim.effective_from))
+    carried = [col(c) for c in [*dim.business_key, dim.effective_from, *dim.overwrite]]
+    new = exp.select(*carried)
     new = new.from_(table(dim.table)).where(exp.GT(this=col(sk), expression=exp.Placeholder()))
     older = exp.LTE(this=col(sk, d), expression=exp.Placeholder())
     cond = and_all([keys_same(dim, d, n), is_true(col(dim.is_current, d)), older])
-    return _closing(dim, d, col(dim.effective_from, n), cond, subquery(new, n))
+    sets = _overwrite_sets(dim, n, by_target=True)
+    return _closing(dim, d, col(dim.effective_from, n), cond, subquery(new, n), sets)
 
 
 def _closing(
-    dim: ScdTable, alias: str, ends: exp.Expr, cond: exp.Expr, source: exp.Expr
+    dim: ScdTable,
+    alias: str,
+    ends: exp.Expr,
+    cond: exp.Expr,
+    source: exp.Expr,
+    also: list[exp.Expr],
 ) -> exp.Update:
-    """``UPDATE dim AS alias SET effective_to = ends, is_current = FALSE FROM source
-    WHERE cond``: how both orders of the on-time path close current rows."""
+    """``UPDATE dim AS alias SET effective_to = ends, is_current = FALSE[, also] FROM
+    source WHERE cond``: how both orders of the on-time path close current rows (``also``
+    gives the closed row the batch's overwritten values, as the general path does)."""
     update = exp.Update(
         this=table(dim.table, alias),
-        expressions=[eq(col(dim.effective_to), ends), eq(col(dim.is_current), exp.false())],
+        expressions=[eq(col(dim.effective_to), ends), eq(col(dim.is_current), exp.false()), *also],
         where=exp.Where(this=cond),
     )
     update.set("from_", exp.From(this=source))
@@ -178,8 +235,9 @@ def _insert(dim: ScdTable, batch: TableRef, dialect: str, *, first: bool = False
         number = exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=order))
         sk = exp.Add(this=exp.Placeholder(), expression=number)
     items: list[exp.Expr] = [sk, *(col(c, b) for c in [*dim.business_key, *dim.type2])]
+    items += [col(source, b) for source in dim.overwrite.values()]
     items += [col(dim.change_ts, b), exp.Null(), exp.true()]
-    names = [dim.surrogate_key, *dim.business_key, *dim.type2]
+    names = [dim.surrogate_key, *dim.business_key, *dim.type2, *dim.overwrite]
     names += [dim.effective_from, dim.effective_to, dim.is_current]
     if dim.tie_break:
         items.append(col(dim.tie_break, b))
