@@ -11,8 +11,9 @@ delete, a deleted-flag current row) goes the general way.
 A mixed dimension (Type 1 columns, or Type 6 "current" columns) takes the path too: the
 batch event is its key's latest, so every row of the key takes the batch's value in
 those columns. The closing UPDATE writes them on the rows it closes, the INSERT on the new
-versions, and two more UPDATEs bring the key's other rows that still differ — its current
-row (counted per key: a key changed only in place is not "unchanged"), then older ones.
+versions, and one more UPDATE brings the key's other rows that still differ: its current
+row, if the key changed only in place (so it is not "unchanged"), and older versions,
+which the probe counted beforehand so that the keys can be told from the rows.
 
 The result is the same history, surrogate keys included: new versions are numbered in
 (business key, effective_from) order, as the general path numbers them. The statements
@@ -49,12 +50,14 @@ class Probe:
     null_ts: int  # rows without a change timestamp
     stored: bool  # the dimension has rows
     unsafe: int | None  # batch keys whose history is not "current, older" (fast probe only)
+    stale_older: int = 0  # older versions lacking the batch's overwritten values (fast probe)
 
     @classmethod
     def of(cls, row: Sequence[object]) -> Probe:
         rows, keys, deletes, null_ts = (int(v or 0) for v in row[:4])  # type: ignore[call-overload]
         unsafe = int(row[5] or 0) if len(row) > 5 else None  # type: ignore[call-overload]
-        return cls(rows, keys, deletes, null_ts, bool(row[4]), unsafe)
+        stale_older = int(row[6] or 0) if len(row) > 6 else 0  # type: ignore[call-overload]
+        return cls(rows, keys, deletes, null_ts, bool(row[4]), unsafe, stale_older)
 
     @property
     def clean(self) -> bool:
@@ -120,9 +123,9 @@ def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None
         closed = con.execute_count(sql["close"])
         inserted = con.execute_count(sql["insert"])
     updated = in_place = 0
-    if "overwrite_current" in sql:  # type2_fast_sql._overwrite: keys, then older rows
-        in_place = con.execute_count(sql["overwrite_current"])
-        updated = in_place + con.execute_count(sql["overwrite_older"])
+    if "overwrite" in sql:  # type2_fast_sql._overwrite: current rows, then older ones
+        updated = con.execute_count(sql["overwrite"])
+        in_place = updated - shape.stale_older  # keys changed only in place
     unchanged = shape.rows - inserted - in_place
     return ScdResult(inserted=inserted, updated=updated, closed=closed, unchanged=unchanged)
 

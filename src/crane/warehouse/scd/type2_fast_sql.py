@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
 
 BATCH_HASH = "_crane_hash"  # the batch row's hash, computed once by the insert-first INSERT
+UNSAFE, STALE_OLDER = "_crane_unsafe", "_crane_stale_older"  # the fast probe's key checks
 
 
 def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]:
@@ -60,8 +61,7 @@ def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]
         found["close"] = render(_close(dim, batch, con.dialect))
         found["insert"] = render(_insert(dim, batch, con.dialect))
     if dim.overwrite:  # Type 1 / Type 6 current columns, after the versions are written
-        found["overwrite_current"] = render(_overwrite(dim, batch, current=True))
-        found["overwrite_older"] = render(_overwrite(dim, batch, current=False))
+        found["overwrite"] = render(_overwrite(dim, batch))
     return found
 
 
@@ -89,20 +89,29 @@ def probe_query(dim: ScdTable, batch: TableRef, *, fast: bool) -> exp.Select:
         exp.Sum(this=case(is_null(col(dim.change_ts)), 1, 0)),
         exp.Exists(this=exp.select(num(1)).from_(table(dim.table)).limit(1)),
     ]
-    if fast:
-        items.append(_count(_unsafe_keys(dim, batch)))
-    return exp.select(*items).from_(table(batch))
+    query = exp.select(*items).from_(table(batch))
+    if fast:  # one row of per-key checks beside the batch's own aggregates
+        items = [exp.Max(this=col(UNSAFE, "u"))]
+        if dim.overwrite:
+            items.append(exp.Max(this=col(STALE_OLDER, "u")))
+        query = query.select(*items).join(subquery(_key_checks(dim, batch), "u"), join_type="CROSS")
+    return query
 
 
 def _count(query: exp.Select) -> exp.Subquery:
     return exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(subquery(query, "_c")))
 
 
-def _unsafe_keys(dim: ScdTable, batch: TableRef) -> exp.Select:
-    """Batch keys with stored rows but no live current version older than the event, or
+def _key_checks(dim: ScdTable, batch: TableRef) -> exp.Select:
+    """One row: the batch keys the fast path cannot take (``UNSAFE``) and, with
+    overwritten columns, the older versions that lack the batch's values there
+    (``STALE_OLDER``: the one overwrite UPDATE's count less these is the keys it changed
+    in place).
+
+    Unsafe: keys with stored rows but no live current version older than the event, or
     with any stored row starting or ending after it (a late event); with overwritten
     columns, also keys whose current row already has the batch's values there but an
-    older row does not (the load's counts find a key's overwrite by its current row)."""
+    older row does not (such a key is changed in place with no current row to count)."""
     b, d = "b", "d"
     ts = col(dim.change_ts, b)
     older = exp.LT(this=col(dim.effective_from, d), expression=ts)
@@ -139,7 +148,11 @@ def _unsafe_keys(dim: ScdTable, batch: TableRef) -> exp.Select:
             eq(col("_crane_owc"), num(0)),
         )
         bad = exp.or_(bad, only_older)
-    return exp.select(num(1)).from_(subquery(per_key, "k")).where(bad)
+    checks = [exp.alias_(exp.Sum(this=case(bad, 1, 0)), ident(UNSAFE))]
+    if dim.overwrite:
+        stale_older = exp.Sub(this=col("_crane_ow"), expression=col("_crane_owc"))
+        checks.append(exp.alias_(exp.Sum(this=stale_older), ident(STALE_OLDER)))
+    return exp.select(*checks).from_(subquery(per_key, "k"))
 
 
 def overwrite_differs(dim: ScdTable, stored: str, batch: str) -> exp.Expr:
@@ -152,14 +165,13 @@ def overwrite_differs(dim: ScdTable, stored: str, batch: str) -> exp.Expr:
     return neg(and_all(pairs))
 
 
-def _overwrite(dim: ScdTable, batch: TableRef, *, current: bool) -> exp.Update:
-    """Bring the batch keys' rows that still differ to the batch's overwritten values:
-    ``current`` rows (one per key: the count is the keys changed only in place), then
-    the older ones. Rows the load just closed or inserted already carry the values."""
+def _overwrite(dim: ScdTable, batch: TableRef) -> exp.Update:
+    """Bring the batch keys' rows that still differ to the batch's overwritten values.
+    Rows the load just closed or inserted already carry them, so this reaches the
+    current rows of keys changed only in place (one each) and the older versions the
+    probe counted (``STALE_OLDER``)."""
     d, b = "d", "b"
-    is_current = is_true(col(dim.is_current, d))
-    which = is_current if current else neg(is_current)
-    cond = and_all([keys_same(dim, d, b), which, overwrite_differs(dim, d, b)])
+    cond = and_all([keys_same(dim, d, b), overwrite_differs(dim, d, b)])
     update = exp.Update(
         this=table(dim.table, d), expressions=_overwrite_sets(dim, b), where=exp.Where(this=cond)
     )
