@@ -76,8 +76,9 @@ def inserts_first(dim: ScdTable) -> bool:
 
 def probe_query(dim: ScdTable, batch: TableRef, *, fast: bool) -> exp.Select:
     """Batch shape, whether the dimension is empty, and (``fast``) the keys the fast path
-    cannot take (:class:`~crane.warehouse.scd.type2_fast.Probe`, in its field order) —
-    one statement; the dimension is read only for its narrow columns."""
+    cannot take and the older versions its overwrite will reach (:func:`_key_checks`;
+    :class:`~crane.warehouse.scd.type2_fast.Probe`, in its field order) — one statement;
+    the dimension is read only for the columns the checks compare."""
     keys = exp.select(*(col(k) for k in dim.business_key)).from_(table(batch)).distinct()
     deletes: exp.Expr = num(0)
     if dim.delete_marker:
