@@ -9,8 +9,13 @@ Semantics (shared with the SQL loaders, see crane.warehouse.scd.type2):
 * Type 2: stored versions (and implicit tombstones where a closed version is not
   followed by another) plus the new changes are sorted by time; a change equal to
   the state before it is no change; each remaining change starts a version;
-* Type 1 / "current" columns take the latest live change's values, where a stored
-  row counts as a change at its effective_from (ties: the stored row wins);
+* Type 1 columns take the latest live change's values, where a stored row counts as a
+  change at its effective_from (ties: the stored row wins);
+* Type 6 "current" columns mirror a tracked attribute: on every row of the key they hold
+  that attribute's value in the same latest live change, i.e. in the key's latest live
+  version (the current row, or after a hard delete the version the delete closed, under
+  both ``close`` and ``close_and_flag``); a re-insert makes the new version the source;
+  a NULL value is mirrored as NULL;
 * late changes (older than the key's latest stored change) are applied in place
   (policy insert) or, when they differ from the version in force, quarantined.
 """
@@ -65,6 +70,7 @@ class Type2Model:
     n_over: int
     hard_delete: str = "close"
     late: str = "insert"
+    current_of: tuple[int, ...] = ()  # Type 6: the tracked value each current column mirrors
     rows: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     quarantine: set[Change] = field(default_factory=set)
 
@@ -124,9 +130,11 @@ class Type2Model:
             winners.setdefault(e.ts, e)
         live = [(e, new) for e, new in merged if not e.deleted]
         over: tuple[Any, ...] = (None,) * self.n_over
+        now: tuple[Any, ...] = (None,) * len(self.current_of)
         if live:
             best = sorted(live, key=lambda p: (-p[0].ts.timestamp(), _tie_desc(p[0].tie), p[1]))
             over = best[0][0].values[self.n_tracked :]
+            now = tuple(best[0][0].values[i] for i in self.current_of)
         starts: list[Change] = []
         prev: tuple[Any, ...] = (True,)
         for ts in sorted(winners):
@@ -146,6 +154,7 @@ class Type2Model:
                 {
                     "tracked": tuple(tracked),
                     "over": tuple(over),
+                    "now": now,
                     "from": e.ts,
                     "to": to,
                     "current": to is None,
@@ -164,6 +173,7 @@ class Type2Model:
                         *key,
                         *r["tracked"],
                         *r["over"],
+                        *r["now"],
                         r["from"],
                         r["to"],
                         r["current"],

@@ -5,6 +5,7 @@ deletes, re-inserts, out-of-order arrival) are split into random batches. After 
 batch the dimension must equal the reference; intervals never overlap, a key has at
 most one current row, surrogate keys are unique, as-of queries agree, a rerun is a
 no-op, and (for batches in time order) loading b1 then b2 equals loading b1 ∪ b2.
+Type 6 current columns hold, on every row of a key, the key's latest live version's value.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def _dim(
     late: str,
     pure: bool = False,
     hashed: bool = False,
+    six: bool = False,
 ) -> ScdTable:
     common: dict[str, Any] = dict(
         business_key=("k1", "k2"),
@@ -113,6 +115,19 @@ def _dim(
     )
     if hashed:  # change detection by a stored hash of the tracked columns
         common["row_hash"] = "row_hash"
+    if six and pure:  # Type 6: both attributes tracked, each mirrored by a current column
+        mirrors = {"current_city": "city", "current_email": "email"}
+        return ScdTable(
+            TableRef(name, schema), type2=("city", "email"), current_of=mirrors, **common
+        )
+    if six:  # Type 6 beside a Type 1 column: the mixed on-time path
+        return ScdTable(
+            TableRef(name, schema),
+            type2=("city",),
+            type1=("email",),
+            current_of={"current_city": "city"},
+            **common,
+        )
     if kind == "2" and pure:  # both attributes tracked: on-time batches take the fast path
         return ScdTable(TableRef(name, schema), type2=("city", "email"), **common)
     if kind == "2":
@@ -134,38 +149,58 @@ def _load(con: Any, dim: ScdTable, batch: list[Change]) -> Any:
     return load_dimension(con, dim, stg, run_id="prop")
 
 
-# -- Type 2 ---------------------------------------------------------------------------
-T2_COLS = ["k1", "k2", "city", "email", "effective_from", "effective_to", "is_current"]
+# -- Types 2 and 6 --------------------------------------------------------------------
+def _t2_columns(dim: ScdTable) -> list[str]:
+    """The columns ``Type2Model.table`` lists, in its order (without the deleted flag)."""
+    values = [*dim.type2, *dim.type1, *dim.current_of]
+    return ["k1", "k2", *values, "effective_from", "effective_to", "is_current"]
 
 
 def _t2_table(con: Any, dim: ScdTable) -> list[tuple[Any, ...]]:
-    cols = [*T2_COLS, *([dim.deleted_column] if dim.deleted_column else [])]
-    rows = read(con, dim.table, cols)
-    return sorted(((*r[:7], bool(r[7]) if len(r) > 7 else False) for r in rows), key=repr)
+    cols = _t2_columns(dim)
+    rows = read(con, dim.table, [*cols, *([dim.deleted_column] if dim.deleted_column else [])])
+    n = len(cols)
+    return sorted(((*r[:n], bool(r[n]) if len(r) > n else False) for r in rows), key=repr)
 
 
 def _t2_invariants(con: Any, dim: ScdTable, model: Type2Model) -> None:
-    rows = read(con, dim.table, ["sk", *T2_COLS])
-    assert len({r[0] for r in rows}) == len(rows), "surrogate keys unique"
-    by_key: dict[Any, list[tuple]] = {}
+    names = ["sk", *_t2_columns(dim), *([dim.deleted_column] if dim.deleted_column else [])]
+    rows = [dict(zip(names, r, strict=True)) for r in read(con, dim.table, names)]
+    assert len({r["sk"] for r in rows}) == len(rows), "surrogate keys unique"
+    by_key: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
-        by_key.setdefault((r[1], r[2]), []).append(r)
+        r["gone"] = bool(r.get(dim.deleted_column or "", False))
+        by_key.setdefault((r["k1"], r["k2"]), []).append(r)
     for versions in by_key.values():
-        assert sum(1 for v in versions if v[7]) <= 1, "at most one current row"
-        versions.sort(key=lambda v: v[5])
+        assert sum(1 for v in versions if v["is_current"]) <= 1, "at most one current row"
+        versions.sort(key=lambda v: v["effective_from"])
         for a, b in zip(versions, versions[1:], strict=False):
-            assert a[6] is not None and a[6] <= b[5], "no overlapping intervals"
-    flagged = (
-        read(con, dim.table, ["sk", *T2_COLS, dim.deleted_column]) if (dim.deleted_column) else rows
-    )
+            assert a["effective_to"] is not None, "no overlapping intervals"
+            assert a["effective_to"] <= b["effective_from"], "no overlapping intervals"
+        _current_columns_mirror_latest_live(dim, versions)
     for day in range(9):
         at = T0 + timedelta(days=day, hours=12)
         live = [
-            r[1 : 3 + model.n_tracked]  # key and tracked values
-            for r in flagged
-            if r[5] <= at and (r[6] is None or at < r[6]) and not (len(r) > 8 and r[8])
+            (r["k1"], r["k2"], *(r[c] for c in dim.type2))
+            for r in rows
+            if r["effective_from"] <= at
+            and (r["effective_to"] is None or at < r["effective_to"])
+            and not r["gone"]
         ]
         assert sorted(live, key=repr) == model.as_of(at)
+
+
+def _current_columns_mirror_latest_live(dim: ScdTable, versions: list[dict[str, Any]]) -> None:
+    """Type 6: every row of the key carries, in each current column, the value of the
+    key's latest live version (its current row, or the row a hard delete closed)."""
+    if not dim.current_of:
+        return
+    live = [v for v in versions if not v["gone"]]
+    assert live, "a stored key has a live version"
+    latest = max(live, key=lambda v: v["effective_from"])
+    for v in versions:
+        for current, source in dim.current_of.items():
+            assert v[current] == latest[source], f"{current} mirrors the latest live {source}"
 
 
 def _quarantined(con: Any, dim: ScdTable) -> set[Change]:
@@ -194,11 +229,19 @@ def _stale_hashes(con: Any, dim: ScdTable) -> int:
 
 
 def check_type2(
-    con: Any, schema: str | None, data: tuple, pure: bool = False, hashed: bool = False
+    con: Any,
+    schema: str | None,
+    data: tuple,
+    pure: bool = False,
+    hashed: bool = False,
+    six: bool = False,
 ) -> None:
     batches, policy, late, in_order = data
-    dim = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed)
-    model = Type2Model(2, 0, policy, late) if pure else Type2Model(1, 1, policy, late)
+    dim = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed, six)
+    assert dim.kind == ("6" if six else "2")
+    tracked = 2 if pure else 1
+    mirrors = tuple(dim.type2.index(source) for source in dim.current_of.values())
+    model = Type2Model(tracked, 2 - tracked, policy, late, mirrors)
     for batch in batches:
         _load(con, dim, batch)
         model.load(batch)
@@ -211,7 +254,7 @@ def check_type2(
     assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
     assert _t2_table(con, dim) == before, "rerun is a no-op"
     if in_order:  # b1 then b2 equals b1 ∪ b2 (see scd_reference for why only in order)
-        whole = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed)
+        whole = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed, six)
         _load(con, whole, [c for b in batches for c in b])
         assert _t2_table(con, whole) == before
 
@@ -285,6 +328,22 @@ def test_type2_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None
 
 
 @SCD
+@given(data=streams() | on_time_streams())
+def test_type6_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+    """Tracked city mirrored by current_city, Type 1 email: on-time batches take the mixed
+    on-time path, whose overwrite UPDATE must reach the key's older versions too."""
+    check_type2(duck, None, data, six=True)
+
+
+@SCD
+@given(data=streams() | on_time_streams())
+def test_type6_all_tracked_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+    """Both attributes tracked (by stored hash) and mirrored: current columns follow the
+    insert-first on-time path and the general path alike."""
+    check_type2(duck, None, data, pure=True, hashed=True, six=True)
+
+
+@SCD
 @given(kind=st.sampled_from(["0", "1", "3"]), data=streams())
 def test_types_013_duckdb_match_reference(duck: Any, kind: str, data: tuple) -> None:
     check_type1(duck, None, kind, data)
@@ -326,3 +385,18 @@ def test_type2_row_hash_all_tracked_postgres_matches_reference(pg: Any, data: tu
 @given(kind=st.sampled_from(["1", "3"]), data=streams())
 def test_types_13_postgres_match_reference(pg: Any, kind: str, data: tuple) -> None:
     check_type1(pg[0], pg[1], kind, data)
+
+
+@pytest.mark.integration
+@SCD
+@given(data=streams() | on_time_streams())
+def test_type6_postgres_matches_reference(pg: Any, data: tuple) -> None:
+    check_type2(pg[0], pg[1], data, six=True)
+
+
+@pytest.mark.integration
+@SCD
+@given(data=streams() | on_time_streams())
+def test_type6_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> None:
+    """Close-then-insert on-time path (values compared, no stored hash) on PostgreSQL."""
+    check_type2(pg[0], pg[1], data, pure=True, six=True)

@@ -253,6 +253,22 @@ def test_type6_current_columns_synced_on_every_version(con: Any) -> None:
     assert read(con, t.table, ["city", "current_city"]) == [("A", "C"), ("B", "C"), ("C", "C")]
 
 
+@pytest.mark.parametrize("policy", ["close", "close_and_flag"])
+def test_type6_current_columns_after_delete_reinsert_and_null(con: Any, policy: str) -> None:
+    """A hard delete leaves the current columns at the version it closed (under either
+    policy); a re-insert makes its value current on every row; NULL is mirrored as NULL."""
+    flag = "is_deleted" if policy == "close_and_flag" else None
+    t = dim(type1=(), current_of={"current_city": "city"}, hard_delete=policy, deleted_column=flag)
+    load(con, t, [row(1, "A", 1), row(1, "B", 2)])
+    load(con, t, [row(1, None, 3, deleted=True)])
+    before = [("A", "B"), ("B", "B")] + ([("B", "B")] if flag else [])
+    assert read(con, t.table, ["city", "current_city"]) == sorted(before, key=repr)
+    load(con, t, [row(1, "C", 4)])
+    assert {r[0] for r in read(con, t.table, ["current_city"])} == {"C"}
+    load(con, t, [row(1, None, 5)])
+    assert {r[0] for r in read(con, t.table, ["current_city"])} == {None}
+
+
 def test_type6_requires_tracked_source(con: Any) -> None:
     t = dim(type2=("city",), type1=(), current_of={"current_email": "email"})
     with pytest.raises(ConfigError, match="not tracked"):
