@@ -73,6 +73,12 @@ def scheduler(
             while not stop.is_set():
                 sched.wait(sched.tick())
     finally:
+        if stop.is_set():  # what the signal did, and how to hurry it
+            typer.echo(
+                f"scheduler: stopping; running runs get {grace:.0f}s"
+                " (signal again to interrupt them now)",
+                err=True,
+            )
         for service in services:
             service.stop()
         interrupted = sched.shutdown(grace)
