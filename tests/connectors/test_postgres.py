@@ -187,3 +187,18 @@ def test_parameters_beside_percent_signs_in_names_literals_and_modulo(pg_schema)
         )
         assert rows == [(1, "5%", "p"), (3, "x", "p")]
         assert pg.execute(f"SELECT count(*) FROM {table} WHERE \"a%s\" LIKE '5%'") == [(1,)]
+
+
+def test_read_with_parameters_beside_percent_signs(pg_schema):
+    """A query read with parameters binds them client-side: a ``%`` in a quoted name, a
+    literal or a modulo beside them is text, not a placeholder."""
+    table = f'"{pg_schema}"."r%s"'
+    with connect(PG) as pg:
+        pg.execute(f'CREATE TABLE {table} ("share%" int, "a%s" text)')
+        pg.execute(f"INSERT INTO {table} VALUES (7, 'x'), (9, '5%'), (4, 'y')")
+        query = (
+            f'SELECT "share%" % 4 AS m, "a%s", %s AS p FROM {table}'
+            ' WHERE "a%s" LIKE \'5%\' OR "share%" < %s ORDER BY 1'
+        )
+        rows = pg.read(query, params=["p", 5]).read_all().to_pylist()
+        assert rows == [{"m": 0, "a%s": "y", "p": "p"}, {"m": 1, "a%s": "5%", "p": "p"}]

@@ -212,7 +212,10 @@ class PostgresConnector(Connector):
             return sql
         from psycopg import ClientCursor
 
-        return ClientCursor(self.con).mogrify(sql, list(params))
+        try:  # the same escaping as `execute`: a quoted "share%" is no placeholder
+            return ClientCursor(self.con).mogrify(_percent_escaped(sql), list(params))
+        except Exception as error:
+            raise self._error(error, "read", table=sql[:200]) from error
 
     def duckdb_scan(self, table: TableRef, alias: str) -> str:
         """A DuckDB SELECT reading ``table`` of the database attached as ``alias`` exactly."""
