@@ -234,17 +234,23 @@ def crane(source: str, table: str, mode: str) -> Callable[[Path], list[str]]:
     return argv
 
 
-def change_one_percent(truth: Truth, table: str) -> Callable[[Path, int], None]:
+def change_one_percent(
+    truth: Truth, table: str, record: bool = True
+) -> Callable[[Path, int], None]:
     """Before an incremental run: a first (full) run of the incremental pipeline, then 1% of
-    the source rows get a new updated_at and amount. The first run is recorded too."""
+    the source rows get a new updated_at and amount. The first run is recorded too (unless
+    ``record`` is false), and the warehouse's watermark goes to <workdir>/watermark.txt for
+    the hand-written floor (incremental_floor.py)."""
 
     def prepare(workdir: Path, rep: int) -> None:
         wall, cpu, rss, rc = timed(
             crane("pg", table, "incremental")(workdir), workdir, workdir / "first.log"
         )
-        INITIAL.samples.append(
-            Sample("pg.crane.incr_initial", rep, wall, cpu, rss, os.getloadavg()[0], rc == 0)
-        )
+        if record:
+            INITIAL.samples.append(
+                Sample("pg.crane.incr_initial", rep, wall, cpu, rss, os.getloadavg()[0], rc == 0)
+            )
+        (workdir / "watermark.txt").write_text(max_updated_at(workdir / "warehouse.duckdb"))
         psql(
             f"update bench.{table} set updated_at = now(), amount = amount + 1"
             f" where {CHANGED_ROWS_PREDICATE}"
@@ -253,6 +259,24 @@ def change_one_percent(truth: Truth, table: str) -> Callable[[Path, int], None]:
         truth.forget("pg", table)
 
     return prepare
+
+
+def max_updated_at(path: Path) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return str(con.execute(f"select max(updated_at) from {CRANE_TABLE}").fetchone()[0])
+    finally:
+        con.close()
+
+
+def incremental_floor(table: str) -> Callable[[Path], list[str]]:
+    script = str(BENCH / "incremental_floor.py")
+    return lambda w: [
+        str(CRANE_PY), script, "--warehouse", str(w / "warehouse.duckdb"), "--table", table,
+        "--watermark", (w / "watermark.txt").read_text(),
+    ]  # fmt: skip
 
 
 INITIAL = Case("pg.crane.incr_initial", "crane incremental pipeline, first run", "pg",
@@ -271,6 +295,9 @@ def build_cases(args: argparse.Namespace, truth: Truth) -> list[Case]:
         Case("pg.crane.incr", "crane incremental, 1% changed", "pg", t,
              crane("pg", t, "incremental"), CRANE_TABLE,
              prepare=change_one_percent(truth, t), changes_source=True),
+        Case("pg.floor.incr", "hand-written window + DELETE/INSERT (floor)", "pg", t,
+             incremental_floor(t), CRANE_TABLE,
+             prepare=change_one_percent(truth, t, record=False), changes_source=True),
     ]  # fmt: skip
     if not args.no_mariadb:
         cases += [
@@ -418,6 +445,12 @@ def goals(by: dict[str, Case]) -> list[dict[str, object]]:
                   "pg.crane.full", "<=", 0.05),
         {"goal": "  same, crane's in-process seconds", "ratio_of_medians": inrun,
          "limit": "<= 0.05", "met": None if inrun is None else inrun <= 0.05},
+        wall_goal("  the floor: hand-written incr / crane full", "pg.floor.incr",
+                  "pg.crane.full", "<=", 0.05),
+        {"goal": "  crane incr / hand-written incr", "limit": "(info)", "met": None,
+         "ratio_of_medians": ratio(med(g("pg.crane.incr"), "wall_s"),
+                                   med(g("pg.floor.incr"), "wall_s")),
+         "median_of_rep_ratios": per_rep_ratio(g("pg.crane.incr"), g("pg.floor.incr"))},
         {"goal": "crane peak RSS at 5M (MB)", "ratio_of_medians": rss5, "limit": "<= 600",
          "met": None if rss5 is None else rss5 <= 600},
         {"goal": "crane peak RSS 10M / 5M", "ratio_of_medians": growth, "limit": "<= 1.10",
