@@ -130,8 +130,10 @@ def test_postgres_to_duckdb_via_attach(pg_source, duck_url):
         plain = duck.execute(f'SELECT typeof(nu) FROM src."{pg_source.schema}".src LIMIT 1')
         assert plain == [("DOUBLE",)]
         duck.execute(f"CREATE TABLE t AS {pg.duckdb_scan(pg_source, alias)}")
+        # the attached database's tables are in duckdb_columns() too: other tests' "t"
         types = dict(duck.execute("SELECT column_name, data_type FROM duckdb_columns() "
-                                  "WHERE table_name = 't'"))  # fmt: skip
+                                  "WHERE table_name = 't' AND database_name = "
+                                  "current_database()"))  # fmt: skip
         assert types["n"] == "DECIMAL(12,2)" and types["nu"] == "DECIMAL(38,30)"
         assert types["ts"] == "TIMESTAMP" and types["tstz"] == "TIMESTAMP WITH TIME ZONE"
         assert types["u"] == "UUID" and types["iv"] == "INTERVAL"
@@ -223,11 +225,34 @@ def test_mariadb_to_duckdb_via_attach(my_source, duck_url):
     with connect(my_source) as my, connect(duck_url) as duck:
         alias = duck.attach(my, "src")
         duck.execute(f"CREATE TABLE t AS {my.duckdb_scan(TableRef('src'), alias)}")
+        # the attached database's tables are in duckdb_columns() too: other tests' "t"
         types = dict(duck.execute("SELECT column_name, data_type FROM duckdb_columns() "
-                                  "WHERE table_name = 't'"))  # fmt: skip
+                                  "WHERE table_name = 't' AND database_name = "
+                                  "current_database()"))  # fmt: skip
         assert types["nw"] == "DECIMAL(30,15)" and types["tm"] == "TIME"
         assert types["b1"] == "BOOLEAN" and types["u8"] == "UBIGINT"
         rows = duck.arrow("SELECT * FROM t ORDER BY id").to_pylist()
         _assert_exact(rows, MY_EXPECTED)
         # the same values through the Arrow read path (connectorx + exact decimals)
         _assert_exact(my.read(TableRef("src"), batch_rows=2).read_all().to_pylist(), MY_EXPECTED)
+
+
+def test_unconstrained_numeric_with_nan_or_infinity_is_read_as_exact_text(pg_schema, duck_url):
+    """NaN and ±Infinity fit no decimal: such a column arrives as text, every value exact,
+    instead of the cast to ``numeric(38, s)`` failing the whole read."""
+    table = TableRef("special", pg_schema)
+    with connect(PG) as pg, connect(duck_url) as duck:
+        pg.execute(f'CREATE TABLE "{pg_schema}".special (id int, nu numeric, fine numeric)')
+        pg.execute(
+            f"INSERT INTO \"{pg_schema}\".special VALUES (1, 'NaN', 1.5), (2, 'Infinity', NULL),"
+            " (3, '-Infinity', 2), (4, 1e-30, 3), (5, NULL, 4)"
+        )
+        expected = ["NaN", "Infinity", "-Infinity", "0." + "0" * 29 + "1", None]
+        read = pg.read(table).read_all()
+        assert read.column("nu").to_pylist() == expected
+        assert pa.types.is_decimal(read.schema.field("fine").type)
+        alias = duck.attach(pg, "src")
+        duck.execute(f"CREATE TABLE t AS {pg.duckdb_scan(table, alias)}")
+        assert [r[0] for r in duck.execute("SELECT nu FROM t ORDER BY id")] == expected
+        schema = pg.table_schema(table)
+        assert schema is not None and pa.types.is_string(schema.field("nu").type)

@@ -355,7 +355,8 @@ class PostgresConnector(Connector):
 
     def _loose_types(self, sql: str, loose: list[str]) -> dict[str, str]:
         """The exact type each unconstrained numeric of ``sql`` is read as: the widest
-        scale present in ``numeric(38, s)``, or text when 38 digits cannot hold it."""
+        scale present in ``numeric(38, s)``, or text when 38 digits cannot hold it — or
+        when it holds NaN or ±Infinity, which no decimal holds (their scale is NULL)."""
         from sqlglot import exp
 
         if not loose:
@@ -364,7 +365,12 @@ class PostgresConnector(Connector):
         for name in loose:
             value = exp.column(name, quoted=True)
             width = exp.func("length", exp.cast(exp.func("trunc", exp.func("abs", value)), "text"))
-            stats += [exp.func("max", exp.func("scale", value)), exp.func("max", width)]
+            special = exp.and_(
+                value.is_(exp.null()).not_(), exp.func("scale", value.copy()).is_(exp.null())
+            )
+            too_wide = exp.Literal.number(MAX_DECIMAL_DIGITS + 1)
+            width = exp.Case().when(special, too_wide).else_(width)
+            stats += [exp.func("max", exp.func("scale", value.copy())), exp.func("max", width)]
         aggregate = ", ".join(e.sql("postgres") for e in stats)
         row = self.con.execute(self._wrap(aggregate, sql)).fetchone() or ()
         exact: dict[str, str] = {}
