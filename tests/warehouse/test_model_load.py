@@ -381,3 +381,60 @@ def test_accumulating_snapshot_milestones(wh: tuple[Connector, str, str]) -> Non
     assert _rows(con, f"SELECT customer_key FROM {gold}.fact_fulfilment WHERE order_id = 2") == [
         (-1,)
     ]
+
+
+def _lines_model(raw: str, gold: str, key_strategy: str = "identity") -> Model:
+    """Order lines named by (order_id, product): a grain that holds a dimension reference."""
+    return Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "product",
+                    "business_key": "product_id",
+                    "surrogate_key": {"strategy": key_strategy},
+                    "attributes": [
+                        {"name": "product_id", "type": "INTEGER"},
+                        {"name": "name", "type": "VARCHAR(20)", "nullable": False},
+                    ],
+                    "source": f"SELECT product_id, name, updated_at FROM {raw}.products",
+                }
+            ],
+            "facts": [
+                {
+                    "name": "lines",
+                    "grain": ["order_id", "product"],
+                    "dimensions": ["product"],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "measures": [{"name": "qty", "type": "INTEGER"}],
+                    "source": f"SELECT order_id, product_id, qty FROM {raw}.lines",
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize("key_strategy", ["identity", "hash"])
+def test_grain_with_a_reference_keeps_every_line(
+    wh: tuple[Connector, str, str], key_strategy: str
+) -> None:
+    """Two lines of one order (grain order_id + product) are two rows, a rerun adds none,
+    and a line whose product is missing points at the unknown member, whatever the key."""
+    con, raw, gold = wh
+    model = _lines_model(raw, gold, key_strategy)
+    columns = "product_id INT, name VARCHAR(20), updated_at TIMESTAMP"
+    con.execute(f"CREATE TABLE {raw}.products ({columns})")
+    con.execute(f"INSERT INTO {raw}.products VALUES (1, 'a', {_ts('01')}), (2, 'b', {_ts('01')})")
+    con.execute(f"CREATE TABLE {raw}.lines (order_id INT, product_id INT, qty INT)")
+    con.execute(f"INSERT INTO {raw}.lines VALUES (10, 1, 5), (10, 2, 7), (11, 99, 1), (11, 99, 1)")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    query = (
+        f"SELECT f.order_id, d.product_id, f.qty FROM {gold}.fact_lines f"
+        f" JOIN {gold}.dim_product d ON d.product_key = f.product_key ORDER BY 1, 2"
+    )
+    expected = [(10, 1, 5), (10, 2, 7), (11, -1, 1)]
+    assert _rows(con, query) == expected
+    rerun = load_model(con, model)
+    assert rerun.objects[-1].inserted == 0
+    assert _rows(con, query) == expected

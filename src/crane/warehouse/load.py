@@ -340,6 +340,7 @@ def _load_fact(
     result: FactLoadResult
     if fact.type == "transaction":
         grain = tuple(g for g in fact.grain if g in degenerate)
+        keys = [c for g, c in zip(fact.grain, fact.grain_columns(), strict=True) if g not in grain]
         spec = facts.TransactionFact(
             target,
             measures=measures,
@@ -347,6 +348,7 @@ def _load_fact(
             degenerate=tuple(d for d in degenerate if d not in grain),
             lookups=tuple(lookups),
             date_keys=tuple(date_keys),
+            grain_keys=tuple(keys),
         )
         result = facts.load_transaction_fact(con, spec, stage)
     elif fact.type == "periodic_snapshot":

@@ -7,7 +7,8 @@ being NULL), so a sale made before a customer moved stays with the old address.
 
 A member that cannot be found gets, by the lookup's policy:
 
-- ``unknown``: the dimension's unknown member (surrogate key -1, created if missing);
+- ``unknown``: the dimension's unknown member (surrogate key -1, or the text ``'-1'``
+  where keys are hashes; created if missing);
 - ``infer``: a new *inferred* member carrying only the business key
   (``is_inferred`` true, valid from 1900-01-01, current). When the real row
   arrives, :func:`complete_inferred` overwrites its attributes in place — same
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 OnMissing = Literal["unknown", "infer"]
 OPEN_FROM = datetime(1900, 1, 1)
 OPEN_END = datetime(9999, 12, 31)
+HASH_UNKNOWN_KEY = "-1"  # the unknown member of a dimension keyed by MD5 hex text
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Dimension:
             "is_current": scd.is_current if history else None,
             "key_strategy": getattr(scd, "surrogate_strategy", "sequence"),
         }
+        if values["key_strategy"] == "hash":
+            values["unknown_key"] = HASH_UNKNOWN_KEY  # a text key column: compare text
         values.update(overrides)
         return cls(**values)
 

@@ -56,6 +56,9 @@ class TransactionFact:
     lookups: tuple[Lookup, ...] = ()  # dimension keys under role names
     date_keys: tuple[DateKey, ...] = ()  # role-playing smart date keys
     batch_column: str | None = None  # stamped with the batch id
+    # key columns of dimension references that are part of the grain (an order line
+    # named by order_id *and* product): compared once looked up, never left out
+    grain_keys: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -63,7 +66,7 @@ class TransactionFact:
         return tuple(dict.fromkeys((*self.grain, *self.degenerate, *self.measures)))
 
     def __post_init__(self) -> None:
-        if not self.grain and not self.batch_column:
+        if not self.grain and not self.grain_keys and not self.batch_column:
             raise ConfigError(
                 "a transaction fact needs a grain (degenerate key) or a batch column "
                 "to rerun safely",
@@ -208,11 +211,43 @@ def build_transaction_load(
     if fact.batch_column:
         stamp = exp.Literal.string(batch_id) if batch_id is not None else exp.Null()
         extra.append(exp.alias_(stamp, fact.batch_column, quoted=True))
-    query, names, unknown = fact_rows(
-        _new_rows(fact, source, batch_id, dedupe), fact.columns, fact.lookups, fact.date_keys, extra
-    )
+    if fact.grain_keys:
+        rows, names, unknown = fact_rows(
+            _staged(source), fact.columns, fact.lookups, fact.date_keys, extra
+        )
+        query = _unseen_grain(fact, rows, names)
+    else:
+        query, names, unknown = fact_rows(
+            _new_rows(fact, source, batch_id, dedupe),
+            fact.columns,
+            fact.lookups,
+            fact.date_keys,
+            extra,
+        )
     return FactStatements(
         insert_select(fact.table, names, query), _counts(query, unknown), names, unknown
+    )
+
+
+def _unseen_grain(fact: TransactionFact, rows: exp.Select, names: Sequence[str]) -> exp.Select:
+    """Rows whose grain (degenerate columns and looked-up keys) is not loaded yet, one per
+    grain: a grain that holds dimension keys can only be compared once they are found."""
+    keys = [*fact.grain, *fact.grain_keys]
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(k, "q") for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=col(k, "q")) for k in keys]),
+    )
+    ranked = exp.select(
+        *(col(n, "q") for n in names), exp.alias_(rank, "_crane_rn", quoted=True)
+    ).from_(exp.Subquery(this=rows, alias=ident("q")))
+    loaded = exp.select(exp.Literal.number(1)).from_(table(fact.table, "f"))
+    loaded = loaded.where(and_all(exp.EQ(this=col(k, "f"), expression=col(k, "r")) for k in keys))
+    first = exp.EQ(this=col("_crane_rn", "r"), expression=exp.Literal.number(1))
+    return (
+        exp.select(*(col(n, "r") for n in names))
+        .from_(exp.Subquery(this=ranked, alias=ident("r")))
+        .where(and_all([first, exp.Not(this=exp.Exists(this=loaded))]))
     )
 
 
@@ -261,14 +296,15 @@ def load_transaction_fact(
     con: Connector, fact: TransactionFact, source: TableRef, batch_id: str | None = None
 ) -> FactLoadResult:
     """Insert the batch's new events, with their keys as of each event; one transaction."""
-    if not fact.grain:
+    if not fact.grain and not fact.grain_keys:
         _batch_is(fact, batch_id, "f")  # fail before any write
     result = FactLoadResult()
     with con.transaction():
         lock_table(con, fact.table)
         result.rows_in = _rows_in(con, source)
         prepare_dimensions(con, fact.lookups, source, result)
-        repeated = bool(fact.grain) and bool(con.fetch(build_repeated_keys(fact, source)))
+        repeated = bool(fact.grain) and not fact.grain_keys
+        repeated = repeated and bool(con.fetch(build_repeated_keys(fact, source)))
         plan = build_transaction_load(fact, source, batch_id, dedupe=repeated)
         _insert_from_scratch(con, fact.table, plan, result)
     return result
