@@ -165,3 +165,39 @@ def test_aware_timestamps_keep_their_instant_as_utc(my_db):
     with connect(_url(my_db)) as con:
         con.write(pa.table({"ts": stamps}).to_reader(), TableRef("t"), "create")
         assert con.execute("select ts from t") == [(dt.datetime(2024, 1, 1, 8, 0, 0, 500),)]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("d date", "'0000-00-00'", "'0000-00-00'"),
+        ("d datetime", "'2024-02-00 10:00:00'", "'2024-02-00 10:00:00'"),
+        ("d time", "'-838:59:59'", "'-838:59:59'"),
+        ("d time", "'25:00:00'", "'25:00:00'"),
+    ],
+)
+def test_a_value_arrow_cannot_hold_fails_naming_its_column(my_db, column, value, shown):
+    """Zero dates and TIME durations made connectorx panic: a Rust panic is no Exception,
+    so it escaped every handler as a traceback. Now it is a terminal error naming the
+    column, the value and a way round it."""
+    with connect(_url(my_db)) as con:
+        con.execute("SET SESSION sql_mode = ''")  # the legacy mode that lets zero dates in
+        con.execute(f"CREATE TABLE t (id int, {column})")
+        con.execute(f"INSERT INTO t VALUES (1, NULL), (2, {value})")
+        with pytest.raises(ConnectorError, match=f"column 'd' holds .*: {shown}") as caught:
+            con.read(TableRef("t")).read_all()
+        assert caught.value.column == "d" and not caught.value.transient
+        assert "custom source query" in str(caught.value)
+
+
+def test_decimals_wider_than_38_digits_arrive_as_exact_text(my_db):
+    """DECIMAL(65,30) fits no 128-bit decimal and DuckDB takes no 256-bit one: exact text."""
+    wide = "12345678901234567890123456789012345.123456789012345678901234567891"
+    with connect(_url(my_db)) as con:
+        con.execute("CREATE TABLE t (id int, w decimal(65,30), n decimal(10,2))")
+        con.execute(
+            f"INSERT INTO t VALUES (1, {wide}, 1.50), (2, -0.000000000000000000000000000001, NULL)"
+        )
+        read = con.read(TableRef("t")).read_all()
+        assert read.column("w").to_pylist() == [wide, "-0.000000000000000000000000000001"]
+        assert read.schema.field("n").type == pa.decimal128(10, 2)

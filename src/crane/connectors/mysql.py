@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from crane.connectors import types
@@ -70,6 +70,9 @@ LOAD_CHUNK_BYTES = 64 << 20  # one LOAD DATA statement per ~64 MB of encoded row
 # PyMySQL description type codes (pymysql.constants.FIELD_TYPE)
 _DECIMAL_CODES = frozenset({0, 246})
 _BIT, _TINY = 16, 1
+_DATE_CODES = frozenset({7, 10, 12, 14})  # TIMESTAMP, DATE, DATETIME, NEWDATE
+_TIME = 11
+MAX_DECIMAL_DIGITS = 38  # Arrow decimal128; DuckDB has no wider decimal
 
 
 def classify(error: BaseException) -> bool:
@@ -202,6 +205,7 @@ class MySQLConnector(Connector):
             )
         except Exception as error:
             raise self._error(error, "read", table=str(source)[:200]) from error
+        reader = self._guarded(reader, sql, columns, str(source)[:200])
         restored = self._restore(reader, fixes)
         if isinstance(source, TableRef):  # keep varchar(n), enum(...), json for MySQL targets
             sql_types = self._column_types(source)
@@ -236,7 +240,10 @@ class MySQLConnector(Connector):
             col: Any = exp.column(name, quoted=True)
             if code in _DECIMAL_CODES:
                 digits = precision - (1 if scale else 0) - 1  # display size minus sign and point
-                fixes[name] = (pa.decimal128 if digits <= 38 else pa.decimal256)(digits, scale)
+                if digits <= MAX_DECIMAL_DIGITS:
+                    fixes[name] = pa.decimal128(digits, scale)
+                # wider (up to DECIMAL(65,30)): exact text, as the PostgreSQL connector reads
+                # a numeric 38 digits cannot hold; DuckDB takes no 256-bit decimal
                 col = exp.cast(col, exp.DataType.build("CHAR", dialect="mysql")).as_(name)
             elif (code == _BIT and length == 1) or (code == _TINY and length == 1):
                 fixes[name] = pa.bool_()
@@ -246,6 +253,59 @@ class MySQLConnector(Connector):
             return sql, fixes
         inner = f"({sql}) AS _q"
         return f"SELECT {', '.join(p.sql('mysql') for p in projections)} FROM {inner}", fixes
+
+    def _guarded(
+        self, reader: pa.RecordBatchReader, sql: str, columns: list[tuple], source: str
+    ) -> pa.RecordBatchReader:
+        """The stream, with connectorx's conversion panics (a Rust panic, which is no
+        ``Exception``: it escaped every handler with a traceback) turned into an error
+        that names the column holding the value no Arrow type takes."""
+        import pyarrow as pa
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except BaseException as error:
+                if type(error).__name__ != "PanicException":
+                    raise
+                raise self._unreadable(sql, columns, source, error) from None
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def _unreadable(
+        self, sql: str, columns: list[tuple], source: str, panic: BaseException
+    ) -> ConnectorError:
+        """Which column holds a zero date or a TIME outside a day (what connectorx cannot
+        convert), found by one query per such column; only run once a read failed."""
+        from sqlglot import exp
+
+        for name, code, *_ in columns:
+            col = exp.column(name, quoted=True)
+            if code in _DATE_CODES:
+                bad = exp.or_(exp.func("MONTH", col).eq(0), exp.func("DAYOFMONTH", col).eq(0))
+                what = "a zero date (zero month or day, as in '0000-00-00')"
+                fix = f"NULLIF({col.sql('mysql')}, '0000-00-00')"
+            elif code == _TIME:
+                day = (exp.Literal.string("00:00:00"), exp.Literal.string("24:00:00"))
+                bad = exp.or_(col.copy() < day[0], col.copy() >= day[1])
+                what, fix = (
+                    "a TIME outside one day (a duration)",
+                    f"TIME_TO_SEC({col.sql('mysql')})",
+                )
+            else:
+                continue
+            shown = f"CAST({col.sql('mysql')} AS CHAR)"  # as MySQL prints it
+            probe = f"SELECT {shown} FROM ({sql}) AS _q WHERE {bad.sql('mysql')} LIMIT 1"
+            found = self.execute(probe)
+            if found:
+                return ConnectorError(
+                    f"column {name!r} holds {what}: {found[0][0]!r}, which Arrow cannot hold",
+                    table=source,
+                    column=name,
+                    hint=f"read it through a custom source query, e.g. {fix} AS "
+                    f"{col.sql('mysql')}, or fix the value in the source",
+                )
+        return ConnectorError(f"read: {str(panic)[:300]}", table=source)
 
     def _restore(
         self, reader: pa.RecordBatchReader, fixes: dict[str, pa.DataType]
