@@ -283,3 +283,36 @@ def test_secrets_masked_in_run_records_errors_and_lineage(tmp_path, capsys, monk
     stored = con.execute("SELECT error FROM _crane.runs").fetchone()[0]
     con.close()
     assert "tok-3a9f-secret" not in stored and "missing_***" in stored
+
+
+def test_password_needing_url_encoding_never_reaches_the_run_record(
+    tmp_path, capsys, monkeypatch, pg_schema
+):
+    """SOURCE_DB_PASSWORD with '@', ':', '%' and '/' (trust auth accepts any): the run
+    record's source URL, stored in the warehouse, must show *** and not the encoded form."""
+    import duckdb
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
+        con.execute(f'CREATE TABLE "{pg_schema}".items AS SELECT 1 AS id')
+    root = tmp_path / "pg"
+    root.mkdir()
+    (root / "crane.yml").write_text("name: pg\n")
+    (root / "pipelines").mkdir()
+    (root / "pipelines/items.yml").write_text(
+        f"source: {{table: items, schema: {pg_schema}}}\ntarget: {{table: items}}\n"
+    )
+    password = "Pa@ss:w%rd/42"
+    for name, value in {
+        "SOURCE_DB_HOST": "127.0.0.1",
+        "SOURCE_DB_NAME": "test",
+        "SOURCE_DB_USER": "postgres",
+        "SOURCE_DB_PASSWORD": password,
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = crane(capsys, "run", "items", "--json", "-p", root)
+    assert code == 0, err
+    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    [(stored,)] = con.execute("SELECT source FROM _crane.runs").fetchall()
+    con.close()
+    assert stored == "postgresql://postgres:***@127.0.0.1/test#items"

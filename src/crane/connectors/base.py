@@ -130,7 +130,9 @@ class ConnectionURL:
     def masked(self) -> str:
         if not self.password:
             return self.raw
-        return self.raw.replace(f":{self.password}@", ":***@", 1)
+        # the URL holds the password as written (percent-encoded), not the decoded one
+        written = urlsplit(self.raw).password
+        return self.raw.replace(f":{written}@", ":***@", 1)
 
 
 class Connector(ABC):
