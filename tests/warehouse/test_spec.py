@@ -311,3 +311,38 @@ def test_a_role_view_may_not_shadow_a_table():
     [problem] = problems(from_model(model))
     assert problem[2] == "facts[0].dimensions[0].role"
     assert "role view 'dim_ship'" in problem[3] and "dimension 'ship'" in problem[3]
+
+
+def test_a_type_that_is_no_sql_type_names_file_line_and_field(tmp_path):
+    """``INTEGR`` used to pass validate and crash `crane model ddl` with a bare ParseError."""
+    text = (
+        "dimensions:\n"
+        "  - name: d\n"
+        "    business_key: id\n"
+        "    attributes:\n"
+        "      - {name: id, type: INTEGR}\n"
+        "facts:\n"
+        "  - name: f\n"
+        "    grain: [d]\n"
+        "    dimensions: [d]\n"
+        "    degenerate: [{name: ref, type: 'VARCHAR(10'}]\n"
+        "    measures: [{name: amount, type: FLOAT64}]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        validate(load_models(write_model(tmp_path, text)))
+    found = {(p[1], p[2]): p[3] for p in caught.value.problems}
+    assert found == {
+        (5, "dimensions[0].attributes[0].type"): "type 'INTEGR' is not a SQL type crane can "
+        "render (did you mean 'INTEGER', 'INT'?)",
+        (10, "facts[0].degenerate[0].type"): "type 'VARCHAR(10' is not a SQL type crane can "
+        "render (did you mean 'VARCHAR', 'CHAR'?)",
+        (11, "facts[0].measures[0].type"): "type 'FLOAT64' is not a SQL type crane can render "
+        "(did you mean 'FLOAT'?)",
+    }
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres", "redshift"])
+def test_int8_is_the_eight_byte_integer(engine):
+    """sqlglot's dialect-free reader takes INT8 for ClickHouse's one-byte Int8: a column
+    declared INT8 became TINYINT on DuckDB and SMALLINT on PostgreSQL."""
+    assert dialects.column_type("int8").sql(engine) == "BIGINT"

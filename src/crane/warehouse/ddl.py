@@ -316,7 +316,7 @@ def column_def(c: Column, tdef: TableDef, dialect: WarehouseDialect) -> exp.Colu
     if c.comment and dialect.comments == "options":
         constraints.append(exp.ColumnConstraint(kind=_description(c.comment)))
     return exp.ColumnDef(
-        this=ident(c.name), kind=exp.DataType.build(c.type), constraints=constraints
+        this=ident(c.name), kind=dialects.column_type(c.type), constraints=constraints
     )
 
 

@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from crane.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 OptionKind = Literal[
     "columns", "column", "choice", "flag", "column_lists", "partitions", "int_range"
@@ -232,6 +235,52 @@ def base_type(type_text: str) -> str:
 
 def is_numeric(type_text: str) -> bool:
     return base_type(type_text) in NUMERIC_TYPES
+
+
+# Spellings sqlglot's dialect-free reader takes from ClickHouse (``Int8``: one byte) that
+# mean the 8-byte integer on every engine crane renders for (PostgreSQL, DuckDB, Redshift)
+TYPE_ALIASES = {"INT8": "BIGINT"}
+COMMON_TYPES = (
+    *INT_TYPES,
+    "DECIMAL",
+    "NUMERIC",
+    "DOUBLE",
+    "REAL",
+    "FLOAT",
+    "BOOLEAN",
+    "TEXT",
+    "VARCHAR",
+    "CHAR",
+    *DATE_TYPES,
+    "TIME",
+    "UUID",
+    "JSON",
+    "BLOB",
+)
+
+
+def column_type(type_text: str) -> exp.DataType:
+    """A model's declared type as a sqlglot type, rendered later for each engine.
+
+    Raises `ValueError` naming the type when it is no SQL type (``INTEGR``,
+    ``VARCHAR(10``), so `crane model validate` reports it before any DDL runs.
+
+    >>> column_type("int8").sql("duckdb"), column_type("DECIMAL(10,2)").sql("postgres")
+    ('BIGINT', 'DECIMAL(10, 2)')
+    """
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    text = type_text.strip()
+    base = text.split("(")[0].strip().upper()
+    if base in TYPE_ALIASES:
+        text = TYPE_ALIASES[base] + text[len(base) :]
+    try:
+        return exp.DataType.build(text)
+    except SqlglotError:
+        close = difflib.get_close_matches(base, COMMON_TYPES, n=2)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise ValueError(f"type {type_text!r} is not a SQL type crane can render{hint}") from None
 
 
 def check_physical(

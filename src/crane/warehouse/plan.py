@@ -315,7 +315,7 @@ def _alter(ref: TableRef, action: exp.Expr) -> exp.Alter:
 
 
 def _dtype(column: Column) -> exp.DataType:
-    return exp.DataType.build(column.type)
+    return dialects.column_type(column.type)
 
 
 def _family(base: str) -> str:

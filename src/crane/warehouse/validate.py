@@ -128,7 +128,10 @@ def _dimension(out: _Collector, model: Model, i: int, dim: DimensionSpec) -> Non
                 ("business_key", j),
                 f"business key {key!r} is not an attribute{_near(key, names)}",
             )
+    if dim.surrogate_key.type:
+        _type(out, kind, i, ("surrogate_key", "type"), dim.surrogate_key.type)
     for j, attr in enumerate(dim.attributes):
+        _type(out, kind, i, ("attributes", j, "type"), attr.type)
         if attr.scd == 4 and dim.scd != 4:
             out.add(
                 kind,
@@ -161,7 +164,11 @@ def _fact(out: _Collector, model: Model, i: int, fact: FactSpec) -> None:
                 ("grain", j),
                 f"grain {name!r} is not a reference or degenerate column{_near(name, labels)}",
             )
+    for j, degenerate in enumerate(fact.degenerate):
+        _type(out, kind, i, ("degenerate", j, "type"), degenerate.type)
     for j, measure in enumerate(fact.measures):
+        if not _type(out, kind, i, ("measures", j, "type"), measure.type):
+            continue
         if measure.additivity != "non" and not dialects.is_numeric(measure.type):
             out.add(
                 kind,
@@ -185,6 +192,16 @@ def _fact(out: _Collector, model: Model, i: int, fact: FactSpec) -> None:
     _duplicates(out, kind, i, [c.name for c in fact.columns(model)])
     _duplicates(out, kind, i, [r.label for r in fact.dimensions], what="reference (give a role)")
     _refs(out, model, kind, i, "dimensions", fact.dimensions)
+
+
+def _type(out: _Collector, kind: str, i: int, rel: Path, type_text: str) -> bool:
+    """A declared type must be one the DDL can render (``INTEGR`` fails here, not there)."""
+    try:
+        dialects.column_type(type_text)
+    except ValueError as error:
+        out.add(kind, i, rel, str(error))
+        return False
+    return True
 
 
 def _bridge(out: _Collector, model: Model, i: int, bridge: BridgeSpec) -> None:
