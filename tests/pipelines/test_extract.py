@@ -495,3 +495,25 @@ def test_a_full_load_declares_mostly_distinct_text_columns_fsst(pg_schema, duck_
         (2999, "user2999@example.com", "gone", "b", "ok", Decimal("29.99"), [2999, -2999]),
     ]
     assert statuses == [("active", 1000), ("gone", 1000), ("new", 1000)]
+
+
+@pytest.mark.parametrize(
+    ("extract", "named"),
+    [({"lookback": "30m"}, "lookback"), ({"null_cursor": "always"}, "null_cursor: always")],
+)
+def test_rereading_windows_refuse_an_append_load(tmp_path, extract, named):
+    """A lookback (or NULL cursors read every run) into an append load duplicated the
+    re-read rows on every run; it now fails before anything moves, naming the fix."""
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 100)
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    pipeline = spec("rr", extract=extract, load={"strategy": "append", "primary_key": []})
+    result = run_pipeline(pipeline, **urls)
+    assert result.status == "failed" and named in str(result.error)
+    assert "merge" in str(result.error) and result.rows_loaded == 0
+    run_pipeline(pipeline, **urls)  # a second attempt adds nothing either
+    con = duckdb.connect(tgt, read_only=True)
+    assert con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rr'"
+    ).fetchall() == [(0,)]
+    con.close()

@@ -229,6 +229,7 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
     cursor = spec.extract.cursor
     if not cursor:
         raise ConfigError("incremental extraction needs a 'cursor' column", pipeline=spec.name)
+    _refuse_rereads_into_append(spec)
     relation = source_relation(spec, source)
     kind = probe_kind(source, relation, cursor)
     column = exp.column(cursor, quoted=True)
@@ -269,6 +270,30 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
             "upper_op": "<=" if bound.inclusive else "<",
         },
     )
+
+
+def _refuse_rereads_into_append(spec: PipelineSpec) -> None:
+    """A lookback window and ``null_cursor: always`` read rows again on every run; an
+    append would add them again each time (silent duplicates), so only a keyed load may
+    take them."""
+    if spec.load.strategy != "append":
+        return
+    rereads = [
+        option
+        for option, used in (
+            ("lookback", spec.extract.lookback is not None),
+            ("null_cursor: always", spec.extract.null_cursor == "always"),
+        )
+        if used
+    ]
+    if rereads:
+        raise ConfigError(
+            f"{' and '.join(rereads)} re-read rows on every run: an append load would "
+            "duplicate them",
+            pipeline=spec.name,
+            field="extract",
+            hint="load with strategy 'merge' (or 'delete_insert') and a primary_key",
+        )
 
 
 def _lower(spec: PipelineSpec, saved: Watermark | None, kind: CursorKind) -> tuple[Any, str]:
