@@ -183,3 +183,27 @@ def test_tables_built_from_the_printed_ddl_are_adopted(retail, pg_schema):
         planner.apply(result, con)
         after = planner.plan(model, con, state_schema=pg_schema)
         assert after.empty and not after.notes
+
+
+def test_helper_tables_go_to_the_state_schema_asked_for(tmp_path):
+    """`--state-schema ops` used to create "_crane" and then fail: schema "ops" did not exist."""
+    model = Model.model_validate(
+        {
+            "dimensions": [
+                {
+                    "name": "store",
+                    "business_key": "store_id",
+                    "attributes": [{"name": "store_id", "type": "INTEGER"}],
+                }
+            ]
+        }
+    )
+    with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
+        first = planner.plan(model, con, state_schema="ops")
+        assert "+ crane helper tables (ops: runs" in first.render()
+        assert "view(s)" not in first.render()  # no views in this model: no views line
+        planner.apply(first, con)
+        assert planner.plan(model, con, state_schema="ops").empty
+        schemas = con.fetch("SELECT schema_name FROM information_schema.schemata")
+        assert ("ops",) in schemas and ("_crane",) not in schemas
+        assert con.fetch("SELECT table_name FROM ops.model_tables") == [("dim_store",)]

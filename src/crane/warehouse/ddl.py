@@ -556,8 +556,10 @@ def _move(node: exp.Expr, old: str, new: str) -> exp.Expr:
         return node
     node = node.copy()
     for t in node.find_all(exp.Table):
-        if t.db == old or (not t.name and t.db == old):
+        if t.db == old:
             t.set("db", ident(new))
+    if isinstance(node, exp.Create) and node.kind == "SCHEMA" and node.this.name == old:
+        node.this.set("this", ident(new))  # CREATE SCHEMA names the schema as its table
     return node
 
 

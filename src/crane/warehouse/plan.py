@@ -422,11 +422,14 @@ def _views_and_helpers(
 ) -> None:
     if _key(con, model_state(result.state_schema)) not in live:
         statements = [st.sql for st in helper_statements(dialect, result.state_schema)]
-        detail = "crane helper tables (_crane: runs, watermarks, quality metrics, model tables)"
-        result.changes.append(Change("helpers", "_crane", detail, statements))
+        detail = (
+            f"crane helper tables ({result.state_schema}: runs, watermarks, quality metrics,"
+            " model tables)"
+        )
+        result.changes.append(Change("helpers", result.state_schema, detail, statements))
     missing = [name for name, _ in views if _key(con, _view_ref(name)) not in live]
     tables_change = any(not c.rebuild and c.action != "helpers" for c in result.changes)
-    if not (missing or tables_change):
+    if not views or not (missing or tables_change):
         return
     drops = [
         render(exp.Drop(tables=[table(_view_ref(name))], kind="VIEW", exists=True), dialect)
