@@ -51,6 +51,11 @@ _FILE_SCHEMES = ("duckdb", "sqlite")
 _ENV_OVERRIDES = {"warehouse": "CRANE_WAREHOUSE", "lineage.url": "OPENLINEAGE_URL"}
 _ENV_PARTS = {"type": "TYPE", "host": "HOST", "port": "PORT", "database": "NAME", "user": "USER"}
 _ENV_DEFAULTS = {"defaults.batch_size": "BATCH_SIZE", "defaults.max_retries": "MAX_RETRIES"}
+_BAD_URL = "not a valid connection URL (what follows 'host:' is not a port number)"
+_BAD_URL_HINT = (
+    "percent-encode '/', '?', '#' and '%' in a user name or password (%2F, %3F, %23, %25), "
+    "or write the connection as parts: type, host, port, database, user, password: ${VAR}"
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class Project:
         project = cls(root=root, spec=spec, env=env)
         project._register_secrets()
         project._check_warehouse(doc)
+        project._check_urls(doc)
         project.settings = _settings(project, doc, origins, explicit=path is not None)
         project._load_pipelines(doc)
         return project
@@ -148,6 +154,23 @@ class Project:
         name = self.spec.warehouse
         if "://" not in name and name not in self.spec.connections:
             raise doc.fail(("warehouse",), _unknown("connection", name, self.spec.connections))
+
+    def _check_urls(self, doc: Document) -> None:
+        """Every URL must parse before anything shows it. A password with '/', '?' or '#'
+        pasted into a URL ends its host part early, and urllib's complaint ("Port could
+        not be cast to integer value as 'hunter2'") quotes the password."""
+        urls: list[tuple[tuple[str, ...], str]] = [
+            (("connections", name, "url"), conn.url)
+            for name, conn in self.spec.connections.items()
+            if conn.url
+        ]
+        if "://" in self.spec.warehouse:
+            urls.append((("warehouse",), self.spec.warehouse))
+        for path, url in urls:
+            try:
+                ConnectionURL.parse(url)
+            except ValueError:
+                raise doc.fail(path, _BAD_URL, _BAD_URL_HINT) from None
 
     def _load_pipelines(self, project_doc: Document) -> None:
         defaults = self.spec.defaults.model_dump()

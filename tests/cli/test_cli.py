@@ -316,3 +316,22 @@ def test_password_needing_url_encoding_never_reaches_the_run_record(
     [(stored,)] = con.execute("SELECT source FROM _crane.runs").fetchall()
     con.close()
     assert stored == "postgresql://postgres:***@127.0.0.1/test#items"
+
+
+@pytest.mark.parametrize("password", ["hunter22#x", "hunter22/x", "hunter22?x"])
+def test_url_broken_by_an_interpolated_password_names_the_field_not_the_secret(
+    tmp_path, capsys, monkeypatch, password
+):
+    """'#', '/' or '?' in a password pasted into a URL ends the host part early, so
+    urllib reads the password as the port; its complaint quoted (part of) the password."""
+    (tmp_path / "crane.yml").write_text(
+        "name: shop\nconnections:\n  source:\n"
+        "    url: postgresql://app:${SHOP_DB_PASSWORD}@db.internal:5432/shop\n"
+    )
+    monkeypatch.setenv("SHOP_DB_PASSWORD", password)
+    for debug in ((), ("--debug",)):
+        code, out, err = crane(capsys, *debug, "config", "show", "-p", tmp_path)
+        assert code == 1
+        assert "hunter22" not in out + err
+        assert "crane.yml, line 4, field connections.source.url:" in err
+        assert "percent-encode" in err and "password: ${VAR}" in err

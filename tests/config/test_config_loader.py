@@ -134,3 +134,12 @@ def test_apply_defaults_only_fills_unset_fields():
     assert apply_defaults(explicit, defaults).batch_size == 100_000
     assert apply_defaults(implicit, defaults).batch_size == 5000
     assert apply_defaults(implicit, defaults).max_retries == 3
+
+
+def test_unset_variable_error_keeps_its_hint():
+    text = "source:\n  table: ${SRC_TABLE}\ntarget:\n  table: b\n"
+    with pytest.raises(SpecError) as caught:
+        _pipelines(text)
+    message = str(caught.value)
+    assert message.startswith("pipelines/orders.yml, line 2, field source.table: ")
+    assert "hint: export SRC_TABLE=... or add it to .env, or write ${SRC_TABLE:-default}" in message

@@ -33,13 +33,19 @@ _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "is-instanc
 class SpecError(ConfigError):
     """A spec file is invalid; names every problem as ``file, line N, field a.b: reason``."""
 
-    def __init__(self, problems: Sequence[tuple[str, int | None, str | None, str]]) -> None:
+    def __init__(
+        self,
+        problems: Sequence[tuple[str, int | None, str | None, str]],
+        *,
+        hint: str | None = None,
+    ) -> None:
         self.problems = list(problems)
         file, line, fld, _ = self.problems[0]
-        super().__init__(self.problems[0][3], file=file, line=line, field=fld)
+        super().__init__(self.problems[0][3], file=file, line=line, field=fld, hint=hint)
 
     def _render(self) -> str:
-        return "\n".join(_problem_line(*problem) for problem in self.problems)
+        text = "\n".join(_problem_line(*problem) for problem in self.problems)
+        return text + (f"\n  hint: {self.hint}" if self.hint else "")
 
 
 def _problem_line(file: str, line: int | None, fld: str | None, reason: str) -> str:
@@ -64,8 +70,9 @@ class Document:
                 return self.lines[path[:end]]
         return None
 
-    def fail(self, path: KeyPath, reason: str) -> SpecError:
-        return SpecError([(self.display, self.line_of(path), _dotted(path) or None, reason)])
+    def fail(self, path: KeyPath, reason: str, hint: str | None = None) -> SpecError:
+        problem = (self.display, self.line_of(path), _dotted(path) or None, reason)
+        return SpecError([problem], hint=hint)
 
 
 def parse_yaml(text: str, display: str, env: Environment) -> Document:
@@ -114,7 +121,7 @@ def _build(node: Any, path: KeyPath, doc: Document, env: Environment, loader: An
         try:
             value = env.interpolate(value)
         except ConfigError as error:
-            raise doc.fail(path, error.detail) from None
+            raise doc.fail(path, error.detail, error.hint) from None
     return value
 
 
