@@ -207,3 +207,30 @@ def test_helper_tables_go_to_the_state_schema_asked_for(tmp_path):
         schemas = con.fetch("SELECT schema_name FROM information_schema.schemata")
         assert ("ops",) in schemas and ("_crane",) not in schemas
         assert con.fetch("SELECT table_name FROM ops.model_tables") == [("dim_store",)]
+
+
+SPELLINGS = ["FLOAT", "FLOAT4", "REAL", "INT2", "INT8", "TINYINT", "DATETIME", "TIME"]
+SPELLINGS += ["BYTEA", "BLOB", "NUMBER(10, 2)", "TIMESTAMP(3)", "VARBINARY"]
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_plan_after_apply_is_empty_whatever_the_type_spelling(url, request, tmp_path):
+    """A type the engine stores under another name (FLOAT4 → REAL on DuckDB, DATETIME →
+    timestamp, TIME → time without time zone) used to be planned again as a destructive
+    retype after every apply, so any later apply was refused."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+    attributes = [{"name": "id", "type": "INTEGER"}]
+    attributes += [{"name": f"a{i}", "type": t} for i, t in enumerate(SPELLINGS)]
+    model = Model.model_validate(
+        {
+            "schema": schema,
+            "dimensions": [{"name": "thing", "business_key": "id", "attributes": attributes}],
+        }
+    )
+    with connect(url) as con:
+        planner.apply(planner.plan(model, con, state_schema=schema), con)
+        again = planner.plan(model, con, state_schema=schema)
+        assert again.empty, again.render()

@@ -66,6 +66,7 @@ _FAMILIES = {
     "BIGINT": "BIGINT",
     "INT8": "BIGINT",
     "INT64": "BIGINT",
+    "INT128": "HUGEINT",
     "DECIMAL": "DECIMAL",
     "NUMERIC": "DECIMAL",
     "DOUBLE": "DOUBLE",
@@ -73,8 +74,15 @@ _FAMILIES = {
     "DOUBLE PRECISION": "DOUBLE",
     "BOOLEAN": "BOOLEAN",
     "BOOL": "BOOLEAN",
+    "REAL": "FLOAT",
+    "FLOAT4": "FLOAT",
     "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
     "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+    "TIMESTAMP_S": "TIMESTAMP",  # DuckDB's TIMESTAMP(0), (3) and (9)
+    "TIMESTAMP_MS": "TIMESTAMP",
+    "TIMESTAMP_NS": "TIMESTAMP",
+    "TIME WITHOUT TIME ZONE": "TIME",
+    "TIME WITH TIME ZONE": "TIMETZ",
     "CHARACTER VARYING": "TEXT",
     "CHARACTER": "TEXT",
 }
@@ -276,7 +284,7 @@ def _column_changes(
         current = have.get(column.name)
         if current is None:
             changes.append(_add_column(tdef, column, dialect))
-        elif not same_type(column.type, current.type):
+        elif not same_type(render(_dtype(column), dialect), current.type):
             node = _alter(tdef.ref, exp.AlterColumn(this=ident(column.name), dtype=_dtype(column)))
             detail = f"column {tdef.ref}.{column.name}: {current.type} → {column.type}"
             changes.append(_risky("alter_type", tdef, detail, node, dialect, stuck))
