@@ -234,3 +234,29 @@ def test_bad_environment_values_name_the_variable(project_dir):
         Project.load(project_dir, env=Environment.of({"BATCH_SIZE": "0"}))
     with pytest.raises(SpecError, match=r"^command line defaults.max_retries: Input should be"):
         Project.load(project_dir, env=NO_ENV, overrides={"defaults.max_retries": "x"})
+
+
+def test_password_beside_a_url_is_used_not_dropped(tmp_path):
+    """`url:` plus `password: ${VAR}` keeps the secret out of the URL text; the password
+    used to be ignored silently whenever a url was given."""
+    _write(
+        tmp_path,
+        {
+            "crane.yml": """\
+                connections:
+                  source:
+                    url: postgresql://app@db.internal:5432/shop?sslmode=require
+                    password: ${SHOP_DB_PASSWORD}
+                """
+        },
+    )
+    env = Environment.of({"SHOP_DB_PASSWORD": "p@ss/w#rd"})
+    project = Project.load(tmp_path, env=env)
+    assert project.connection_url("source") == (
+        "postgresql://app:p%40ss%2Fw%23rd@db.internal:5432/shop?sslmode=require"
+    )
+    (tmp_path / "crane.yml").write_text(
+        "connections:\n  source:\n    url: postgresql://app:other@db/shop\n    password: x\n"
+    )
+    with pytest.raises(SpecError, match=r"line 2, field connections.source: the password is given"):
+        Project.load(tmp_path, env=NO_ENV)

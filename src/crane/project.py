@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -54,7 +54,7 @@ _ENV_DEFAULTS = {"defaults.batch_size": "BATCH_SIZE", "defaults.max_retries": "M
 _BAD_URL = "not a valid connection URL (what follows 'host:' is not a port number)"
 _BAD_URL_HINT = (
     "percent-encode '/', '?', '#' and '%' in a user name or password (%2F, %3F, %23, %25), "
-    "or write the connection as parts: type, host, port, database, user, password: ${VAR}"
+    "or leave the password out of the URL and give it beside it: password: ${VAR}"
 )
 
 
@@ -309,7 +309,9 @@ def find_root(start: Path) -> Path:
 def connection_url(conn: ConnectionSpec) -> str:
     """A URL for a connection given as a URL or as parts (password URL-encoded)."""
     if conn.url:
-        return conn.url
+        if conn.password is None:
+            return conn.url
+        return _with_password(conn.url, conn.password.get_secret_value())
     scheme = conn.type or "postgresql"
     if scheme in _FILE_SCHEMES:
         return f"{scheme}:///{conn.database or ':memory:'}"
@@ -323,6 +325,14 @@ def connection_url(conn: ConnectionSpec) -> str:
     port = f":{conn.port}" if conn.port else ""
     query = f"?{urlencode(conn.options)}" if conn.options else ""
     return f"{scheme}://{auth}{host}{port}/{quote(conn.database or '', safe='')}{query}"
+
+
+def _with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` (percent-encoded) after its user name."""
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def resolve_file_url(url: str, root: Path) -> str:

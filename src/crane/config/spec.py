@@ -23,7 +23,9 @@ class ConnectionSpec(Spec):
     """A system crane reads from or writes to.
 
     Either a full ``url`` (``postgresql://user@host:5432/db``) or its parts; the
-    password is a secret and is masked wherever the spec is shown.
+    password is a secret and is masked wherever the spec is shown. A ``password``
+    beside a ``url`` goes into it percent-encoded, so ``password: ${PW}`` keeps a
+    secret with ``/``, ``?`` or ``#`` from breaking the URL.
     """
 
     url: str | None = None
@@ -39,7 +41,18 @@ class ConnectionSpec(Spec):
     def _url_or_parts(self) -> ConnectionSpec:
         if not self.url and not self.type:
             raise ValueError("a connection needs either 'url' or 'type'")
+        if self.url and self.password is not None and _password_in(self.url):
+            raise ValueError("the password is given twice, in 'url' and in 'password'; keep one")
         return self
+
+
+def _password_in(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:  # an unparseable URL is reported where URLs are checked
+        return False
 
 
 class SourceSpec(Spec):
