@@ -54,6 +54,11 @@ VECTORS = [
     ("key", [(None, "TEXT")], "ea01662a5bcbe94a3236d555bbcb3da3", "^^"),
     ("key", [("^^", "TEXT")], "db1e2643eb277b310aa6481b84356b59", "\\^\\^"),
     ("key", [("äpfel", "TEXT")], "c267e28ac9b17334697680d7164b578d", "ÄPFEL"),
+    # DuckDB upper-cases ß to ẞ, PostgreSQL keeps ß: both hash ẞ
+    ("key", [("straße", "TEXT")], "bd45de001161c44d4b3acf363f966c53", "STRAẞE"),
+    ("key", [("STRAẞE", "TEXT")], "bd45de001161c44d4b3acf363f966c53", "STRAẞE"),
+    # only U+0020 is trimmed: DuckDB's bare TRIM also dropped no-break and em spaces
+    ("diff", [("\u00a0a\u2003", "TEXT")], "0cb0a40874cef8c5b95fffea3e08482a", "\u00a0a\u2003"),
     (
         "key",
         [

@@ -7,8 +7,9 @@ updated or deleted in a hub, link or satellite; a rerun of a batch inserts nothi
 Hash normalisation (identical on every engine; the test vectors in
 ``tests/warehouse/test_vault.py`` pin the hex on DuckDB and PostgreSQL):
 
-1. each value is ``CAST(value AS VARCHAR)`` by the engine, then ``TRIM``-ed
-   (spaces); hash *keys* are also ``UPPER``-ed (business keys are case-blind),
+1. each value is ``CAST(value AS VARCHAR)`` by the engine, then ``TRIM``-ed of
+   spaces (U+0020 only); hash *keys* are also ``UPPER``-ed (business keys are
+   case-blind; ``ß`` is written ``ẞ`` first, as engines upper-case it differently),
    hashdiffs keep case (``Smith`` → ``SMITH`` is a real change);
 2. the reserved characters are escaped — ``\\`` → ``\\\\``, ``|`` → ``\\|``,
    ``^`` → ``\\^`` — so no value can forge a delimiter or the NULL placeholder
@@ -26,8 +27,8 @@ session time zone differ), so cast those to text or decimal in staging.
 A row whose business key is entirely NULL is not loaded (it has no identity).
 
 >>> print(hash_key([exp.column("id")], "postgres"))  # doctest: +NORMALIZE_WHITESPACE
-MD5(COALESCE(REPLACE(REPLACE(REPLACE(UPPER(TRIM(CAST(id AS VARCHAR))),
-  '\\', '\\\\'), '|', '\\|'), '^', '\\^'), '^^'))
+MD5(COALESCE(REPLACE(REPLACE(REPLACE(UPPER(REPLACE(TRIM(' ' FROM CAST(id AS VARCHAR)),
+  'ß', 'ẞ')), '\\', '\\\\'), '|', '\\|'), '^', '\\^'), '^^'))
 """
 
 from __future__ import annotations
@@ -70,9 +71,14 @@ class VaultError(LoadError):
 
 def normalise(value: exp.Expr, *, upper: bool) -> exp.Expr:
     """One hash part: text, trimmed, (upper-cased), escaped, NULL → ``^^``."""
-    text: exp.Expr = exp.Trim(this=exp.cast(value, exp.DataType.build("VARCHAR")))
+    text: exp.Expr = exp.cast(value, exp.DataType.build("VARCHAR"))
+    # spaces only: DuckDB's bare TRIM also strips Unicode spaces (U+00A0, U+2003…)
+    text = exp.Trim(this=text, expression=exp.Literal.string(" "))
     if upper:
-        text = exp.Upper(this=text)
+        # ß first becomes ẞ, which every engine keeps: DuckDB upper-cases ß to ẞ,
+        # PostgreSQL keeps ß, others may write SS
+        sharp_s = [text, exp.Literal.string("ß"), exp.Literal.string("ẞ")]
+        text = exp.Upper(this=exp.Anonymous(this="REPLACE", expressions=sharp_s))
     for raw, escaped in _ESCAPES:
         text = exp.Anonymous(
             this="REPLACE",
