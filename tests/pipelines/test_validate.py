@@ -294,3 +294,32 @@ def test_runner_publishes_valid_rows_and_quarantines_the_rest_end_to_end(tmp_pat
             (Decimal("1.50"),),
             (Decimal("3.50"),),
         ]
+
+
+def test_a_value_with_more_decimals_than_declared_is_quarantined_not_rounded(engine):
+    """A cast to decimal(p,s) rounds (1.12345 -> 1.12) on both engines: digits were lost
+    silently. An exact value (decimal or text) with a non-zero digit past the declared
+    scale does not fit; trailing zeros do."""
+    con, schema = engine
+    exact = ["1.12345", "1.50000", "-0.00100", "2", "3"]
+    data = {
+        "id": [1, 2, 3, 4, 5],
+        "exact": pa.array([Decimal(v) for v in exact], pa.decimal128(12, 5)),
+        "text": ["1", "1.500", "-3", None, "1.505"],
+    }
+    staging = stage(con, schema, data)
+    columns = {n: {"type": "decimal(5,2)"} for n in ("exact", "text")}
+    result = validate(con, staging, pipeline(schema, columns=columns), 5)
+    assert result.reasons == {
+        "exact: does not fit DECIMAL(5,2)": 2,
+        "text: does not fit DECIMAL(5,2)": 1,
+    }
+    assert {r for _, r, *_ in quarantined(con, schema)} == {
+        "value '1.12345' does not fit DECIMAL(5,2)",
+        "value '-0.00100' does not fit DECIMAL(5,2)",
+        "value '1.505' does not fit DECIMAL(5,2)",
+    }
+    assert con.execute(f'SELECT "id", "exact", "text" FROM "{schema}"."stg" ORDER BY 1') == [
+        (2, Decimal("1.50"), Decimal("1.50")),
+        (4, Decimal("2.00"), None),
+    ]

@@ -170,7 +170,7 @@ def _checks(batch: _Batch, schema: pa.Schema) -> list[_Check]:
         if not contract.nullable and name not in spec.load.primary_key:
             checks.append(_null_check(name, "NULL in NOT NULL column"))
         if contract.type and not _fits_by_type(schema.field(name), contract.type):
-            checks.append(_type_check(batch.target, name, contract.type))
+            checks.append(_type_check(batch.target, name, contract.type, schema.field(name)))
     return checks
 
 
@@ -218,10 +218,14 @@ def _null_check(name: str, reason: str) -> _Check:
     return _Check(name, reason, fails, exp.Literal.string(reason))
 
 
-def _type_check(target: Connector, name: str, type_text: str) -> _Check:
+def _type_check(target: Connector, name: str, type_text: str, staged: pa.Field) -> _Check:
     shown = type_text.strip().upper().replace(" ", "")
     value = b.col(name, S)
-    fits = _fits(target, value, b.sql_type(type_text))
+    dtype = b.sql_type(type_text)
+    fits = _fits(target, value, dtype)
+    exact = _keeps_scale(value, dtype, staged)
+    if exact is not None:
+        fits = exp.and_(fits, exact)
     fails = exp.and_(
         exp.Not(this=exp.Is(this=value, expression=exp.Null())), exp.Not(this=exp.Paren(this=fits))
     )
@@ -248,6 +252,22 @@ def _fits(target: Connector, value: exp.Expr, dtype: exp.DataType) -> exp.Expr:
     text = exp.cast(value, exp.DataType.build("TEXT"))
     short = exp.LTE(this=exp.Length(this=text), expression=exp.Literal.number(length))
     return exp.and_(fits, short)
+
+
+def _keeps_scale(value: exp.Expr, dtype: exp.DataType, staged: pa.Field) -> exp.Expr | None:
+    """For a declared ``decimal(p,s)`` over exact values (decimals, text): true when no
+    non-zero digit lies past the s-th decimal. Both engines *round* on a cast (1.12345 →
+    1.12), which would drop digits silently; such a value does not fit and is quarantined."""
+    import pyarrow as pa
+
+    if not dtype.is_type(exp.DataType.Type.DECIMAL) or len(dtype.expressions) != 2:
+        return None
+    scale = int(dtype.expressions[1].this.name)
+    if not (pa.types.is_decimal(staged.type) or pa.types.is_string(staged.type)):
+        return None  # integers have no decimals; a float is inexact, rounding it is expected
+    text = exp.cast(value.copy(), exp.DataType.build("TEXT"))
+    beyond = exp.RegexpLike(this=text, expression=exp.Literal.string(rf"\.[0-9]{{{scale}}}0*[1-9]"))
+    return exp.Not(this=exp.Paren(this=beyond))
 
 
 def _declared_length(dtype: exp.DataType) -> int | None:
