@@ -88,3 +88,32 @@ def test_pipeline_defaults():
         "max_retries": "7",
     }
     assert pipeline_defaults({"BATCH_SIZE": ""}) == {}
+
+
+def test_dotenv_values_may_refer_to_other_variables(tmp_path, monkeypatch, caplog):
+    """`URL=...:${PGPASS}@...` in .env is expanded as docker compose and python-dotenv
+    do; it used to reach the database as the literal text '${PGPASS}'."""
+    (tmp_path / ".env").write_text(
+        "PGPASS=s3cret-pass\n"
+        "this line is broken\n"
+        "export SHOP_URL=postgresql://app:${PGPASS}@db/shop  # comment\n"
+        'QUOTED="${PGPASS}-${SHOP_HOST}-${MISSING_X:-dflt}"\n'
+        "LITERAL='${PGPASS}'\n"
+        "ESCAPED=$${PGPASS}\n"
+    )
+    monkeypatch.setenv("SHOP_HOST", "from-shell")
+    monkeypatch.delenv("PGPASS", raising=False)
+    with caplog.at_level("WARNING"):
+        env = Environment.load(tmp_path)
+    assert env["SHOP_URL"] == "postgresql://app:s3cret-pass@db/shop"
+    assert env["QUOTED"] == "s3cret-pass-from-shell-dflt"
+    assert env["LITERAL"] == "${PGPASS}"  # single quotes are literal
+    assert env["ESCAPED"] == "${PGPASS}"
+    assert ".env, line 2" in caplog.text and "broken" not in caplog.text  # may hold a secret
+
+
+def test_dotenv_references_prefer_the_shell(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("PGPASS=from-file\nURL=pg://u:${PGPASS}@h/d\n")
+    monkeypatch.setenv("PGPASS", "from-shell")
+    env = Environment.load(tmp_path)
+    assert env["URL"] == "pg://u:from-shell@h/d"

@@ -16,8 +16,10 @@ already export them for other tools:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Literal
 from crane.errors import ConfigError
 
 Origin = Literal["env", ".env"]
+_log = logging.getLogger(__name__)
 
 # ${VAR} or ${VAR:-default}; "$${" is a literal "${"
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -63,10 +66,7 @@ class Environment(Mapping[str, str]):
         """The process environment plus ``project_dir/.env`` if it exists."""
         dotenv: dict[str, str] = {}
         if project_dir is not None and (project_dir / ".env").is_file():
-            from dotenv import dotenv_values
-
-            raw = dotenv_values(project_dir / ".env", interpolate=False)
-            dotenv = {k: v for k, v in raw.items() if v is not None}
+            dotenv = read_dotenv(project_dir / ".env", os.environ)
         return cls.of(os.environ, dotenv)
 
     def __getitem__(self, name: str) -> str:
@@ -85,6 +85,40 @@ class Environment(Mapping[str, str]):
     def references(self, text: str) -> list[str]:
         """Names of the variables ``text`` refers to (for provenance in `crane config show`)."""
         return [m.group(1) for m in _REFERENCE.finditer(text) if m.group(1)]
+
+
+def read_dotenv(path: Path, shell: Mapping[str, str]) -> dict[str, str]:
+    """The variables of a ``.env`` file, ``${VAR}`` expanded in unquoted and double-quoted
+    values from ``shell`` or an earlier line (the shell wins; unset reads as empty).
+
+    A line that is not ``NAME=value`` is skipped with a warning naming its number only,
+    since its text may hold a secret.
+    """
+    from dotenv.parser import parse_stream
+
+    values: dict[str, str] = {}
+    scope = ChainMap(dict(shell), values)  # sees each line as soon as it is read
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                line = binding.original.line
+                _log.warning("%s, line %d: not NAME=value; ignored", path.name, line)
+            if binding.key is None or binding.value is None:
+                continue
+            written = binding.original.string.partition("=")[2].lstrip()
+            literal = written.startswith("'")
+            values[binding.key] = binding.value if literal else _expand(binding.value, scope)
+    return values
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name is None:
+            return "${"
+        return env.get(name) or (default or "")
+
+    return _REFERENCE.sub(replace, text)
 
 
 def _substitute(text: str, env: Mapping[str, str]) -> str:
