@@ -517,3 +517,14 @@ def test_rereading_windows_refuse_an_append_load(tmp_path, extract, named):
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rr'"
     ).fetchall() == [(0,)]
     con.close()
+
+
+@pytest.mark.integration
+def test_a_missing_source_table_is_named_not_blamed_on_the_cursor(pg_schema, duck_url):
+    """An incremental pipeline whose table is missing said "cannot read cursor column"."""
+    pipeline = spec("gone", source={"table": "nope", "schema": pg_schema})
+    result = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url)
+    assert result.status == "failed" and result.attempts == 1
+    error = str(result.error)
+    assert error.startswith(f'table "{pg_schema}"."nope": cannot read the source')
+    assert "does not exist" in error and "cursor" not in error

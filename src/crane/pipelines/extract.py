@@ -128,10 +128,27 @@ def probe_kind(source: Connector, relation: exp.Expr, column: str) -> CursorKind
     try:
         schema = source.read(query.sql(dialect=source.dialect), 1).schema
     except Exception as error:
+        _readable(source, relation)  # a missing table is no fault of the cursor column
         raise ExtractError(
             f"cannot read cursor column {column!r} from the source: {error}", column=column
         ) from error
     return cursor_kind(schema.field(0).type)
+
+
+def _readable(source: Connector, relation: exp.Expr) -> None:
+    """Raise an error about the source itself (missing table, no privilege, broken
+    query) when not even an empty read of it works."""
+    from crane.errors import CraneError
+
+    every = exp.select(exp.Star()).from_(relation.copy()).where(exp.false())
+    try:
+        source.read(every.sql(dialect=source.dialect), 1).schema  # noqa: B018
+    except Exception as error:
+        name = relation.sql(source.dialect) if isinstance(relation, exp.Table) else None
+        transient = error.transient if isinstance(error, CraneError) else False
+        raise ExtractError(
+            f"cannot read the source: {error}", table=name, transient=transient
+        ) from error
 
 
 def _python_kind(value: Any) -> CursorKind:
