@@ -438,3 +438,38 @@ def test_grain_with_a_reference_keeps_every_line(
     rerun = load_model(con, model)
     assert rerun.objects[-1].inserted == 0
     assert _rows(con, query) == expected
+
+
+def test_date_dimension_takes_its_calendar_from_the_model(wh: tuple[Connector, str, str]) -> None:
+    """`crane model load` generated every date dimension with fiscal year = calendar year
+    and no holidays: the model had no way to say otherwise."""
+    con, _, gold = wh
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "date",
+                    "kind": "date",
+                    "source": "SELECT DATE '2024-06-29' AS first_day,"
+                    " DATE '2024-07-01' AS last_day",
+                    "calendar": {
+                        "fiscal_year_start_month": 7,
+                        "holidays": [{"date": "2024-06-30", "name": "Founders"}],
+                        "weekend_days": [5, 6],
+                    },
+                }
+            ],
+        }
+    )
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    assert _rows(
+        con,
+        "SELECT date_key, fiscal_year, fiscal_month, is_weekend, holiday_name"
+        f" FROM {gold}.dim_date ORDER BY 1",
+    ) == [
+        (20240629, 2024, 12, True, None),  # a Saturday
+        (20240630, 2024, 12, False, "Founders"),  # a Sunday, not a weekend day here
+        (20240701, 2025, 1, False, None),
+    ]

@@ -346,3 +346,23 @@ def test_int8_is_the_eight_byte_integer(engine):
     """sqlglot's dialect-free reader takes INT8 for ClickHouse's one-byte Int8: a column
     declared INT8 became TINYINT on DuckDB and SMALLINT on PostgreSQL."""
     assert dialects.column_type("int8").sql(engine) == "BIGINT"
+
+
+def test_a_calendar_is_checked_and_only_for_date_dimensions(tmp_path):
+    text = (
+        "dimensions:\n  - name: date\n    kind: date\n    calendar: {fiscal_year_start_month: 13}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_models(write_model(tmp_path, text))
+    assert caught.value.problems[0][1:3] == (4, "dimensions[0].calendar.fiscal_year_start_month")
+    text = (
+        "dimensions:\n"
+        "  - name: store\n"
+        "    business_key: id\n"
+        "    attributes: [{name: id, type: INT}]\n"
+        "    calendar: {fiscal_year_start_month: 4}\n"
+    )
+    found = problems(load_models(write_model(tmp_path, text)))
+    assert [p[1:] for p in found] == [
+        (5, "dimensions[0].calendar", "a calendar belongs to a date dimension (kind: date)")
+    ]

@@ -8,7 +8,8 @@ table beside the target and hands it to the loader the spec asks for:
 - a regular or junk dimension: the SCD loader of its type
   (:func:`crane.warehouse.scd.load_dimension`);
 - a date dimension: :mod:`crane.warehouse.datedim`, over the ``(start, end)``
-  range its source returns; only missing days are added, so days that facts
+  range its source returns, with its ``calendar:`` (fiscal year start month,
+  holidays, weekend days); only missing days are added, so days that facts
   already reference are never deleted (foreign keys are enforced on DuckDB);
 - a transaction fact: keys looked up as of ``event_time``, missing members
   pointing at the dimension's unknown member, or (``on_missing: infer`` on the
@@ -287,8 +288,10 @@ def _complete_inferred(
 def _load_dates(
     con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
 ) -> None:
-    """Add the days of ``[start, end]`` the dimension lacks (existing days stay put)."""
+    """Add the days of ``[start, end]`` the dimension lacks (existing days stay put),
+    with the dimension's calendar: fiscal year start month, holidays, weekend days."""
     from crane.warehouse import datedim
+    from crane.warehouse.spec import Calendar
 
     rows = con.fetch(exp.select(exp.Star()).from_(table(stage)))
     if len(rows) != 1 or len(rows[0]) < 2 or rows[0][0] is None or rows[0][1] is None:
@@ -297,7 +300,14 @@ def _load_dates(
             field="source",
         )
     start, end = (_as_date(v) for v in rows[0][:2])
-    spec = datedim.DateDimension(start=start, end=end)
+    calendar = dim.calendar or Calendar()
+    spec = datedim.DateDimension(
+        start=start,
+        end=end,
+        fiscal_year_start_month=calendar.fiscal_year_start_month,
+        holidays=calendar.holiday_names(),
+        weekend_days=tuple(calendar.weekend_days),
+    )
     target = dim.ref(model.schema_)
     key = dim.key_column
     days = datedim.build_date_rows(spec, con.dialect)

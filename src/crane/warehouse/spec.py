@@ -15,6 +15,7 @@ can name file, line and field for every problem.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +83,33 @@ class Scd2Columns(Spec):
     # a stored hash of the tracked columns: change loads compare it, not every tracked
     # column (crane.warehouse.scd.row_hash); e.g. ``row_hash: row_hash``
     row_hash: str | None = None
+
+
+class Holiday(Spec):
+    """A named day of a date dimension (``{date: 2024-12-25, name: Christmas}``)."""
+
+    day: date = Field(alias="date")
+    name: str
+
+
+class Calendar(Spec):
+    """A date dimension's conventions (see crane.warehouse.datedim): the fiscal year's
+    first month, holidays, and which ISO days (Monday = 1) are the weekend."""
+
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    holidays: list[Holiday] = Field(default_factory=list)
+    weekend_days: list[int] = Field(default_factory=lambda: [6, 7])
+
+    @field_validator("weekend_days")
+    @classmethod
+    def _iso_days(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= d <= 7 for d in value):
+            raise ValueError("weekend days are ISO day numbers, Monday = 1 … Sunday = 7")
+        return value
+
+    def holiday_names(self) -> dict[date, str]:
+        """Day → name; a day listed twice keeps its first name."""
+        return {h.day: h.name for h in reversed(self.holidays)}
 
 
 class DimensionRef(Spec):
@@ -191,6 +219,7 @@ class DimensionSpec(TableSpec):
     tie_break: str | None = None  # an attribute ordering two changes with one timestamp
     hard_delete: Literal["ignore", "close", "close_and_flag"] = "ignore"
     deleted_column: str | None = None
+    calendar: Calendar | None = None  # kind date: fiscal year, holidays, weekend
 
     _prefix = "dim_"
 
@@ -471,8 +500,6 @@ def _loader_kind(groups: ScdColumns, scd: int) -> str:
 
 def _calendar(kind: str, key: list[str]) -> tuple[Attribute, list[Attribute], list[str]]:
     """The columns crane.warehouse.datedim generates, for a date/time dimension left bare."""
-    from datetime import date
-
     from crane.warehouse import datedim
 
     if kind == "date":

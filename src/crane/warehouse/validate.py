@@ -139,6 +139,8 @@ def _dimension(out: _Collector, model: Model, i: int, dim: DimensionSpec) -> Non
                 ("attributes", j, "scd"),
                 "SCD type 4 is a dimension-level choice (current table + history table)",
             )
+    if dim.calendar is not None and dim.kind != "date":
+        out.add(kind, i, ("calendar",), "a calendar belongs to a date dimension (kind: date)")
     if dim.tie_break and dim.tie_break not in names:
         out.add(kind, i, ("tie_break",), f"tie_break {dim.tie_break!r} is not an attribute")
     _duplicates(out, kind, i, [c.name for c in dim.columns(model)])
