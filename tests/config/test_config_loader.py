@@ -143,3 +143,38 @@ def test_unset_variable_error_keeps_its_hint():
     message = str(caught.value)
     assert message.startswith("pipelines/orders.yml, line 2, field source.table: ")
     assert "hint: export SRC_TABLE=... or add it to .env, or write ${SRC_TABLE:-default}" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "source: {table: a}\ntarget: {table: b}\nextract:\n  strategy: incremental\n"
+            "  cursr: updated_at\n",
+            "line 5, field extract.cursr: unknown field 'cursr' (did you mean 'cursor'?)",
+        ),
+        (
+            "source: {table: a}\ntarget: {table: b}\nbach_size: 10\n",
+            "line 3, field bach_size: unknown field 'bach_size' (did you mean 'batch_size'?)",
+        ),
+        (
+            "source: {table: a}\ntarget: {table: b}\nextract: {strategy: incremantal}\n",
+            "or 'partitioned' (did you mean 'incremental'?)",
+        ),
+        (
+            "source: {table: a, shema: s}\ntarget: {table: b}\n",
+            "unknown field 'shema' (did you mean 'schema'?)",
+        ),
+    ],
+)
+def test_unknown_names_suggest_the_near_one(text, expected):
+    with pytest.raises(SpecError) as caught:
+        _pipelines(text)
+    assert expected in str(caught.value)
+
+
+def test_unknown_connection_field_in_project_suggests():
+    text = "name: x\nconnections:\n  source:\n    url: sqlite:///a.db\n    pasword: x\n"
+    doc = parse_yaml(text, "crane.yml", Environment.of({}))
+    with pytest.raises(SpecError, match=r"unknown field 'pasword' \(did you mean 'password'\?\)"):
+        load_project_document(doc)

@@ -10,10 +10,13 @@ containing YAML syntax cannot change the structure of the file.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -130,16 +133,53 @@ def validate(model: type[M], data: Any, doc: Document, prefix: KeyPath = ()) -> 
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise SpecError([_problem(doc, prefix, e) for e in error.errors()]) from None
+        raise SpecError([_problem(model, doc, prefix, e) for e in error.errors()]) from None
 
 
-def _problem(doc: Document, prefix: KeyPath, err: Any) -> tuple[str, int | None, str | None, str]:
+def _problem(
+    model: type[BaseModel], doc: Document, prefix: KeyPath, err: Any
+) -> tuple[str, int | None, str | None, str]:
     loc = tuple(k for k in err["loc"] if not _is_type_tag(k))
     path = prefix + loc
     reason = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        reason = f"unknown field {loc[-1]!r}" if loc else reason
+    if err["type"] == "extra_forbidden" and loc:
+        reason = f"unknown field {loc[-1]!r}" + _did_you_mean(
+            str(loc[-1]), _field_names(model, loc[:-1])
+        )
+    elif err["type"] == "literal_error" and isinstance(err.get("input"), str):
+        expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        reason += _did_you_mean(err["input"], expected)
     return (doc.display, doc.line_of(path), _dotted(path) or None, reason)
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model accepts at ``loc`` (aliases as written in YAML), for suggestions."""
+    current: Any = model
+    for key in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = current.model_fields
+            name = next((n for n, f in fields.items() if key in (n, f.alias)), None)
+            current = _unwrap(fields[name].annotation) if name else None
+        elif get_origin(current) in (dict, list):
+            current = _unwrap(get_args(current)[-1])
+        else:
+            return []
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` → ``X``: the part of an optional field that has fields of its own."""
+    if get_origin(annotation) in (Union, UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else None
+    return annotation
 
 
 def _is_type_tag(key: Any) -> bool:
