@@ -9,11 +9,11 @@ is not even imported then (it is a good part of Rich's import time).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from typing import TYPE_CHECKING
 
+from crane.cli.output import may_be_terminal
 from crane.config.secrets import mask
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class RichConsole:
     def shows_progress(self) -> bool:
         if self.quiet:
             return False
-        if self._terminal is None and not _may_be_terminal():
+        if self._terminal is None and not may_be_terminal(sys.stderr):
             return False  # a pipe or a file: knowing that needs no Rich (~25 ms to import)
         return self.terminal.is_terminal
 
@@ -90,13 +90,6 @@ class RichConsole:
                 self._progress.stop()
                 self._progress = None
             self._tasks.clear()
-
-
-def _may_be_terminal() -> bool:
-    """False when Rich would say stderr is no terminal: not a TTY, and neither of Rich's
-    variables that force the answer is set."""
-    forced = any(name in os.environ for name in ("FORCE_TERMINAL", "TTY_INTERACTIVE"))
-    return forced or sys.stderr.isatty()
 
 
 def _new_progress(terminal: RichTerminal) -> Progress:
