@@ -32,7 +32,18 @@ NOT_FOR_CONFIG = (
 )
 
 
-def _loaded_after(args: list[str], watched: tuple[str, ...], cwd: str) -> tuple[int, list[str]]:
+# variables that make Rich call a pipe a terminal (or used to); a test of the pipe drops them
+RICH_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "FORCE_TERMINAL", "TTY_INTERACTIVE")
+
+
+def _pipe_environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in RICH_TERMINAL_VARIABLES}
+    return {**env, **extra}
+
+
+def _loaded_after(
+    args: list[str], watched: tuple[str, ...], cwd: str, env: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
     """Run the CLI in a fresh interpreter; its exit code and which ``watched`` modules it loaded."""
     probe = (
         "import json, sys; from crane.cli import run_cli; "
@@ -40,7 +51,12 @@ def _loaded_after(args: list[str], watched: tuple[str, ...], cwd: str) -> tuple[
         f"print(json.dumps([code, [m for m in {watched!r} if m in sys.modules]]))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env=_pipe_environment() if env is None else env,
     )
     assert done.returncode == 0, done.stderr
     code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
@@ -146,18 +162,61 @@ def test_tables_print_values_literally(capsys):
     assert "no such column :x: [bold]" in capsys.readouterr().out  # no emoji, no markup
 
 
-def test_a_run_console_on_a_pipe_needs_no_rich():
-    """Deciding that stderr is a pipe (no progress bar) must not import Rich: that import
-    would otherwise land inside every timed run."""
+def _console_probe(env: dict[str, str]) -> list[str]:
     probe = (
         "import sys; from crane.cli.console import RichConsole; c = RichConsole(); "
         "c.start_task('p'); c.advance('p', 5); c.finish_task('p'); "
         "print(c.shows_progress, 'rich.console' in sys.modules)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TTY_")}
-    env.pop("FORCE_TERMINAL", None)
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False"]
+    return done.stdout.split()
+
+
+def test_a_run_console_on_a_pipe_needs_no_rich():
+    """Deciding that stderr is a pipe (no progress bar) must not import Rich: that import
+    would otherwise land inside every timed run."""
+    assert _console_probe(_pipe_environment()) == ["False", "False"]
+
+
+def test_a_pipe_forced_to_be_a_terminal_gets_the_progress_bar():
+    """FORCE_COLOR makes Rich treat a pipe as a terminal; crane then leaves the answer to
+    Rich instead of deciding "pipe" on its own."""
+    assert _console_probe(_pipe_environment(FORCE_COLOR="1")) == ["True", "True"]
+
+
+def test_a_table_on_a_pipe_needs_no_rich(project):
+    for args in (["pipeline", "list"], ["runs"]):
+        code, loaded = _loaded_after(
+            [*args, "-p", str(project)], ("rich.console", "rich.table"), str(project)
+        )
+        assert code == 0 and loaded == [], args
+
+
+def test_a_table_on_a_pipe_is_plain_columns(capsys):
+    from crane.cli.output import print_table
+
+    rows = [["orders", "success", 1200, 0.25], ["items", "failed\nsecond line", None, 12.0]]
+    print_table("runs", ["pipeline", "status", "loaded", "seconds"], rows)
+    assert capsys.readouterr().out.splitlines() == [
+        "runs",
+        "pipeline  status              loaded  seconds",
+        "orders    success              1,200      0.2",
+        "items     failed second line             12.0",
+    ]
+
+
+def test_a_pipe_forced_to_be_a_terminal_gets_the_rich_table(project):
+    probe = f"from crane.cli import run_cli; run_cli(['pipeline', 'list', '-p', {str(project)!r}])"
+    for forced, drawn in (("1", True), ("", False)):  # FORCE_COLOR="" means "not forced"
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_pipe_environment(FORCE_COLOR=forced),
+        )
+        assert done.returncode == 0, done.stderr
+        assert ("┃" in done.stdout) is drawn and "orders_etl" in done.stdout
