@@ -335,3 +335,22 @@ def test_url_broken_by_an_interpolated_password_names_the_field_not_the_secret(
         assert "hunter22" not in out + err
         assert "crane.yml, line 4, field connections.source.url:" in err
         assert "percent-encode" in err and "password: ${VAR}" in err
+
+
+def test_a_run_leaves_nothing_for_git_to_track(project, capsys):
+    """After `crane run` and `crane check`, `git status` lists only the scaffold: the
+    warehouse, its per-pipeline lock files and the .crane/ history stay ignored."""
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "scaffold"], check=True)
+    code, _, err = crane(capsys, "run", "--all", "-p", project)
+    assert code == 0, err
+    crane(capsys, "check", "-p", project)
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert status == ""
