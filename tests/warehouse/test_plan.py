@@ -234,3 +234,33 @@ def test_plan_after_apply_is_empty_whatever_the_type_spelling(url, request, tmp_
         planner.apply(planner.plan(model, con, state_schema=schema), con)
         again = planner.plan(model, con, state_schema=schema)
         assert again.empty, again.render()
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_a_dimension_that_starts_keeping_history_needs_a_rebuild(url, request, tmp_path):
+    """Making a Type 1 attribute Type 2 used to be planned as three added columns: applied,
+    it left UNIQUE (customer_id) in place and NULL is_current, so the next load failed."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+
+    def model(scd: int) -> Model:
+        attributes = [{"name": "customer_id", "type": "INTEGER"}]
+        attributes.append({"name": "city", "type": "VARCHAR(20)", "scd": scd})
+        dim = {"name": "customer", "business_key": "customer_id", "attributes": attributes}
+        return Model.model_validate({"schema": schema, "dimensions": [dim]})
+
+    with connect(url) as con:
+        planner.apply(planner.plan(model(1), con, state_schema=schema), con)
+        result = planner.plan(model(2), con, state_schema=schema)
+        assert [(c.action, c.destructive, c.rebuild) for c in result.changes] == [
+            ("versioning", True, True)
+        ]
+        assert "unique key (customer_id) must include effective_from" in result.render()
+        with pytest.raises(planner.DestructiveChangeError):
+            planner.apply(result, con)
+        done = planner.apply(result, con, allow_destructive=True)
+        assert done.skipped == [result.changes[0].detail]
+        live = planner.live_columns(con, model(2).dimensions[0].ref(schema))
+        assert [c.name for c in live or []] == ["customer_key", "customer_id", "city", "updated_at"]

@@ -49,7 +49,14 @@ if TYPE_CHECKING:
     from crane.warehouse.spec import Column, Model
 
 Action = Literal[
-    "create_table", "add_column", "drop_column", "alter_type", "physical", "views", "helpers"
+    "create_table",
+    "add_column",
+    "drop_column",
+    "alter_type",
+    "versioning",
+    "physical",
+    "views",
+    "helpers",
 ]
 # type families: a change inside one family of spellings is no change
 _FAMILIES = {
@@ -258,7 +265,11 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
             detail = f"table {tdef.ref} ({tdef.owner}, {len(tdef.columns)} columns)"
             result.changes.append(Change("create_table", str(tdef.ref), detail, statements))
         else:
-            result.changes += _column_changes(tdef, live, dialect, tdef.ref in referenced)
+            versioning = _versioning_change(tdef, live)
+            if versioning is not None:
+                result.changes.append(versioning)
+            else:
+                result.changes += _column_changes(tdef, live, dialect, tdef.ref in referenced)
             if str(tdef.ref) in recorded:
                 result.changes += _physical_changes(tdef, recorded[str(tdef.ref)], dialect)
             elif tdef.physical:  # built by hand or by `crane model ddl`: nothing to compare
@@ -270,6 +281,24 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
         result.records.append(tdef)
     _views_and_helpers(result, views, con, dialect, live_all)
     return result
+
+
+def _versioning_change(tdef: TableDef, live: list[LiveColumn]) -> Change | None:
+    """A dimension that starts keeping history (a Type 1 attribute made Type 2) cannot be
+    altered into shape: its UNIQUE business key must become (key, effective_from) and its
+    rows need validity. Added columns alone left a table whose next load failed on the
+    unique key, with NULL is_current on every row: it is reported as a rebuild instead."""
+    have = {c.name for c in live}
+    housekeeping = [c.name for c in tdef.columns if c.role == "scd2"]
+    starts = [u for u in tdef.unique if u in housekeeping and u not in have]
+    if not starts:
+        return None
+    keys = ", ".join(u for u in tdef.unique if u not in housekeeping)
+    detail = (
+        f"table {tdef.ref} starts keeping history ({', '.join(housekeeping)}): its unique "
+        f"key ({keys}) must include {starts[0]} and its rows need validity dates"
+    )
+    return Change("versioning", str(tdef.ref), detail, destructive=True, rebuild=True)
 
 
 def _column_changes(
@@ -435,6 +464,9 @@ def _views_and_helpers(
             " model tables)"
         )
         result.changes.append(Change("helpers", result.state_schema, detail, statements))
+    # a view over a table left for a rebuild keeps its old definition until then
+    waiting = {c.table for c in result.changes if c.rebuild}
+    views = [(n, node) for n, node in views if not _reads(node, waiting)]
     missing = [name for name, _ in views if _key(con, _view_ref(name)) not in live]
     tables_change = any(not c.rebuild and c.action != "helpers" for c in result.changes)
     if not views or not (missing or tables_change):
@@ -446,6 +478,10 @@ def _views_and_helpers(
     creates = [render(node, dialect) for _, node in views]
     detail = f"{len(views)} view(s) (re)created" + (f", {len(missing)} new" if missing else "")
     result.changes.append(Change("views", "", detail, creates, first=drops))
+
+
+def _reads(view: exp.Expr, tables: set[str]) -> bool:
+    return any(".".join(p for p in (t.db, t.name) if p) in tables for t in view.find_all(exp.Table))
 
 
 def _view_ref(name: str) -> TableRef:
