@@ -178,3 +178,30 @@ def test_unknown_connection_field_in_project_suggests():
     doc = parse_yaml(text, "crane.yml", Environment.of({}))
     with pytest.raises(SpecError, match=r"unknown field 'pasword' \(did you mean 'password'\?\)"):
         load_project_document(doc)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the quote opened on line 2; PyYAML notices only at the end of the file
+        (
+            'source:\n  table: "orders\ntarget:\n  table: t\n',
+            "line 2: invalid YAML: a quoted scalar starts here and is not closed "
+            "(found unexpected end of stream at line 5)",
+        ),
+        (
+            "source:\n  table: [orders\ntarget:\n  table: t\n",
+            "line 2: invalid YAML: a flow sequence starts here and is not closed "
+            "(did not find expected ',' or ']' at line 3)",
+        ),
+        (
+            "source:\n\ttable: orders\n",
+            "line 2: invalid YAML: found character that cannot start any token "
+            "(a tab: YAML indents with spaces)",
+        ),
+    ],
+)
+def test_yaml_syntax_error_points_where_the_construct_began(text, expected):
+    with pytest.raises(SpecError) as caught:
+        _pipelines(text)
+    assert str(caught.value) == f"pipelines/orders.yml, {expected}"

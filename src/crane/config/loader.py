@@ -87,15 +87,37 @@ def parse_yaml(text: str, display: str, env: Environment) -> Document:
     try:
         root = yaml.compose(text, Loader=loader_class)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(error, "problem", None) or str(error)
+        line, reason = _yaml_problem(error, text)
         raise SpecError([(display, line, None, f"invalid YAML: {reason}")]) from None
     doc = Document(display, None)
     doc.lines[()] = 1
     if root is not None:
         doc.data = _build(root, (), doc, env, yaml.SafeLoader(""))
     return doc
+
+
+# constructs PyYAML reports only where the file ends or the next key begins
+_UNCLOSED = ("a quoted scalar", "a flow sequence", "a flow mapping")
+
+
+def _yaml_problem(error: Any, text: str) -> tuple[int | None, str]:
+    """The line to look at for a YAML syntax error, and the problem in plain words.
+
+    PyYAML names the line where it *noticed* the problem; for an unclosed quote or
+    bracket that is far below the mistake, so the line the construct began on wins.
+    """
+    mark, start = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    line = mark.line + 1 if mark is not None else None
+    context = str(getattr(error, "context", None) or "")
+    construct = next((c for c in _UNCLOSED if context.endswith(c)), None)
+    if construct and start is not None and line is not None and start.line + 1 < line:
+        reason = f"{construct} starts here and is not closed ({problem} at line {line})"
+        return start.line + 1, reason
+    lines = text.splitlines()
+    if line is not None and line <= len(lines) and "\t" in lines[line - 1]:
+        problem += " (a tab: YAML indents with spaces)"
+    return line, problem
 
 
 def _build(node: Any, path: KeyPath, doc: Document, env: Environment, loader: Any) -> Any:
