@@ -260,3 +260,27 @@ def test_password_beside_a_url_is_used_not_dropped(tmp_path):
     )
     with pytest.raises(SpecError, match=r"line 2, field connections.source: the password is given"):
         Project.load(tmp_path, env=NO_ENV)
+
+
+def test_python_pipeline_typo_reads_like_a_yaml_one(project_dir):
+    (project_dir / "pipelines/typo.py").write_text(
+        "from crane.config.spec import LoadSpec, PipelineSpec\n"
+        "pipeline = PipelineSpec(\n"
+        "    name='typo', source={'table': 'a'}, target={'table': 'a'}, batch_sise=10,\n"
+        "    load=LoadSpec(strategy='merge', primary_key=['id'], duplicate_keys='keep_lats'),\n"
+        ")\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        Project.load(project_dir, env=NO_ENV)
+    assert str(caught.value) == (
+        "pipelines/typo.py, line 4, field duplicate_keys: Input should be 'fail', 'quarantine'"
+        " or 'keep_last' (did you mean 'keep_last'?)"
+    )
+    text = (project_dir / "pipelines/typo.py").read_text().replace("keep_lats", "keep_last")
+    (project_dir / "pipelines/typo.py").write_text(text)
+    with pytest.raises(SpecError) as caught:
+        Project.load(project_dir, env=NO_ENV)
+    assert str(caught.value) == (
+        "pipelines/typo.py, line 2, field batch_sise: unknown field 'batch_sise'"
+        " (did you mean 'batch_size'?)"
+    )

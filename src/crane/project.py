@@ -26,6 +26,8 @@ from crane.config.loader import (
     Document,
     SpecError,
     apply_defaults,
+    error_location,
+    error_reason,
     load_pipeline_document,
     load_project_document,
     read_document,
@@ -389,10 +391,13 @@ def _python_error(error: Exception, path: Path, display: str) -> ConfigError:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
     line = frames[-1].lineno if frames else None
     if isinstance(error, ValidationError):
+        from crane.config import spec as spec_models
+
+        model = getattr(spec_models, error.title, None)  # the model whose call failed
         problems = []
         for err in error.errors():
-            loc = ".".join(str(k) for k in err["loc"]) or None
-            problems.append((display, line, loc, str(err["msg"]).removeprefix("Value error, ")))
+            loc = ".".join(str(k) for k in error_location(err)) or None
+            problems.append((display, line, loc, error_reason(model, err)))
         return SpecError(problems)
     if isinstance(error, ConfigError):
         return SpecError([(display, line, None, error.detail)])

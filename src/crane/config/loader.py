@@ -161,17 +161,27 @@ def validate(model: type[M], data: Any, doc: Document, prefix: KeyPath = ()) -> 
 def _problem(
     model: type[BaseModel], doc: Document, prefix: KeyPath, err: Any
 ) -> tuple[str, int | None, str | None, str]:
-    loc = tuple(k for k in err["loc"] if not _is_type_tag(k))
+    loc = error_location(err)
     path = prefix + loc
+    return (doc.display, doc.line_of(path), _dotted(path) or None, error_reason(model, err))
+
+
+def error_location(err: Any) -> KeyPath:
+    """A pydantic error's location as spec keys (without the union member tags)."""
+    return tuple(k for k in err["loc"] if not _is_type_tag(k))
+
+
+def error_reason(model: type[BaseModel] | None, err: Any) -> str:
+    """A pydantic error in the words a spec author needs, with "did you mean" for names."""
+    loc = error_location(err)
     reason = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden" and loc:
-        reason = f"unknown field {loc[-1]!r}" + _did_you_mean(
-            str(loc[-1]), _field_names(model, loc[:-1])
-        )
+        known = _field_names(model, loc[:-1]) if model is not None else []
+        reason = f"unknown field {loc[-1]!r}" + _did_you_mean(str(loc[-1]), known)
     elif err["type"] == "literal_error" and isinstance(err.get("input"), str):
         expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
         reason += _did_you_mean(err["input"], expected)
-    return (doc.display, doc.line_of(path), _dotted(path) or None, reason)
+    return reason
 
 
 def _did_you_mean(name: str, known: Sequence[str]) -> str:
