@@ -323,3 +323,59 @@ def test_a_value_with_more_decimals_than_declared_is_quarantined_not_rounded(eng
         (2, Decimal("1.50"), Decimal("1.50")),
         (4, Decimal("2.00"), None),
     ]
+
+
+@pytest.mark.parametrize(
+    "target", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)]
+)
+def test_a_batch_over_the_quarantine_ratio_keeps_its_quarantined_rows(tmp_path, target, request):
+    """The ratio failure says "inspect _crane.quarantine for this run", but the rows were
+    rolled back with the refused batch. Now they and the failed run record commit; no row
+    is published and the watermark stays."""
+    import duckdb
+
+    from crane.pipelines.runner import run_pipeline
+
+    source_path = tmp_path / "source.duckdb"
+    src = duckdb.connect(str(source_path))
+    src.execute(
+        "CREATE TABLE orders AS SELECT * FROM (VALUES (1, TIMESTAMP '2024-01-01', 'a'), "
+        "(2, TIMESTAMP '2024-01-02', NULL), (3, TIMESTAMP '2024-01-03', NULL)) t(id, ts, name)"
+    )
+    src.close()
+    if target == "duckdb":
+        target_url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "main"
+    else:
+        target_url = request.getfixturevalue("pg_connector").url.raw
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+    spec = PipelineSpec(
+        name=f"ratio_{uuid.uuid4().hex[:6]}",
+        source={"table": "orders"},
+        target={"table": "orders", "schema": schema},
+        extract={"strategy": "incremental", "cursor": "ts"},
+        load={"strategy": "merge", "primary_key": ["id"], "max_quarantine_ratio": 0.5},
+        columns={"name": {"nullable": False}},
+        max_retries=0,
+    )
+    result = run_pipeline(spec, source_url=f"duckdb:///{source_path}", target_url=target_url)
+    assert result.status == "failed" and "max_quarantine_ratio" in str(result.error)
+    assert (result.rows_extracted, result.rows_loaded, result.rows_quarantined) == (3, 0, 2)
+    with connect(target_url) as con:
+        rows = con.execute(
+            'SELECT "reason", "row_json" FROM "_crane"."quarantine" WHERE "run_id" = %s'
+            if target == "postgres"
+            else 'SELECT "reason", "row_json" FROM "_crane"."quarantine" WHERE "run_id" = ?',
+            [result.run_id],
+        )
+        assert sorted(json.loads(j)["id"] for _, j in rows) == [2, 3]
+        assert {r for r, _ in rows} == {"NULL in NOT NULL column"}
+        runs = con.execute(
+            'SELECT "status", "rows_loaded", "rows_quarantined" FROM "_crane"."runs" '
+            f"WHERE \"pipeline\" = '{spec.name}'"
+        )
+        assert runs == [("failed", 0, 2)]  # recorded once, with what it quarantined
+        assert con.table_schema(TableRef("orders", schema)) is None  # nothing published
+        marks = con.execute(
+            f'SELECT count(*) FROM "_crane"."watermarks" WHERE "pipeline" = \'{spec.name}\''
+        )
+        assert marks == [(0,)]

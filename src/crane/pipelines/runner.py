@@ -153,6 +153,7 @@ class _Run:
     # column schemas for lineage facets, known once rows are staged / published
     input_schema: pa.Schema | None = None
     output_schema: pa.Schema | None = None
+    recorded: bool = False  # the failed run's record already committed (quarantine limit)
 
     @property
     def secrets(self) -> list[str]:
@@ -300,35 +301,63 @@ def target_table(spec: PipelineSpec, target: Connector) -> TableRef:
 
 
 def _publish(run: _Run, target: Connector, staged: Staged, plan: ExtractPlan) -> None:
-    """Validate, evolve the schema, load and write state: one transaction, one COMMIT."""
-    spec, result = run.spec, run.result
-    table = target_table(spec, target)
+    """Validate, evolve the schema, load and write state: one transaction, one COMMIT.
+
+    A batch over ``max_quarantine_ratio`` loads nothing and moves no watermark, but its
+    quarantined rows and its failed run record commit, so the hint to inspect
+    ``_crane.quarantine`` for the run finds them (a rollback would leave nothing).
+    """
+    table = target_table(run.spec, target)
     with target.transaction():
         _crash_point("validate:before")
         with run.phase("validate"):
-            _validate(run, target, staged)
-        _crash_point("validate:after")
-        with run.phase("schema"):
-            columns = _evolve(run, target, staged.table, table)
-        _crash_point("schema:after")
-        with run.phase("publish"):
-            _load(run, target, staged.table, table, plan, columns)
-        _crash_point("publish:after")
-        started = time.perf_counter()
-        if plan.new_watermark is not None:
-            store.write_watermark(target, spec.name, plan.new_watermark, result.run_id)
-            result.watermark_after = plan.new_watermark.value
+            refused = _validate(run, target, staged)
+        if refused is None:
+            _crash_point("validate:after")
+            _load_and_record(run, target, staged, plan, table)
         else:
-            result.watermark_after = result.watermark_before
-        _crash_point("state:watermark")
-        result.status = "success"
-        result.phases["state"] = round(time.perf_counter() - started, 6)  # so far: recorded too
-        _finish(result)
-        store.record_run(target, _record(run, table))
-        _crash_point("commit:before")
+            _record_refusal(run, target, table, refused)
+    if refused is not None:
+        run.recorded = True  # committed: the failure needs no record of its own
+        raise refused
 
 
-def _validate(run: _Run, target: Connector, staged: Staged) -> None:
+def _record_refusal(run: _Run, target: Connector, table: TableRef, error: Exception) -> None:
+    result = run.result
+    result.status, result.error, result.exception = "failed", run.mask(str(error)), error
+    result.rows_loaded = result.rows_deduplicated = 0
+    result.watermark_after = result.watermark_before
+    _finish(result)
+    store.record_run(target, _record(run, table))
+
+
+def _load_and_record(
+    run: _Run, target: Connector, staged: Staged, plan: ExtractPlan, table: TableRef
+) -> None:
+    spec, result = run.spec, run.result
+    with run.phase("schema"):
+        columns = _evolve(run, target, staged.table, table)
+    _crash_point("schema:after")
+    with run.phase("publish"):
+        _load(run, target, staged.table, table, plan, columns)
+    _crash_point("publish:after")
+    started = time.perf_counter()
+    if plan.new_watermark is not None:
+        store.write_watermark(target, spec.name, plan.new_watermark, result.run_id)
+        result.watermark_after = plan.new_watermark.value
+    else:
+        result.watermark_after = result.watermark_before
+    _crash_point("state:watermark")
+    result.status = "success"
+    result.phases["state"] = round(time.perf_counter() - started, 6)  # so far: recorded too
+    _finish(result)
+    store.record_run(target, _record(run, table))
+    _crash_point("commit:before")
+
+
+def _validate(run: _Run, target: Connector, staged: Staged) -> Exception | None:
+    """Quarantine bad rows; the error refusing the batch if too many were bad."""
+    from crane.errors import QuarantineLimitError
     from crane.pipelines.validate import check_ratio, validate_staging
 
     outcome = validate_staging(
@@ -339,10 +368,14 @@ def _validate(run: _Run, target: Connector, staged: Staged) -> None:
         source_name=_source_name(run),
         rows_in=staged.rows,
     )
-    check_ratio(outcome, run.spec)
     run.result.rows_quarantined = outcome.rows_quarantined
     run.result.rows_deduplicated = outcome.rows_deduplicated
     run.result.rows_loaded = outcome.rows_valid
+    try:
+        check_ratio(outcome, run.spec)
+    except QuarantineLimitError as error:
+        return error
+    return None
 
 
 def _evolve(run: _Run, target: Connector, staging: TableRef, table: TableRef) -> list[str]:
@@ -422,6 +455,10 @@ def _fail(run: _Run, error: BaseException) -> None:
     result.status = "failed"
     result.error = run.mask(str(error))
     result.exception = error
+    if run.recorded:  # recorded with its quarantined rows, in the run's own transaction
+        return
+    # the attempt's transaction rolled back: nothing was loaded or quarantined
+    result.rows_loaded = result.rows_quarantined = result.rows_deduplicated = 0
     _finish(result)
     try:
         with connect(run.target_url) as target, target.transaction():
