@@ -163,6 +163,8 @@ def test_failed_run_is_recorded_and_changes_nothing(pg_schema, duck_url):
     records = list_runs(duck_url, 5)
     assert [r["status"] for r in records] == ["failed", "success"]
     assert records[0]["error"] and records[0]["watermark_after"] is None
+    # the schema change refused the batch after validation: nothing counts as loaded
+    assert failed.rows_loaded == 0 and records[0]["rows_loaded"] == 0
     con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
     mark = con.execute("SELECT value FROM _crane.watermarks").fetchall()
     amounts = con.execute("SELECT count(*) FROM strict WHERE amount IS NOT NULL").fetchall()
