@@ -194,7 +194,12 @@ def test_star_schema_two_days(wh: tuple[Connector, str, str]) -> None:
         (20240302, 4),
         (20240303, 7),
     ]
-    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_date") == [(2,)]
+    # two days, and the unknown day (-1) the facts' foreign keys may point at
+    assert _rows(con, f"SELECT date_key FROM {gold}.dim_date ORDER BY 1") == [
+        (-1,),
+        (20240302,),
+        (20240303,),
+    ]
 
     again = load_model(con, model)  # a rerun changes nothing
     by_name = {o.name: o for o in again.objects}
@@ -473,3 +478,51 @@ def test_date_dimension_takes_its_calendar_from_the_model(wh: tuple[Connector, s
         (20240630, 2024, 12, False, "Founders"),  # a Sunday, not a weekend day here
         (20240701, 2025, 1, False, None),
     ]
+
+
+def test_a_missing_date_points_at_the_unknown_day(wh: tuple[Connector, str, str]) -> None:
+    """An order not shipped yet (ship_date NULL) failed the whole fact load on the foreign
+    key to dim_date (key -1 had no row); as an accumulating snapshot's event its -1 was
+    the "earliest" day and held the milestone forever."""
+    con, raw, gold = wh
+    dates = "SELECT DATE '2024-03-01' AS first_day, DATE '2024-03-31' AS last_day"
+    roles = [{"dimension": "date", "role": "ordered"}, {"dimension": "date", "role": "shipped"}]
+    events = (
+        f"SELECT order_id, 'ordered' AS milestone, ordered_at AS milestone_at FROM {raw}.orders"
+        f" UNION ALL SELECT order_id, 'shipped', shipped_at FROM {raw}.orders"
+    )
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [{"name": "date", "kind": "date", "source": dates}],
+            "facts": [
+                {
+                    "name": "orders",
+                    "grain": ["order_id"],
+                    "dimensions": roles,
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": "SELECT order_id, ordered_at AS ordered, shipped_at AS shipped"
+                    f" FROM {raw}.orders",
+                },
+                {
+                    "name": "flow",
+                    "type": "accumulating_snapshot",
+                    "grain": ["order_id"],
+                    "dimensions": roles,
+                    "milestones": ["ordered", "shipped"],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": events,
+                },
+            ],
+        }
+    )
+    con.execute(f"CREATE TABLE {raw}.orders (order_id INT, ordered_at TIMESTAMP, shipped_at DATE)")
+    con.execute(f"INSERT INTO {raw}.orders VALUES (1, {_ts('02 10:00:00')}, NULL)")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    keys = "SELECT order_id, ordered_key, shipped_key FROM {}.{} ORDER BY 1"
+    assert _rows(con, keys.format(gold, "fact_orders")) == [(1, 20240302, -1)]
+    assert _rows(con, keys.format(gold, "fact_flow")) == [(1, 20240302, None)]
+    con.execute(f"UPDATE {raw}.orders SET shipped_at = DATE '2024-03-05'")
+    load_model(con, model)
+    assert _rows(con, keys.format(gold, "fact_flow")) == [(1, 20240302, 20240305)]

@@ -341,6 +341,7 @@ def _load_fact(
     from crane.warehouse import facts
 
     lookups, date_keys = fact_keys(model, fact)
+    _unknown_days(con, model, fact)
     target = fact.ref(model.schema_)
     measures = tuple(m.name for m in fact.measures)
     degenerate = tuple(d.name for d in fact.degenerate)
@@ -405,7 +406,10 @@ def _load_accumulating(
     grain = [g for g in fact.grain if g in {d.name for d in fact.degenerate}]
     others = [d.name for d in fact.degenerate if d.name not in grain]
     measures = [m.name for m in fact.measures]
-    event = exp.alias_(date_key_expr(facts.DateKey(EVENT_KEY, MILESTONE_AT), S), EVENT_KEY)
+    # an event without a time has not happened: NULL, never the unknown day, which as
+    # the "earliest" key would hold the milestone forever
+    day = date_key_expr(facts.DateKey(EVENT_KEY, MILESTONE_AT), S, null_is_unknown=False)
+    event = exp.alias_(day, EVENT_KEY)
     rows, names, _ = fact_rows(
         exp.select(exp.Star()).from_(table(stage)),
         [*grain, *others, *measures, MILESTONE],
@@ -475,15 +479,41 @@ def lookup_dimension(model: Model, dim: DimensionSpec) -> Dimension:
     """The fact loaders' view of a dimension; its unknown member fills NOT NULL columns."""
     from crane.warehouse.facts import Dimension
 
+    flag = INFERRED if dim.attribute(INFERRED) is not None else None
+    return Dimension.from_scd(
+        dim.scd_table(model.schema_), inferred_flag=flag, unknown_values=_placeholders(model, dim)
+    )
+
+
+def _placeholders(model: Model, dim: DimensionSpec) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for column in dim.columns(model):
         if column.nullable or column.role not in ("business_key", "attribute"):
             continue
         values[column.name] = placeholder(column.type)
-    flag = INFERRED if dim.attribute(INFERRED) is not None else None
-    return Dimension.from_scd(
-        dim.scd_table(model.schema_), inferred_flag=flag, unknown_values=values
-    )
+    return values
+
+
+def _unknown_days(con: Connector, model: Model, fact: FactSpec) -> None:
+    """The unknown day (key -1) in each date dimension the fact references: a fact row
+    with a NULL date points there, and the foreign key needs the row."""
+    from crane.warehouse.facts import Dimension, build_unknown_member
+
+    names = {r.dimension for r in fact.dimensions}
+    for dim in model.dimensions:
+        if dim.kind != "date" or dim.name not in names:
+            continue
+        day = Dimension(
+            dim.ref(model.schema_),
+            tuple(dim.business_key),
+            dim.key_column,
+            effective_from=None,
+            effective_to=None,
+            is_current=None,
+            inferred_flag=None,
+            unknown_values=_placeholders(model, dim),
+        )
+        con.execute(build_unknown_member(day))
 
 
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|DECIMAL|NUMERIC|FLOAT|DOUBLE|REAL)")

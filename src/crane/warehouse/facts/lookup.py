@@ -106,7 +106,9 @@ class DateKey:
     unknown_key: int = -1
 
 
-def date_key_expr(key: DateKey, alias: str) -> exp.Expr:
+def date_key_expr(key: DateKey, alias: str, *, null_is_unknown: bool = True) -> exp.Expr:
+    """``yyyymmdd`` of the staged date; a NULL date is ``key.unknown_key`` unless
+    ``null_is_unknown`` is false (an accumulating snapshot's milestone not reached yet)."""
     day = col(key.source_column, alias)
 
     def part(name: str) -> exp.Expr:
@@ -121,6 +123,8 @@ def date_key_expr(key: DateKey, alias: str) -> exp.Expr:
         ),
         expression=part("DAY"),
     )
+    if not null_is_unknown:
+        return value
     return exp.Coalesce(this=value, expressions=[exp.Literal.number(key.unknown_key)])
 
 
