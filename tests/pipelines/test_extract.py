@@ -528,3 +528,48 @@ def test_a_missing_source_table_is_named_not_blamed_on_the_cursor(pg_schema, duc
     error = str(result.error)
     assert error.startswith(f'table "{pg_schema}"."nope": cannot read the source')
     assert "does not exist" in error and "cursor" not in error
+
+
+def _west_writer(autocommit: bool = True):
+    """An app session stamping a naive ``timestamp`` in a zone west of the server's (JDBC
+    sets the JVM's zone): its ``now()`` reads hours behind crane's clock."""
+    con = pg()
+    con.execute("SET TimeZone = 'America/New_York'")
+    con.autocommit = autocommit
+    return con
+
+
+def _naive_orders(schema: str) -> None:
+    with pg() as con:
+        con.execute(
+            f'CREATE TABLE "{schema}".orders (id bigint PRIMARY KEY, '
+            "updated_at timestamp NOT NULL DEFAULT now(), amount numeric(10,2), name text)"
+        )
+
+
+@pytest.mark.integration
+def test_naive_cursor_stamped_west_of_the_server_misses_no_row(pg_schema, duck_url):
+    """The clock bound sat hours in the rows' future: every row written after the first
+    run fell below the next window and was never loaded."""
+    _naive_orders(pg_schema)
+    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES (%s, 1, %s)'
+    append = {"strategy": "append", "primary_key": []}
+    pipeline = spec("west", source={"schema": pg_schema}, load=append)
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    with _west_writer() as writer:
+        writer.execute(insert, [1, "first"])
+        run_pipeline(pipeline, **urls).raise_for_status()
+        writer.execute(insert, [2, "second"])
+        writer.execute(insert, [3, "third"])
+        assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 2
+        t1 = _west_writer(autocommit=False)  # stamps early, commits late
+        t1.execute(insert, [4, "late"])
+        time.sleep(0.05)
+        writer.execute(insert, [5, "early"])
+        during = run_pipeline(pipeline, **urls).raise_for_status()
+        t1.commit()
+        t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.rows_loaded + after.rows_loaded == 2
+    target = duck_rows(duck_url.removeprefix("duckdb:///"), "west")
+    assert target == pg_rows(pg_schema)  # every row, none twice

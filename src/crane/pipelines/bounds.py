@@ -28,6 +28,9 @@ are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`
   (a pool with autocommit off) never hold the window back.
 * SQLite and DuckDB: one writer at a time, so every committed row is visible and
   ``max(cursor)`` is safe; the window is ``(watermark, max]``.
+* Naive cursors (``timestamp``, ``date``) are stamped by the writer's session zone,
+  which may be west of ours: the bound is then the newest committed value (less the
+  same margin) instead of a clock hours ahead of the rows (see `_behind_the_clock`).
 * Integer cursors (any engine): the window is ``(watermark, max(cursor)]`` read at
   extract start. Ids handed out by a sequence can commit out of order on a
   multi-writer source, and no catalog says which ids are still in flight: use a
@@ -147,7 +150,38 @@ def upper_bound(
         return Bound(now - margin, inclusive=False, held_back=held_back)
     local = naive.replace(tzinfo=None) - margin
     value = local.date() if kind == "date" else local
-    return Bound(value, inclusive=False, held_back=held_back)
+    return _behind_the_clock(source, relation, cursor, value, margin, held_back) or Bound(
+        value, inclusive=False, held_back=held_back
+    )
+
+
+def _behind_the_clock(
+    source: Connector,
+    relation: exp.Expr,
+    cursor: str,
+    clock: Any,
+    margin: dt.timedelta,
+    held_back: float,
+) -> Bound | None:
+    """A bound at the newest committed value when the rows' clock runs behind ours.
+
+    A naive cursor is stamped in the *writer's* zone: an app session west of ours (JDBC
+    sets the JVM's zone) writes 21:00 while our clock says 02:00, so a clock bound sits
+    hours in the rows' future and every later row falls below the next window. The
+    newest value, less the same margin, is safe whatever the writer's zone: an open
+    writer's rows are stamped at or after (its now - held_back) >= (newest - held_back).
+    """
+    newest = max_cursor(source, relation, cursor)
+    try:
+        if newest is None or not newest < clock:
+            return None
+    except TypeError:  # not comparable with the clock (e.g. text): keep the clock bound
+        return None
+    if not margin:
+        return Bound(newest, inclusive=True, held_back=held_back)
+    if isinstance(newest, dt.datetime):
+        return Bound(newest - margin, inclusive=False, held_back=held_back)
+    return Bound(newest, inclusive=False, held_back=held_back)  # a date: re-read next run
 
 
 def max_cursor(source: Connector, relation: exp.Expr, cursor: str) -> Any:
