@@ -142,7 +142,12 @@ def test_physical_problems_name_the_option_field(tmp_path):
     )
     with pytest.raises(SpecError) as caught:
         validate(load_models(write_model(tmp_path, text)))
-    assert caught.value.problems[0][1:3] == (7, "dimensions[0].physical.bigquery.cluster_by")
+    where = [p[1:3] for p in caught.value.problems]
+    assert (7, "dimensions[0].physical.bigquery.cluster_by") in where
+    # the identity keys BigQuery cannot make are reported on the engine's options
+    assert (6, "dimensions[0].physical.bigquery") in where
+    reasons = [p[3] for p in caught.value.problems]
+    assert "cluster_by names column 'k' twice" in reasons
 
 
 def test_scd_columns_group_attributes_by_type():
@@ -366,3 +371,40 @@ def test_a_calendar_is_checked_and_only_for_date_dimensions(tmp_path):
     assert [p[1:] for p in found] == [
         (5, "dimensions[0].calendar", "a calendar belongs to a date dimension (kind: date)")
     ]
+
+
+def test_bigquery_options_are_checked_against_bigquery_columns(tmp_path):
+    """Passed validate, failed in BigQuery: clustering by a FLOAT64 measure, partitioning by
+    a key that is text there (hash keys), identity keys BigQuery cannot make."""
+    text = (
+        "dimensions:\n"
+        "  - name: customer\n"
+        "    business_key: customer_id\n"
+        "    attributes: [{name: customer_id, type: INTEGER}]\n"
+        "    physical: {bigquery: {surrogate_key: hash}}\n"
+        "  - name: store\n"
+        "    business_key: store_id\n"
+        "    attributes: [{name: store_id, type: INTEGER}]\n"
+        "    physical: {bigquery: {cluster_by: [store_id]}}\n"
+        "facts:\n"
+        "  - name: sales\n"
+        "    grain: [customer]\n"
+        "    dimensions: [customer]\n"
+        "    measures: [{name: amount, type: DOUBLE}]\n"
+        "    physical:\n"
+        "      bigquery: {cluster_by: [amount], partition_by: customer_key}\n"
+    )
+    found = {(p[1], p[2]): p[3] for p in problems(load_models(write_model(tmp_path, text)))}
+    assert set(found) == {
+        (9, "dimensions[1].physical.bigquery"),
+        (16, "facts[0].physical.bigquery.cluster_by"),
+        (16, "facts[0].physical.bigquery.partition_by"),
+    }
+    assert found[(9, "dimensions[1].physical.bigquery")].startswith(
+        "bigquery cannot generate identity surrogate keys"
+    )
+    assert (
+        "'amount' is DOUBLE; bigquery needs one of"
+        in found[(16, "facts[0].physical.bigquery.cluster_by")]
+    )
+    assert "'customer_key' is VARCHAR(32)" in found[(16, "facts[0].physical.bigquery.partition_by")]

@@ -66,6 +66,29 @@ NUMERIC_TYPES = (
 )
 
 
+# BigQuery clusters by "top-level, non-repeated, simple-type" columns: never FLOAT64,
+# JSON, STRUCT or ARRAY (https://cloud.google.com/bigquery/docs/clustered-tables)
+BQ_CLUSTER_TYPES = (
+    *INT_TYPES,
+    "TINYINT",
+    "DECIMAL",
+    "NUMERIC",
+    "BIGNUMERIC",
+    "BOOLEAN",
+    "BOOL",
+    "TEXT",
+    "VARCHAR",
+    "CHAR",
+    "STRING",
+    "DATE",
+    "DATETIME",
+    "TIMESTAMP",
+    "TIMESTAMPTZ",
+    "TIMESTAMP_NTZ",
+    "GEOGRAPHY",
+)
+
+
 @dataclass(frozen=True)
 class OptionRule:
     """One physical option an engine accepts, and its limits."""
@@ -172,7 +195,9 @@ DIALECTS: dict[str, WarehouseDialect] = {
             "partition_range": OptionRule(
                 "int_range", "[start, end, interval] of an integer partition (RANGE_BUCKET)"
             ),
-            "cluster_by": OptionRule("columns", "clustering columns", max_columns=4),
+            "cluster_by": OptionRule(
+                "columns", "clustering columns", max_columns=4, column_types=BQ_CLUSTER_TYPES
+            ),
             "surrogate_key": OptionRule(
                 "choice", "key strategy used on BigQuery instead of the model's", choices=("hash",)
             ),
@@ -341,6 +366,8 @@ def _check_columns(
     if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
         return [f"{name} must name one or more columns"]
     problems = [f"{name} names unknown column {c!r}" for c in cols if c not in columns]
+    repeated = [c for c in dict.fromkeys(cols) if cols.count(c) > 1]
+    problems += [f"{name} names column {c!r} twice" for c in repeated]
     if rule.max_columns is not None and len(cols) > rule.max_columns:
         problems.append(
             f"{engine} allows at most {rule.max_columns} {name} columns, got {len(cols)}"

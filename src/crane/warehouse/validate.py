@@ -239,15 +239,43 @@ def _duplicates(out: _Collector, kind: str, i: int, names: list[str], what: str 
 
 
 def _physical(out: _Collector, model: Model, kind: str, i: int, obj: TableSpec) -> None:
-    columns = {c.name: c.type for c in obj.columns(model)}  # type: ignore[attr-defined]
     pk = primary_key(obj)
     for engine, options in obj.physical.items():
         if not isinstance(options, dict):
             out.add(kind, i, ("physical", engine), "physical options must be a mapping")
             continue
+        if isinstance(obj, DimensionSpec):
+            _key_strategy(out, kind, i, obj, engine)
+        columns = _engine_types(obj, model, engine)
         for option, reason in dialects.check_physical(engine, options, columns, pk):
             rel: Path = ("physical", engine, option) if option else ("physical", engine)
             out.add(kind, i, rel, reason)
+
+
+def _key_strategy(out: _Collector, kind: str, i: int, dim: DimensionSpec, engine: str) -> None:
+    """A dimension given options for an engine must have keys that engine can make."""
+    from crane.errors import UnknownNameError
+    from crane.warehouse.ddl import DdlError, key_strategy
+
+    try:
+        key_strategy(dim, engine)
+    except UnknownNameError:
+        return  # the unknown engine is reported by the option check
+    except DdlError as error:
+        out.add(kind, i, ("physical", engine), f"{error.detail} ({error.hint})")
+
+
+def _engine_types(obj: TableSpec, model: Model, engine: str) -> dict[str, str]:
+    """Column types as ``engine`` stores them: keys switched to ``hash`` there are text, so a
+    BigQuery partition on such a key is refused here rather than by BigQuery."""
+    from crane.errors import CraneError
+    from crane.warehouse.ddl import engine_columns
+
+    try:
+        columns = engine_columns(obj, model, engine)
+    except CraneError:  # an unknown engine or key strategy: reported on its own
+        columns = obj.columns(model)
+    return {c.name: c.type for c in columns}
 
 
 def primary_key(obj: TableSpec) -> list[str]:
