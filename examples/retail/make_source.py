@@ -4,8 +4,9 @@
     python make_source.py change            # updates + inserts + one late update + one delete
     python make_source.py compare           # source vs warehouse row counts (exit 1 if they differ)
 
-The database is SQLite at ``.demo/shop.sqlite`` beside this file unless
-``--url`` (or ``RETAIL_SOURCE_URL``) names a PostgreSQL or MariaDB database.
+The database is the demo project's ``source`` connection, as ``crane run`` sees
+it: SQLite at ``.demo/shop.sqlite`` beside this file unless ``RETAIL_SOURCE_URL``
+or the ``SOURCE_DB_*`` variables (or ``--url``) name a PostgreSQL or MariaDB database.
 The data is seeded, so every run produces the same rows, with the mess real
 shops have: duplicate e-mails in different case, malformed e-mails, stray
 spaces and case in statuses, missing phones and cities, online orders with no
@@ -15,7 +16,6 @@ store, and an update that commits late with an older timestamp.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_URL = f"sqlite:///{HERE / '.demo' / 'shop.sqlite'}"
 WAREHOUSE = HERE / ".demo" / "warehouse.duckdb"
 TABLES = ("stores", "products", "customers", "orders", "order_items", "inventory")
 LATE_ORDER = 17  # the order whose update commits late, with an older timestamp
@@ -463,15 +462,32 @@ def compare(src: Source, warehouse: Path) -> int:
     return 1 if failures else 0
 
 
+def project_source_url() -> str:
+    """The project's ``source`` connection as crane resolves it, so that this script and
+    ``crane run`` agree on the database whichever way it was named (crane.yml, env, .env)."""
+    from crane.project import Project
+
+    return Project.load(HERE).connection_url("source")
+
+
+def shown(url: str) -> str:
+    """``url`` as it may be printed: password masked, this folder left out of file paths."""
+    from crane.connectors.base import ConnectionURL
+
+    return ConnectionURL.parse(url).masked.replace(f"{HERE}/", "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("create", "change", "compare"))
-    parser.add_argument("--url", default=os.environ.get("RETAIL_SOURCE_URL") or DEFAULT_URL)
+    parser.add_argument("--url", help="default: the project's source connection")
     parser.add_argument("--warehouse", type=Path, default=WAREHOUSE)
     args = parser.parse_args(argv)
-    src = Source(args.url)
+    url = args.url or project_source_url()
+    src = Source(url)
     try:
         if args.action == "create":
+            print(f"source database: {shown(url)}")
             create(src)
         elif args.action == "change":
             change(src)

@@ -4,6 +4,7 @@
 # change, updates, inserts, a late update, a delete), load again incrementally,
 # rebuild the star schema (history kept), query it, and check the data's quality.
 #   RETAIL_SOURCE_URL=postgresql://postgres@127.0.0.1:5432/test bash examples/retail/run_demo.sh
+# (or SOURCE_DB_HOST/NAME/USER/PASSWORD, as for any crane project)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,7 +22,12 @@ mkdir -p "$HERE/.demo"
 PATH="$(dirname "$PYTHON"):$PATH"
 export PATH
 
-step "1. Create the operational database (${RETAIL_SOURCE_URL:-SQLite: .demo/shop.sqlite})"
+# The demo's warehouse is its own DuckDB file, whatever warehouse the shell names for
+# real work (the history queries below read that file).
+unset CRANE_WAREHOUSE TARGET_DB_TYPE TARGET_DB_HOST TARGET_DB_PORT TARGET_DB_NAME \
+  TARGET_DB_USER TARGET_DB_PASSWORD
+
+step "1. Create the operational database (SQLite; RETAIL_SOURCE_URL or SOURCE_DB_* for PostgreSQL/MariaDB)"
 "$PYTHON" "$HERE/make_source.py" create
 
 step "2. Full load into the warehouse (.demo/warehouse.duckdb)"
