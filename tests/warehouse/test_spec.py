@@ -408,3 +408,40 @@ def test_bigquery_options_are_checked_against_bigquery_columns(tmp_path):
         in found[(16, "facts[0].physical.bigquery.cluster_by")]
     )
     assert "'customer_key' is VARCHAR(32)" in found[(16, "facts[0].physical.bigquery.partition_by")]
+
+
+def test_inferred_members_and_milestones_are_checked_before_a_load(tmp_path):
+    """Both passed `crane model validate` and failed only in `crane model load`."""
+    text = (
+        "dimensions:\n"
+        "  - name: customer\n"
+        "    business_key: customer_id\n"
+        "    surrogate_key: {strategy: hash}\n"
+        "    attributes: [{name: customer_id, type: INTEGER}]\n"
+        "facts:\n"
+        "  - name: flow\n"
+        "    type: accumulating_snapshot\n"
+        "    grain: [order_id]\n"
+        "    dimensions: [{dimension: customer, on_missing: infer}]\n"
+        "    degenerate: [{name: order_id, type: INT}]\n"
+        "    milestones: [customer]\n"
+    )
+    found = [p[1:] for p in problems(load_models(write_model(tmp_path, text)))]
+    assert found == [
+        (
+            12,
+            "facts[0].milestones[0]",
+            "milestone 'customer' must reference a date dimension, not 'customer'",
+        ),
+        (
+            10,
+            "facts[0].dimensions[0].on_missing",
+            "inferring customer members needs an "
+            "attribute {name: is_inferred, type: BOOLEAN} on dimension 'customer'",
+        ),
+        (
+            10,
+            "facts[0].dimensions[0].on_missing",
+            "inferred members need sequence keys; 'customer' has hash",
+        ),
+    ]

@@ -189,8 +189,14 @@ def _fact(out: _Collector, model: Model, i: int, fact: FactSpec) -> None:
     if fact.type == "periodic_snapshot" and fact.period is None:
         out.add(kind, i, ("period",), "a periodic snapshot needs a period (its date reference)")
     for j, name in enumerate(fact.milestones):
-        if fact.reference(name) is None:
+        ref = fact.reference(name)
+        if ref is None:
             out.add(kind, i, ("milestones", j), f"milestone {name!r} is not a reference")
+        elif (dim := model.dimension(ref.dimension)) is not None and dim.kind != "date":
+            reason = f"milestone {name!r} must reference a date dimension, not {dim.name!r}"
+            out.add(kind, i, ("milestones", j), reason)
+    for j, ref in enumerate(fact.dimensions):
+        _inferred(out, model, i, j, ref)
     _duplicates(out, kind, i, [c.name for c in fact.columns(model)])
     _duplicates(out, kind, i, [r.label for r in fact.dimensions], what="reference (give a role)")
     _refs(out, model, kind, i, "dimensions", fact.dimensions)
@@ -204,6 +210,24 @@ def _type(out: _Collector, kind: str, i: int, rel: Path, type_text: str) -> bool
         out.add(kind, i, rel, str(error))
         return False
     return True
+
+
+def _inferred(out: _Collector, model: Model, i: int, j: int, ref: DimensionRef) -> None:
+    """``on_missing: infer`` needs what `crane model load` needs, said before it runs."""
+    dim = model.dimension(ref.dimension)
+    if ref.on_missing != "infer" or dim is None:
+        return
+    where = ("dimensions", j, "on_missing")
+    if dim.attribute("is_inferred") is None:
+        reason = (
+            f"inferring {dim.name} members needs an attribute "
+            f"{{name: is_inferred, type: BOOLEAN}} on dimension {dim.name!r}"
+        )
+        out.add("facts", i, where, reason)
+    strategy = dim.surrogate_key.strategy
+    if strategy not in ("identity", "sequence"):
+        reason = f"inferred members need sequence keys; {dim.name!r} has {strategy}"
+        out.add("facts", i, where, reason)
 
 
 def _bridge(out: _Collector, model: Model, i: int, bridge: BridgeSpec) -> None:
