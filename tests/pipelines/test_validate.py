@@ -379,3 +379,25 @@ def test_a_batch_over_the_quarantine_ratio_keeps_its_quarantined_rows(tmp_path, 
             f'SELECT count(*) FROM "_crane"."watermarks" WHERE "pipeline" = \'{spec.name}\''
         )
         assert marks == [(0,)]
+
+
+@pytest.mark.parametrize("policy", ["evolve", "freeze"])
+def test_rows_breaking_the_existing_targets_own_rules_are_quarantined(engine, policy):
+    """A NULL for a NOT NULL column of a target the user created failed the whole
+    publish with the engine's error. It is quarantined like a contract violation; so is
+    text longer than the target's varchar(n) when no ``evolve`` widens the column."""
+    con, schema = engine
+    columns = "id int PRIMARY KEY, name text NOT NULL, code varchar(3)"
+    con.execute(f'CREATE TABLE "{schema}"."orders" ({columns})')
+    staging = stage(
+        con, schema, {"id": [1, 2, 3], "name": ["a", None, "c"], "code": ["ab", "x", "abcd"]}
+    )
+    result = validate(con, staging, pipeline(schema, on_schema_change=policy), 3)
+    expected = {"name: NULL in NOT NULL column of the target": 1}
+    if policy == "freeze" and con.dialect == "postgres":  # DuckDB keeps no varchar length
+        expected["code: longer than 3 characters (target)"] = 1
+    assert result.reasons == expected
+    reasons = {r for _, r, *_ in quarantined(con, schema)}
+    assert "NULL in NOT NULL column of the target" in reasons
+    if len(expected) == 2:
+        assert "value 'abcd' is longer than the target's 3 characters" in reasons

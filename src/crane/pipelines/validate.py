@@ -159,6 +159,7 @@ def _checks(batch: _Batch, schema: pa.Schema) -> list[_Check]:
                 column=key,
             )
     checks = [_null_check(k, "NULL in primary key column") for k in spec.load.primary_key]
+    checks += _target_checks(batch, names)
     for name, contract in spec.columns.items():
         if name not in names:
             raise LoadError(
@@ -172,6 +173,60 @@ def _checks(batch: _Batch, schema: pa.Schema) -> list[_Check]:
         if contract.type and not _fits_by_type(schema.field(name), contract.type):
             checks.append(_type_check(batch.target, name, contract.type, schema.field(name)))
     return checks
+
+
+def _target_checks(batch: _Batch, staged: set[str]) -> list[_Check]:
+    """What an existing target declares itself: a NOT NULL column, a ``varchar(n)``
+    length (unless the schema policy ``evolve`` widens it). A row breaking one failed the
+    whole publish with the engine's error; it is bad data like any other, so it is
+    quarantined with the target's rule as its reason."""
+    spec, checks = batch.spec, []
+    declared = {k for k in spec.load.primary_key} | {
+        n for n, c in spec.columns.items() if not c.nullable or c.type
+    }
+    for name, nullable, length in _target_columns(batch):
+        if name not in staged or name in declared:
+            continue
+        if not nullable:
+            checks.append(_null_check(name, "NULL in NOT NULL column of the target"))
+        if length is not None and spec.load.on_schema_change != "evolve":
+            checks.append(_length_check(name, int(length)))  # evolve widens the column
+    return checks
+
+
+def _target_columns(batch: _Batch) -> list[tuple[str, bool, int | None]]:
+    """(name, nullable, text length limit) of the target table's columns; none if it is
+    not there yet. ``information_schema.columns`` answers on every target engine."""
+    target, spec = batch.target, batch.spec
+    schema = spec.target.schema_ or target.default_schema
+    info = exp.table_("columns", db="information_schema")
+    where = exp.and_(
+        exp.column("table_schema").eq(
+            exp.Literal.string(schema) if schema else exp.func("DATABASE")
+        ),
+        exp.column("table_name").eq(exp.Literal.string(spec.target.table)),
+    )
+    if target.dialect == "duckdb":  # attached databases list their tables here too
+        where = exp.and_(where, exp.column("table_catalog").eq(exp.func("current_database")))
+    query = (
+        exp.select("column_name", "is_nullable", "character_maximum_length")
+        .from_(info)
+        .where(where)
+    )
+    return [
+        (str(n), str(nullable).upper() != "NO", size) for n, nullable, size in target.fetch(query)
+    ]
+
+
+def _length_check(name: str, length: int) -> _Check:
+    value = b.col(name, S)
+    text = exp.cast(value, exp.DataType.build("TEXT"))
+    fails = exp.GT(this=exp.Length(this=text), expression=exp.Literal.number(length))
+    shown = f"longer than the target's {length} characters"
+    reason = exp.func(
+        "CONCAT", exp.Literal.string("value '"), text.copy(), exp.Literal.string(f"' is {shown}")
+    )
+    return _Check(name, f"longer than {length} characters (target)", fails, reason)
 
 
 def _fits_by_type(staged: pa.Field, type_text: str) -> bool:
