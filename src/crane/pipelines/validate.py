@@ -181,16 +181,17 @@ def _target_checks(batch: _Batch, staged: set[str]) -> list[_Check]:
     whole publish with the engine's error; it is bad data like any other, so it is
     quarantined with the target's rule as its reason."""
     spec, checks = batch.spec, []
-    declared = {k for k in spec.load.primary_key} | {
-        n for n, c in spec.columns.items() if not c.nullable or c.type
-    }
+    # what the pipeline checks itself already (key and contract NULLs, declared types)
+    null_checked = {*spec.load.primary_key, *(n for n, c in spec.columns.items() if not c.nullable)}
+    typed = {n for n, c in spec.columns.items() if c.type}
     for name, nullable, length in _target_columns(batch):
-        if name not in staged or name in declared:
+        if name not in staged:
             continue
-        if not nullable:
+        if not nullable and name not in null_checked:
             checks.append(_null_check(name, "NULL in NOT NULL column of the target"))
-        if length is not None and spec.load.on_schema_change != "evolve":
-            checks.append(_length_check(name, int(length)))  # evolve widens the column
+        evolves = spec.load.on_schema_change == "evolve"  # it widens the column instead
+        if length is not None and not evolves and name not in typed:
+            checks.append(_length_check(name, int(length)))
     return checks
 
 
