@@ -526,3 +526,56 @@ def test_a_missing_date_points_at_the_unknown_day(wh: tuple[Connector, str, str]
     con.execute(f"UPDATE {raw}.orders SET shipped_at = DATE '2024-03-05'")
     load_model(con, model)
     assert _rows(con, keys.format(gold, "fact_flow")) == [(1, 20240302, 20240305)]
+
+
+def test_an_inferred_member_completed_keeps_one_version_with_a_row_hash(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """With `row_hash` declared, the completed inferred member kept a NULL hash: the SCD
+    load that followed saw a change and added a second, identical version."""
+    con, raw, gold = wh
+    attributes = [
+        {"name": "customer_id", "type": "INTEGER"},
+        {"name": "city", "type": "VARCHAR(20)", "scd": 2},
+        {"name": "is_inferred", "type": "BOOLEAN"},
+    ]
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "customer",
+                    "business_key": "customer_id",
+                    "attributes": attributes,
+                    "scd2_columns": {"row_hash": "row_hash"},
+                    "source": f"SELECT customer_id, city, updated_at FROM {raw}.customers",
+                }
+            ],
+            "facts": [
+                {
+                    "name": "sales",
+                    "grain": ["order_id"],
+                    "event_time": "placed_at",
+                    "dimensions": [{"dimension": "customer", "on_missing": "infer"}],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": f"SELECT order_id, customer_id, placed_at FROM {raw}.orders",
+                }
+            ],
+        }
+    )
+    columns = "customer_id INT, city VARCHAR(20), updated_at TIMESTAMP"
+    con.execute(f"CREATE TABLE {raw}.customers ({columns})")
+    con.execute(f"CREATE TABLE {raw}.orders (order_id INT, customer_id INT, placed_at TIMESTAMP)")
+    con.execute(f"INSERT INTO {raw}.orders VALUES (1, 7, {_ts('05 10:00:00')})")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)  # customer 7 is inferred from the sale
+    con.execute(f"INSERT INTO {raw}.customers VALUES (7, 'Oslo', {_ts('01 00:00:00')})")
+    load_model(con, model)
+    load_model(con, model)
+    versions = (
+        f"SELECT d.city, d.is_current, d.is_inferred FROM {gold}.dim_customer d"
+        f" JOIN {gold}.fact_sales f ON f.customer_key = d.customer_key"
+    )
+    assert _rows(con, versions) == [("Oslo", True, False)]
+    count = f"SELECT count(*) FROM {gold}.dim_customer WHERE customer_id = 7"
+    assert _rows(con, count) == [(1,)]

@@ -59,6 +59,10 @@ class Dimension:
     unknown_key: int | str = -1
     unknown_values: Mapping[str, Any] = field(default_factory=dict)
     key_strategy: Literal["sequence", "hash"] = "sequence"  # as ScdTable.surrogate_strategy
+    # a stored hash of the tracked columns (ScdTable.row_hash / type2): completing an
+    # inferred member must set it, or the next SCD load sees a change that is none
+    row_hash: str | None = None
+    tracked: tuple[str, ...] = ()
 
     @classmethod
     def from_scd(cls, scd: Any, **overrides: Any) -> Dimension:
@@ -72,6 +76,8 @@ class Dimension:
             "effective_to": scd.effective_to if history else None,
             "is_current": scd.is_current if history else None,
             "key_strategy": getattr(scd, "surrogate_strategy", "sequence"),
+            "row_hash": getattr(scd, "row_hash", None) if history else None,
+            "tracked": tuple(getattr(scd, "type2", ())),
         }
         if values["key_strategy"] == "hash":
             values["unknown_key"] = HASH_UNKNOWN_KEY  # a text key column: compare text
@@ -277,7 +283,7 @@ def complete_inferred(
     before the dimension's SCD load, in the same transaction.
     """
     assert dim.inferred_flag, "the dimension has no inferred flag column"
-    statement = build_complete_inferred(dim, batch, attributes, order_by)
+    statement = build_complete_inferred(dim, batch, attributes, order_by, con.dialect)
     flagged = exp.select(exp.Count(this=exp.Star())).from_(table(dim.table, "d"))
     flagged = flagged.where(exp.EQ(this=col(dim.inferred_flag, "d"), expression=exp.true()))
     with con.transaction():
@@ -288,7 +294,11 @@ def complete_inferred(
 
 
 def build_complete_inferred(
-    dim: Dimension, batch: TableRef, attributes: Sequence[str], order_by: str | None = None
+    dim: Dimension,
+    batch: TableRef,
+    attributes: Sequence[str],
+    order_by: str | None = None,
+    dialect: str = "duckdb",
 ) -> exp.Update:
     assert dim.inferred_flag
     keys = list(dim.business_key)
@@ -308,6 +318,11 @@ def build_complete_inferred(
     )
     sets = [exp.EQ(this=col(a), expression=col(a, "_crane_s")) for a in attributes]
     sets.append(exp.EQ(this=col(dim.inferred_flag), expression=exp.false()))
+    if dim.row_hash and dim.tracked and set(dim.tracked) <= set(attributes):
+        from crane.warehouse.scd.row_hash import row_hash_expr
+
+        value = row_hash_expr(dim.tracked, "_crane_s", dialect)
+        sets.append(exp.EQ(this=col(dim.row_hash), expression=value))
     match = [exp.EQ(this=qualified_col(k, dim.table), expression=col(k, "_crane_s")) for k in keys]
     match.append(exp.EQ(this=qualified_col(dim.inferred_flag, dim.table), expression=exp.true()))
     return exp.Update(
