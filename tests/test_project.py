@@ -284,3 +284,22 @@ def test_python_pipeline_typo_reads_like_a_yaml_one(project_dir):
         "pipelines/typo.py, line 2, field batch_sise: unknown field 'batch_sise'"
         " (did you mean 'batch_size'?)"
     )
+
+
+def test_unknown_connection_type_fails_at_load_naming_where_it_was_set(project_dir):
+    """A misspelt type used to pass `crane config show` and fail each pipeline at run time."""
+    env = Environment.of({"SOURCE_DB_TYPE": "postgress", "SOURCE_DB_HOST": "h"})
+    with pytest.raises(SpecError) as caught:
+        Project.load(project_dir, env=env)
+    assert str(caught.value).startswith(
+        "environment variable SOURCE_DB_TYPE: unknown connection type 'postgress'; known: "
+    )
+    assert "(did you mean 'postgres', 'postgresql'?)" in str(caught.value)
+    text = (project_dir / "crane.yml").read_text().replace("sqlite:///", "sqllite:///")
+    (project_dir / "crane.yml").write_text(text)
+    with pytest.raises(SpecError, match=r"^crane.yml, line 4, field connections.source.url: unkn"):
+        Project.load(project_dir, env=NO_ENV)
+    # a connection no pipeline uses (a connector still to come) does not stop the project
+    text = text.replace("sqllite:///", "sqlite:///") + "  later:\n    url: snowflake://acct/db\n"
+    (project_dir / "crane.yml").write_text(text)
+    assert Project.load(project_dir, env=NO_ENV).spec.connections["later"].url

@@ -143,6 +143,7 @@ class Project:
         project._check_urls(doc)
         project.settings = _settings(project, doc, origins, explicit=path is not None)
         project._load_pipelines(doc)
+        project._check_types(doc)  # after the pipelines: a Python file may register a connector
         return project
 
     def _register_secrets(self) -> None:
@@ -173,6 +174,29 @@ class Project:
                 ConnectionURL.parse(url)
             except ValueError:
                 raise doc.fail(path, _BAD_URL, _BAD_URL_HINT) from None
+
+    def _check_types(self, doc: Document) -> None:
+        """The connections pipelines use name known connectors, so a misspelt type fails
+        here, naming where it was set, instead of in every pipeline at run time. (A
+        connection nothing uses yet, e.g. for a connector still to come, is left alone.)"""
+        from crane.connectors.base import connectors
+
+        known = connectors.names()
+        from_env = conventional_connections(self.env)
+        used = set(from_env) | {self.spec.warehouse}
+        for spec in self.pipelines.values():
+            used |= {spec.source.connection, spec.target.connection or ""}
+        for name, conn in sorted(self.spec.connections.items()):
+            if name not in used:
+                continue
+            scheme = ConnectionURL.parse(connection_url(conn)).scheme
+            if scheme in known:
+                continue
+            reason = _unknown("connection type", scheme, known)
+            if name in from_env:
+                where = f"environment variable {conventional_variables(name)[0]}"
+                raise SpecError([(where, None, None, reason)])
+            raise doc.fail(("connections", name, "url" if conn.url else "type"), reason)
 
     def _load_pipelines(self, project_doc: Document) -> None:
         defaults = self.spec.defaults.model_dump()
