@@ -401,3 +401,28 @@ def test_rows_breaking_the_existing_targets_own_rules_are_quarantined(engine, po
     assert "NULL in NOT NULL column of the target" in reasons
     if len(expected) == 2:
         assert "value 'abcd' is longer than the target's 3 characters" in reasons
+
+
+def test_keep_last_keeps_the_newest_version_by_the_cursor_not_by_scan_order(engine):
+    """Staging holds rows in the order the source was scanned (heap order on PostgreSQL:
+    a newer version may sit on an earlier page); the version kept was the one scanned
+    last, so an older version could overwrite a newer one."""
+    con, schema = engine
+    staging = stage(
+        con,
+        schema,
+        {"id": [1, 2, 1, 1], "ts": [30, 5, 10, None], "v": ["newest", "b", "older", "none"]},
+    )
+    spec = PipelineSpec(
+        name="orders",
+        source={"table": "orders"},
+        target={"table": "orders", "schema": schema},
+        extract={"strategy": "incremental", "cursor": "ts"},
+        load={"strategy": "merge", "primary_key": ["id"], "duplicate_keys": "keep_last"},
+    )
+    result = validate(con, staging, spec, 4)
+    assert result.rows_deduplicated == 2
+    assert con.execute(f'SELECT "id", "v" FROM "{schema}"."stg" ORDER BY "id"') == [
+        (1, "newest"),
+        (2, "b"),
+    ]

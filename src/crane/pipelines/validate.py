@@ -533,11 +533,16 @@ def _sample_key(batch: _Batch) -> str:
 
 
 def _superseded(batch: _Batch, schema: pa.Schema) -> exp.Expr:
-    """Rows of a repeated key other than the last one (by ``_crane_row``, else row id)."""
+    """Rows of a repeated key other than the last one: the newest by the incremental
+    cursor, then by ``_crane_row`` (else row id). Staging's physical order is the order
+    the source was scanned in, which on PostgreSQL is heap order, not version order."""
     ident = _row_identity(batch)
     keys = [b.col(k) for k in batch.spec.load.primary_key]
-    order = exp.Ordered(this=b.col(ident), desc=True)
-    rank = exp.Window(this=exp.RowNumber(), partition_by=keys, order=exp.Order(expressions=[order]))
+    order = [exp.Ordered(this=b.col(ident), desc=True)]
+    cursor = batch.spec.extract.cursor
+    if cursor and cursor in schema.names:
+        order.insert(0, exp.Ordered(this=b.col(cursor), desc=True, nulls_first=False))
+    rank = exp.Window(this=exp.RowNumber(), partition_by=keys, order=exp.Order(expressions=order))
     ranked = exp.select(exp.alias_(b.col(ident), "rid"), exp.alias_(rank, "rn")).from_(
         b.table(batch.staging)
     )
