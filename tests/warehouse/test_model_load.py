@@ -579,3 +579,20 @@ def test_an_inferred_member_completed_keeps_one_version_with_a_row_hash(
     assert _rows(con, versions) == [("Oslo", True, False)]
     count = f"SELECT count(*) FROM {gold}.dim_customer WHERE customer_id = 7"
     assert _rows(con, count) == [(1,)]
+
+
+def test_a_date_dimension_over_empty_raw_tables_adds_no_days(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """min()/max() over a raw table with no rows yet is (NULL, NULL): the first load of a
+    new project failed with "must return one row", which it had returned."""
+    con, raw, gold = wh
+    con.execute(f"CREATE TABLE {raw}.orders (order_date DATE)")
+    source = f"SELECT min(order_date) AS first_day, max(order_date) AS last_day FROM {raw}.orders"
+    model = Model.model_validate(
+        {"schema": gold, "dimensions": [{"name": "date", "kind": "date", "source": source}]}
+    )
+    planner.apply(planner.plan(model, con), con)
+    assert load_model(con, model).objects[0].inserted == 0
+    con.execute(f"INSERT INTO {raw}.orders VALUES (DATE '2024-03-01'), (DATE '2024-03-02')")
+    assert load_model(con, model).objects[0].inserted == 2

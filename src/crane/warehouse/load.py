@@ -294,9 +294,17 @@ def _load_dates(
     from crane.warehouse.spec import Calendar
 
     rows = con.fetch(exp.select(exp.Star()).from_(table(stage)))
-    if len(rows) != 1 or len(rows[0]) < 2 or rows[0][0] is None or rows[0][1] is None:
+    if len(rows) != 1 or len(rows[0]) < 2:
         raise ConfigError(
             f"the source of date dimension {dim.name} must return one row (start, end)",
+            field="source",
+        )
+    if rows[0][0] is None and rows[0][1] is None:
+        return  # min()/max() over raw tables still empty: no days to add yet
+    if rows[0][0] is None or rows[0][1] is None:
+        raise ConfigError(
+            f"the source of date dimension {dim.name} returned start {rows[0][0]} and end "
+            f"{rows[0][1]}: both or neither must be NULL",
             field="source",
         )
     start, end = (_as_date(v) for v in rows[0][:2])
