@@ -150,7 +150,7 @@ class Project:
         for conn in self.spec.connections.values():
             if conn.password is not None:
                 secrets.register(conn.password.get_secret_value())
-            secrets.register_url(conn.url)
+            secrets.register_url(connection_url(conn))  # also secret-named options
         secrets.register_url(self.spec.warehouse)
 
     def _check_warehouse(self, doc: Document) -> None:

@@ -354,3 +354,22 @@ def test_a_run_leaves_nothing_for_git_to_track(project, capsys):
         check=True,
     ).stdout
     assert status == ""
+
+
+def test_config_show_masks_passwords_in_url_queries_and_options(tmp_path, capsys):
+    (tmp_path / "crane.yml").write_text(
+        "connections:\n"
+        "  source:\n    url: postgresql://app@db/shop?password=hunter22zz\n"
+        "  other:\n    type: postgresql\n    host: db\n    options: {sslpassword: sslsecret99}\n"
+    )
+    code, out, err = crane(capsys, "config", "show", "--json", "-p", tmp_path)
+    assert code == 0, err
+    assert "hunter22zz" not in out and "sslsecret99" not in out
+    values = {r["key"]: r["value"] for r in json.loads(out)}
+    assert values["connections.source"] == "postgresql://app@db/shop?password=***"
+    assert values["connections.other"] == "postgresql://db/?sslpassword=***"
+    secrets.forget_all()
+    from crane.project import Project
+
+    Project.load(tmp_path)  # loading makes the option's value a known secret
+    assert secrets.mask("bad passphrase sslsecret99") == "bad passphrase ***"

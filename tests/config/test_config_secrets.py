@@ -89,3 +89,15 @@ def test_logging_filter_masks_message_args_and_traceback():
 def test_secret_split_by_terminal_codes_is_still_masked():
     register("tok-3a9f-secret")
     assert mask("FROM missing_tok\x1b[4m-\x1b[0m3a9f-secret") == "FROM missing_***"
+
+
+def test_secret_query_parameters_masked_without_registration():
+    """libpq and most drivers take `?password=` (and `sslpassword`, tokens) in the URL."""
+    assert mask("postgresql://u@h/db?sslmode=require&password=hunter22zz&x=1") == (
+        "postgresql://u@h/db?sslmode=require&password=***&x=1"
+    )
+    assert mask("snowflake://acct/db?TOKEN=abc-def-9&warehouse=wh") == (
+        "snowflake://acct/db?TOKEN=***&warehouse=wh"
+    )
+    register_url("postgresql://h/db?sslpassword=s3cr3t-ssl")
+    assert mask("bad passphrase s3cr3t-ssl") == "bad passphrase ***"

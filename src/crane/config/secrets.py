@@ -5,7 +5,8 @@ and from URLs) and the values of environment variables whose names say they are
 secret (``*PASSWORD*``, ``*SECRET*``, ``*TOKEN*``, ``*KEY*``). `mask` replaces
 each known value (and its URL-encoded form) by ``***``; independently of what
 is known, it also blanks the password part of anything shaped like a URL
-(``scheme://user:pw@host``), so a secret typed inline is masked too.
+(``scheme://user:pw@host``) and secret-named query parameters (``?password=…``),
+so a secret typed inline is masked too.
 
 The registry is process-wide on purpose: a logging filter, an exception
 rendered by the CLI and a run record written by the runner must all agree.
@@ -17,7 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
 # Values shorter than this are not masked as free text: masking "pw" would
@@ -25,6 +26,12 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
+# ?password=… / &sslpassword=… / ?token=…: drivers take secrets in the query string too
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&][^=&#\s]*(?:PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL)[^=&#\s]*=)"
+    r"(?P<value>[^&#\s\"'<>\\]+)",  # quotes and backslashes end it: JSON and repr() around
+    re.IGNORECASE,
+)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -62,11 +69,13 @@ def register_url(url: str | None) -> None:
     if not url or "://" not in url:
         return
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return
     if password:
         register(unquote(password))
+    register(*(value for name, value in parse_qsl(parts.query) if is_secret_name(name)))
 
 
 def register_env(env: Mapping[str, str]) -> None:
@@ -106,7 +115,8 @@ def mask(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    return _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
 
 
 def mask_all(values: Iterable[str]) -> list[str]:
