@@ -241,3 +241,14 @@ def test_a_pipe_forced_to_be_a_terminal_gets_the_rich_table(project):
         )
         assert done.returncode == 0, done.stderr
         assert ("┃" in done.stdout) is drawn and "orders_etl" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["crane.cli.app", "crane.cli.output"])
+def test_docstring_examples_run(name, monkeypatch):
+    import doctest
+    import importlib
+
+    for variable in RICH_TERMINAL_VARIABLES:  # the examples print as on a pipe
+        monkeypatch.delenv(variable, raising=False)
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
