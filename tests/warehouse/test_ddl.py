@@ -285,3 +285,27 @@ def test_snowflake_ddl_runs_on_fakesnow(retail):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_name_the_engine_would_cut_is_refused():
+    """PostgreSQL cuts names to 63 bytes without an error: a long dimension and its
+    ``_current`` view became one name, and apply failed with '… is not a view'."""
+    name = "customer_order_line_item_fulfillment_shipment_events"  # dim_…_current: 64
+    model = Model(
+        dimensions=[
+            DimensionSpec(
+                name=name,
+                business_key="id",
+                surrogate_key={"name": "sk"},
+                attributes=[
+                    {"name": "id", "type": "INT"},
+                    {"name": "city", "type": "TEXT", "scd": 2},
+                ],
+            )
+        ]
+    )
+    with pytest.raises(
+        ddl.DdlError, match=f"name 'dim_{name}_current' is 64 bytes; postgres keeps 63"
+    ):
+        ddl.build(model, "postgres")
+    assert ddl.build(model, "duckdb") and ddl.build(model, "redshift")

@@ -100,7 +100,17 @@ class TableDef:
 
 
 def render(node: exp.Expr, dialect: WarehouseDialect) -> str:
-    """Text for ``dialect``; raises instead of dropping anything sqlglot cannot express."""
+    """Text for ``dialect``; raises instead of dropping anything sqlglot cannot express,
+    or of letting the engine cut a name too long for it (PostgreSQL keeps 63 bytes, so
+    ``dim_<long>`` and its ``dim_<long>_current`` view became one name)."""
+    for name in node.find_all(exp.Identifier):
+        size = len(str(name.this).encode())
+        if size > dialect.max_identifier:
+            raise DdlError(
+                f"name {name.this!r} is {size} bytes; {dialect.name} keeps "
+                f"{dialect.max_identifier} and would cut it",
+                hint="shorten the name, or give the object a shorter `table:`",
+            )
     return node.sql(dialect=dialect.sqlglot, unsupported_level=ErrorLevel.RAISE)
 
 
