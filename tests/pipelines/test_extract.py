@@ -573,3 +573,23 @@ def test_naive_cursor_stamped_west_of_the_server_misses_no_row(pg_schema, duck_u
     assert during.rows_loaded + after.rows_loaded == 2
     target = duck_rows(duck_url.removeprefix("duckdb:///"), "west")
     assert target == pg_rows(pg_schema)  # every row, none twice
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("column", "why"), [("code", "str, which has no ranges"), ("u", "min/max")]
+)
+def test_a_partition_column_without_ranges_is_a_clear_error(pg_schema, duck_url, column, why):
+    """A text partition column failed with "unsupported operand type(s) for -"."""
+    with pg() as con:
+        con.execute(
+            f'CREATE TABLE "{pg_schema}".o AS SELECT g AS id, md5(g::text) AS code, '
+            "gen_random_uuid() AS u FROM generate_series(1, 10) g"
+        )
+    extract = {"strategy": "partitioned", "partition_column": column}
+    pipeline = spec("parts", source={"table": "o", "schema": pg_schema}, extract=extract)
+    result = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url)
+    assert result.status == "failed" and result.attempts == 1
+    error = str(result.error)
+    assert error.startswith(f"pipeline parts, column {column}: partition column {column!r}")
+    assert why in error and "partition by an integer" in error

@@ -384,7 +384,14 @@ def partitioned(ctx: ExtractContext) -> ExtractPlan:
     relation = source_relation(spec, source)
     column = exp.column(name, quoted=True)
     query = exp.select(exp.Min(this=column.copy()), exp.Max(this=column.copy())).from_(relation)
-    low, high = source.fetch(query)[0]
+    try:
+        low, high = source.fetch(query)[0]
+    except Exception as error:
+        if getattr(error, "transient", False):
+            raise  # a dropped connection is retried, not a verdict on the column
+        raise _unsplittable(spec, f"the source cannot take its min/max: {error}") from error
+    if not all(v is None or isinstance(v, _SPLITTABLE) for v in (low, high)):
+        raise _unsplittable(spec, f"its values are {type(low).__name__}, which has no ranges")
     cuts = split_points(low, high, spec.extract.partitions)
     filters: list[exp.Expr | None] = []
     edges: list[Any] = [None, *cuts, None]
@@ -404,6 +411,20 @@ def partitioned(ctx: ExtractContext) -> ExtractPlan:
         full_extract=True,
         new_watermark=None,
         window={"strategy": "partitioned", "column": name, "parts": len(filters)},
+    )
+
+
+# what `split_points` can cut into ranges (bool is an int, but has no useful ranges)
+_SPLITTABLE = (int, float, Decimal, dt.date, dt.datetime)
+
+
+def _unsplittable(spec: PipelineSpec, why: str) -> ConfigError:
+    name = spec.extract.partition_column
+    return ConfigError(
+        f"partition column {name!r} cannot be split into ranges: {why}",
+        pipeline=spec.name,
+        column=name,
+        hint="partition by an integer, decimal, date or timestamp column (e.g. the key)",
     )
 
 
