@@ -373,3 +373,27 @@ def test_config_show_masks_passwords_in_url_queries_and_options(tmp_path, capsys
 
     Project.load(tmp_path)  # loading makes the option's value a known secret
     assert secrets.mask("bad passphrase sslsecret99") == "bad passphrase ***"
+
+
+def test_password_in_the_url_query_never_reaches_the_run_record(tmp_path, capsys, pg_schema):
+    import duckdb
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
+        con.execute(f'CREATE TABLE "{pg_schema}".items AS SELECT 1 AS id')
+    root = tmp_path / "pg"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "crane.yml").write_text(
+        "connections:\n  source:\n"
+        "    url: postgresql://postgres@127.0.0.1/test?password=hunter22zz\n"
+    )
+    (root / "pipelines/items.yml").write_text(
+        f"source: {{table: items, schema: {pg_schema}}}\ntarget: {{table: items}}\n"
+    )
+    secrets.forget_all()  # what is stored must not depend on what this process knows
+    code, _, err = crane(capsys, "run", "items", "-p", root)
+    assert code == 0, err
+    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    [(stored,)] = con.execute("SELECT source FROM _crane.runs").fetchall()
+    con.close()
+    assert stored == "postgresql://postgres@127.0.0.1/test?password=***#items"

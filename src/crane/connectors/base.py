@@ -128,11 +128,13 @@ class ConnectionURL:
 
     @property
     def masked(self) -> str:
+        from crane.config.secrets import mask  # also ?password=… and other query secrets
+
         if not self.password:
-            return self.raw
+            return mask(self.raw)
         # the URL holds the password as written (percent-encoded), not the decoded one
         written = urlsplit(self.raw).password
-        return self.raw.replace(f":{written}@", ":***@", 1)
+        return mask(self.raw.replace(f":{written}@", ":***@", 1))
 
 
 class Connector(ABC):
