@@ -44,6 +44,14 @@ def test_split_points_cover_ints_times_and_dates():
     ]
 
 
+def test_a_duration_lookback_on_a_number_cursor_is_a_config_error():
+    from crane.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lookback '2h' is not a count"):
+        minus_lookback(10, "2h", "int")
+    assert minus_lookback(10, "3", "int") == 7
+
+
 def test_coerce_and_lookback_keep_the_cursor_type():
     assert coerce("42", "int") == 42
     instant = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

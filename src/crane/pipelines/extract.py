@@ -190,6 +190,12 @@ def minus_lookback(value: Any, lookback: str | int | None, kind: CursorKind) -> 
     if lookback is None or value is None:
         return value
     if kind == "int" or isinstance(value, int | Decimal):
+        if not str(lookback).strip().lstrip("-").isdigit():
+            raise ConfigError(
+                f"lookback {lookback!r} is not a count: the cursor is a number",
+                field="extract.lookback",
+                hint="give an integer lookback (how many ids/versions to re-read), e.g. 1000",
+            )
         return value - int(lookback)
     delta = parse_duration(lookback)
     assert delta is not None
