@@ -122,6 +122,18 @@ def test_python_models_report_the_field_without_a_line():
         ("bigquery", {"partition_by": "a"}, "add partition_range"),
         ("postgres", {"partition_by": "d"}, "partition column 'd' in the primary key"),
         ("snowflak", {"cluster_by": ["a"]}, "did you mean 'snowflake'"),
+        # these two passed validate and crashed `crane model ddl` with a bare ValueError
+        (
+            "postgres",
+            {"partition_by": "a", "partitions": {"from": "2024-13-01", "to": "2025-01-01"}},
+            "partitions.from must be a date (YYYY-MM-DD), not '2024-13-01'",
+        ),
+        (
+            "postgres",
+            {"partition_by": "a", "partitions": {"from": "2025-01-01", "to": "2024-01-01"}},
+            "partitions.to (2024-01-01) must come after partitions.from (2025-01-01)",
+        ),
+        ("redshift", {"sortkey": ["a", "a"]}, "sortkey names column 'a' twice"),
     ],
 )
 def test_physical_options_are_checked_per_engine(engine, options, expected):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 from crane.errors import UnknownNameError
@@ -387,7 +388,18 @@ def _check_partitions(name: str, value: Any) -> list[str]:
     if str(value.get("every", "year")) not in ("year", "month"):
         return [f"{name}.every must be year or month"]
     extra = set(value) - {"from", "to", "every"}
-    return [f"{name} has unknown key {sorted(extra)[0]!r}"] if extra else []
+    if extra:
+        return [f"{name} has unknown key {sorted(extra)[0]!r}"]
+    days = {}
+    for bound in ("from", "to"):
+        given = value[bound]
+        try:
+            days[bound] = given if isinstance(given, date) else date.fromisoformat(str(given))
+        except ValueError:
+            return [f"{name}.{bound} must be a date (YYYY-MM-DD), not {given!r}"]
+    if days["to"] <= days["from"]:
+        return [f"{name}.to ({days['to']}) must come after {name}.from ({days['from']})"]
+    return []
 
 
 def _check_combination(
