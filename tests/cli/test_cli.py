@@ -397,3 +397,17 @@ def test_password_in_the_url_query_never_reaches_the_run_record(tmp_path, capsys
     [(stored,)] = con.execute("SELECT source FROM _crane.runs").fetchall()
     con.close()
     assert stored == "postgresql://postgres@127.0.0.1/test?password=***#items"
+
+
+def test_init_next_step_is_a_command_that_works_as_printed(tmp_path, capsys):
+    code, out, _ = crane(capsys, "init", tmp_path / "my shop")
+    assert code == 0
+    next_step = out.strip().splitlines()[-1].removeprefix("Next: ")
+    done = subprocess.run(
+        next_step.replace("crane ", f"{sys.executable} -m crane.cli "),
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr

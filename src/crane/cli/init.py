@@ -1,5 +1,6 @@
 """``crane init``: scaffold a project that runs as it is."""
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -17,5 +18,5 @@ def init(
     typer.echo(f"Created a crane project in {directory}:")
     for path in written:
         typer.echo(f"  {path}")
-    where = "" if directory.resolve() == Path.cwd() else f"cd {directory} && "
+    where = "" if directory.resolve() == Path.cwd() else f"cd {shlex.quote(str(directory))} && "
     typer.echo(f"Next: {where}crane run --all && crane runs")
