@@ -601,3 +601,16 @@ def test_a_partition_column_without_ranges_is_a_clear_error(pg_schema, duck_url,
     error = str(result.error)
     assert error.startswith(f"pipeline parts, column {column}: partition column {column!r}")
     assert why in error and "partition by an integer" in error
+
+
+@pytest.mark.parametrize("mode", ["delete", "soft"])
+def test_hard_deletes_on_an_incremental_window_are_refused(tmp_path, mode):
+    """Hard-delete detection only runs on full extracts: configured on an incremental
+    pipeline it silently never ran, and deleted source rows stayed in the target."""
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 10)
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    result = run_pipeline(spec("hd", load={"hard_deletes": mode}), **urls)
+    assert result.status == "failed" and f"hard_deletes: {mode} needs a full extract" in str(
+        result.error
+    )

@@ -252,7 +252,7 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
     cursor = spec.extract.cursor
     if not cursor:
         raise ConfigError("incremental extraction needs a 'cursor' column", pipeline=spec.name)
-    _refuse_rereads_into_append(spec)
+    _refuse_what_a_window_cannot_do(spec)
     relation = source_relation(spec, source)
     kind = probe_kind(source, relation, cursor)
     column = exp.column(cursor, quoted=True)
@@ -295,10 +295,21 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
     )
 
 
-def _refuse_rereads_into_append(spec: PipelineSpec) -> None:
+def _refuse_what_a_window_cannot_do(spec: PipelineSpec) -> None:
     """A lookback window and ``null_cursor: always`` read rows again on every run; an
     append would add them again each time (silent duplicates), so only a keyed load may
-    take them."""
+    take them. Hard-delete detection needs every source row: in a window it would
+    silently never run."""
+    if spec.load.hard_deletes != "ignore":
+        raise ConfigError(
+            f"hard_deletes: {spec.load.hard_deletes} needs a full extract: an incremental "
+            "window cannot tell a deleted row from an unchanged one, so no delete would "
+            "ever be seen",
+            pipeline=spec.name,
+            field="load.hard_deletes",
+            hint="extract with strategy 'full' or 'partitioned', or have the source mark "
+            "deletes (a deleted_at column the cursor moves with)",
+        )
     if spec.load.strategy != "append":
         return
     rereads = [
