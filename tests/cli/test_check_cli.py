@@ -111,3 +111,10 @@ def test_scorecard_history_and_html_report(shop: Path, capsys, tmp_path: Path) -
     assert card["table"] == "customers" and card["score"] < 100 and card["change"] < 0
     text = report.read_text()
     assert "<html" in text.lower() and "customers" in text and len(text) < 2_000_000
+
+
+def test_misspelt_table_suggests_the_near_one(shop: Path, capsys) -> None:
+    code, _, err = crane(capsys, "check", "custmers", "-p", shop)
+    assert code == 2  # could not run (1 means an error-severity check failed)
+    assert "tables with checks: customers, orders" in err
+    assert "did you mean 'customers'?" in err

@@ -97,9 +97,18 @@ def _load(
     suites = [load_suite(Path(p), resolve, "warehouse") for p in paths]
     merged = merge_suites(suites)
     if table:
-        merged = merged.select(table)
-        if not merged.checks:
-            raise ConfigError(f"no checks for table {table!r}", table=table)
+        selected = merged.select(table)
+        if not selected.checks:
+            import difflib
+
+            tables = sorted({c.spec.table for c in merged.checks})
+            close = difflib.get_close_matches(table, tables, n=3)
+            raise ConfigError(
+                f"no checks for table {table!r}; tables with checks: {', '.join(tables)}",
+                table=table,
+                hint=f"did you mean {', '.join(map(repr, close))}?" if close else None,
+            )
+        merged = selected
     return loaded, merged
 
 
