@@ -127,7 +127,11 @@ def _rich_table(
 def _print_plain(
     title: str | None, columns: Sequence[str], rows: list[list[Any]], numeric: set[int]
 ) -> None:
-    """Columns two spaces apart, numbers right-aligned, one line per row."""
+    """Columns two spaces apart, numbers right-aligned, one line per row.
+
+    The table goes out in one write, as Rich's does: a reader that stops early
+    (``crane runs | head -3``) has then usually taken it all before it closes the pipe.
+    """
     count = max([len(columns), *(len(r) for r in rows)])
     if not count:
         return
@@ -135,14 +139,15 @@ def _print_plain(
     for row in rows:
         lines.append([" ".join(_cell(v).splitlines()) for v in row] + [""] * (count - len(row)))
     widths = [max(len(line[i]) for line in lines) for i in range(count)]
-    if title:
-        print(title)
+    text = [title] if title else []
     for line in lines:
         padded = (
-            text.rjust(width) if i in numeric else text.ljust(width)
-            for i, (text, width) in enumerate(zip(line, widths, strict=True))
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
         )
-        print("  ".join(padded).rstrip())
+        text.append("  ".join(padded).rstrip())
+    sys.stdout.write("\n".join(text) + "\n")
+    sys.stdout.flush()
 
 
 def _width() -> int | None:
