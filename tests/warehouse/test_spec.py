@@ -457,3 +457,25 @@ def test_inferred_members_and_milestones_are_checked_before_a_load(tmp_path):
             "inferred members need sequence keys; 'customer' has hash",
         ),
     ]
+
+
+def test_a_type_split_at_its_comma_by_yaml_says_to_quote_it(tmp_path):
+    """``{type: DECIMAL(10,2)}`` in a flow mapping is ``type: DECIMAL(10`` plus a key
+    ``2)``: the error used to be "unknown field '2)'"."""
+    text = (
+        "dimensions:\n"
+        "  - name: d\n"
+        "    business_key: id\n"
+        "    attributes:\n"
+        "      - {name: id, type: INT}\n"
+        "      - {name: price, type: DECIMAL(10,2), scd: 2}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_models(write_model(tmp_path, text))
+    assert [p[1:] for p in caught.value.problems] == [
+        (
+            6,
+            "dimensions[0].attributes[1]",
+            "YAML split the type 'DECIMAL(10,2)' at its comma: quote it (type: \"DECIMAL(10,2)\")",
+        )
+    ]

@@ -36,11 +36,26 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _joined_type(data: Any) -> Any:
+    """``{name: x, type: DECIMAL(10,2)}`` in YAML flow style is split at the comma into
+    ``type: DECIMAL(10`` and a key ``2)``: say so, instead of "unknown field '2)'"."""
+    if isinstance(data, dict) and isinstance(data.get("type"), str) and "(" in data["type"]:
+        rest = [k for k in data if isinstance(k, str) and k.strip().endswith(")")]
+        if rest and ")" not in data["type"]:
+            whole = f"{data['type']},{rest[0].strip()}"
+            raise ValueError(
+                f'YAML split the type {whole!r} at its comma: quote it (type: "{whole}")'
+            )
+    return data
+
+
 class Attribute(Spec):
     """A dimension column; ``scd`` overrides the dimension's SCD type for this column."""
 
     name: str
     type: str
+
+    _whole_type = model_validator(mode="before")(_joined_type)
     scd: ScdType | None = None
     nullable: bool = True
     comment: str | None = None
@@ -390,6 +405,8 @@ class Measure(Spec):
 
     name: str
     type: str
+
+    _whole_type = model_validator(mode="before")(_joined_type)
     additivity: Literal["additive", "semi", "non"] = "additive"
     nullable: bool = True
     comment: str | None = None
@@ -400,6 +417,8 @@ class Degenerate(Spec):
 
     name: str
     type: str
+
+    _whole_type = model_validator(mode="before")(_joined_type)
     nullable: bool = False
     comment: str | None = None
 
