@@ -47,7 +47,7 @@ step "6. The star schema again: new versions for moved customers and changed pri
 crane model load
 
 step "7. Run history"
-crane runs --limit 10
+crane runs --limit 13  # day 2: the 7 star-schema objects and the 6 incremental loads
 
 step "8. Source and warehouse agree"
 "$PYTHON" "$HERE/make_source.py" compare
@@ -61,7 +61,6 @@ echo "quality report: .demo/quality.html"
 
 step "11. Profile of the customers table"
 crane profile customers --html "$HERE/.demo/profile_customers.html" | tail -n 25
-echo "profile report: .demo/profile_customers.html"
 
 step "12. The whole day as one DAG (dags/retail_daily.yml: daily 02:00, 3 retries, alert on failure)"
 crane dag show retail_daily

@@ -26,6 +26,10 @@ def test_retail_demo_full_then_incremental(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "recent runs" in done.stdout and "MISMATCH" not in done.stdout
+    # the run history shows all of day 2: the six incremental loads besides the model loads
+    history = done.stdout.split("7. Run history")[1].split("8. Source and warehouse")[0]
+    loads = {line.split()[1] for line in history.splitlines() if " success " in line}
+    assert {"customers", "inventory", "order_items", "orders", "products", "stores"} <= loads
     # the star schema's history queries, the quality checks and their scorecard ran
     assert "AS OF the sale" in done.stdout and "Revenue by product price version" in done.stdout
     assert "32 checks: 28 pass, 4 warn" in done.stdout
