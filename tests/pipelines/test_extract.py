@@ -614,3 +614,31 @@ def test_hard_deletes_on_an_incremental_window_are_refused(tmp_path, mode):
     assert result.status == "failed" and f"hard_deletes: {mode} needs a full extract" in str(
         result.error
     )
+
+
+@pytest.mark.integration
+def test_late_commit_under_a_view_source_is_not_skipped(pg_schema, duck_url):
+    """A writer locks the base table, not the view a pipeline reads: the bound did not
+    wait for it and the late commit's row was skipped forever."""
+    make_pg_orders(pg_schema, 10)
+    with pg() as con:  # a view over a view, as reporting schemas stack them
+        con.execute(f'CREATE VIEW "{pg_schema}".v1 AS SELECT * FROM "{pg_schema}".orders')
+        con.execute(f'CREATE VIEW "{pg_schema}".v2 AS SELECT * FROM "{pg_schema}".v1')
+    append = {"strategy": "append", "primary_key": []}
+    pipeline = spec("viewed", source={"table": "v2", "schema": pg_schema}, load=append)
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES (%s, 1, %s)'
+    t1 = pg()
+    t1.autocommit = False
+    t1.execute(insert, [1001, "t1"])
+    time.sleep(0.05)
+    with pg() as t2:
+        t2.execute(insert, [1002, "t2"])
+    during = run_pipeline(pipeline, **urls).raise_for_status()
+    t1.commit()
+    t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.rows_loaded + after.rows_loaded == 2
+    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "viewed"))
+    assert target == normalize(pg_rows(pg_schema))
