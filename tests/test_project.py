@@ -303,3 +303,13 @@ def test_unknown_connection_type_fails_at_load_naming_where_it_was_set(project_d
     text = text.replace("sqllite:///", "sqlite:///") + "  later:\n    url: snowflake://acct/db\n"
     (project_dir / "crane.yml").write_text(text)
     assert Project.load(project_dir, env=NO_ENV).spec.connections["later"].url
+
+
+def test_env_example_lists_every_conventional_variable(tmp_path):
+    from crane.config.env import conventional_variables
+
+    scaffold(tmp_path / "p")
+    example = (tmp_path / "p" / ".env.example").read_text()
+    names = conventional_variables("source") + conventional_variables("target")
+    missing = [n for n in [*names, "BATCH_SIZE", "MAX_RETRIES"] if f"# {n}=" not in example]
+    assert missing == []
