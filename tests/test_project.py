@@ -313,3 +313,10 @@ def test_env_example_lists_every_conventional_variable(tmp_path):
     names = conventional_variables("source") + conventional_variables("target")
     missing = [n for n in [*names, "BATCH_SIZE", "MAX_RETRIES"] if f"# {n}=" not in example]
     assert missing == []
+
+
+def test_python_pipeline_syntax_error_names_the_line(project_dir):
+    (project_dir / "pipelines/broken.py").write_text("x = 1\npipeline = dict(a=1,,)\n")
+    with pytest.raises(SpecError) as caught:
+        Project.load(project_dir, env=NO_ENV)
+    assert str(caught.value) == "pipelines/broken.py, line 2: SyntaxError: invalid syntax"

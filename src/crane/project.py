@@ -414,6 +414,8 @@ def load_python_pipelines(path: Path, root: Path) -> list[PipelineSpec]:
 def _python_error(error: Exception, path: Path, display: str) -> ConfigError:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
     line = frames[-1].lineno if frames else None
+    if isinstance(error, SyntaxError):  # raised while compiling: no frame of the file yet
+        return SpecError([(display, error.lineno, None, f"SyntaxError: {error.msg}")])
     if isinstance(error, ValidationError):
         from crane.config import spec as spec_models
 
