@@ -642,3 +642,37 @@ def test_late_commit_under_a_view_source_is_not_skipped(pg_schema, duck_url):
     assert during.rows_loaded + after.rows_loaded == 2
     target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "viewed"))
     assert target == normalize(pg_rows(pg_schema))
+
+
+@pytest.mark.integration
+def test_late_commit_into_a_partition_of_the_source_is_not_skipped(pg_schema, duck_url):
+    """A writer inserting straight into a partition locks that partition only: the bound
+    on the partitioned parent did not wait for it."""
+    with pg() as con:
+        con.execute(
+            f'CREATE TABLE "{pg_schema}".orders (id bigint, updated_at timestamptz NOT NULL '
+            "DEFAULT now(), amount numeric(10,2), name text) PARTITION BY RANGE (id)"
+        )
+        for part, (low, high) in {"low": (0, 1000), "high": (1000, 2000)}.items():
+            con.execute(
+                f'CREATE TABLE "{pg_schema}".orders_{part} PARTITION OF "{pg_schema}".orders '
+                f"FOR VALUES FROM ({low}) TO ({high})"
+            )
+        con.execute(f"INSERT INTO \"{pg_schema}\".orders (id, name) VALUES (1, 'a')")
+    append = {"strategy": "append", "primary_key": []}
+    pipeline = spec("parted", source={"schema": pg_schema}, load=append)
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    t1 = pg()
+    t1.autocommit = False
+    t1.execute(f"INSERT INTO \"{pg_schema}\".orders_high (id, name) VALUES (1001, 't1')")
+    time.sleep(0.05)
+    with pg() as t2:
+        t2.execute(f"INSERT INTO \"{pg_schema}\".orders_low (id, name) VALUES (2, 't2')")
+    during = run_pipeline(pipeline, **urls).raise_for_status()
+    t1.commit()
+    t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.rows_loaded + after.rows_loaded == 2
+    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted"))
+    assert target == normalize(pg_rows(pg_schema))

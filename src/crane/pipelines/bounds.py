@@ -10,9 +10,9 @@ are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`
 
 * PostgreSQL: the oldest ``xact_start`` among other sessions holding a write lock
   (RowExclusiveLock or stronger) on the source table (for a custom query: on any
-  table it reads; for a view: on any table under it), or, when no table is known,
-  among sessions that hold a transaction id; capped by the source clock. Sessions
-  busy with other tables never hold the window back.
+  table it reads; for a view or a partitioned table: on any table under it), or,
+  when no table is known, among sessions that hold a transaction id; capped by the
+  source clock. Sessions busy with other tables never hold the window back.
   ``now()``/``clock_timestamp()``/``statement_timestamp()`` of a writer are all
   >= its ``xact_start``, so its rows fall at or after the bound. A transaction
   that takes its timestamp before it first writes cannot be seen until it writes:
@@ -76,13 +76,17 @@ _PG_CLOCK = (
     "FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL "
     "AND a.datname = current_database() AND {filter}) FROM (SELECT clock_timestamp() AS t) c"
 )
-# the source relations and, through views' rewrite rules (recursively), the tables they
-# read: a writer locks the base table, never the view a pipeline reads
+# the source relations and, recursively, the tables under them: those a view's rewrite
+# rule reads, and the partitions (or inheritance children) of a table. A writer locks
+# what it writes: a base table, never the view; a partition, not always its parent.
 _PG_RELATIONS = (
     "WITH RECURSIVE rel(oid) AS (SELECT x FROM unnest(ARRAY[{tables}]::oid[]) AS x "
-    "UNION SELECT d.refobjid FROM rel JOIN pg_rewrite r ON r.ev_class = rel.oid "
+    "UNION SELECT u.child FROM rel JOIN ("
+    "SELECT r.ev_class AS parent, d.refobjid AS child FROM pg_rewrite r "
     "JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid "
-    "AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rel.oid) SELECT oid FROM rel"
+    "AND d.refclassid = 'pg_class'::regclass "
+    "UNION ALL SELECT i.inhparent, i.inhrelid FROM pg_inherits i"
+    ") u ON u.parent = rel.oid AND u.child <> rel.oid) SELECT oid FROM rel"
 )
 _PG_TABLE_WRITERS = (
     f"a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.relation IN ({_PG_RELATIONS}) "
