@@ -19,7 +19,9 @@ table beside the target and hands it to the loader the spec asks for:
   replaces the periods its source returns; an accumulating snapshot takes one
   source row per milestone event — columns ``milestone`` (a milestone's label)
   and ``milestone_at`` — and keeps the earliest date of each milestone per
-  instance (its grain), whatever order the events arrive in.
+  instance (its grain), whatever order the events arrive in;
+- a bridge: one row per pair of current members its source names (by business
+  key, plus the weight column); pairs already loaded are kept as they are.
 
 Column conventions of a fact's source (so the YAML stays short): degenerate
 dimensions and measures by their own names; a reference to a date dimension by
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
     from crane.warehouse.facts import DateKey, FactLoadResult, Lookup
     from crane.warehouse.facts.lookup import Dimension
-    from crane.warehouse.spec import DimensionSpec, FactSpec, Model, TableSpec
+    from crane.warehouse.spec import BridgeSpec, DimensionSpec, FactSpec, Model, TableSpec
 
 INFERRED = "is_inferred"  # the dimension attribute that marks an inferred member
 
@@ -85,16 +87,18 @@ class ModelLoad:
 
 
 def load_order(model: Model, names: Sequence[str] = ()) -> list[TableSpec]:
-    """Date dimensions, then other dimensions, then facts; only ``names`` if given."""
-    known = {o.name for o in [*model.dimensions, *model.facts]}
+    """Date dimensions, then other dimensions, facts and bridges; only ``names`` if given."""
+    known = {o.name for o in [*model.dimensions, *model.facts, *model.bridges]}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
-            f"no dimension or fact named {unknown[0]!r} (known: {', '.join(sorted(known))})",
+            f"no dimension, fact or bridge named {unknown[0]!r}"
+            f" (known: {', '.join(sorted(known))})",
             field="name",
         )
     dims = sorted(model.dimensions, key=lambda d: d.kind != "date")
-    return [o for o in [*dims, *model.facts] if not names or o.name in names]
+    objects = [*dims, *model.facts, *model.bridges]
+    return [o for o in objects if not names or o.name in names]
 
 
 def load_model(
@@ -138,10 +142,11 @@ def load_object(
     record: bool = True,
 ) -> ObjectLoad:
     """Stage ``obj.source`` and load it, with its run record, in one transaction."""
-    from crane.warehouse.spec import DimensionSpec
+    from crane.warehouse.spec import BridgeSpec, DimensionSpec
 
     is_dim = isinstance(obj, DimensionSpec)
-    out = ObjectLoad(obj.name, "dimension" if is_dim else "fact", "", run_id=run_id)
+    kind = "dimension" if is_dim else "bridge" if isinstance(obj, BridgeSpec) else "fact"
+    out = ObjectLoad(obj.name, kind, "", run_id=run_id)
     target = obj.ref(model.schema_)
     out.table = str(target)
     started, clock = datetime.now(UTC), time.perf_counter()
@@ -151,6 +156,8 @@ def load_object(
             stage = _stage(con, obj, target)
             if isinstance(obj, DimensionSpec):
                 _load_dimension(con, model, obj, stage, out, load_ts)
+            elif isinstance(obj, BridgeSpec):
+                _load_bridge(con, model, obj, stage, out)
             else:
                 _load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
             con.execute(drop_table(stage))
@@ -392,6 +399,29 @@ def _load_fact(
     out.deleted, out.unknown = result.deleted, result.unknown
 
 
+def _load_bridge(
+    con: Connector, model: Model, bridge: BridgeSpec, stage: TableRef, out: ObjectLoad
+) -> None:
+    """A bridge row pairs the current members its source names (by business key, as a
+    fact's source does); pairs already there are kept, so a rerun adds nothing."""
+    from crane.warehouse import facts
+
+    lookups, date_keys = fact_keys(model, bridge)
+    _unknown_days(con, model, bridge)
+    weight = (bridge.weight_column,) if bridge.weight else ()
+    needed = [*weight, *(d.source_column for d in date_keys)]
+    _require(con, stage, bridge, [*needed, *(c for x in lookups for c in x.source_columns)])
+    spec = facts.TransactionFact(
+        bridge.ref(model.schema_),
+        measures=weight,
+        lookups=tuple(lookups),
+        date_keys=tuple(date_keys),
+        grain_keys=tuple(bridge.primary_key()),
+    )
+    result = facts.load_transaction_fact(con, spec, stage)
+    out.rows_in, out.inserted, out.unknown = result.rows_in, result.inserted, result.unknown
+
+
 MILESTONE, MILESTONE_AT, EVENT_KEY = "milestone", "milestone_at", "_crane_event_key"
 
 
@@ -448,18 +478,21 @@ def _load_accumulating(
     con.execute(drop_table(resolved))
 
 
-def fact_keys(model: Model, fact: FactSpec) -> tuple[list[Lookup], list[DateKey]]:
-    """The fact's dimension keys: smart date keys by label, lookups by business key."""
+def fact_keys(model: Model, fact: FactSpec | BridgeSpec) -> tuple[list[Lookup], list[DateKey]]:
+    """The fact's (or bridge's) dimension keys: smart date keys by label, lookups by
+    business key (as of the fact's event time; a bridge pairs current members)."""
     from crane.warehouse.facts import DateKey, Lookup
 
     lookups: list[Lookup] = []
     date_keys: list[DateKey] = []
+    milestones = getattr(fact, "milestones", [])
+    event_time = getattr(fact, "event_time", None)
     for ref in fact.dimensions:
         dim = model.dimension(ref.dimension)
         if dim is None:
             raise ConfigError(f"fact {fact.name} references unknown dimension {ref.dimension}")
         if dim.kind == "date":
-            if ref.label not in fact.milestones:  # milestones come from the event rows
+            if ref.label not in milestones:  # milestones come from the event rows
                 date_keys.append(DateKey(ref.key_column, ref.label))
             continue
         prefix = f"{ref.role}_" if ref.role else ""
@@ -476,7 +509,7 @@ def fact_keys(model: Model, fact: FactSpec) -> tuple[list[Lookup], list[DateKey]
                 ref.key_column,
                 found,
                 tuple(f"{prefix}{k}" for k in dim.business_key),
-                event_time=fact.event_time,
+                event_time=event_time,
                 on_missing=ref.on_missing,
             )
         )
@@ -502,7 +535,7 @@ def _placeholders(model: Model, dim: DimensionSpec) -> dict[str, Any]:
     return values
 
 
-def _unknown_days(con: Connector, model: Model, fact: FactSpec) -> None:
+def _unknown_days(con: Connector, model: Model, fact: FactSpec | BridgeSpec) -> None:
     """The unknown day (key -1) in each date dimension the fact references: a fact row
     with a NULL date points there, and the foreign key needs the row."""
     from crane.warehouse.facts import Dimension, build_unknown_member
