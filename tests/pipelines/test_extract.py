@@ -676,3 +676,52 @@ def test_late_commit_into_a_partition_of_the_source_is_not_skipped(pg_schema, du
     assert during.rows_loaded + after.rows_loaded == 2
     target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted"))
     assert target == normalize(pg_rows(pg_schema))
+
+
+@pytest.mark.integration
+def test_mariadb_late_commit_in_another_database_than_the_urls_is_not_skipped(my_db, duck_url):
+    """The source table lives in another database than the URL names (``schema:``):
+    writers sitting in that database were not counted as open, so a late commit was
+    skipped."""
+    import pymysql
+
+    other = f"{my_db}_src"
+
+    def session(autocommit: bool = True) -> pymysql.connections.Connection:
+        return pymysql.connect(host="127.0.0.1", user="root", database=other, autocommit=autocommit)
+
+    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{other}`")
+    try:
+        with session() as con, con.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE orders (id BIGINT PRIMARY KEY, updated_at DATETIME(6) NOT NULL, "
+                "amount DECIMAL(10,2), name VARCHAR(50)) ENGINE=InnoDB"
+            )
+            cur.execute("INSERT INTO orders VALUES (1, NOW(6) - INTERVAL 1 HOUR, 1, 'a')")
+        load = {"strategy": "append", "primary_key": []}
+        pipeline = spec("my_other", source={"schema": other}, load=load)
+        urls = {"source_url": f"mysql://root@127.0.0.1:3306/{my_db}", "target_url": duck_url}
+        run_pipeline(pipeline, **urls).raise_for_status()
+        t1 = session(autocommit=False)
+        with t1.cursor() as cur:
+            cur.execute("START TRANSACTION")
+            cur.execute("INSERT INTO orders VALUES (1001, NOW(6), 1, 't1')")
+        time.sleep(1.1)  # InnoDB reports transaction starts to the second
+        with session() as t2, t2.cursor() as cur:
+            cur.execute("INSERT INTO orders VALUES (1002, NOW(6), 2, 't2')")
+        loaded = run_pipeline(pipeline, **urls).raise_for_status().rows_loaded
+        t1.commit()
+        t1.close()
+        for _ in range(20):
+            loaded += run_pipeline(pipeline, **urls).raise_for_status().rows_loaded
+            if loaded >= 2:
+                break
+            time.sleep(0.25)
+        ids = [r[0] for r in duck_rows(duck_url.removeprefix("duckdb:///"), "my_other")]
+        assert ids == [1, 1001, 1002]
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE `{other}`")
+        admin.close()

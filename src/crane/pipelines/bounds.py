@@ -19,7 +19,7 @@ are read by the next run. How each engine tells us that is *data* (`BOUND_RULES`
   give such sources a ``lag`` (subtracted from the bound).
 * MySQL/MariaDB: the oldest ``trx_started`` in ``information_schema.innodb_trx``
   among other transactions that modified or locked rows from a session whose
-  current database is the source's (or none: conservative), capped by the clock.
+  current database is the source table's (or none: conservative), capped by the clock.
   InnoDB does not say which tables a transaction wrote on every server version, so
   a writer whose session sits in *another* database but writes ours by qualified
   name is not seen: give such sources a ``lag``.
@@ -63,7 +63,9 @@ class BoundRule:
 
     ``clock_sql`` returns one row: (aware now, naive local now, oldest-open age in
     seconds or NULL). ``{tables}`` in it becomes the source tables as quoted string
-    literals; ``clock_sql_no_table`` is used when the source tables are unknown.
+    literals, ``{databases}`` the databases (schemas) they are in, the session's own for
+    a table named without one; ``clock_sql_no_table`` is used when the source tables are
+    unknown.
     """
 
     clock_sql: str | None = None
@@ -99,7 +101,7 @@ _MY_CLOCK = (
     "LEFT JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
     "WHERE t.trx_mysql_thread_id <> CONNECTION_ID() "
     "AND (t.trx_rows_modified > 0 OR t.trx_lock_structs > 0) "
-    "AND (p.db IS NULL OR p.db = DATABASE()))"
+    "AND (p.db IS NULL OR p.db IN ({databases})))"
 )
 
 BOUND_RULES: dict[str, BoundRule] = {
@@ -153,7 +155,12 @@ def upper_bound(
         exp.func("to_regclass", exp.Literal.string(t.sql(source.dialect))).sql(source.dialect)
         for t in tables
     )
+    databases = {
+        exp.Literal.string(t.schema).sql(source.dialect) if t.schema else "DATABASE()"
+        for t in tables
+    }
     sql = sql.replace("{tables}", regclasses)
+    sql = sql.replace("{databases}", ", ".join(sorted(databases)) or "DATABASE()")
     aware, naive, age = source.fetch(sql)[0]
     held_back = max(float(age or 0.0), 0.0)
     margin = dt.timedelta(seconds=held_back) + (lag or dt.timedelta(0))
