@@ -411,3 +411,10 @@ def test_init_next_step_is_a_command_that_works_as_printed(tmp_path, capsys):
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_reading_the_warehouse_before_any_run_says_so(project, capsys):
+    code, _, err = crane(capsys, "profile", "customers", "-p", project)
+    assert code == 1
+    assert "does not exist yet" in err and "crane run" in err
+    assert "another process" not in err  # the lock hint misled here

@@ -164,10 +164,13 @@ class DuckDBConnector(Connector):
         try:
             self.con = self._open(duckdb)
         except duckdb.IOException as error:
+            missing = "does not exist" in str(error)  # opened read-only before any load
             raise ConnectorError(
                 f"cannot open DuckDB file {self.path}: {error}",
                 transient="lock" in str(error).lower(),
-                hint="another process may be writing to it; only one writer at a time",
+                hint="the file does not exist yet: `crane run` creates it with the first load"
+                if missing
+                else "another process may be writing to it; only one writer at a time",
             ) from error
         self._depth = 0
         self._attached: dict[str, str] = {}
