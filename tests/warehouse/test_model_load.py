@@ -241,7 +241,7 @@ def test_failed_load_rolls_back_and_is_recorded(wh: tuple[Connector, str, str]) 
         con,
         f"SELECT status FROM _crane.runs WHERE pipeline = 'model.customer' AND run_id = '{run}'",
     ) == [("failed",)]
-    with pytest.raises(ConfigError, match="no dimension or fact named 'custmer'"):
+    with pytest.raises(ConfigError, match="no dimension, fact or bridge named 'custmer'"):
         load_model(con, model, ["custmer"])
     with pytest.raises(ConfigError, match="declares no source"):
         load_model(con, model, ["channel"])
