@@ -202,3 +202,20 @@ def test_read_with_parameters_beside_percent_signs(pg_schema):
         )
         rows = pg.read(query, params=["p", 5]).read_all().to_pylist()
         assert rows == [{"m": 0, "a%s": "y", "p": "p"}, {"m": 1, "a%s": "5%", "p": "p"}]
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_unsigned_64_bit_integers_keep_their_value(pg_schema, exists):
+    """ADBC's COPY sent uint64 as int8: MySQL's bigint unsigned max arrived as -1."""
+    ref = TableRef("u", pg_schema)
+    top = 2**64 - 1
+    data = pa.table({"id": [1, 2, 3], "n": pa.array([top, 0, None], pa.uint64())})
+    with connect(PG) as con:
+        if exists:
+            con.execute(f'CREATE TABLE "{pg_schema}".u (id bigint, n numeric(20))')
+        assert con.write(data.to_reader(), ref, "append") == 3
+        rows = con.execute(f'SELECT id, n FROM "{pg_schema}".u ORDER BY id')
+        assert rows == [(1, decimal.Decimal(top)), (2, 0), (3, None)]
+        with con.transaction():  # the staged path too
+            con.write(data.to_reader(), ref, "append")
+        assert con.execute(f'SELECT max(n) FROM "{pg_schema}".u') == [(decimal.Decimal(top),)]

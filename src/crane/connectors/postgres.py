@@ -426,7 +426,7 @@ class PostgresConnector(Connector):
         if self.is_read_only:
             raise ConnectorError(f"{self.url.masked} is open read-only", table=str(table))
         table = TableRef(table.name, table.schema or self.default_schema)
-        reader = types.to_plain(reader)
+        reader = _without_uint64(types.to_plain(reader))
         if not self._depth:
             rows = self._direct_copy(reader, table, mode)
             if rows is not None:
@@ -626,6 +626,26 @@ class PostgresConnector(Connector):
                 con.execute("ROLLBACK")
         healthy = not con.closed and con.info.transaction_status == TransactionStatus.IDLE
         _sessions.release(self._key, con, healthy=healthy)
+
+
+def _without_uint64(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """uint64 columns as exact ``decimal(20, 0)``: ADBC's COPY sends a uint64 as int8, so
+    18446744073709551615 (MySQL's ``bigint unsigned`` max) arrived as -1."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_uint64(f.type) for f in reader.schema):
+        return reader
+    exact = pa.decimal128(20, 0)
+    schema = pa.schema(
+        [f.with_type(exact) if pa.types.is_uint64(f.type) else f for f in reader.schema],
+        metadata=reader.schema.metadata,
+    )
+
+    def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
+        columns = [c.cast(f.type) for c, f in zip(batch.columns, schema, strict=True)]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    return types.map_batches(reader, schema, convert)
 
 
 def _ident(name: str) -> str:
