@@ -640,3 +640,19 @@ def test_a_bridge_with_a_source_is_loaded(wh: tuple[Connector, str, str]) -> Non
     expected = [(1, 10, 0.5), (1, 11, 0.5), (2, 10, 1.0)]
     assert [(a, c, float(w)) for a, c, w in _rows(con, pairs)] == expected
     assert load_model(con, model, ["holder"]).objects[0].inserted == 0  # a rerun adds none
+
+
+def test_a_time_of_day_dimension_is_generated_by_the_load(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """Without a source it was skipped, with one it failed ("drop `source`"): `crane model
+    load` could never fill a declared time-of-day dimension."""
+    con, _, gold = wh
+    model = Model.model_validate({"schema": gold, "dimensions": [{"name": "time", "kind": "time"}]})
+    planner.apply(planner.plan(model, con), con)
+    first = load_model(con, model)
+    assert (first.skipped, first.objects[0].inserted) == ([], 1440)
+    assert _rows(
+        con, f"SELECT time_key, time_label, day_part FROM {gold}.dim_time WHERE minute_of_day = 61"
+    ) == [(101, "01:01", "night")]
+    assert load_model(con, model).objects[0].inserted == 0

@@ -479,3 +479,13 @@ def test_a_type_split_at_its_comma_by_yaml_says_to_quote_it(tmp_path):
             "YAML split the type 'DECIMAL(10,2)' at its comma: quote it (type: \"DECIMAL(10,2)\")",
         )
     ]
+
+
+def test_a_time_dimension_with_a_source_is_reported():
+    model = Model(dimensions=[DimensionSpec(name="time", kind="time", source="SELECT 1")])
+    assert [p[2:] for p in problems(from_model(model))] == [
+        (
+            "dimensions[0].source",
+            "a time-of-day dimension is generated whole (1,440 minutes): drop `source`",
+        )
+    ]

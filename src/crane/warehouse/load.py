@@ -117,7 +117,7 @@ def load_model(
     if record:
         ensure_state(con)
     for obj in load_order(model, names):
-        if obj.source is None:
+        if obj.source is None and not _generated(obj):
             if names:
                 raise ConfigError(
                     f"{obj.name} declares no source: add `source: SELECT …` to its spec",
@@ -153,14 +153,17 @@ def load_object(
     load_ts = load_ts or datetime.now()
     try:
         with con.transaction():
-            stage = _stage(con, obj, target)
-            if isinstance(obj, DimensionSpec):
-                _load_dimension(con, model, obj, stage, out, load_ts)
-            elif isinstance(obj, BridgeSpec):
-                _load_bridge(con, model, obj, stage, out)
+            if _generated(obj):
+                _load_times(con, obj, target, out)
             else:
-                _load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
-            con.execute(drop_table(stage))
+                stage = _stage(con, obj, target)
+                if isinstance(obj, DimensionSpec):
+                    _load_dimension(con, model, obj, stage, out, load_ts)
+                elif isinstance(obj, BridgeSpec):
+                    _load_bridge(con, model, obj, stage, out)
+                else:
+                    _load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
+                con.execute(drop_table(stage))
             out.seconds = time.perf_counter() - clock
             if record:
                 _record(con, out, "success", started)
@@ -261,8 +264,6 @@ def _load_dimension(
     if dim.kind == "date":
         _load_dates(con, model, dim, stage, out)
         return
-    if dim.kind == "time":
-        raise ConfigError("time-of-day dimensions are generated whole: drop `source`")
     out.rows_in = _count(con, stage)
     scd = dim.scd_table(model.schema_)
     attributes = [a.name for a in dim.attributes if a.name not in dim.business_key]
@@ -336,6 +337,32 @@ def _load_dates(
     before = _count(con, target)
     con.execute(insert_select(target, names, missing))
     out.rows_in = (end - start).days + 1
+    out.inserted = _count(con, target) - before
+
+
+def _generated(obj: TableSpec) -> bool:
+    """A time-of-day dimension is generated whole (1,440 minutes): it needs no source."""
+    return getattr(obj, "kind", None) == "time"
+
+
+def _load_times(con: Connector, dim: TableSpec, target: TableRef, out: ObjectLoad) -> None:
+    """Add the minutes of the day the dimension lacks (a rerun adds none)."""
+    from crane.warehouse import datedim
+    from crane.warehouse.spec import DimensionSpec
+
+    assert isinstance(dim, DimensionSpec)
+    spec = datedim.TimeOfDayDimension()
+    key = dim.key_column
+    have = exp.select(col(key, "d")).from_(table(target, "d"))
+    rows = datedim.build_time_rows(spec, con.dialect)
+    missing = (
+        exp.select(exp.Star())
+        .from_(exp.Subquery(this=rows, alias=ident("n")))
+        .where(exp.Not(this=col(key, "n").isin(query=have)))
+    )
+    before = _count(con, target)
+    con.execute(insert_select(target, [n for n, _ in spec.columns()], missing))
+    out.rows_in = 24 * 60
     out.inserted = _count(con, target) - before
 
 

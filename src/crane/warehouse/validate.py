@@ -139,6 +139,9 @@ def _dimension(out: _Collector, model: Model, i: int, dim: DimensionSpec) -> Non
                 ("attributes", j, "scd"),
                 "SCD type 4 is a dimension-level choice (current table + history table)",
             )
+    if dim.kind == "time" and dim.source is not None:
+        reason = "a time-of-day dimension is generated whole (1,440 minutes): drop `source`"
+        out.add(kind, i, ("source",), reason)
     if dim.calendar is not None and dim.kind != "date":
         out.add(kind, i, ("calendar",), "a calendar belongs to a date dimension (kind: date)")
     if dim.tie_break and dim.tie_break not in names:
