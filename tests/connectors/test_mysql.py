@@ -201,3 +201,17 @@ def test_decimals_wider_than_38_digits_arrive_as_exact_text(my_db):
         read = con.read(TableRef("t")).read_all()
         assert read.column("w").to_pylist() == [wide, "-0.000000000000000000000000000001"]
         assert read.schema.field("n").type == pa.decimal128(10, 2)
+
+
+def test_a_tinyint_1_holding_more_than_0_or_1_is_no_boolean(my_db):
+    """tinyint(1) is read as a boolean, but (1) is only a display width: 2 and -1 became
+    true silently. Such a column now fails naming it; a real flag still reads as bool."""
+    with connect(_url(my_db)) as con:
+        con.execute("CREATE TABLE t (id int, flag tinyint(1), status tinyint(1))")
+        con.execute("INSERT INTO t VALUES (1, 0, 0), (2, 1, 1), (3, NULL, 2), (4, 1, -1)")
+        flags = con.read("SELECT id, flag FROM t ORDER BY id").read_all()
+        assert flags.column("flag").to_pylist() == [False, True, None, True]
+        with pytest.raises(ConnectorError, match="column 'status' is tinyint.1., .* holds 2"):
+            con.read(TableRef("t")).read_all()
+        cast = con.read("SELECT CAST(status AS SIGNED) AS status FROM t ORDER BY id").read_all()
+        assert cast.column("status").to_pylist() == [0, 1, 2, -1]

@@ -206,7 +206,7 @@ class MySQLConnector(Connector):
         except Exception as error:
             raise self._error(error, "read", table=str(source)[:200]) from error
         reader = self._guarded(reader, sql, columns, str(source)[:200])
-        restored = self._restore(reader, fixes)
+        restored = self._restore(reader, fixes, str(source)[:200])
         if isinstance(source, TableRef):  # keep varchar(n), enum(...), json for MySQL targets
             sql_types = self._column_types(source)
             restored = types.with_schema(
@@ -308,7 +308,7 @@ class MySQLConnector(Connector):
         return ConnectorError(f"read: {str(panic)[:300]}", table=source)
 
     def _restore(
-        self, reader: pa.RecordBatchReader, fixes: dict[str, pa.DataType]
+        self, reader: pa.RecordBatchReader, fixes: dict[str, pa.DataType], source: str
     ) -> pa.RecordBatchReader:
         import pyarrow as pa
 
@@ -318,7 +318,11 @@ class MySQLConnector(Connector):
             return reader
 
         def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
-            arrays = [batch.column(i).cast(f.type) for i, f in enumerate(target)]
+            arrays = []
+            for column, field in zip(batch.columns, target, strict=True):
+                if pa.types.is_boolean(field.type) and pa.types.is_integer(column.type):
+                    _only_zero_or_one(column, field.name, source)
+                arrays.append(column.cast(field.type))
             return pa.RecordBatch.from_arrays(arrays, schema=target)
 
         return types.map_batches(reader, target, convert)
@@ -469,6 +473,24 @@ class MySQLConnector(Connector):
             with contextlib.suppress(Exception):
                 con.rollback()
         _sessions.release(self._key, con, healthy=healthy)
+
+
+def _only_zero_or_one(column: pa.Array, name: str, source: str) -> None:
+    """A ``tinyint(1)`` is read as a boolean, but its (1) is only a display width: a
+    status code of 2 or -1 would silently become true. Such a column fails instead."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    other = pc.filter(column, pc.invert(pc.is_in(column, pa.array([0, 1], column.type))))
+    if len(other) - other.null_count:
+        value = pc.drop_null(other)[0].as_py()
+        ident = f"`{name}`"
+        raise ConnectorError(
+            f"column {name!r} is tinyint(1), read as a boolean, but holds {value}",
+            table=source,
+            column=name,
+            hint=f"read it through a custom source query as CAST({ident} AS SIGNED) AS {ident}",
+        )
 
 
 # LOAD DATA's default text format: tab-separated, newline-terminated, backslash
