@@ -114,3 +114,21 @@ def test_apply_refuses_a_destructive_change_until_allowed(capsys, project):
     code, out, err = crane(capsys, "model", "apply", "--allow-destructive", "-p", project)
     assert code == 0, err
     assert "- column gold.fact_inventory.units_received INTEGER" in out
+
+
+def test_validate_json_lists_the_problems(capsys, project):
+    """With --json a failed validate printed only the text error on stderr: CI had
+    nothing to parse."""
+    (project / "models" / "broken.yml").write_text(
+        "facts:\n  - name: returns\n    grain: [order_id]\n    dimensions: [custmer]\n"
+    )
+    code, out, _ = crane(capsys, "model", "validate", "--json", "-p", project)
+    assert code == 1
+    found = json.loads(out)
+    assert found["ok"] is False
+    assert {
+        "file": "models/broken.yml",
+        "line": 4,
+        "field": "facts[0].dimensions[0].dimension",
+        "reason": "unknown dimension 'custmer' (did you mean 'customer'?)",
+    } in found["problems"]

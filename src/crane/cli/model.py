@@ -41,8 +41,18 @@ def _load(project: Path | None) -> tuple[Project, LoadedModel]:
 def validate_(json: JsonOption = False, project: ProjectOption = None) -> None:
     """Check models/*.yml: grain, references, business keys, measures, physical options."""
     from crane.cli.output import print_json
+    from crane.config.loader import SpecError
 
-    _, model = _load(project)
+    try:
+        _, model = _load(project)
+    except SpecError as error:
+        if not json:
+            raise
+        # CI reads the problems as data: file, line, field, reason (exit 1 all the same)
+        keys = ("file", "line", "field", "reason")
+        problems = [dict(zip(keys, p, strict=True)) for p in error.problems]
+        print_json({"ok": False, "problems": problems})
+        raise typer.Exit(1) from None
     summary = {
         "files": model.files,
         "dimensions": [d.name for d in model.model.dimensions],
