@@ -656,3 +656,47 @@ def test_a_time_of_day_dimension_is_generated_by_the_load(
         con, f"SELECT time_key, time_label, day_part FROM {gold}.dim_time WHERE minute_of_day = 61"
     ) == [(101, "01:01", "night")]
     assert load_model(con, model).objects[0].inserted == 0
+
+
+def test_a_uuid_business_key_gets_a_typed_unknown_member(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """The unknown member's NOT NULL UUID key was the text 'unknown': the fact load that
+    needed it failed on both engines."""
+    con, raw, gold = wh
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "device",
+                    "business_key": "device_id",
+                    "attributes": [{"name": "device_id", "type": "UUID"}],
+                    "source": f"SELECT device_id, {_ts('01')} AS updated_at FROM {raw}.devices",
+                }
+            ],
+            "facts": [
+                {
+                    "name": "pings",
+                    "grain": ["ping_id"],
+                    "dimensions": ["device"],
+                    "degenerate": [{"name": "ping_id", "type": "INTEGER"}],
+                    "source": f"SELECT ping_id, device_id FROM {raw}.pings",
+                }
+            ],
+        }
+    )
+    known = "11111111-2222-3333-4444-555555555555"
+    con.execute(f"CREATE TABLE {raw}.devices (device_id UUID)")
+    con.execute(f"INSERT INTO {raw}.devices VALUES ('{known}')")
+    con.execute(f"CREATE TABLE {raw}.pings (ping_id INT, device_id UUID)")
+    stranger = "99999999-2222-3333-4444-555555555555"
+    con.execute(f"INSERT INTO {raw}.pings VALUES (1, '{known}'), (2, '{stranger}')")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    rows = _rows(
+        con,
+        f"SELECT f.ping_id, CAST(d.device_id AS VARCHAR) FROM {gold}.fact_pings f"
+        f" JOIN {gold}.dim_device d ON d.device_key = f.device_key ORDER BY 1",
+    )
+    assert rows == [(1, known), (2, "00000000-0000-0000-0000-000000000000")]

@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -584,22 +585,36 @@ def _unknown_days(con: Connector, model: Model, fact: FactSpec | BridgeSpec) -> 
         con.execute(build_unknown_member(day))
 
 
-_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|DECIMAL|NUMERIC|FLOAT|DOUBLE|REAL)")
 _LENGTH = re.compile(r"\((\d+)\)")
 
 
 def placeholder(sql_type: str) -> Any:
     """The unknown member's value for a NOT NULL column of ``sql_type``.
 
+    Typed by sqlglot's reading of the type, so ``INTERVAL`` is not taken for an integer
+    and a ``UUID`` business key gets the nil UUID (text 'unknown' failed the insert).
+
     >>> placeholder("INTEGER"), placeholder("CHAR(2)"), placeholder("VARCHAR(100)")
     (-1, 'un', 'unknown')
+    >>> placeholder("uuid"), placeholder("TIME")
+    (UUID('00000000-0000-0000-0000-000000000000'), datetime.time(0, 0))
     """
-    kind = sql_type.strip().upper()
-    if _NUMERIC.match(kind):
+    from crane.warehouse.dialects import column_type
+
+    try:
+        kind = column_type(sql_type)
+    except ValueError:
+        return "unknown"
+    types = exp.DataType.Type
+    if kind.is_type(*exp.DataType.NUMERIC_TYPES):
         return -1
-    if kind.startswith("BOOL"):
+    if kind.is_type(types.BOOLEAN):
         return False
-    if kind.startswith("DATE") or kind.startswith("TIMESTAMP"):
+    if kind.is_type(types.UUID):
+        return uuid.UUID(int=0)
+    if kind.is_type(types.TIME, types.TIMETZ):
+        return dt_time(0, 0)
+    if kind.is_type(*exp.DataType.TEMPORAL_TYPES):
         return datetime(1900, 1, 1)  # a typed literal: PostgreSQL casts it on insert
-    length = _LENGTH.search(kind)
+    length = _LENGTH.search(sql_type)
     return "unknown"[: int(length.group(1))] if length else "unknown"

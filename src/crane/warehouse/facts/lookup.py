@@ -22,9 +22,10 @@ point at "unknown".
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
@@ -141,6 +142,9 @@ def _literal(value: Any) -> exp.Expr:
         return exp.Literal.number(value)
     if isinstance(value, datetime):
         return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, (time, uuid.UUID)):  # typed: PostgreSQL reads a bare string as text
+        kind = "TIME" if isinstance(value, time) else "UUID"
+        return exp.cast(exp.Literal.string(str(value)), kind)
     return exp.Literal.string(str(value))
 
 
