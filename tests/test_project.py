@@ -320,3 +320,17 @@ def test_python_pipeline_syntax_error_names_the_line(project_dir):
     with pytest.raises(SpecError) as caught:
         Project.load(project_dir, env=NO_ENV)
     assert str(caught.value) == "pipelines/broken.py, line 2: SyntaxError: invalid syntax"
+
+
+def test_unknown_warehouse_names_where_it_was_given(project_dir):
+    """A --warehouse or CRANE_WAREHOUSE value was blamed on a line of crane.yml."""
+    with pytest.raises(SpecError) as caught:
+        Project.load(project_dir, env=NO_ENV, overrides={"warehouse": "wharehouse"})
+    assert str(caught.value).startswith("command line --warehouse: unknown connection 'wharehouse'")
+    env = Environment.of({"CRANE_WAREHOUSE": "nope"})
+    with pytest.raises(SpecError) as caught:
+        Project.load(project_dir, env=env)
+    assert str(caught.value).startswith("environment variable CRANE_WAREHOUSE: unknown connection")
+    (project_dir / "crane.yml").write_text("name: shop\nwarehouse: dwh\n")
+    with pytest.raises(SpecError, match=r"^crane.yml, line 2, field warehouse: unknown connection"):
+        Project.load(project_dir, env=NO_ENV)

@@ -139,7 +139,7 @@ class Project:
         spec = load_project_document(doc, overlay)
         project = cls(root=root, spec=spec, env=env)
         project._register_secrets()
-        project._check_warehouse(doc)
+        project._check_warehouse(doc, origins.get("warehouse"))
         project._check_urls(doc)
         project.settings = _settings(project, doc, origins, explicit=path is not None)
         project._load_pipelines(doc)
@@ -153,10 +153,19 @@ class Project:
             secrets.register_url(connection_url(conn))  # also secret-named options
         secrets.register_url(self.spec.warehouse)
 
-    def _check_warehouse(self, doc: Document) -> None:
+    def _check_warehouse(self, doc: Document, origin: str | None) -> None:
+        """The warehouse names a connection; an error names where the name was given."""
         name = self.spec.warehouse
-        if "://" not in name and name not in self.spec.connections:
-            raise doc.fail(("warehouse",), _unknown("connection", name, self.spec.connections))
+        if "://" in name or name in self.spec.connections:
+            return
+        reason = _unknown("connection", name, self.spec.connections)
+        if origin == "cli":
+            raise SpecError([("command line --warehouse", None, None, reason)])
+        if origin and origin.endswith(_ENV_OVERRIDES["warehouse"]):
+            raise SpecError(
+                [(f"environment variable {_ENV_OVERRIDES['warehouse']}", None, None, reason)]
+            )
+        raise doc.fail(("warehouse",), reason)
 
     def _check_urls(self, doc: Document) -> None:
         """Every URL must parse before anything shows it. A password with '/', '?' or '#'
