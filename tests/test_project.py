@@ -334,3 +334,6 @@ def test_unknown_warehouse_names_where_it_was_given(project_dir):
     (project_dir / "crane.yml").write_text("name: shop\nwarehouse: dwh\n")
     with pytest.raises(SpecError, match=r"^crane.yml, line 2, field warehouse: unknown connection"):
         Project.load(project_dir, env=NO_ENV)
+    bad_url = "postgresql://app:pw#x@db/dwh"
+    with pytest.raises(SpecError, match=r"^command line --warehouse: not a valid connection URL"):
+        Project.load(project_dir, env=NO_ENV, overrides={"warehouse": bad_url})

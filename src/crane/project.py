@@ -140,7 +140,7 @@ class Project:
         project = cls(root=root, spec=spec, env=env)
         project._register_secrets()
         project._check_warehouse(doc, origins.get("warehouse"))
-        project._check_urls(doc)
+        project._check_urls(doc, origins.get("warehouse"))
         project.settings = _settings(project, doc, origins, explicit=path is not None)
         project._load_pipelines(doc)
         project._check_types(doc)  # after the pipelines: a Python file may register a connector
@@ -158,31 +158,17 @@ class Project:
         name = self.spec.warehouse
         if "://" in name or name in self.spec.connections:
             return
-        reason = _unknown("connection", name, self.spec.connections)
-        if origin == "cli":
-            raise SpecError([("command line --warehouse", None, None, reason)])
-        if origin and origin.endswith(_ENV_OVERRIDES["warehouse"]):
-            raise SpecError(
-                [(f"environment variable {_ENV_OVERRIDES['warehouse']}", None, None, reason)]
-            )
-        raise doc.fail(("warehouse",), reason)
+        raise _warehouse_error(doc, origin, _unknown("connection", name, self.spec.connections))
 
-    def _check_urls(self, doc: Document) -> None:
+    def _check_urls(self, doc: Document, warehouse_origin: str | None) -> None:
         """Every URL must parse before anything shows it. A password with '/', '?' or '#'
         pasted into a URL ends its host part early, and urllib's complaint ("Port could
         not be cast to integer value as 'hunter2'") quotes the password."""
-        urls: list[tuple[tuple[str, ...], str]] = [
-            (("connections", name, "url"), conn.url)
-            for name, conn in self.spec.connections.items()
-            if conn.url
-        ]
-        if "://" in self.spec.warehouse:
-            urls.append((("warehouse",), self.spec.warehouse))
-        for path, url in urls:
-            try:
-                ConnectionURL.parse(url)
-            except ValueError:
-                raise doc.fail(path, _BAD_URL, _BAD_URL_HINT) from None
+        for name, conn in self.spec.connections.items():
+            if conn.url and not _parses(conn.url):
+                raise doc.fail(("connections", name, "url"), _BAD_URL, _BAD_URL_HINT)
+        if "://" in self.spec.warehouse and not _parses(self.spec.warehouse):
+            raise _warehouse_error(doc, warehouse_origin, _BAD_URL, _BAD_URL_HINT)
 
     def _check_types(self, doc: Document) -> None:
         """The connections pipelines use name known connectors, so a misspelt type fails
@@ -325,6 +311,26 @@ class Project:
         lineage = self.spec.lineage
         file = (self.root / lineage.file) if lineage.file else None
         return LineageEmitter(file=file, url=lineage.url, namespace=self.spec.name)
+
+
+def _parses(url: str) -> bool:
+    try:
+        ConnectionURL.parse(url)
+    except ValueError:
+        return False
+    return True
+
+
+def _warehouse_error(
+    doc: Document, origin: str | None, reason: str, hint: str | None = None
+) -> SpecError:
+    """An error about the warehouse setting, named where it was given (CLI, env or file)."""
+    variable = _ENV_OVERRIDES["warehouse"]
+    if origin == "cli":
+        return SpecError([("command line --warehouse", None, None, reason)], hint=hint)
+    if origin and origin.endswith(variable):
+        return SpecError([(f"environment variable {variable}", None, None, reason)], hint=hint)
+    return doc.fail(("warehouse",), reason, hint)
 
 
 def find_root(start: Path) -> Path:
