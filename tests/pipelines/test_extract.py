@@ -725,3 +725,26 @@ def test_mariadb_late_commit_in_another_database_than_the_urls_is_not_skipped(my
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE `{other}`")
         admin.close()
+
+
+@pytest.mark.integration
+def test_an_unconstrained_numeric_keeps_one_type_across_windows(pg_schema, duck_url):
+    """The type of an unconstrained ``numeric`` followed the values of each read: a first
+    load of whole numbers made DECIMAL(38,0), and the first 1.5 was then a type change no
+    decimal holds, failing every later run."""
+    with pg() as con:
+        con.execute(
+            f'CREATE TABLE "{pg_schema}".orders (id bigint PRIMARY KEY, '
+            "updated_at timestamptz NOT NULL DEFAULT now(), amount numeric, name text)"
+        )
+        con.execute(f'INSERT INTO "{pg_schema}".orders (id, amount) VALUES (1, 10), (2, NULL)')
+    pipeline = spec("loose", source={"schema": pg_schema})
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    with pg() as con:
+        con.execute(
+            f'INSERT INTO "{pg_schema}".orders (id, amount) VALUES (3, 1.5), (4, 0.0000000001)'
+        )
+    run_pipeline(pipeline, **urls).raise_for_status()
+    got = duck_rows(duck_url.removeprefix("duckdb:///"), "loose")
+    assert [row[2] for row in got] == [10, None, Decimal("1.5"), Decimal("1E-10")]

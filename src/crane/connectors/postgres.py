@@ -21,7 +21,8 @@ inside ``transaction()`` commits atomically with the caller's other statements
 
 DuckDB's scanner reads unconstrained ``numeric`` as DOUBLE (lossy); `duckdb_scan`
 fixes that by casting such columns in PostgreSQL to ``numeric(38, s)`` with the
-largest scale present (or to text when 38 digits cannot hold the values).
+largest scale present, and at least 10 (or to text when 38 digits cannot hold the
+values, or they hold NaN/Infinity).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ CONNECTION_ERROR_NAMES = frozenset(
 )
 NUMERIC_OID = 1700
 MAX_DECIMAL_DIGITS = 38  # DuckDB/Arrow decimal128
+LOOSE_SCALE = 10  # decimals an unconstrained numeric gets at least (connectorx's choice too)
 # estimated distinct values from which a column counts as mostly distinct (see
 # ``distinct_text_columns``): a DuckDB row group holds 122,880 rows, so a column with at
 # least this many values repeats too little inside one for a dictionary to pay
@@ -376,6 +378,10 @@ class PostgresConnector(Connector):
         exact: dict[str, str] = {}
         for i, name in enumerate(loose):
             scale, digits = int(row[2 * i] or 0), int(row[2 * i + 1] or 1)
+            # at least LOOSE_SCALE decimals where the integer digits leave room: the type
+            # must not follow each window's values, or a first load of whole numbers (or
+            # of no rows) makes decimal(38,0) and the first 1.5 is a change no decimal holds
+            scale = max(scale, min(LOOSE_SCALE, MAX_DECIMAL_DIGITS - digits))
             fits = scale + digits <= MAX_DECIMAL_DIGITS
             exact[name] = f"numeric({MAX_DECIMAL_DIGITS},{scale})" if fits else "text"
         return exact
