@@ -124,7 +124,7 @@ def test_renders_for_other_engines(dialect):
     marker = {
         "snowflake": ["GENERATOR", "DAYOFWEEKISO", "WEEKISO", "YEAROFWEEKISO"],
         "bigquery": ["GENERATE_ARRAY", "MOD(EXTRACT(DAYOFWEEK", "EXTRACT(ISOWEEK", "ISOYEAR"],
-        "redshift": ["RECURSIVE", "EXTRACT(ISODOW"],
+        "redshift": ["RECURSIVE", "EXTRACT(DOW", "EXTRACT(WEEK"],  # no ISODOW there
     }
     assert all(m in text for m in marker[dialect])
 
@@ -138,3 +138,26 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.integration
+def test_redshift_iso_parts_are_derived_and_right(pg_schema):
+    """Redshift has no ISODOW or ISOYEAR date part: the Redshift date dimension asked for
+    both. Its rendering now derives them from DOW, WEEK (ISO there), MONTH and YEAR; run on
+    PostgreSQL (whose DOW and WEEK mean the same) it matches Python at every year end."""
+    import sqlglot
+
+    from crane.connectors.base import connect
+    from crane.warehouse.datedim import build_date_rows
+
+    spec = DateDimension(start=date(2015, 12, 20), end=date(2027, 1, 10))
+    rows = build_date_rows(spec, "redshift")
+    text = rows.sql("redshift")
+    assert "ISODOW" not in text and "ISOYEAR" not in text
+    assert sqlglot.parse_one(text, read="redshift") is not None
+    with connect(_wh_engines.PG_URL) as con:
+        got = con.fetch(
+            f"SELECT full_date, iso_year, iso_week, day_of_week FROM ({rows.sql('postgres')}) q"
+        )
+    assert len(got) == (spec.end - spec.start).days + 1
+    assert all((y, w, dow) == tuple(d.isocalendar()) for d, y, w, dow in got)

@@ -166,12 +166,41 @@ _PART_NAMES: dict[str, dict[str, str]] = {
 }
 
 
+# Redshift has no ISODOW or ISOYEAR date part (its WEEK is ISO, its DOW 0 = Sunday), so
+# both are derived: https://docs.aws.amazon.com/redshift/latest/dg/r_Dateparts_for_datetime_functions.html
+_DERIVED_ISO = ("redshift",)
+
+
 def _extract(part: str, day: exp.Expr, dialect: str) -> exp.Expr:
     if dialect == "bigquery" and part == "ISODOW":
         # BigQuery has no ISO day of week; sqlglot renders MOD(DAYOFWEEK + 5, 7) + 1
         return _int(exp.DayOfWeekIso(this=day.copy()))
+    if dialect in _DERIVED_ISO and part in ("ISODOW", "ISOYEAR"):
+        return _derived_iso(part, day, dialect)
     name = _PART_NAMES.get(dialect, {}).get(part, part)
     return _int(exp.Extract(this=exp.var(name), expression=day.copy()))
+
+
+def _derived_iso(part: str, day: exp.Expr, dialect: str) -> exp.Expr:
+    """ISO day of week from DOW ((dow + 6) % 7 + 1); ISO year from year, month and ISO
+    week (late-December days of week 1 belong to the next year, early-January days of
+    week 52/53 to the previous one)."""
+    if part == "ISODOW":
+        shifted = exp.Paren(this=exp.Add(this=_extract("DOW", day, dialect), expression=_num(6)))
+        return _int(exp.Add(this=exp.Mod(this=shifted, expression=_num(7)), expression=_num(1)))
+    year, month, week = (_extract(p, day, dialect) for p in ("YEAR", "MONTH", "WEEK"))
+    december = exp.and_(
+        exp.EQ(this=month, expression=_num(12)), exp.EQ(this=week, expression=_num(1))
+    )
+    january = exp.and_(
+        exp.EQ(this=month.copy(), expression=_num(1)),
+        exp.GTE(this=week.copy(), expression=_num(52)),
+    )
+    ifs = [
+        exp.If(this=december, true=exp.Add(this=year, expression=_num(1))),
+        exp.If(this=january, true=exp.Sub(this=year.copy(), expression=_num(1))),
+    ]
+    return _int(exp.Case(ifs=ifs, default=year.copy()))
 
 
 def _name_case(number: exp.Expr, names: Sequence[str], width: int | None = None) -> exp.Expr:
