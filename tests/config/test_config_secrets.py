@@ -101,3 +101,34 @@ def test_secret_query_parameters_masked_without_registration():
     )
     register_url("postgresql://h/db?sslpassword=s3cr3t-ssl")
     assert mask("bad passphrase s3cr3t-ssl") == "bad passphrase ***"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # DuckDB's postgres and mysql scanners quote the whole DSN when ATTACH fails; a
+        # short or all-digit password is never a known secret, so only the shape can hide it
+        (
+            'IO Error: Unable to connect to Postgres at "host=h port=5999 dbname=test '
+            'user=postgres password=xy1": connection refused',
+            'IO Error: Unable to connect to Postgres at "host=h port=5999 dbname=test '
+            'user=postgres password=***": connection refused',
+        ),
+        (
+            'Failed to connect to MySQL database with parameters "host=h password=1234 port=1"',
+            'Failed to connect to MySQL database with parameters "host=h password=*** port=1"',
+        ),
+        ("dsn: host=h password='a b\\'c' user=u", "dsn: host=h password=*** user=u"),
+        ("sslpassword = s3 dbname=x", "sslpassword = *** dbname=x"),
+    ],
+)
+def test_keyword_dsn_passwords_masked_without_registration(text, expected):
+    assert mask(text) == expected
+
+
+def test_dsn_password_masked_inside_json_keeps_it_valid():
+    import json
+
+    text = json.dumps({"error": 'Unable to connect at "host=h password=xy1": refused'})
+    masked = json.loads(mask(text))
+    assert masked == {"error": 'Unable to connect at "host=h password=***": refused'}

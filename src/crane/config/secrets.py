@@ -5,8 +5,8 @@ and from URLs) and the values of environment variables whose names say they are
 secret (``*PASSWORD*``, ``*SECRET*``, ``*TOKEN*``, ``*KEY*``). `mask` replaces
 each known value (and its URL-encoded form) by ``***``; independently of what
 is known, it also blanks the password part of anything shaped like a URL
-(``scheme://user:pw@host``) and secret-named query parameters (``?password=…``),
-so a secret typed inline is masked too.
+(``scheme://user:pw@host``), secret-named query parameters (``?password=…``) and
+``password=…`` in a keyword DSN, so a secret typed inline is masked too.
 
 The registry is process-wide on purpose: a logging filter, an exception
 rendered by the CLI and a run record written by the runner must all agree.
@@ -30,6 +30,14 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&][^=&#\s]*(?:PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL)[^=&#\s]*=)"
     r"(?P<value>[^&#\s\"'<>\\]+)",  # quotes and backslashes end it: JSON and repr() around
+    re.IGNORECASE,
+)
+
+# password=… in a libpq/MySQL keyword DSN ("host=h user=u password=pw"), which DuckDB's
+# scanners quote whole when an ATTACH fails; quoted values may hold spaces
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>(?<![\w.])\w*(?:password|passwd)\s*=\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"&\\]+)",  # a backslash ends it: JSON around
     re.IGNORECASE,
 )
 
@@ -116,7 +124,8 @@ def mask(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(MASK, text)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-    return _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
+    text = _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
+    return _DSN_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
 
 
 def mask_all(values: Iterable[str]) -> list[str]:
