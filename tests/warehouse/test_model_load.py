@@ -700,3 +700,62 @@ def test_a_uuid_business_key_gets_a_typed_unknown_member(
         f" JOIN {gold}.dim_device d ON d.device_key = f.device_key ORDER BY 1",
     )
     assert rows == [(1, known), (2, "00000000-0000-0000-0000-000000000000")]
+
+
+def test_an_accumulating_grain_with_a_reference_keeps_one_row_per_instance(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """Grain (order_id, product): the instance key was order_id alone, so the lines of
+    one order were folded into one row with the largest product key."""
+    con, raw, gold = wh
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "date",
+                    "kind": "date",
+                    "source": "SELECT DATE '2024-03-01' AS a, DATE '2024-03-31' AS b",
+                },
+                {
+                    "name": "product",
+                    "business_key": "product_id",
+                    "attributes": [{"name": "product_id", "type": "INTEGER"}],
+                    "source": f"SELECT DISTINCT product_id, {_ts('01')} AS updated_at"
+                    f" FROM {raw}.events",
+                },
+            ],
+            "facts": [
+                {
+                    "name": "line_flow",
+                    "type": "accumulating_snapshot",
+                    "grain": ["order_id", "product"],
+                    "dimensions": [
+                        "product",
+                        {"dimension": "date", "role": "ordered"},
+                        {"dimension": "date", "role": "shipped"},
+                    ],
+                    "milestones": ["ordered", "shipped"],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": "SELECT order_id, product_id, milestone, milestone_at"
+                    f" FROM {raw}.events",
+                }
+            ],
+        }
+    )
+    columns = "order_id INT, product_id INT, milestone VARCHAR(10), milestone_at TIMESTAMP"
+    con.execute(f"CREATE TABLE {raw}.events ({columns})")
+    con.execute(
+        f"INSERT INTO {raw}.events VALUES (1, 7, 'ordered', {_ts('02')}),"
+        f" (1, 8, 'ordered', {_ts('02')}), (1, 8, 'shipped', {_ts('04')})"
+    )
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    load_model(con, model)
+    rows = _rows(
+        con,
+        "SELECT f.order_id, p.product_id, f.ordered_key, f.shipped_key"
+        f" FROM {gold}.fact_line_flow f JOIN {gold}.dim_product p"
+        " ON p.product_key = f.product_key ORDER BY 1, 2",
+    )
+    assert rows == [(1, 7, 20240302, None), (1, 8, 20240302, 20240304)]

@@ -493,11 +493,13 @@ def _load_accumulating(
         ref = fact.reference(label)
         assert ref is not None  # crane model validate checked it
         milestones.append(facts.Milestone(label, ref.key_column))
+    # the whole grain names an instance: degenerate columns and looked-up keys alike
+    instance = [c for c in fact.grain_columns() if c not in {m.column for m in milestones}]
     spec = facts.AccumulatingSnapshotFact(
         fact.ref(stage.schema),
-        instance_key=tuple(grain),
+        instance_key=tuple(instance),
         milestones=tuple(milestones),
-        attributes=tuple(n for n in names if n not in (*grain, MILESTONE, EVENT_KEY)),
+        attributes=tuple(n for n in names if n not in (*instance, MILESTONE, EVENT_KEY)),
         event_column=MILESTONE,
         time_column=EVENT_KEY,
     )
