@@ -117,3 +117,11 @@ def test_dotenv_references_prefer_the_shell(tmp_path, monkeypatch):
     monkeypatch.setenv("PGPASS", "from-shell")
     env = Environment.load(tmp_path)
     assert env["URL"] == "pg://u:from-shell@h/d"
+
+
+def test_dotenv_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    (tmp_path / ".env").write_bytes(b"A=1\nSOURCE_DB_PASSWORD=caf\xe9pw\n")
+    with pytest.raises(ConfigError) as caught:
+        Environment.load(tmp_path)
+    assert str(caught.value).startswith("file .env, line 2: not UTF-8 text")
+    assert "caf" not in str(caught.value)  # the bytes around may be a secret

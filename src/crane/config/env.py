@@ -16,6 +16,7 @@ already export them for other tools:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -96,18 +97,25 @@ def read_dotenv(path: Path, shell: Mapping[str, str]) -> dict[str, str]:
     """
     from dotenv.parser import parse_stream
 
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM from Windows editors is no key
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            "not UTF-8 text", file=path.name, line=line, hint="save .env as UTF-8"
+        ) from None
     values: dict[str, str] = {}
     scope = ChainMap(dict(shell), values)  # sees each line as soon as it is read
-    with path.open(encoding="utf-8") as stream:
-        for binding in parse_stream(stream):
-            if binding.error:
-                line = binding.original.line
-                _log.warning("%s, line %d: not NAME=value; ignored", path.name, line)
-            if binding.key is None or binding.value is None:
-                continue
-            written = binding.original.string.partition("=")[2].lstrip()
-            literal = written.startswith("'")
-            values[binding.key] = binding.value if literal else _expand(binding.value, scope)
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.line
+            _log.warning("%s, line %d: not NAME=value; ignored", path.name, line)
+        if binding.key is None or binding.value is None:
+            continue
+        written = binding.original.string.partition("=")[2].lstrip()
+        literal = written.startswith("'")
+        values[binding.key] = binding.value if literal else _expand(binding.value, scope)
     return values
 
 
