@@ -205,3 +205,14 @@ def test_yaml_syntax_error_points_where_the_construct_began(text, expected):
     with pytest.raises(SpecError) as caught:
         _pipelines(text)
     assert str(caught.value) == f"pipelines/orders.yml, {expected}"
+
+
+def test_spec_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    from crane.config.loader import read_document
+
+    (tmp_path / "pipelines").mkdir()
+    path = tmp_path / "pipelines" / "orders.yml"
+    path.write_bytes(b"source:\n  table: caf\xe9\n")
+    with pytest.raises(SpecError) as caught:
+        read_document(path, tmp_path, Environment.of({}))
+    assert str(caught.value) == "pipelines/orders.yml, line 2: not UTF-8 text"

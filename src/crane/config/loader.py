@@ -232,9 +232,14 @@ def read_document(path: Path, root: Path, env: Environment) -> Document:
     except ValueError:
         display = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"cannot read {display}: {error.strerror}", file=display) from None
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM from Windows editors is no key
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise SpecError([(display, line, None, "not UTF-8 text")]) from None
     return parse_yaml(text, display, env)
 
 
