@@ -489,3 +489,26 @@ def test_a_time_dimension_with_a_source_is_reported():
             "a time-of-day dimension is generated whole (1,440 minutes): drop `source`",
         )
     ]
+
+
+def test_one_role_name_on_two_dimensions_is_reported():
+    """dim_date and dim_day in role 'due' both want the view dim_due: only the first was
+    created, the other reference silently had no view."""
+    model = Model.model_validate(
+        {
+            "dimensions": [
+                {"name": "date", "kind": "date"},
+                {"name": "day", "kind": "date"},
+            ],
+            "facts": [
+                {"name": n, "grain": ["due"], "dimensions": [{"dimension": d, "role": "due"}]}
+                for n, d in (("a", "date"), ("b", "day"))
+            ],
+        }
+    )
+    assert [p[2:] for p in problems(from_model(model))] == [
+        (
+            "facts[1].dimensions[0].role",
+            "the role view 'dim_due' of role 'due' is also role view of 'date'",
+        )
+    ]

@@ -105,10 +105,11 @@ def _names(out: _Collector, model: Model) -> None:
                 continue
             view = dim.role_view(ref.role)
             owner = seen.get((view.schema, view.name))
-            if owner and not owner.startswith("role view"):
+            mine = f"role view of {ref.dimension!r}"
+            if owner and owner != mine:  # a table, or the same role of another dimension
                 reason = f"the role view {view.name!r} of role {ref.role!r} is also {owner}"
                 out.add("facts", i, ("dimensions", j, "role"), reason)
-            seen[(view.schema, view.name)] = f"role view of {ref.dimension!r}"
+            seen[(view.schema, view.name)] = mine
 
 
 def _kinds(model: Model) -> list[tuple[str, list[Any]]]:
