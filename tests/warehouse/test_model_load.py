@@ -759,3 +759,27 @@ def test_an_accumulating_grain_with_a_reference_keeps_one_row_per_instance(
         " ON p.product_key = f.product_key ORDER BY 1, 2",
     )
     assert rows == [(1, 7, 20240302, None), (1, 8, 20240302, 20240304)]
+
+
+def test_a_calendar_change_reaches_days_already_loaded(wh: tuple[Connector, str, str]) -> None:
+    """Only missing days were generated: a holiday or fiscal start added to the calendar
+    later never reached the days already in the dimension."""
+    con, _, gold = wh
+
+    def model(calendar: dict) -> Model:
+        source = "SELECT DATE '2024-12-24' AS first_day, DATE '2024-12-26' AS last_day"
+        dim = {"name": "date", "kind": "date", "source": source, "calendar": calendar}
+        return Model.model_validate({"schema": gold, "dimensions": [dim]})
+
+    planner.apply(planner.plan(model({}), con), con)
+    load_model(con, model({}))
+    later = model({"holidays": [{"date": "2024-12-25", "name": "Christmas"}]})
+    again = load_model(con, later).objects[0]
+    assert (again.inserted, again.updated) == (0, 1)
+    query = f"SELECT date_key, is_holiday, holiday_name FROM {gold}.dim_date ORDER BY 1"
+    assert _rows(con, query) == [
+        (20241224, False, None),
+        (20241225, True, "Christmas"),
+        (20241226, False, None),
+    ]
+    assert load_model(con, later).objects[0].updated == 0

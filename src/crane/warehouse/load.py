@@ -297,8 +297,9 @@ def _complete_inferred(
 def _load_dates(
     con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
 ) -> None:
-    """Add the days of ``[start, end]`` the dimension lacks (existing days stay put),
-    with the dimension's calendar: fiscal year start month, holidays, weekend days."""
+    """Add the days of ``[start, end]`` the dimension lacks, with the dimension's calendar
+    (fiscal year start month, holidays, weekend days); days already there keep their key
+    and take a changed calendar (a holiday added later) in place."""
     from crane.warehouse import datedim
     from crane.warehouse.spec import Calendar
 
@@ -335,10 +336,45 @@ def _load_dates(
         .where(exp.Not(this=col(key, "n").isin(query=have)))
     )
     names = [n for n, _ in spec.columns()]
+    out.updated = _recalendar(con, target, key, names, days)
     before = _count(con, target)
     con.execute(insert_select(target, names, missing))
     out.rows_in = (end - start).days + 1
     out.inserted = _count(con, target) - before
+
+
+def _recalendar(
+    con: Connector, target: TableRef, key: str, names: Sequence[str], days: exp.Select
+) -> int:
+    """Overwrite the calendar columns of existing days that differ from ``days``."""
+    from crane.sql.build import qualified_col
+
+    generated = exp.Subquery(this=days, alias=ident("n"))
+    columns = [n for n in names if n != key]
+    differs = exp.or_(
+        *(
+            exp.Not(this=exp.NullSafeEQ(this=qualified_col(c, target), expression=col(c, "n")))
+            for c in columns
+        )
+    )
+    match = exp.EQ(this=qualified_col(key, target), expression=col(key, "n"))
+    stale = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(table(target))
+        .join(generated.copy(), on=match.copy())
+    )
+    count = int(con.fetch(stale.where(differs.copy()))[0][0])
+    if count:
+        sets = [exp.EQ(this=col(c), expression=col(c, "n")) for c in columns]
+        con.execute(
+            exp.Update(
+                this=table(target),
+                expressions=sets,
+                from_=exp.From(this=generated),
+                where=exp.Where(this=exp.and_(match, differs)),
+            )
+        )
+    return count
 
 
 def _generated(obj: TableSpec) -> bool:
