@@ -748,3 +748,67 @@ def test_an_unconstrained_numeric_keeps_one_type_across_windows(pg_schema, duck_
     run_pipeline(pipeline, **urls).raise_for_status()
     got = duck_rows(duck_url.removeprefix("duckdb:///"), "loose")
     assert [row[2] for row in got] == [10, None, Decimal("1.5"), Decimal("1E-10")]
+
+
+def _rows_written_around_runs(write, run) -> None:
+    """Rows stamped in the same second as a run, just before and just after it."""
+    for _ in range(5):
+        write()
+        run()
+        write()
+        time.sleep(0.3)
+    time.sleep(1.1)
+    run()
+
+
+@pytest.mark.integration
+def test_a_second_precision_postgres_cursor_misses_no_row(pg_schema, duck_url):
+    """timestamptz(0) rounds 10:00:00.3 to 10:00:00: a bound of 10:00:00.4 skipped every
+    row a later transaction stamped inside the same second."""
+    with pg() as con:
+        con.execute(
+            f'CREATE TABLE "{pg_schema}".orders (id bigint PRIMARY KEY, updated_at '
+            "timestamptz(0) NOT NULL DEFAULT clock_timestamp(), amount numeric(10,2), name text)"
+        )
+    ids = iter(range(1, 100))
+    pipeline = spec(
+        "coarse", source={"schema": pg_schema}, load={"strategy": "append", "primary_key": []}
+    )
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+
+    def write() -> None:
+        with pg() as con:
+            con.execute(f'INSERT INTO "{pg_schema}".orders (id) VALUES (%s)', [next(ids)])
+
+    _rows_written_around_runs(write, lambda: run_pipeline(pipeline, **urls).raise_for_status())
+    assert duck_rows(duck_url.removeprefix("duckdb:///"), "coarse") == pg_rows(pg_schema)
+
+
+@pytest.mark.integration
+def test_a_mariadb_datetime_cursor_misses_no_row(my_db, duck_url):
+    """MariaDB's DATETIME keeps whole seconds (the fraction is cut): a row written just
+    after a run, in the run's second, fell below the next window and never loaded."""
+    import pymysql
+
+    con = pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=True)
+    with con.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE orders (id BIGINT PRIMARY KEY, updated_at DATETIME NOT NULL, "
+            "amount DECIMAL(10,2), name VARCHAR(50))"
+        )
+    ids = iter(range(1, 100))
+    pipeline = spec("my_coarse", load={"strategy": "append", "primary_key": []})
+    urls = {"source_url": f"mysql://root@127.0.0.1:3306/{my_db}", "target_url": duck_url}
+
+    def write() -> None:
+        with con.cursor() as cur:
+            cur.execute("INSERT INTO orders (id, updated_at) VALUES (%s, NOW())", [next(ids)])
+
+    try:
+        _rows_written_around_runs(write, lambda: run_pipeline(pipeline, **urls).raise_for_status())
+        with con.cursor() as cur:
+            cur.execute("SELECT id FROM orders ORDER BY id")
+            source = [r[0] for r in cur.fetchall()]
+    finally:
+        con.close()
+    assert [r[0] for r in duck_rows(duck_url.removeprefix("duckdb:///"), "my_coarse")] == source

@@ -161,6 +161,12 @@ class Connector(ABC):
         """Run a query and return all rows; for small results (metadata, metrics)."""
         return self.execute(sql, params)
 
+    def fraction_digits(self, sql: str) -> int | None:
+        """Digits after the second of the first column of ``sql`` when it is a time
+        type declared coarser than microseconds (``timestamp(0)``, MySQL's default
+        ``DATETIME``); None when microseconds or unknown. Runs no scan."""
+        return None
+
     # -- writing -------------------------------------------------------------
     @abstractmethod
     def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:

@@ -229,6 +229,10 @@ class MySQLConnector(Connector):
         except Exception as error:
             raise self._error(error, "read", table=sql[:200]) from error
 
+    def fraction_digits(self, sql: str) -> int | None:
+        _, code, _, _, _, decimals, _ = self._describe(sql)[0]
+        return int(decimals or 0) if code in _DATE_CODES and (decimals or 0) < 6 else None
+
     def _exact(self, sql: str, columns: list[tuple]) -> tuple[str, dict[str, pa.DataType]]:
         """Select decimals as text and bits as integers; return the Arrow types to restore."""
         import pyarrow as pa

@@ -68,6 +68,7 @@ CONNECTION_ERROR_NAMES = frozenset(
     {"OperationalError", "InterfaceError", "ConnectionError", "IOException"}
 )
 NUMERIC_OID = 1700
+_TIME_OIDS = frozenset({1114, 1184})  # timestamp, timestamptz
 MAX_DECIMAL_DIGITS = 38  # DuckDB/Arrow decimal128
 LOOSE_SCALE = 10  # decimals an unconstrained numeric gets at least (connectorx's choice too)
 # estimated distinct values from which a column counts as mostly distinct (see
@@ -340,6 +341,10 @@ class PostgresConnector(Connector):
         except Exception as error:
             raise self._error(error, "read", table=sql[:200]) from error
         return list(cur.description or [])
+
+    def fraction_digits(self, sql: str) -> int | None:
+        column = self._describe(sql)[0]  # precision: the typmod of timestamp(p), time(p)
+        return column.precision if column.type_code in _TIME_OIDS else None
 
     def _exact_numeric(self, sql: str, loose: list[str], names: list[str]) -> str:
         """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)."""

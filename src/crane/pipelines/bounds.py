@@ -164,14 +164,31 @@ def upper_bound(
     aware, naive, age = source.fetch(sql)[0]
     held_back = max(float(age or 0.0), 0.0)
     margin = dt.timedelta(seconds=held_back) + (lag or dt.timedelta(0))
+    if kind == "date":
+        value = (naive.replace(tzinfo=None) - margin).date()
+        return _behind_the_clock(source, relation, cursor, value, margin, held_back) or Bound(
+            value, inclusive=False, held_back=held_back
+        )
+    column = exp.select(exp.column(cursor, quoted=True)).from_(relation.copy())
+    floor = _floor(source.fraction_digits(column.sql(source.dialect)))
     if kind == "timestamptz":
         now = aware if aware.tzinfo else aware.replace(tzinfo=dt.UTC)
-        return Bound(now - margin, inclusive=False, held_back=held_back)
-    local = naive.replace(tzinfo=None) - margin
-    value = local.date() if kind == "date" else local
-    return _behind_the_clock(source, relation, cursor, value, margin, held_back) or Bound(
+        return Bound(floor(now - margin), inclusive=False, held_back=held_back)
+    value = floor(naive.replace(tzinfo=None) - margin)
+    return _behind_the_clock(source, relation, cursor, value, margin, held_back, floor) or Bound(
         value, inclusive=False, held_back=held_back
     )
+
+
+def _floor(digits: int | None) -> Any:
+    """Round a bound down to what the cursor column holds. A ``DATETIME`` (MariaDB cuts
+    the fraction) or ``timestamp(0)`` (PostgreSQL rounds it) stamps a row written at
+    10:00:00.7 as 10:00:00 (or :01): a bound of 10:00:00.4 would skip it for good, one at
+    10:00:00 reads it next run."""
+    if digits is None or digits >= 6:
+        return lambda value: value
+    unit = 10 ** (6 - digits)
+    return lambda value: value.replace(microsecond=value.microsecond // unit * unit)
 
 
 def _behind_the_clock(
@@ -181,6 +198,7 @@ def _behind_the_clock(
     clock: Any,
     margin: dt.timedelta,
     held_back: float,
+    floor: Any = lambda value: value,
 ) -> Bound | None:
     """A bound at the newest committed value when the rows' clock runs behind ours.
 
@@ -189,6 +207,8 @@ def _behind_the_clock(
     hours in the rows' future and every later row falls below the next window. The
     newest value, less the same margin, is safe whatever the writer's zone: an open
     writer's rows are stamped at or after (its now - held_back) >= (newest - held_back).
+    ``clock`` is already floored to the column's precision, so a newest value in the
+    clock's own second (where a later row may still get the same stamp) keeps the clock.
     """
     newest = max_cursor(source, relation, cursor)
     try:
@@ -199,7 +219,7 @@ def _behind_the_clock(
     if not margin:
         return Bound(newest, inclusive=True, held_back=held_back)
     if isinstance(newest, dt.datetime):
-        return Bound(newest - margin, inclusive=False, held_back=held_back)
+        return Bound(floor(newest - margin), inclusive=False, held_back=held_back)
     return Bound(newest, inclusive=False, held_back=held_back)  # a date: re-read next run
 
 
