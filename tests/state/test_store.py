@@ -121,3 +121,27 @@ def test_mariadb_compares_a_sub_second_bound_exactly():
         cur.execute(f"SELECT CAST('2026-11-26 19:41:57.500000' AS DATETIME(6)) < {sql}")
         assert cur.fetchone() == (1,)
     con.close()
+
+
+@pytest.fixture
+def my_target() -> Iterator[str]:
+    """MariaDB as the target: its ``_crane`` schema is a database of the server, so it is
+    dropped before and after (no other test keeps state there)."""
+    import pymysql
+
+    def drop() -> None:
+        con = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+        with con.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS `_crane`")
+        con.close()
+
+    drop()
+    yield "mysql://root@127.0.0.1:3306/test"
+    drop()
+
+
+@pytest.mark.integration
+def test_store_on_mariadb(my_target):
+    """Aware timestamps (watermarks, run times) are written as UTC: MariaDB's datetime
+    literals take no offset, and strict mode refused every run's state."""
+    _exercise(my_target)

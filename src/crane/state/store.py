@@ -123,8 +123,12 @@ def ensure_state(target: Connector) -> None:
 # -- values -------------------------------------------------------------------
 
 
-def literal(value: Any) -> exp.Expr:
-    """A sqlglot literal for a Python value (None, bool, numbers, text, dates, times)."""
+def literal(value: Any, dialect: str | None = None) -> exp.Expr:
+    """A sqlglot literal for a Python value (None, bool, numbers, text, dates, times).
+
+    For ``dialect="mysql"`` an aware datetime is written as its UTC wall time: MySQL and
+    MariaDB take no offset in a datetime literal (strict mode refuses it), and crane's
+    sessions there run in UTC (`crane.connectors.mysql`)."""
     if value is None:
         return exp.null()
     if isinstance(value, bool):
@@ -132,6 +136,8 @@ def literal(value: Any) -> exp.Expr:
     if isinstance(value, int | float | Decimal):
         return exp.Literal.number(value)
     if isinstance(value, dt.datetime):
+        if value.tzinfo and dialect == "mysql":
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         # microsecond precision spelled out: MySQL's bare DATETIME cast drops the fraction,
         # which would turn a window bound of 12:00:00.7 into 12:00:00 and skip rows
         kind = "timestamptz(6)" if value.tzinfo else "timestamp(6)"
@@ -236,7 +242,7 @@ def _insert(target: Connector, table: TableRef, values: list[Any]) -> None:
     names = [name for name, _ in _COLUMNS[table]]
     assert len(names) == len(values), (table, names, values)
     statement = exp.insert(
-        exp.values([exp.tuple_(*(literal(v) for v in values))]),
+        exp.values([exp.tuple_(*(literal(v, target.dialect) for v in values))]),
         table.expression(),
         columns=[exp.to_identifier(n, quoted=True) for n in names],
     )
