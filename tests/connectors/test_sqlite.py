@@ -57,6 +57,21 @@ def test_round_trip_is_exact_and_bounded(sqlite_url):
         assert rows.to_pylist() == [{"id": 2, "name": None}]
 
 
+def test_a_query_over_one_table_keeps_its_declared_types_when_empty(sqlite_url):
+    """An incremental window that finds nothing is typed like its table: its columns used
+    to come out as text, and the run failed its schema check ('id: int64 to string')."""
+    with connect(sqlite_url) as con:
+        con.write(_table().to_reader(), TableRef("t"), "create")
+        declared = con.table_schema(TableRef("t"))
+        empty = con.read('SELECT * FROM "t" WHERE "id" > ?', params=[99]).read_all()
+        assert empty.num_rows == 0 and empty.schema == declared
+        some = con.read("select id, name from t where id > 99").read_all()
+        assert some.schema.field("id").type == pa.int64()
+        # anything else than plain columns of one table is still typed by its values
+        joined = con.read("select a.id + 1 as n from t a join t b on a.id = b.id where 0")
+        assert joined.schema.field("n").type == pa.string()
+
+
 def test_transaction_rolls_back(sqlite_url):
     with connect(sqlite_url) as con:
         con.execute("create table t (x int)")

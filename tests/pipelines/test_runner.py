@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import duckdb
 import psycopg
@@ -121,6 +122,34 @@ def test_postgres_to_postgres_keeps_state_in_the_target(pg_schema, pg_database):
     assert normalize(rows) == normalize(pg_rows(pg_schema))
     assert marks == [(1,)] and runs == [(2,)]
     assert [r["run_id"] for r in list_runs(pg_database, 5)][0] == second.run_id
+
+
+@pytest.mark.integration
+def test_sqlite_to_postgres_window_with_nothing_new(tmp_path, pg_database):
+    """A streamed window that finds no rows is typed like its table: the second run used to
+    fail its schema check ('column id: type changed from int64 to string')."""
+    import sqlite3
+
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, amount DECIMAL(10,2),"
+                    " updated_at TIMESTAMP)")  # fmt: skip
+        con.executemany(
+            "INSERT INTO orders VALUES (?, ?, ?)",
+            [(i, f"{i}.25", f"2024-01-01 00:00:{i:02d}") for i in range(1, 21)],
+        )
+    source = f"sqlite:///{path}"
+    pipeline = spec("shop", target={"schema": "public"})
+    run_pipeline(pipeline, source_url=source, target_url=pg_database).raise_for_status()
+    quiet = run_pipeline(pipeline, source_url=source, target_url=pg_database)
+    assert quiet.ok, quiet.error
+    assert quiet.rows_extracted == 0
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE orders SET amount = 1.50, updated_at = '2024-01-02' WHERE id = 7")
+    run_pipeline(pipeline, source_url=source, target_url=pg_database).raise_for_status()
+    with connect(pg_database) as target:
+        rows = target.fetch("SELECT count(*), sum(amount) FROM public.shop")
+    assert rows == [(20, Decimal("209.25"))]  # 1.25 + ... + 20.25, with id 7 now 1.50
 
 
 @pytest.mark.integration

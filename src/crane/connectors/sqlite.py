@@ -128,8 +128,11 @@ class SQLiteConnector(Connector):
     ) -> pa.RecordBatchReader:
         import pyarrow as pa
 
-        declared = self._declared(source) if isinstance(source, TableRef) else {}
-        sql = f"SELECT * FROM {source.sql('sqlite')}" if isinstance(source, TableRef) else source
+        if isinstance(source, TableRef):
+            declared = self._declared(source)
+            sql = f"SELECT * FROM {source.sql('sqlite')}"
+        else:
+            declared, sql = self._declared_of_query(source), source
         try:
             cur = self.con.execute(sql, list(params))
         except Exception as error:
@@ -158,6 +161,32 @@ class SQLiteConnector(Connector):
         pragma = exp.func("pragma_table_info", exp.Literal.string(table.name))
         rows = self.execute(exp.select("name", "type").from_(pragma))
         return {str(name): str(kind) for name, kind in rows}
+
+    def _declared_of_query(self, sql: str) -> dict[str, str]:
+        """Declared types of a query's plain columns of one table (``SELECT *`` or named
+        columns, e.g. an incremental window): SQLite reports no types for a result, and a
+        window with no rows would otherwise come out as text. Anything else (joins,
+        expressions, unparsable SQL) is typed by its values, as before."""
+        from sqlglot import ParseError, exp, parse_one
+
+        try:
+            query = parse_one(sql, read="sqlite")
+        except ParseError:
+            return {}
+        source = query.args.get("from_") or query.args.get("from")
+        if not isinstance(query, exp.Select) or source is None or query.args.get("joins"):
+            return {}
+        table = source.this
+        if not isinstance(table, exp.Table) or table.args.get("db"):
+            return {}
+        declared = self._declared(TableRef(table.name))
+        if query.is_star:
+            return declared
+        return {
+            c.name: declared[c.name]
+            for c in query.expressions
+            if isinstance(c, exp.Column) and c.name in declared
+        }
 
     def table_schema(self, table: TableRef) -> pa.Schema | None:
         if not self._declared(table):
