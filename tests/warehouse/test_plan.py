@@ -264,3 +264,49 @@ def test_a_dimension_that_starts_keeping_history_needs_a_rebuild(url, request, t
         assert done.skipped == [result.changes[0].detail]
         live = planner.live_columns(con, model(2).dimensions[0].ref(schema))
         assert [c.name for c in live or []] == ["customer_key", "customer_id", "city", "updated_at"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "before", "after", "expected"),
+    [
+        # removing the option rendered "CLUSTER BY ()" and a bare "ALTER COMPOUND SORTKEY"
+        ("snowflake", {"cluster_by": ["id"]}, {}, 'ALTER TABLE "dim_d" DROP CLUSTERING KEY'),
+        ("redshift", {"sortkey": ["id"]}, {}, 'ALTER TABLE "dim_d" ALTER SORTKEY NONE'),
+        (
+            "redshift",
+            {"sortkey": ["id"]},
+            {"sortkey": ["d_key"]},
+            'ALTER TABLE "dim_d" ALTER COMPOUND SORTKEY ("d_key")',
+        ),
+        # an interleaved key was altered as a compound one: only a rebuild can change it
+        (
+            "redshift",
+            {"sortkey": ["id"], "sortkey_style": "interleaved"},
+            {"sortkey": ["d_key"], "sortkey_style": "interleaved"},
+            None,
+        ),
+    ],
+)
+def test_physical_changes_render_statements_the_engine_takes(engine, before, after, expected):
+    import sqlglot
+
+    from crane.warehouse import ddl, dialects
+
+    attributes = [{"name": "id", "type": "INT"}]
+    dim = {"name": "d", "business_key": "id", "attributes": attributes, "physical": {engine: after}}
+    if engine == "redshift":
+        dim["surrogate_key"] = {"strategy": "hash"}
+    model = Model.model_validate({"dimensions": [dim]})
+    (tdef,) = ddl.table_defs(model, engine)
+    dialect = dialects.get(engine)
+    changes = [
+        c
+        for c in planner._physical_changes(tdef, before, dialect)
+        if "sortkey_style" not in c.detail
+    ]
+    assert len(changes) == 1
+    if expected is None:
+        assert changes[0].rebuild and not changes[0].statements
+        return
+    assert changes[0].statements == [expected]
+    assert sqlglot.parse_one(expected, read=engine) is not None

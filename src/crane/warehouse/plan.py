@@ -387,6 +387,11 @@ def _physical_changes(
             continue
         detail = f"table {tdef.ref} physical {option}: {_show(old)} → {_show(new)}"
         rule = dialect.options.get(option)
+        styles = {str(o.get("sortkey_style", "")).lower() for o in (before, after)}
+        if option == "sortkey" and "interleaved" in styles:
+            # Redshift alters compound sort keys only: an interleaved one means a rebuild
+            changes.append(Change("physical", str(tdef.ref), detail, rebuild=True))
+            continue
         if rule is None or not rule.in_place:
             changes.append(Change("physical", str(tdef.ref), detail, rebuild=True))
             continue
@@ -408,6 +413,8 @@ def _alter_physical(
     opts = tdef.physical
     if option == "cluster_by":
         cols = [col(c) for c in opts.get("cluster_by", [])]
+        if not cols:  # Snowflake: "CLUSTER BY ()" is no statement
+            return [_alter(tdef.ref, exp.Command(this="DROP", expression="CLUSTERING KEY"))]
         return [_alter(tdef.ref, exp.ClusterProperty(expressions=cols))]
     if option in ("diststyle", "distkey"):
         style = str(opts.get("diststyle", "key" if "distkey" in opts else "auto")).upper()
@@ -415,6 +422,8 @@ def _alter_physical(
         return [_alter(tdef.ref, exp.AlterDistStyle(this=exp.var(style), expression=key))]
     if option == "sortkey":
         keys = [ident(c) for c in opts.get("sortkey", [])]
+        if not keys:  # Redshift: a bare "ALTER COMPOUND SORTKEY" is no statement
+            return [_alter(tdef.ref, exp.AlterSortKey(this=exp.var("NONE")))]
         return [_alter(tdef.ref, exp.AlterSortKey(expressions=keys, compound=True))]
     if option == "partitions":
         return list(_partitions(tdef))  # IF NOT EXISTS: only the new ranges are created
