@@ -309,3 +309,39 @@ def test_a_name_the_engine_would_cut_is_refused():
     ):
         ddl.build(model, "postgres")
     assert ddl.build(model, "duckdb") and ddl.build(model, "redshift")
+
+
+@pytest.mark.integration
+def test_a_postgres_partition_without_ranges_takes_rows(pg_schema):
+    """`partition_by` without `partitions` made a partitioned table with no partition at
+    all: PostgreSQL refused every row ("no partition of relation found for row")."""
+    model = Model.model_validate(
+        {
+            "schema": pg_schema,
+            "dimensions": [{"name": "date", "kind": "date"}],
+            "facts": [
+                {
+                    "name": "sales",
+                    "grain": ["order_date", "order_id"],
+                    "dimensions": [{"dimension": "date", "role": "order_date"}],
+                    "degenerate": [{"name": "order_id", "type": "INT"}],
+                    "physical": {"postgres": {"partition_by": "order_date_key"}},
+                }
+            ],
+        }
+    )
+    statements = ddl.build(model, "postgres", helpers=False, samples=False)
+    assert [s.name for s in statements if s.kind == "partition"] == [f"{pg_schema}.fact_sales"]
+    assert not [s for s in ddl.build(model, "bigquery", helpers=False) if s.kind == "partition"]
+    with connect(PG_URL) as con:
+        for statement in statements:
+            con.execute(statement.sql)
+        con.execute(
+            f'INSERT INTO "{pg_schema}".dim_date (date_key, full_date, year, quarter, month,'
+            " month_name, month_short, day_of_month, day_of_year, day_of_week, day_name,"
+            " day_short, iso_week, iso_year, is_weekend, fiscal_year, fiscal_quarter,"
+            " fiscal_month, is_holiday) VALUES (20240102, DATE '2024-01-02', 2024, 1, 1,"
+            " 'January', 'Jan', 2, 2, 2, 'Tuesday', 'Tue', 1, 2024, false, 2024, 1, 1, false)"
+        )
+        con.execute(f'INSERT INTO "{pg_schema}".fact_sales VALUES (20240102, 1)')
+        assert con.fetch(f'SELECT count(*) FROM "{pg_schema}".fact_sales_default') == [(1,)]

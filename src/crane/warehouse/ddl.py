@@ -282,7 +282,7 @@ def table_statements(tdef: TableDef, dialect: WarehouseDialect) -> list[Statemen
     if dialect.comments == "statement":
         out += [_stmt(dialect, "comment", str(tdef.ref), n) for n in _comments(tdef)]
     out += [_stmt(dialect, "index", str(tdef.ref), n) for n in _indexes(tdef, dialect)]
-    out += [_stmt(dialect, "partition", str(tdef.ref), n) for n in _partitions(tdef)]
+    out += [_stmt(dialect, "partition", str(tdef.ref), n) for n in _partitions(tdef, dialect)]
     return out
 
 
@@ -468,11 +468,15 @@ def index_name(table_name: str, columns: list[str], limit: int) -> str:
     return f"{name[: limit - 9]}_{digest}"
 
 
-def _partitions(tdef: TableDef) -> list[exp.Expr]:
-    """PostgreSQL range partitions (yearly or monthly) plus a DEFAULT partition."""
+def _partitions(tdef: TableDef, dialect: WarehouseDialect) -> list[exp.Expr]:
+    """PostgreSQL range partitions (yearly or monthly) plus a DEFAULT partition; the
+    DEFAULT one alone when no ranges are given (a partitioned table without any
+    partition refuses every row)."""
+    if "partitions" not in dialect.options or "partition_by" not in tdef.physical:
+        return []
     spec = tdef.physical.get("partitions")
     if not spec:
-        return []
+        return [_partition_of(tdef.ref, "default", exp.var("DEFAULT"))]
     column = tdef.physical["partition_by"]
     integer = (
         dialects.base_type({c.name: c.type for c in tdef.columns}[column]) in dialects.INT_TYPES

@@ -426,7 +426,7 @@ def _alter_physical(
             return [_alter(tdef.ref, exp.AlterSortKey(this=exp.var("NONE")))]
         return [_alter(tdef.ref, exp.AlterSortKey(expressions=keys, compound=True))]
     if option == "partitions":
-        return list(_partitions(tdef))  # IF NOT EXISTS: only the new ranges are created
+        return list(_partitions(tdef, dialect))  # IF NOT EXISTS: only new ranges are made
     return _index_changes(tdef, before, dialect)
 
 
