@@ -29,6 +29,11 @@ class CraneError(Exception):
         **context: Any,
     ) -> None:
         self.detail = message
+        # a verdict given here (a connector classified its driver's error) is final; without
+        # one, a wrapper's retry decision defers to the error it was raised from
+        self.classified = transient is not None or any(
+            "transient" in kind.__dict__ for kind in type(self).__mro__ if kind is not CraneError
+        )
         if transient is not None:
             self.transient = transient
         if hint is not None:

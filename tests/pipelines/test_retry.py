@@ -42,6 +42,9 @@ def test_transient_and_terminal_errors_are_told_apart_by_code():
     wrapped = ConnectorError("read failed")
     wrapped.__cause__ = serialization.value
     assert is_transient(wrapped)  # a non-transient wrapper defers to its cause
+    judged = ConnectorError("cannot connect: database does not exist", transient=False)
+    judged.__cause__ = psycopg.OperationalError("connection failed")  # no SQLSTATE
+    assert not is_transient(judged)  # ... unless its connector judged the cause terminal
     assert is_transient(TransientError("deadlock")) and not is_transient(ExtractError("no"))
 
 
@@ -116,6 +119,19 @@ def test_backend_terminated_mid_load_is_retried_without_duplicates(pg_schema, du
     assert result.attempts == 2
     target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "retry"))
     assert target == normalize(pg_rows(pg_schema))  # append after a retry: still no duplicate
+
+
+@pytest.mark.integration
+def test_a_missing_database_or_unknown_user_fails_at_once(duck_url):
+    """Connection refusals the server explains (no such database, no such role) are terminal:
+    they used to be retried like a dropped connection, 4 attempts and ~6 s for a typo."""
+    pipeline = spec("no_db", max_retries=3)
+    for url in (
+        "postgresql://postgres@127.0.0.1:5432/no_such_database_here",
+        "postgresql://no_such_role_here@127.0.0.1:5432/test",
+    ):
+        result = run_pipeline(pipeline, source_url=url, target_url=duck_url)
+        assert result.status == "failed" and result.attempts == 1, result.error
 
 
 @pytest.mark.integration

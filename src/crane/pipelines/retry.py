@@ -85,7 +85,9 @@ def is_transient(error: BaseException) -> bool:
 def _classify_one(error: BaseException) -> bool | None:
     from crane.errors import CraneError
 
-    if isinstance(error, CraneError) and (error.transient or error.__cause__ is None):
+    if isinstance(error, CraneError) and (
+        error.transient or error.classified or error.__cause__ is None
+    ):
         return error.transient
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str):
