@@ -426,3 +426,44 @@ def test_keep_last_keeps_the_newest_version_by_the_cursor_not_by_scan_order(engi
         (1, "newest"),
         (2, "b"),
     ]
+
+
+@pytest.mark.integration
+def test_a_mysql_target_quarantines_without_a_row_identity(tmp_path, my_db):
+    """On MySQL staging has no row id: every quarantine failed ("staging needs a _crane_row
+    column"), after the quarantine table's DDL had already committed the run's work."""
+    import duckdb
+    import pymysql
+
+    from crane.pipelines.runner import run_pipeline
+
+    source = tmp_path / "source.duckdb"
+    src = duckdb.connect(str(source))
+    src.execute("CREATE TABLE o AS SELECT i AS id, 'n' || i AS name FROM range(1, 12) t(i)")
+    src.execute("UPDATE o SET name = NULL WHERE id = 5")
+    src.close()
+    my = pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=True)
+    with my.cursor() as cur:
+        cur.execute("CREATE TABLE o (id bigint PRIMARY KEY, name varchar(20) NOT NULL)")
+    spec = PipelineSpec(
+        name=f"my_{uuid.uuid4().hex[:6]}",
+        source={"table": "o"},
+        target={"table": "o"},
+        load={"strategy": "merge", "primary_key": ["id"]},
+        max_retries=0,
+    )
+    urls = {
+        "source_url": f"duckdb:///{source}",
+        "target_url": f"mysql://root@127.0.0.1:3306/{my_db}",
+    }
+    result = run_pipeline(spec, **urls).raise_for_status()
+    assert (result.rows_loaded, result.rows_quarantined) == (10, 1)
+    with my.cursor() as cur:
+        cur.execute("SELECT count(*) FROM o")
+        assert cur.fetchall() == ((10,),)
+        cur.execute(
+            "SELECT column_name, reason FROM _crane.quarantine WHERE run_id = %s", [result.run_id]
+        )
+        assert cur.fetchall() == (("name", "NULL in NOT NULL column of the target"),)
+        cur.execute("DELETE FROM _crane.quarantine WHERE run_id = %s", [result.run_id])
+    my.close()

@@ -242,6 +242,10 @@ def _attempt(run: _Run, number: int) -> None:
     with _open_target(run) as target, connect(run.source_url, read_only=True) as source:
         with run.phase("plan"):
             store.ensure_state(target)
+            if not target.capabilities.transactional_ddl:  # DDL would commit the load early
+                from crane.pipelines.validate import ensure_quarantine
+
+                ensure_quarantine(target)
             saved = store.read_watermark(target, spec.name)
             result.watermark_before = saved.value if saved else None
             context = ExtractContext(

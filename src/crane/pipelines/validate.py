@@ -396,7 +396,8 @@ def _quarantine(batch: _Batch, check: _Check, where: exp.Expr, result: Validatio
     count = _row(target, _count(batch, where))[0]
     if not count:
         return 0
-    ensure_quarantine(target)
+    if target.capabilities.transactional_ddl:  # else created before the run's transaction
+        ensure_quarantine(target)
     values = [
         exp.Literal.string(batch.run_id),
         exp.Literal.string(batch.spec.name),
@@ -425,6 +426,19 @@ def _count(batch: _Batch, where: exp.Expr) -> exp.Select:
 
 def _delete(batch: _Batch, where: exp.Expr) -> None:
     """Delete staging rows matching ``where`` (written against the alias ``S``)."""
+    if _known_row_identity(batch) is None:
+        # no row identity (MySQL): the condition names staging's own columns instead; a
+        # rule reading other rows (duplicate keys) asked for the identity and failed
+        def own(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column) and node.table == S:
+                return b.qualified_col(node.name, batch.staging)
+            return node
+
+        own_where = where.copy().transform(own)
+        batch.target.execute(
+            exp.Delete(this=b.table(batch.staging), where=exp.Where(this=own_where))
+        )
+        return
     ident = _row_identity(batch)
     # DELETE cannot alias its table everywhere: match rows through their identity.
     inner = exp.select(b.col(ident, S)).from_(b.table(batch.staging, S)).where(where)
@@ -432,16 +446,22 @@ def _delete(batch: _Batch, where: exp.Expr) -> None:
     batch.target.execute(exp.Delete(this=b.table(batch.staging), where=exp.Where(this=condition)))
 
 
-def _row_identity(batch: _Batch) -> str:
+def _known_row_identity(batch: _Batch) -> str | None:
     schema = batch.target.table_schema(batch.staging)
     if schema is not None and ROW_ORDINAL in schema.names:
         return ROW_ORDINAL
-    ident = _ROW_ID.get(batch.target.dialect)
+    return _ROW_ID.get(batch.target.dialect)
+
+
+def _row_identity(batch: _Batch) -> str:
+    ident = _known_row_identity(batch)
     if ident is None:
         raise LoadError(
-            f"staging needs a {ROW_ORDINAL} column on {batch.target.dialect} targets",
+            f"telling repeated keys apart needs a row identity, which {batch.target.dialect} "
+            "targets lack",
             pipeline=batch.spec.name,
             table=batch.table,
+            hint="use duplicate_keys: fail, or deduplicate in the source query",
         )
     return ident
 
