@@ -783,3 +783,18 @@ def test_a_calendar_change_reaches_days_already_loaded(wh: tuple[Connector, str,
         (20241226, False, None),
     ]
     assert load_model(con, later).objects[0].updated == 0
+
+
+def test_a_null_in_a_junk_combination_names_the_column(wh: tuple[Connector, str, str]) -> None:
+    """The load failed with the engine's NOT NULL violation on dim_profile.channel."""
+    con, raw, gold = wh
+    source = f"SELECT DISTINCT status, channel, {_ts('01')} AS updated_at FROM {raw}.orders"
+    attributes = [{"name": "status", "type": "VARCHAR(10)"}, {"name": "channel", "type": "TEXT"}]
+    junk = {"name": "profile", "kind": "junk", "attributes": attributes, "source": source}
+    model = Model.model_validate({"schema": gold, "dimensions": [junk]})
+    con.execute(f"CREATE TABLE {raw}.orders (status VARCHAR(10), channel VARCHAR(10))")
+    con.execute(f"INSERT INTO {raw}.orders VALUES ('open', 'web'), ('open', NULL)")
+    planner.apply(planner.plan(model, con), con)
+    with pytest.raises(ConfigError, match="channel is NULL in 1 source row") as caught:
+        load_model(con, model)
+    assert "COALESCE(channel, 'none')" in str(caught.value)

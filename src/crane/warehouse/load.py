@@ -271,9 +271,28 @@ def _load_dimension(
     if dim.attribute(INFERRED) is not None:
         _complete_inferred(con, model, dim, stage, out)
     _require(con, stage, dim, [*dim.business_key, *attributes, dim.change_ts])
+    if dim.kind == "junk":
+        _no_null_combination(con, dim, stage)
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
     out.inserted = result.inserted
     out.updated += result.updated + result.closed
+
+
+def _no_null_combination(con: Connector, dim: DimensionSpec, stage: TableRef) -> None:
+    """A junk row is keyed by its whole combination, so no part may be NULL: say which
+    column and what to do, not the engine's NOT NULL violation."""
+    for name in dim.business_key:
+        nulls = exp.select(exp.Count(this=exp.Star())).from_(table(stage))
+        nulls = nulls.where(exp.Is(this=col(name), expression=exp.Null()))
+        found = int(con.fetch(nulls)[0][0])
+        if found:
+            raise ConfigError(
+                f"junk dimension {dim.name}: {name} is NULL in {found} source row(s), and a"
+                " junk combination is its key",
+                table=dim.table,
+                field="source",
+                hint=f"COALESCE({name}, 'none') in its source and in the facts' sources",
+            )
 
 
 def _complete_inferred(
