@@ -512,3 +512,35 @@ def test_one_role_name_on_two_dimensions_is_reported():
             "the role view 'dim_due' of role 'due' is also role view of 'date'",
         )
     ]
+
+
+def test_misspelt_milestone_and_tie_break_suggest_the_name():
+    model = Model.model_validate(
+        {
+            "dimensions": [
+                {"name": "date", "kind": "date"},
+                {
+                    "name": "c",
+                    "business_key": "id",
+                    "tie_break": "seqno",
+                    "attributes": [
+                        {"name": "id", "type": "INT"},
+                        {"name": "seq_no", "type": "INT"},
+                    ],
+                },
+            ],
+            "facts": [
+                {
+                    "name": "flow",
+                    "type": "accumulating_snapshot",
+                    "grain": ["order_id"],
+                    "degenerate": [{"name": "order_id", "type": "INT"}],
+                    "dimensions": [{"dimension": "date", "role": "shipped"}],
+                    "milestones": ["shiped"],
+                }
+            ],
+        }
+    )
+    reasons = [p[3] for p in problems(from_model(model))]
+    assert "tie_break 'seqno' is not an attribute (did you mean 'seq_no'?)" in reasons
+    assert "milestone 'shiped' is not a reference (did you mean 'shipped'?)" in reasons

@@ -146,7 +146,8 @@ def _dimension(out: _Collector, model: Model, i: int, dim: DimensionSpec) -> Non
     if dim.calendar is not None and dim.kind != "date":
         out.add(kind, i, ("calendar",), "a calendar belongs to a date dimension (kind: date)")
     if dim.tie_break and dim.tie_break not in names:
-        out.add(kind, i, ("tie_break",), f"tie_break {dim.tie_break!r} is not an attribute")
+        reason = f"tie_break {dim.tie_break!r} is not an attribute{_near(dim.tie_break, names)}"
+        out.add(kind, i, ("tie_break",), reason)
     _duplicates(out, kind, i, [c.name for c in dim.columns(model)])
     _refs(out, model, kind, i, "outriggers", dim.outriggers, own=dim.name)
 
@@ -195,7 +196,8 @@ def _fact(out: _Collector, model: Model, i: int, fact: FactSpec) -> None:
     for j, name in enumerate(fact.milestones):
         ref = fact.reference(name)
         if ref is None:
-            out.add(kind, i, ("milestones", j), f"milestone {name!r} is not a reference")
+            reason = f"milestone {name!r} is not a reference{_near(name, labels)}"
+            out.add(kind, i, ("milestones", j), reason)
         elif (dim := model.dimension(ref.dimension)) is not None and dim.kind != "date":
             reason = f"milestone {name!r} must reference a date dimension, not {dim.name!r}"
             out.add(kind, i, ("milestones", j), reason)
