@@ -9,8 +9,11 @@ table beside the target and hands it to the loader the spec asks for:
   (:func:`crane.warehouse.scd.load_dimension`);
 - a date dimension: :mod:`crane.warehouse.datedim`, over the ``(start, end)``
   range its source returns, with its ``calendar:`` (fiscal year start month,
-  holidays, weekend days); only missing days are added, so days that facts
-  already reference are never deleted (foreign keys are enforced on DuckDB);
+  holidays, weekend days); missing days are added and existing ones take a
+  changed calendar in place, so days that facts already reference are never
+  deleted (foreign keys are enforced on DuckDB); a fact with a NULL date points
+  at the unknown day (-1), made when a fact first needs it;
+- a time-of-day dimension: generated whole (1,440 minutes), no source;
 - a transaction fact: keys looked up as of ``event_time``, missing members
   pointing at the dimension's unknown member, or (``on_missing: infer`` on the
   reference) at a new *inferred* member carrying the business key, completed in
