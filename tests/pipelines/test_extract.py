@@ -812,3 +812,22 @@ def test_a_mariadb_datetime_cursor_misses_no_row(my_db, duck_url):
     finally:
         con.close()
     assert [r[0] for r in duck_rows(duck_url.removeprefix("duckdb:///"), "my_coarse")] == source
+
+
+def test_null_cursor_always_applies_changes_to_null_cursor_rows(tmp_path):
+    """NULL-cursor rows are re-read every run so their changes arrive; but the merge of
+    a window compared the cursor alone, and NULL equals NULL: the change was dropped."""
+    src, tgt = str(tmp_path / "src.duckdb"), str(tmp_path / "w.duckdb")
+    make_duck_orders(src, 5)
+    con = duckdb.connect(src)
+    con.execute("INSERT INTO orders VALUES (100, NULL, 1, 'before')")
+    con.close()
+    urls = {"source_url": f"duckdb:///{src}", "target_url": f"duckdb:///{tgt}"}
+    pipeline = spec("nchange", extract={"null_cursor": "always"})
+    run_pipeline(pipeline, **urls).raise_for_status()
+    con = duckdb.connect(src)
+    con.execute("UPDATE orders SET name = 'after', amount = 2 WHERE id = 100")
+    con.close()
+    again = run_pipeline(pipeline, **urls).raise_for_status()
+    assert again.load["updated"] == 1
+    assert duck_rows(tgt, "nchange") == duck_rows(src)

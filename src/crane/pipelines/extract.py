@@ -283,7 +283,8 @@ def incremental(ctx: ExtractContext) -> ExtractPlan:
         filters=[condition],
         full_extract=full_load,
         new_watermark=_advance(saved, bound.value, bound.inclusive, cursor),
-        changed_by=None if full_load else cursor,
+        # a re-read row with a NULL cursor may still have changed: compare every column
+        changed_by=None if full_load or spec.extract.null_cursor == "always" else cursor,
         window={
             "strategy": "incremental",
             "cursor": cursor,
