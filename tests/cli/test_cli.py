@@ -224,6 +224,23 @@ def test_run_runs_and_lineage(tmp_path, capsys):
     assert events[0]["job"] == {"namespace": "duck", "name": "items", "facets": {}}
 
 
+def test_run_and_runs_refuse_what_they_cannot_mean(tmp_path, capsys):
+    root = _duck_project(tmp_path / "duck")
+    code, out, err = crane(capsys, "runs", "-p", root)
+    assert code == 0 and out == "" and "no runs recorded in" in err
+    code, _, err = crane(capsys, "run", "--all", "nope", "-p", root)  # nope was ignored
+    assert code == 2 and "drop nope" in err
+    code, _, err = crane(capsys, "runs", "-n", "-1", "-p", root)  # a DuckDB binder error
+    assert code == 2 and "Binder" not in err and "--limit" in err
+    code, out, _ = crane(capsys, "run", "--help")
+    assert "[PIPELINE]..." in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "crane.yml").write_text("name: empty\n")
+    code, _, err = crane(capsys, "run", "--all", "-p", empty)
+    assert code == 2 and "has no pipelines" in err
+
+
 def test_failed_run_exits_non_zero_with_the_error(tmp_path, capsys):
     root = _duck_project(tmp_path / "duck")
     code, out, err = crane(capsys, "run", "missing", "items", "-p", root)

@@ -31,7 +31,9 @@ HISTORY_COLUMNS = (
 
 
 def run(
-    pipelines: Annotated[list[str] | None, typer.Argument(help="Pipelines to run.")] = None,
+    pipelines: Annotated[
+        list[str] | None, typer.Argument(help="Pipelines to run.", metavar="PIPELINE")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Run every pipeline of the project.")] = False,
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Ignore saved watermarks; reload everything.")
@@ -53,7 +55,11 @@ def run(
 
     if not pipelines and not all_:
         raise typer.BadParameter("name the pipelines to run, or pass --all")
+    if pipelines and all_:
+        raise typer.BadParameter(f"--all runs every pipeline: drop {' '.join(pipelines)}, or --all")
     loaded = Project.load(project, overrides={"warehouse": warehouse} if warehouse else None)
+    if all_ and not loaded.pipelines:
+        raise typer.BadParameter(f"the project at {loaded.root} has no pipelines yet")
     console = RichConsole(quiet=json)
     try:
         outcomes = loaded.run(
@@ -87,7 +93,7 @@ def _report_failure(outcome: Any, debug: bool) -> None:
 
 
 def runs(
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many recent runs.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many recent runs.")] = 20,
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="Only runs of this pipeline.")
     ] = None,
@@ -105,6 +111,12 @@ def runs(
     records = [{k: mask(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
     if json:
         print_json(records)
+        return
+    if not records:
+        import sys
+
+        which = f" of pipeline {pipeline}" if pipeline else ""
+        print(f"no runs{which} recorded in {mask(loaded.warehouse_url)} yet", file=sys.stderr)
         return
     columns = [c for c in HISTORY_COLUMNS if any(c[0] in r for r in records)] or HISTORY_COLUMNS
     print_table("recent runs", [h for _, h in columns], [_row(r, columns) for r in records])
