@@ -221,6 +221,7 @@ def test_pit_and_mart_give_attributes_as_of_each_snapshot(engine):
     snaps = [datetime(2024, 1, 2), datetime(2024, 1, 6), datetime(2024, 1, 31)]
     load_pit(e.con, pit, snaps)
     load_pit(e.con, pit, snaps)  # rerun replaces, never doubles
+    load_pit(e.con, pit, [])  # no snapshot dates found: nothing to do (was an IndexError)
     mart = build_pit_mart(pit).sql(e.con.dialect)
     got = sorted((r[2], r[1], r[4]) for r in e.con.fetch(mart))
     assert got == [

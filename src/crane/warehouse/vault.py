@@ -509,7 +509,10 @@ def _snapshots(dates: Sequence[datetime], name: str) -> exp.Query:
 
 
 def build_pit(pit: Pit, snapshots: Sequence[datetime]) -> list[exp.Expression]:
-    """Replace the given snapshots (delete + insert): a rerun rebuilds them identically."""
+    """Replace the given snapshots (delete + insert): a rerun rebuilds them identically.
+    No snapshots, no statements (a snapshot query that found no dates)."""
+    if not snapshots:
+        return []
     hk, snap = pit.hub.hash_key, pit.snapshot_column
     valid = [
         exp.alias_(
