@@ -111,6 +111,62 @@ def test_postgres_profile_same_figures(pg_schema):
     assert p.candidate_keys == ["id"] and p.duplicate_rows == 0
 
 
+def _people_rows() -> list[tuple]:
+    return [
+        (
+            g,
+            None if g % 10 == 0 else g % 50 - 5,
+            "broken" if g % 100 == 0 else f"u{g}@example.com",
+            "abcd"[g % 4],
+        )
+        for g in range(1000)
+    ]
+
+
+def _assert_people(p) -> None:
+    assert p.rows == 1000 and p.candidate_keys == ["id"] and p.duplicate_rows == 0
+    score = p.column("score")
+    assert (score.nulls, score.min, score.max, score.zeros, score.negatives) == (
+        100,
+        -4,
+        44,
+        20,
+        80,
+    )
+    assert score.quantiles["p50"] == pytest.approx(20, abs=1)
+    assert p.column("email").patterns["email"] == pytest.approx(0.99)
+    assert p.column("grp").top_values == [("a", 250), ("b", 250), ("c", 250), ("d", 250)]
+
+
+def test_a_sqlite_table_is_profiled_through_duckdb(tmp_path):
+    """SQLite has no quantiles or regular expressions: DuckDB reads the file read-only and
+    computes the same figures (it used to be 'profiling is not supported on sqlite')."""
+    import sqlite3
+
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE people (id INTEGER, score INTEGER, email TEXT, grp TEXT)")
+        con.executemany("INSERT INTO people VALUES (?, ?, ?, ?)", _people_rows())
+    before = path.read_bytes()
+    p = profile_url(f"sqlite:///{path}", "people")
+    _assert_people(p)
+    assert p.engine == "duckdb over sqlite" and path.read_bytes() == before
+
+
+@pytest.mark.integration
+def test_a_mariadb_table_is_profiled_through_duckdb(my_db):
+    import pymysql
+
+    con = pymysql.connect(host="127.0.0.1", user="root", database=my_db, autocommit=True)
+    with con.cursor() as cur:
+        cur.execute("CREATE TABLE people (id INT, score INT, email VARCHAR(40), grp CHAR(1))")
+        cur.executemany("INSERT INTO people VALUES (%s, %s, %s, %s)", _people_rows())
+    con.close()
+    p = profile_url(f"mysql://root@127.0.0.1:3306/{my_db}", "people")
+    _assert_people(p)
+    assert p.engine == "duckdb over mysql"
+
+
 def test_big_table_path_samples_patterns_and_counts_exactly_where_cheap(duck, monkeypatch):
     """Tables above SAMPLE_FROM_ROWS: patterns from a row sample; distincts exact where every
     value is counted (low cardinality) or a bitmap covers the column's integer span."""

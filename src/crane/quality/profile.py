@@ -544,4 +544,20 @@ def _apply_grouped(
 def profile_url(url: str, table: str, **options: Any) -> TableProfile:
     """Open ``url`` READ-ONLY (the checker never writes) and profile ``table``."""
     with connect(url, read_only=True) as con:
-        return profile_table(con, table, **options)
+        if con.dialect in DIALECTS:
+            return profile_table(con, table, **options)
+        return _profile_through_duckdb(con, table, **options)
+
+
+def _profile_through_duckdb(con: Connector, table: str, **options: Any) -> TableProfile:
+    """SQLite and MySQL/MariaDB lack the statistics the profiler computes in-engine
+    (quantiles, approximate distincts, regular expressions); DuckDB reads the table through
+    its scanner, attached read-only, and computes them. The source still does one read."""
+    if con.duckdb_attach() is None:
+        raise ProfileError(f"profiling is not supported on {con.dialect}", table=table)
+    with connect("duckdb:///:memory:") as duck:
+        duck.attach(con, "source")  # type: ignore[attr-defined]
+        duck.execute("USE source")
+        result = profile_table(duck, table, **options)
+    result.engine = f"duckdb over {con.dialect}"
+    return result
