@@ -345,3 +345,30 @@ def test_a_postgres_partition_without_ranges_takes_rows(pg_schema):
         )
         con.execute(f'INSERT INTO "{pg_schema}".fact_sales VALUES (20240102, 1)')
         assert con.fetch(f'SELECT count(*) FROM "{pg_schema}".fact_sales_default') == [(1,)]
+
+
+def test_an_outrigger_declared_after_its_dimension_is_created_first():
+    """dim_store (FOREIGN KEY → dim_region) came first in the script when declared first:
+    `crane model apply` and the printed DDL failed on the missing referenced table."""
+    model = Model.model_validate(
+        {
+            "dimensions": [
+                {
+                    "name": "store",
+                    "business_key": "id",
+                    "attributes": [{"name": "id", "type": "INT"}],
+                    "outriggers": ["region"],
+                },
+                {
+                    "name": "region",
+                    "business_key": "id",
+                    "attributes": [{"name": "id", "type": "INT"}],
+                },
+            ]
+        }
+    )
+    tables = [s.name for s in ddl.build(model, "duckdb", helpers=False) if s.kind == "table"]
+    assert tables == ["dim_region", "dim_store"]
+    with connect("duckdb:///:memory:") as con:
+        for statement in ddl.build(model, "duckdb", helpers=False):
+            con.execute(statement.sql)

@@ -798,3 +798,50 @@ def test_a_null_in_a_junk_combination_names_the_column(wh: tuple[Connector, str,
     with pytest.raises(ConfigError, match="channel is NULL in 1 source row") as caught:
         load_model(con, model)
     assert "COALESCE(channel, 'none')" in str(caught.value)
+
+
+def test_a_snowflaked_dimension_gets_its_outrigger_keys(wh: tuple[Connector, str, str]) -> None:
+    """dim_store.region_key (NOT NULL) was never filled: every load of a dimension with an
+    outrigger failed. Declared before its outrigger, the store now loads after it."""
+    con, raw, gold = wh
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "store",
+                    "business_key": "store_id",
+                    "attributes": [{"name": "store_id", "type": "INT"}],
+                    "outriggers": ["region"],
+                    "source": f"SELECT store_id, region_id, updated_at FROM {raw}.stores",
+                },
+                {
+                    "name": "region",
+                    "business_key": "region_id",
+                    "attributes": [
+                        {"name": "region_id", "type": "INT"},
+                        {"name": "region_name", "type": "TEXT"},
+                    ],
+                    "source": f"SELECT region_id, region_name, updated_at FROM {raw}.regions",
+                },
+            ],
+        }
+    )
+    con.execute(
+        f"CREATE TABLE {raw}.regions (region_id INT, region_name TEXT, updated_at TIMESTAMP)"
+    )
+    con.execute(f"INSERT INTO {raw}.regions VALUES (1, 'North', {_ts('01')})")
+    con.execute(f"CREATE TABLE {raw}.stores (store_id INT, region_id INT, updated_at TIMESTAMP)")
+    con.execute(f"INSERT INTO {raw}.stores VALUES (10, 1, {_ts('01')}), (11, 9, {_ts('01')})")
+    planner.apply(planner.plan(model, con), con)
+    first = load_model(con, model)
+    assert [o.name for o in first.objects] == ["region", "store"]
+    query = (
+        f"SELECT s.store_id, r.region_name FROM {gold}.dim_store s"
+        f" JOIN {gold}.dim_region r ON r.region_key = s.region_key"
+        " WHERE s.store_id > 0 ORDER BY 1"
+    )
+    assert _rows(con, query) == [(10, "North"), (11, None)]  # 9: the unknown region
+    con.execute(f"UPDATE {raw}.stores SET region_id = 1, updated_at = {_ts('02')}")
+    load_model(con, model)
+    assert _rows(con, query) == [(10, "North"), (11, "North")]

@@ -46,6 +46,7 @@ from crane.warehouse.spec import (
     FactSpec,
     Model,
     TableSpec,
+    outriggers_first,
 )
 from crane.warehouse.validate import primary_key
 
@@ -116,10 +117,11 @@ def render(node: exp.Expr, dialect: WarehouseDialect) -> str:
 
 # -- the model as table definitions -----------------------------------------------------
 def table_defs(model: Model, engine: str) -> list[TableDef]:
-    """Every table of the model, dimensions first (facts reference them)."""
+    """Every table of the model, dimensions first (facts reference them), outriggers
+    before the dimensions that reference them."""
     schema = model.schema_
     defs: list[TableDef] = []
-    for dim in model.dimensions:
+    for dim in outriggers_first(model.dimensions):
         defs.append(_dimension_def(dim, model, engine, schema, history=False))
         if dim.scd == 4:
             defs.append(_dimension_def(dim, model, engine, schema, history=True))

@@ -57,7 +57,14 @@ if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
     from crane.warehouse.facts import DateKey, FactLoadResult, Lookup
     from crane.warehouse.facts.lookup import Dimension
-    from crane.warehouse.spec import BridgeSpec, DimensionSpec, FactSpec, Model, TableSpec
+    from crane.warehouse.spec import (
+        BridgeSpec,
+        DimensionRef,
+        DimensionSpec,
+        FactSpec,
+        Model,
+        TableSpec,
+    )
 
 INFERRED = "is_inferred"  # the dimension attribute that marks an inferred member
 
@@ -100,7 +107,9 @@ def load_order(model: Model, names: Sequence[str] = ()) -> list[TableSpec]:
             f" (known: {', '.join(sorted(known))})",
             field="name",
         )
-    dims = sorted(model.dimensions, key=lambda d: d.kind != "date")
+    from crane.warehouse.spec import outriggers_first
+
+    dims = outriggers_first(sorted(model.dimensions, key=lambda d: d.kind != "date"))
     objects = [*dims, *model.facts, *model.bridges]
     return [o for o in objects if not names or o.name in names]
 
@@ -276,9 +285,31 @@ def _load_dimension(
     _require(con, stage, dim, [*dim.business_key, *attributes, dim.change_ts])
     if dim.kind == "junk":
         _no_null_combination(con, dim, stage)
+    if dim.outriggers:
+        stage = _outrigger_keys(con, model, dim, stage)
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
     out.inserted = result.inserted
     out.updated += result.updated + result.closed
+
+
+def _outrigger_keys(con: Connector, model: Model, dim: DimensionSpec, stage: TableRef) -> TableRef:
+    """The stage plus each outrigger's key, looked up by business key as a fact's are
+    (current member; a missing one is the outrigger's unknown member): the SCD loader
+    writes them as Type 1 columns. Without them every load hit the key's NOT NULL."""
+    from crane.connectors.base import TableRef
+    from crane.warehouse.facts import FactLoadResult
+    from crane.warehouse.facts.transaction import fact_rows, prepare_dimensions
+
+    lookups, date_keys = reference_keys(model, dim.name, dim.table, dim.outriggers)
+    _require(con, stage, dim, [c for x in lookups for c in x.source_columns])
+    schema = con.table_schema(stage)
+    columns = list(schema.names) if schema is not None else []
+    prepare_dimensions(con, lookups, stage, FactLoadResult())
+    rows, _, _ = fact_rows(exp.select(exp.Star()).from_(table(stage)), columns, lookups, date_keys)
+    keyed = TableRef(f"{stage.name}_keys", stage.schema)
+    con.execute(create_table_as(keyed, rows))
+    con.execute(drop_table(stage))
+    return keyed
 
 
 def _no_null_combination(con: Connector, dim: DimensionSpec, stage: TableRef) -> None:
@@ -569,16 +600,33 @@ def _load_accumulating(
 def fact_keys(model: Model, fact: FactSpec | BridgeSpec) -> tuple[list[Lookup], list[DateKey]]:
     """The fact's (or bridge's) dimension keys: smart date keys by label, lookups by
     business key (as of the fact's event time; a bridge pairs current members)."""
+    return reference_keys(
+        model,
+        fact.name,
+        fact.table,
+        fact.dimensions,
+        getattr(fact, "event_time", None),
+        getattr(fact, "milestones", []),
+    )
+
+
+def reference_keys(
+    model: Model,
+    owner: str,
+    owner_table: str,
+    refs: Sequence[DimensionRef],
+    event_time: str | None = None,
+    milestones: Sequence[str] = (),
+) -> tuple[list[Lookup], list[DateKey]]:
+    """Keys of ``refs`` (a fact's dimensions, a bridge's, a dimension's outriggers)."""
     from crane.warehouse.facts import DateKey, Lookup
 
     lookups: list[Lookup] = []
     date_keys: list[DateKey] = []
-    milestones = getattr(fact, "milestones", [])
-    event_time = getattr(fact, "event_time", None)
-    for ref in fact.dimensions:
+    for ref in refs:
         dim = model.dimension(ref.dimension)
         if dim is None:
-            raise ConfigError(f"fact {fact.name} references unknown dimension {ref.dimension}")
+            raise ConfigError(f"{owner} references unknown dimension {ref.dimension}")
         if dim.kind == "date":
             if ref.label not in milestones:  # milestones come from the event rows
                 date_keys.append(DateKey(ref.key_column, ref.label))
@@ -587,9 +635,9 @@ def fact_keys(model: Model, fact: FactSpec | BridgeSpec) -> tuple[list[Lookup], 
         found = lookup_dimension(model, dim)
         if ref.on_missing == "infer" and found.inferred_flag is None:
             raise ConfigError(
-                f"fact {fact.name} infers {dim.name} members: declare an attribute "
+                f"{owner} infers {dim.name} members: declare an attribute "
                 f"`{{name: {INFERRED}, type: BOOLEAN}}` on dimension {dim.name}",
-                table=fact.table,
+                table=owner_table,
                 field="on_missing",
             )
         lookups.append(

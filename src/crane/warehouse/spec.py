@@ -356,7 +356,8 @@ class DimensionSpec(TableSpec):
         fields: dict[str, Any] = {
             "table": ref,
             "business_key": groups.business_key,
-            "type1": groups.type0 + groups.type1,
+            # outrigger keys (looked up by crane.warehouse.load) are overwritten in place
+            "type1": groups.type0 + groups.type1 + tuple(r.key_column for r in self.outriggers),
             "type2": groups.type2 + tuple(a for a, _ in groups.type6),
             "type3": dict(groups.type3),
             "current_of": {current: attr for attr, current in groups.type6},
@@ -502,6 +503,19 @@ class Model(Spec):
 
     def objects(self) -> list[TableSpec]:
         return [*self.dimensions, *self.facts, *self.bridges]
+
+
+def outriggers_first(dimensions: list[DimensionSpec]) -> list[DimensionSpec]:
+    """``dimensions`` in their order, except that an outrigger comes before every dimension
+    pointing at it: its table must exist for the foreign key, its rows for the lookup."""
+    waiting, done = list(dimensions), list[DimensionSpec]()
+    while waiting:
+        names = {d.name for d in done}
+        ready = [d for d in waiting if all(r.dimension in names for r in d.outriggers)]
+        step = (ready or waiting)[0]  # outriggers in a cycle (or unknown): declared order
+        done.append(step)
+        waiting.remove(step)
+    return done
 
 
 def _loader_kind(groups: ScdColumns, scd: int) -> str:
