@@ -60,6 +60,16 @@ def test_bad_suites_point_at_the_check(tmp_path: Path) -> None:
     path.write_text("tables:\n  t:\n    checks:\n      - {nott_null: a}\n")
     with pytest.raises(ConfigError, match=r"checks\[0\].*cannot tell"):
         load_suite(path, str, "db")
+    path.write_text(
+        "tables:\n  t:\n    checks:\n      - row_count: {min: 1}\n\n      - not_nul: [a]\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_suite(path, str, "db")
+    assert "line 6, tables.t.checks[1]" in str(error.value)  # the line, not only the index
+    assert "did you mean 'not_null'?" in str(error.value)
+    path.write_text("tables:\n  t:\n    checks:\n      - not_null: [a\n")
+    with pytest.raises(ConfigError, match="line"):
+        load_suite(path, str, "db")
     with pytest.raises(UnknownNameError, match="not_null"):
         build_suite([{"type": "nott_null", "table": "t", "column": "a"}], {"db": "duckdb://"})
     with pytest.raises(ConfigError, match="needs 'values'"):

@@ -92,12 +92,17 @@ def load_suite(path: Path, resolve: Callable[[str], str], default_connection: st
         return load_python_suite(path, resolve, default_connection)
     import yaml
 
+    display = _display(path)
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read check suite: {error}", file=str(path)) from error
+        text = path.read_text(encoding="utf-8")
+        doc = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"cannot read check suite: {error}", file=display, line=line) from error
     if not isinstance(doc, dict) or not isinstance(doc.get("tables"), dict):
-        raise ConfigError("a check suite needs a 'tables:' mapping", file=str(path))
+        raise ConfigError("a check suite needs a 'tables:' mapping", file=display)
+    lines = _check_lines(text)
     suite_conn = str(doc.get("connection") or default_connection)
     connections: dict[str, str] = {}
     specs: list[CheckSpec] = []
@@ -107,7 +112,9 @@ def load_suite(path: Path, resolve: Callable[[str], str], default_connection: st
             body = {"checks": body}
         conn = str(body.get("connection") or suite_conn)
         for index, item in enumerate(body.get("checks") or []):
-            where = f"{path}: tables.{table}.checks[{index}]"
+            line = lines.get((str(table), index))
+            where = f"{display}, line {line}" if line else display
+            where += f", tables.{table}.checks[{index}]"
             data = _normalise(item, where)
             data.setdefault("table", str(body.get("table") or table))
             data["filter"] = _and(body.get("filter"), data.get("filter"))
@@ -125,6 +132,40 @@ def load_suite(path: Path, resolve: Callable[[str], str], default_connection: st
         sample_rows=int(doc.get("sample_rows", 5)),
     )
     return suite
+
+
+def _display(path: Path) -> str:
+    """The suite's path as a user wrote it: relative to the working directory if inside."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _check_lines(text: str) -> dict[tuple[str, int], int]:
+    """(table, check index) -> the line the check starts on, for messages."""
+    import yaml
+
+    found: dict[tuple[str, int], int] = {}
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return found
+    tables = _child(root, "tables")
+    for key, body in tables.value if isinstance(tables, yaml.MappingNode) else []:
+        checks = _child(body, "checks") if isinstance(body, yaml.MappingNode) else body
+        if isinstance(checks, yaml.SequenceNode):
+            for index, item in enumerate(checks.value):
+                found[(str(key.value), index)] = item.start_mark.line + 1
+    return found
+
+
+def _child(node: Any, name: str) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if k.value == name), None)
+    return None
 
 
 def find_suites(root: Path) -> list[Path]:
@@ -184,9 +225,13 @@ def _normalise(item: Any, where: str) -> dict[str, Any]:
     known = set(check_types.names())
     types = [k for k in item if k in known]
     if len(types) != 1:
+        import difflib
+
         keys = ", ".join(map(str, item))
+        near = [m for k in item for m in difflib.get_close_matches(str(k), known, n=1)]
+        guess = f" (did you mean '{near[0]}'?)" if len(types) == 0 and near else ""
         raise ConfigError(
-            f"{where}: cannot tell the check type from keys {keys}",
+            f"{where}: cannot tell the check type from keys {keys}{guess}",
             hint=f"write 'type: …' (known: {', '.join(sorted(known))})",
         )
     kind = types[0]
