@@ -544,3 +544,31 @@ def test_misspelt_milestone_and_tie_break_suggest_the_name():
     reasons = [p[3] for p in problems(from_model(model))]
     assert "tie_break 'seqno' is not an attribute (did you mean 'seq_no'?)" in reasons
     assert "milestone 'shiped' is not a reference (did you mean 'shipped'?)" in reasons
+
+
+def test_a_snapshot_period_must_be_a_date_reference():
+    """A period on another dimension passed validate; crane model load then looked for
+    its key column in the source."""
+    model = Model.model_validate(
+        {
+            "dimensions": [
+                {
+                    "name": "store",
+                    "business_key": "id",
+                    "attributes": [{"name": "id", "type": "INT"}],
+                }
+            ],
+            "facts": [
+                {
+                    "name": "stock",
+                    "type": "periodic_snapshot",
+                    "grain": ["store"],
+                    "dimensions": ["store"],
+                    "period": "store",
+                }
+            ],
+        }
+    )
+    assert [p[2:] for p in problems(from_model(model))] == [
+        ("facts[0].period", "period 'store' must reference a date dimension, not 'store'")
+    ]

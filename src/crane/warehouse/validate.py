@@ -184,13 +184,18 @@ def _fact(out: _Collector, model: Model, i: int, fact: FactSpec) -> None:
                 f"measure {measure.name!r} is {measure.additivity} but its type {measure.type} "
                 "is not numeric (declare additivity: non)",
             )
-    if fact.period is not None and fact.reference(fact.period) is None:
+    period = fact.reference(fact.period) if fact.period is not None else None
+    if fact.period is not None and period is None:
         out.add(
             kind,
             i,
             ("period",),
             f"period {fact.period!r} is not a reference{_near(fact.period, labels)}",
         )
+    dim = model.dimension(period.dimension) if period is not None else None
+    if dim is not None and dim.kind != "date":
+        reason = f"period {fact.period!r} must reference a date dimension, not {dim.name!r}"
+        out.add(kind, i, ("period",), reason)
     if fact.type == "periodic_snapshot" and fact.period is None:
         out.add(kind, i, ("period",), "a periodic snapshot needs a period (its date reference)")
     for j, name in enumerate(fact.milestones):
