@@ -12,10 +12,12 @@ Semantics (shared with the SQL loaders, see crane.warehouse.scd.type2):
 * Type 1 columns take the latest live change's values, where a stored row counts as a
   change at its effective_from (ties: the stored row wins);
 * Type 6 "current" columns mirror a tracked attribute: on every row of the key they hold
-  that attribute's value in the same latest live change, i.e. in the key's latest live
-  version (the current row, or after a hard delete the version the delete closed, under
-  both ``close`` and ``close_and_flag``); a re-insert makes the new version the source;
-  a NULL value is mirrored as NULL;
+  that attribute's value in the key's latest live version (the current row, or after a
+  hard delete the version the delete closed, under both ``close`` and
+  ``close_and_flag``); a re-insert makes the new version the source; a NULL value is
+  mirrored as NULL. Without a tie-break that is the latest live change; with one, a live
+  change that a delete outranks at the same timestamp started no version, so Type 1
+  columns take its values but current columns do not;
 * late changes (older than the key's latest stored change) are applied in place
   (policy insert) or, when they differ from the version in force, quarantined.
 """
@@ -130,11 +132,14 @@ class Type2Model:
             winners.setdefault(e.ts, e)
         live = [(e, new) for e, new in merged if not e.deleted]
         over: tuple[Any, ...] = (None,) * self.n_over
-        now: tuple[Any, ...] = (None,) * len(self.current_of)
         if live:
             best = sorted(live, key=lambda p: (-p[0].ts.timestamp(), _tie_desc(p[0].tie), p[1]))
             over = best[0][0].values[self.n_tracked :]
-            now = tuple(best[0][0].values[i] for i in self.current_of)
+        now: tuple[Any, ...] = (None,) * len(self.current_of)
+        live_winners = [e for e in winners.values() if not e.deleted]
+        if live_winners:  # the latest live version (a change outranked at its time is not)
+            latest = max(live_winners, key=lambda e: e.ts)
+            now = tuple(latest.values[i] for i in self.current_of)
         starts: list[Change] = []
         prev: tuple[Any, ...] = (True,)
         for ts in sorted(winners):
@@ -164,22 +169,13 @@ class Type2Model:
             )
         return rows
 
-    def table(self) -> list[tuple[Any, ...]]:
+    def table(self, tie: bool = False) -> list[tuple[Any, ...]]:
+        """Every stored row; ``tie``: with the tie-break value each version keeps."""
         out = []
         for key, rows in self.rows.items():
             for r in rows:
-                out.append(
-                    (
-                        *key,
-                        *r["tracked"],
-                        *r["over"],
-                        *r["now"],
-                        r["from"],
-                        r["to"],
-                        r["current"],
-                        r["deleted"],
-                    )
-                )
+                validity = (r["from"], r["to"], r["current"], *([r["tie"]] if tie else []))
+                out.append((*key, *r["tracked"], *r["over"], *r["now"], *validity, r["deleted"]))
         return sorted(out, key=repr)
 
     def as_of(self, ts: datetime) -> list[tuple[Any, ...]]:

@@ -11,16 +11,18 @@ Type 6 current columns hold, on every row of a key, the key's latest live versio
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
-from scd_reference import Change, Type1Model, Type2Model, fresh_name, read, stage
+from scd_reference import Change, Conflict, Type1Model, Type2Model, fresh_name, read, stage
 
 from crane.connectors.base import TableRef, connect
-from crane.warehouse.scd import ScdTable, load_dimension
+from crane.warehouse.scd import ScdConflictError, ScdTable, load_dimension
 
 settings.register_profile(
     "scd",
@@ -42,57 +44,117 @@ BATCH_COLUMNS = [
     ("city", "TEXT"),
     ("email", "TEXT"),
     ("updated_at", "TIMESTAMP"),
+    ("seq", "INT"),
     ("_del", "BOOLEAN"),
 ]
 
-event = st.tuples(
+POLICIES = ["close", "close_and_flag"]
+ALL_POLICIES = ["ignore", *POLICIES]  # Types 2 and 6 draw ``ignore`` too
+
+change_event = st.tuples(
     st.sampled_from(KEYS),
     st.sampled_from(VALUES),
     st.sampled_from(VALUES),
     st.integers(0, 7),
     st.booleans() | st.just(False),
 )
+tied_change_event = st.tuples(  # fewer days, and a tie-break value: equal timestamps are common
+    st.sampled_from(KEYS),
+    st.sampled_from(VALUES),
+    st.sampled_from(VALUES),
+    st.integers(0, 4),
+    st.sampled_from([0, 1, 2]),
+    st.booleans() | st.just(False),
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Batches of changes and the policies they are loaded under.
+
+    With ``tie_break`` the dimension declares the batch column ``seq``, and one key gets
+    several changes at one timestamp on purpose, each with its own non-NULL ``seq``. In
+    an in-order stream the batches follow (timestamp, seq)."""
+
+    batches: list[list[Change]]
+    policy: str
+    late: str
+    in_order: bool
+    tie_break: bool = False
 
 
 @st.composite
-def streams(draw: Any, in_order: bool | None = None) -> tuple[list[list[Change]], str, str, bool]:
-    """(batches, hard-delete policy, late policy, whether batches are in time order)."""
+def streams(
+    draw: Any, in_order: bool | None = None, policies: Sequence[str] = POLICIES, ties: bool = False
+) -> Stream:
+    """A random stream; with ``ties``, half of them declare a tie-break column."""
     if in_order is None:
         in_order = draw(st.booleans())
-    raw = draw(st.lists(event, min_size=1, max_size=14, unique_by=lambda e: (e[0], e[3])))
-    changes = [
-        Change(k, (c, e), T0 + timedelta(days=d), None, deleted) for k, c, e, d, deleted in raw
-    ]
+    tie_break = ties and draw(st.booleans())
+    changes = draw(_tied_changes() if tie_break else _changes())
     changes += draw(st.lists(st.sampled_from(changes), max_size=3))  # exact duplicates
     if in_order:
-        changes.sort(key=lambda c: c.ts)
+        changes.sort(key=lambda c: (c.ts, c.tie or 0))
     else:
         changes = draw(st.permutations(changes))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(changes) - 1)), max_size=3)))
     batches = [changes[a:b] for a, b in zip([0, *cuts], [*cuts, len(changes)], strict=True)]
-    policy = draw(st.sampled_from(["close", "close_and_flag"]))
+    policy = draw(st.sampled_from(policies))
     late = "insert" if in_order else draw(st.sampled_from(["insert", "quarantine"]))
-    return [b for b in batches if b], policy, late, in_order
+    return Stream([b for b in batches if b], policy, late, in_order, tie_break)
 
 
 @st.composite
-def on_time_streams(draw: Any) -> tuple[list[list[Change]], str, str, bool]:
+def _changes(draw: Any) -> list[Change]:
+    """At most one change per key and timestamp: without a tie-break two would conflict."""
+    raw = draw(st.lists(change_event, min_size=1, max_size=14, unique_by=lambda e: (e[0], e[3])))
+    return [Change(k, (c, e), T0 + timedelta(days=d), None, gone) for k, c, e, d, gone in raw]
+
+
+@st.composite
+def _tied_changes(draw: Any) -> list[Change]:
+    """Changes unique by (key, timestamp, seq), plus siblings of some: same key and
+    timestamp, drawn values, the next free ``seq``."""
+    raw = draw(
+        st.lists(tied_change_event, min_size=1, max_size=14, unique_by=lambda e: (e[0], e[3], e[4]))
+    )
+    changes = [
+        Change(k, (c, e), T0 + timedelta(days=d), seq, gone) for k, c, e, d, seq, gone in raw
+    ]
+    for base in draw(st.lists(st.sampled_from(changes), max_size=3)):
+        values = (draw(st.sampled_from(VALUES)), draw(st.sampled_from(VALUES)))
+        seq = 1 + max(c.tie or 0 for c in changes if (c.key, c.ts) == (base.key, base.ts))
+        changes.append(Change(base.key, values, base.ts, seq, draw(st.booleans())))
+    return changes
+
+
+@st.composite
+def on_time_streams(draw: Any, policies: Sequence[str] = POLICIES, ties: bool = False) -> Stream:
     """Batches of distinct keys, each batch later than the one before (some keys at an
-    equal or earlier time, some deleted): mostly what the Type 2 fast path takes."""
+    equal or earlier time, some deleted): mostly what the Type 2 fast path takes. With a
+    tie-break, a key may come back at its previous timestamp with a higher ``seq``."""
+    tie_break = ties and draw(st.booleans())
     batches, used = [], set()
     for day in range(draw(st.integers(1, 5))):
         keys = draw(st.lists(st.sampled_from(KEYS), min_size=1, unique=True))
         batch = []
         for key in keys:
             c, e = draw(st.sampled_from(VALUES)), draw(st.sampled_from(VALUES))
-            at = day * 2 + draw(st.sampled_from([0, 0, 0, 0, -1, -2]))
+            at = T0 + timedelta(days=max(0, day * 2 + draw(st.sampled_from([0, 0, 0, 0, -1, -2]))))
             gone = draw(st.sampled_from([False] * 6 + [True]))
-            if (key, max(at, 0)) not in used:  # one change per key and time (else a conflict)
-                used.add((key, max(at, 0)))
-                batch.append(Change(key, (c, e), T0 + timedelta(days=max(at, 0)), None, gone))
+            seq = day if tie_break else None  # later batches win ties
+            if (key, at, seq) not in used:  # one change per key, time and seq (else a conflict)
+                used.add((key, at, seq))
+                batch.append(Change(key, (c, e), at, seq, gone))
         if batch:
             batches.append(batch)
-    return batches, draw(st.sampled_from(["close", "close_and_flag"])), "insert", False
+    return Stream(batches, draw(st.sampled_from(policies)), "insert", False, tie_break)
+
+
+def change_streams() -> st.SearchStrategy[Stream]:
+    """What the Type 2 and 6 tests draw: every hard-delete policy, with or without a
+    tie-break column."""
+    return streams(policies=ALL_POLICIES, ties=True) | on_time_streams(ALL_POLICIES, ties=True)
 
 
 def _dim(
@@ -104,6 +166,7 @@ def _dim(
     pure: bool = False,
     hashed: bool = False,
     six: bool = False,
+    tie_break: bool = False,
 ) -> ScdTable:
     common: dict[str, Any] = dict(
         business_key=("k1", "k2"),
@@ -112,6 +175,7 @@ def _dim(
         hard_delete=policy,
         late_arrival=late,
         deleted_column="is_deleted" if policy == "close_and_flag" else None,
+        tie_break="seq" if tie_break else None,
     )
     if hashed:  # change detection by a stored hash of the tracked columns
         common["row_hash"] = "row_hash"
@@ -140,7 +204,7 @@ def _dim(
 
 
 def _rows(batch: list[Change]) -> list[tuple[Any, ...]]:
-    return [(*c.key, *c.values, c.ts, c.deleted) for c in batch]
+    return [(*c.key, *c.values, c.ts, c.tie, c.deleted) for c in batch]
 
 
 def _load(con: Any, dim: ScdTable, batch: list[Change]) -> Any:
@@ -153,7 +217,8 @@ def _load(con: Any, dim: ScdTable, batch: list[Change]) -> Any:
 def _t2_columns(dim: ScdTable) -> list[str]:
     """The columns ``Type2Model.table`` lists, in its order (without the deleted flag)."""
     values = [*dim.type2, *dim.type1, *dim.current_of]
-    return ["k1", "k2", *values, "effective_from", "effective_to", "is_current"]
+    validity = ["effective_from", "effective_to", "is_current"]
+    return ["k1", "k2", *values, *validity, *([dim.tie_break] if dim.tie_break else [])]
 
 
 def _t2_table(con: Any, dim: ScdTable) -> list[tuple[Any, ...]]:
@@ -208,9 +273,9 @@ def _quarantined(con: Any, dim: ScdTable) -> set[Change]:
 
     if not table_exists(con, dim.quarantine):
         return set()
-    cols = ["k1", "k2", "city", "email", "_crane_ts", "_crane_del"]
+    cols = ["k1", "k2", "city", "email", "_crane_ts", "_crane_tie", "_crane_del"]
     return {
-        Change((r[0], r[1]), (r[2], r[3]), r[4], None, bool(r[5]))
+        Change((r[0], r[1]), (r[2], r[3]), r[4], r[5], bool(r[6]))
         for r in read(con, dim.quarantine, cols)
     }
 
@@ -228,40 +293,103 @@ def _stale_hashes(con: Any, dim: ScdTable) -> int:
     return int(con.execute(stale.where(exp.NullSafeNEQ(this=stored, expression=fresh)))[0][0])
 
 
+def _t2_dim(
+    schema: str | None, data: Stream, pure: bool = False, hashed: bool = False, six: bool = False
+) -> ScdTable:
+    """A fresh Type 2 (``six``: Type 6) dimension for ``data``'s policies."""
+    name = fresh_name("dim")
+    dim = _dim(name, schema, "2", data.policy, data.late, pure, hashed, six, data.tie_break)
+    assert dim.kind == ("6" if six else "2")
+    return dim
+
+
+def _t2_model(dim: ScdTable, data: Stream) -> Type2Model:
+    tracked = len(dim.type2)
+    mirrors = tuple(dim.type2.index(source) for source in dim.current_of.values())
+    return Type2Model(tracked, 2 - tracked, data.policy, data.late, mirrors)
+
+
 def check_type2(
     con: Any,
     schema: str | None,
-    data: tuple,
+    data: Stream,
     pure: bool = False,
     hashed: bool = False,
     six: bool = False,
 ) -> None:
-    batches, policy, late, in_order = data
-    dim = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed, six)
-    assert dim.kind == ("6" if six else "2")
-    tracked = 2 if pure else 1
-    mirrors = tuple(dim.type2.index(source) for source in dim.current_of.values())
-    model = Type2Model(tracked, 2 - tracked, policy, late, mirrors)
-    for batch in batches:
+    dim = _t2_dim(schema, data, pure, hashed, six)
+    model = _t2_model(dim, data)
+    event(f"hard_delete={data.policy}, tie_break={data.tie_break}")  # statistics
+    for batch in data.batches:
         _load(con, dim, batch)
         model.load(batch)
-        assert _t2_table(con, dim) == model.table()
+        assert _t2_table(con, dim) == model.table(data.tie_break)
         assert not hashed or _stale_hashes(con, dim) == 0, "stored hashes match the values"
     _t2_invariants(con, dim, model)
     assert _quarantined(con, dim) == model.quarantine
     before = _t2_table(con, dim)
-    again = _load(con, dim, batches[-1])
+    again = _load(con, dim, data.batches[-1])
     assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
     assert _t2_table(con, dim) == before, "rerun is a no-op"
-    if in_order:  # b1 then b2 equals b1 ∪ b2 (see scd_reference for why only in order)
-        whole = _dim(fresh_name("dim"), schema, "2", policy, late, pure, hashed, six)
-        _load(con, whole, [c for b in batches for c in b])
+    if data.in_order:  # b1 then b2 equals b1 ∪ b2 (see scd_reference for why only in order)
+        whole = _t2_dim(schema, data, pure, hashed, six)
+        _load(con, whole, [c for b in data.batches for c in b])
         assert _t2_table(con, whole) == before
 
 
+# -- equal timestamps without a tie-break ---------------------------------------------
+@st.composite
+def conflict_cases(draw: Any) -> tuple[Stream, list[Change]]:
+    """A stream without a tie-break, then a batch giving one key a second, different change
+    at a timestamp it already has: in that batch, or among the changes loaded before
+    (where it clashes only if that change is stored as a version start or a delete)."""
+    data = draw(streams(policies=ALL_POLICIES))
+    if draw(st.booleans()):
+        base = draw(st.sampled_from([c for b in data.batches for c in b]))
+        clash = []
+    else:
+        values = (draw(st.sampled_from(VALUES)), draw(st.sampled_from(VALUES)))
+        at = T0 + timedelta(days=draw(st.integers(0, 9)))
+        base = Change(draw(st.sampled_from(KEYS)), values, at)
+        clash = [base]
+    city = draw(st.sampled_from([v for v in VALUES if base.deleted or v != base.values[0]]))
+    rival = Change(base.key, (city, draw(st.sampled_from(VALUES))), base.ts)
+    return data, [*clash, rival]
+
+
+def check_conflict(
+    con: Any, schema: str | None, case: tuple[Stream, list[Change]], variant: tuple[bool, ...]
+) -> None:
+    """Where the reference finds two different changes at one key and timestamp, the load
+    raises ScdConflictError naming the fix and leaves the dimension and its quarantine as
+    they were; elsewhere (a clash with an ignored delete, or with a change that started
+    no version) it loads like the reference."""
+    data, clash = case
+    pure, hashed, six = variant
+    dim = _t2_dim(schema, data, pure, hashed, six)
+    model = _t2_model(dim, data)
+    for batch in data.batches:
+        _load(con, dim, batch)
+        model.load(batch)
+    before, quarantined = _t2_table(con, dim), _quarantined(con, dim)
+    try:
+        model.load(clash)
+    except Conflict:
+        event("conflict")
+        with pytest.raises(ScdConflictError, match="same timestamp") as info:
+            _load(con, dim, clash)
+        assert "tie_break" in str(info.value), "the error names the fix"
+        assert _t2_table(con, dim) == before, "a refused batch changes nothing"
+        assert _quarantined(con, dim) == quarantined, "a refused batch quarantines nothing"
+        return
+    event("no conflict")
+    _load(con, dim, clash)
+    assert _t2_table(con, dim) == model.table()
+
+
 # -- Types 0, 1, 3 --------------------------------------------------------------------
-def check_type1(con: Any, schema: str | None, kind: str, data: tuple) -> None:
-    batches, policy, late, _ = data
+def check_type1(con: Any, schema: str | None, kind: str, data: Stream) -> None:
+    batches, policy, late = data.batches, data.policy, data.late
     dim = _dim(fresh_name("dim"), schema, kind, policy, late)
     prev = (0,) if kind == "3" else ()
     model = Type1Model(kind, 2, prev, policy, late)
@@ -299,45 +427,45 @@ def pg(pg_schema: str) -> Any:
 
 
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_duckdb_matches_reference(duck: Any, data: Stream) -> None:
     """Tracked city, Type 1 email: on-time batches take the on-time path (type2_fast)."""
     check_type2(duck, None, data)
 
 
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_mixed_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_mixed_row_hash_duckdb_matches_reference(duck: Any, data: Stream) -> None:
     """A Type 1 column beside the stored row hash (insert first, then close)."""
     check_type2(duck, None, data, hashed=True)
 
 
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_all_tracked_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_all_tracked_duckdb_matches_reference(duck: Any, data: Stream) -> None:
     """No Type 1 column: on-time batches are loaded by crane.warehouse.scd.type2_fast."""
     check_type2(duck, None, data, pure=True)
 
 
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_row_hash_duckdb_matches_reference(duck: Any, data: Stream) -> None:
     """Changes found by the stored row hash (fast path: insert first, then close) write
     the history the reference writes, and every stored hash stays the hash of its row."""
     check_type2(duck, None, data, pure=True, hashed=True)
 
 
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type6_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type6_duckdb_matches_reference(duck: Any, data: Stream) -> None:
     """Tracked city mirrored by current_city, Type 1 email: on-time batches take the mixed
     on-time path, whose overwrite UPDATE must reach the key's older versions too."""
     check_type2(duck, None, data, six=True)
 
 
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type6_all_tracked_row_hash_duckdb_matches_reference(duck: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type6_all_tracked_row_hash_duckdb_matches_reference(duck: Any, data: Stream) -> None:
     """Both attributes tracked (by stored hash) and mirrored: current columns follow the
     insert-first on-time path and the general path alike."""
     check_type2(duck, None, data, pure=True, hashed=True, six=True)
@@ -345,28 +473,28 @@ def test_type6_all_tracked_row_hash_duckdb_matches_reference(duck: Any, data: tu
 
 @SCD
 @given(kind=st.sampled_from(["0", "1", "3"]), data=streams())
-def test_types_013_duckdb_match_reference(duck: Any, kind: str, data: tuple) -> None:
+def test_types_013_duckdb_match_reference(duck: Any, kind: str, data: Stream) -> None:
     check_type1(duck, None, kind, data)
 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_postgres_matches_reference(pg: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_postgres_matches_reference(pg: Any, data: Stream) -> None:
     check_type2(pg[0], pg[1], data)
 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_row_hash_postgres_matches_reference(pg: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_row_hash_postgres_matches_reference(pg: Any, data: Stream) -> None:
     check_type2(pg[0], pg[1], data, hashed=True)
 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_all_tracked_postgres_matches_reference(pg: Any, data: Stream) -> None:
     """No Type 1 column: on-time batches are loaded by crane.warehouse.scd.type2_fast on
     PostgreSQL too (close then insert, counts from the driver)."""
     check_type2(pg[0], pg[1], data, pure=True)
@@ -374,8 +502,8 @@ def test_type2_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> N
 
 @pytest.mark.integration
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type2_row_hash_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type2_row_hash_all_tracked_postgres_matches_reference(pg: Any, data: Stream) -> None:
     """The insert-first on-time path (stored hash, sequence keys) on PostgreSQL."""
     check_type2(pg[0], pg[1], data, pure=True, hashed=True)
 
@@ -383,20 +511,71 @@ def test_type2_row_hash_all_tracked_postgres_matches_reference(pg: Any, data: tu
 @pytest.mark.integration
 @SCD
 @given(kind=st.sampled_from(["1", "3"]), data=streams())
-def test_types_13_postgres_match_reference(pg: Any, kind: str, data: tuple) -> None:
+def test_types_13_postgres_match_reference(pg: Any, kind: str, data: Stream) -> None:
     check_type1(pg[0], pg[1], kind, data)
 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type6_postgres_matches_reference(pg: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type6_postgres_matches_reference(pg: Any, data: Stream) -> None:
     check_type2(pg[0], pg[1], data, six=True)
 
 
 @pytest.mark.integration
 @SCD
-@given(data=streams() | on_time_streams())
-def test_type6_all_tracked_postgres_matches_reference(pg: Any, data: tuple) -> None:
+@given(data=change_streams())
+def test_type6_all_tracked_postgres_matches_reference(pg: Any, data: Stream) -> None:
     """Close-then-insert on-time path (values compared, no stored hash) on PostgreSQL."""
     check_type2(pg[0], pg[1], data, pure=True, six=True)
+
+
+# -- regressions the properties found -------------------------------------------------
+def check_current_columns_skip_an_outranked_change(con: Any, schema: str | None) -> None:
+    """Type 6 with a tie-break: a change that a delete outranks at the same timestamp
+    starts no version, so the current columns keep the value of the version the delete
+    closed ('x'), in one batch or two. (They mirrored the outranked change's NULL.)"""
+    day = [T0 + timedelta(days=d) for d in range(5)]
+    key = (1, "a")
+    x, outranked = Change(key, ("x", "x"), day[3], 1), Change(key, (None, "y"), day[4], 2)
+    gone = Change(key, (None, None), day[4], 3, deleted=True)
+    expected = [
+        (1, "a", "x", "y", "x", day[3], day[4], False, 1, False),
+        (1, "a", "x", "y", "x", day[4], None, True, 3, True),
+    ]
+    for batches in ([[x, outranked, gone]], [[x, outranked], [gone]]):
+        data = Stream(batches, "close_and_flag", "insert", True, tie_break=True)
+        dim = _t2_dim(schema, data, six=True)
+        for batch in batches:
+            _load(con, dim, batch)
+        assert _t2_table(con, dim) == expected
+
+
+def test_type6_current_columns_skip_an_outranked_change_duckdb(duck: Any) -> None:
+    check_current_columns_skip_an_outranked_change(duck, None)
+
+
+@pytest.mark.integration
+def test_type6_current_columns_skip_an_outranked_change_postgres(pg: Any) -> None:
+    check_current_columns_skip_an_outranked_change(pg[0], pg[1])
+
+
+CONFLICTS = settings(SCD, max_examples=max(1, SCD.max_examples // 2))
+variants = st.tuples(st.booleans(), st.booleans(), st.booleans())  # pure, hashed, Type 6
+
+
+@CONFLICTS
+@given(case=conflict_cases(), variant=variants)
+def test_equal_timestamps_without_tie_break_duckdb_raise(
+    duck: Any, case: tuple[Stream, list[Change]], variant: tuple[bool, ...]
+) -> None:
+    check_conflict(duck, None, case, variant)
+
+
+@pytest.mark.integration
+@CONFLICTS
+@given(case=conflict_cases(), variant=variants)
+def test_equal_timestamps_without_tie_break_postgres_raise(
+    pg: Any, case: tuple[Stream, list[Change]], variant: tuple[bool, ...]
+) -> None:
+    check_conflict(pg[0], pg[1], case, variant)

@@ -334,7 +334,8 @@ def _change_flags(dim: ScdTable, winners: exp.Select) -> exp.Select:
 def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     """One row per version: run starts with their run's stored surrogate key, validity up
     to the next start; tombstones kept only for ``close_and_flag`` (carrying the previous
-    version's values); overwritten columns from the key's latest live event."""
+    version's values); Type 1 columns from the key's latest live event, Type 6 current
+    columns from its latest live version."""
     keys = list(dim.business_key)
     run_keys = [*keys, RUN]
     run_sk = exp.select(*(col(c) for c in run_keys), as_(exp.Min(this=col(SK)), "_crane_run_sk"))
@@ -346,7 +347,8 @@ def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
         as_(_case(is_del, col(f"_crane_p_{i}", "r"), col(c, "r")), c)
         for i, c in enumerate(dim.type2)
     ]
-    items += [col(c, "o") for c in dim.overwrite]
+    items += [col(c, "o") for c in dim.type1]
+    items += [col(c, "c") for c in dim.current_of]
     items += [as_(col(TS, "r"), FROM), as_(col(NEXT, "r"), TO)]
     items += [as_(exp.Is(this=col(NEXT, "r"), expression=exp.Null()), CUR)]
     items += [col(TIE, "r"), col(DEL, "r")]
@@ -354,24 +356,46 @@ def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     if dim.hard_delete != "close_and_flag":
         keep = exp.and_(keep, eq(col(DEL, "r"), num(0)))
     query = exp.select(*items).from_(table(runs, "r")).join(_subquery(run_sk, "k"), on=on)
-    if dim.overwrite:
+    if dim.type1:
         query = query.join(
             _subquery(_latest_overwrite(dim, merged), "o"),
             on=keys_same(dim, "r", "o"),
+            join_type="LEFT",
+        )
+    if dim.current_of:
+        query = query.join(
+            _subquery(_latest_current(dim, runs), "c"),
+            on=keys_same(dim, "r", "c"),
             join_type="LEFT",
         )
     return query.where(keep)
 
 
 def _latest_overwrite(dim: ScdTable, merged: exp.Query) -> exp.Select:
+    """Type 1 columns: the key's latest live event (by timestamp, then tie-break), even one
+    a delete outranked at its timestamp — the change did happen before the delete."""
     keys = list(dim.business_key)
     rank = window(exp.RowNumber(), keys, [(TS, True), (TIE, True), (NEW, False)])
-    inner = exp.select(*(col(c) for c in [*keys, *dim.overwrite]), as_(rank, ROWN))
+    inner = exp.select(*(col(c) for c in [*keys, *dim.type1]), as_(rank, ROWN))
     inner = inner.from_(_subquery(merged.copy(), "m")).where(
         exp.EQ(this=col(DEL), expression=exp.Literal.number(0))
     )
-    query = exp.select(*(col(c) for c in [*keys, *dim.overwrite])).from_(_subquery(inner, "i"))
+    query = exp.select(*(col(c) for c in [*keys, *dim.type1])).from_(_subquery(inner, "i"))
     return query.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
+
+
+def _latest_current(dim: ScdTable, runs: TableRef) -> exp.Select:
+    """Type 6 current columns: the tracked values of the key's latest live version, i.e.
+    of the latest live event that won its timestamp. A change that a higher tie-break
+    delete outranked at the same instant started no version, so it is not mirrored (the
+    current columns would name a value no row of the key ever held)."""
+    keys = list(dim.business_key)
+    rank = as_(window(exp.RowNumber(), keys, [(TS, True)]), "_crane_rc")
+    sources = [as_(col(source), current) for current, source in dim.current_of.items()]
+    inner = exp.select(*(col(k) for k in keys), *sources, rank).from_(table(runs))
+    inner = inner.where(eq(col(DEL), num(0)))
+    query = exp.select(*(col(c) for c in [*keys, *dim.current_of])).from_(_subquery(inner, "i"))
+    return query.where(eq(col("_crane_rc"), num(1)))
 
 
 def _delta(dim: ScdTable, versions: exp.Select, old: TableRef) -> exp.Select:
