@@ -310,3 +310,36 @@ def test_physical_changes_render_statements_the_engine_takes(engine, before, aft
         return
     assert changes[0].statements == [expected]
     assert sqlglot.parse_one(expected, read=engine) is not None
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_a_column_made_nullable_is_planned_and_applied(url, request, tmp_path):
+    """`nullable: false` relaxed to true was "unchanged": the live NOT NULL kept refusing
+    the rows with NULLs the change was made for."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+
+    def model(nullable: bool) -> Model:
+        attributes = [
+            {"name": "id", "type": "INT"},
+            {"name": "email", "type": "TEXT", "nullable": nullable},
+        ]
+        fact = {
+            "name": "visits",
+            "grain": ["visit_id"],
+            # a nullable grain column is NOT NULL live (primary key): never planned
+            "degenerate": [{"name": "visit_id", "type": "INT", "nullable": True}],
+        }
+        dim = {"name": "user", "business_key": "id", "attributes": attributes}
+        return Model.model_validate({"schema": schema, "dimensions": [dim], "facts": [fact]})
+
+    with connect(url) as con:
+        planner.apply(planner.plan(model(False), con, state_schema=schema), con)
+        result = planner.plan(model(True), con, state_schema=schema)
+        assert [(c.action, c.destructive) for c in result.changes] == [("drop_not_null", False)]
+        assert f"~ column {schema}.dim_user.email may be NULL (was NOT NULL)" in result.render()
+        planner.apply(result, con)
+        con.execute(f'INSERT INTO "{schema}".dim_user (user_key, id, email) VALUES (1, 1, NULL)')
+        assert planner.plan(model(True), con, state_schema=schema).empty

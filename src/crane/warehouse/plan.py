@@ -53,6 +53,7 @@ Action = Literal[
     "add_column",
     "drop_column",
     "alter_type",
+    "drop_not_null",
     "versioning",
     "physical",
     "views",
@@ -151,7 +152,8 @@ class Plan:
             mark = marks.get(change.action, "~" if change.action != "add_column" else "+")
             flag = " [destructive]" if change.destructive else ""
             flag += " [needs a rebuild; not applied]" if change.rebuild else ""
-            indent = "    " if change.action in ("add_column", "drop_column", "alter_type") else ""
+            columns = ("add_column", "drop_column", "alter_type", "drop_not_null")
+            indent = "    " if change.action in columns else ""
             lines.append(f"{indent}{mark} {change.detail}{flag}")
             if sql:
                 lines += [f"{indent}      {s};" for s in change.first + change.statements]
@@ -317,6 +319,8 @@ def _column_changes(
             node = _alter(tdef.ref, exp.AlterColumn(this=ident(column.name), dtype=_dtype(column)))
             detail = f"column {tdef.ref}.{column.name}: {current.type} → {column.type}"
             changes.append(_risky("alter_type", tdef, detail, node, dialect, stuck))
+        elif column.nullable and not current.nullable and column.name not in tdef.primary_key:
+            changes.append(_drop_not_null(tdef, column, dialect, stuck))
     for name in have:
         if name not in wanted:
             node = _alter(tdef.ref, exp.Drop(tables=[col(name)], kind="COLUMN"))
@@ -337,6 +341,20 @@ def _risky(
         detail += f" ({dialect.name} cannot alter a table that foreign keys reference)"
         return Change(action, str(tdef.ref), detail, destructive=True, rebuild=True)
     return Change(action, str(tdef.ref), detail, [render(node, dialect)], destructive=True)
+
+
+def _drop_not_null(
+    tdef: TableDef, column: Column, dialect: WarehouseDialect, stuck: bool
+) -> Change:
+    """A column the model now lets be NULL: the live NOT NULL would refuse those rows
+    (the reverse is not planned: columns added to old rows are NULL there on purpose)."""
+    detail = f"column {tdef.ref}.{column.name} may be NULL (was NOT NULL)"
+    if stuck or not dialect.drop_not_null:
+        detail += f" ({dialect.name} cannot change it in place)"
+        return Change("drop_not_null", str(tdef.ref), detail, rebuild=True)
+    action = exp.AlterColumn(this=ident(column.name), drop=True, allow_null=True)
+    statement = render(_alter(tdef.ref, action), dialect)
+    return Change("drop_not_null", str(tdef.ref), detail, [statement])
 
 
 def _add_column(tdef: TableDef, column: Column, dialect: WarehouseDialect) -> Change:
