@@ -134,6 +134,17 @@ def test_python_models_report_the_field_without_a_line():
             "partitions.to (2024-01-01) must come after partitions.from (2025-01-01)",
         ),
         ("redshift", {"sortkey": ["a", "a"]}, "sortkey names column 'a' twice"),
+        # BigQuery refuses more than 10,000 partitions, and an empty or backward range
+        (
+            "bigquery",
+            {"partition_by": "a", "partition_range": [20200101, 20310101, 1]},
+            "partition_range makes 110000 partitions; bigquery allows 10000",
+        ),
+        (
+            "bigquery",
+            {"partition_by": "a", "partition_range": [10, 0, 1]},
+            "needs start < end and a positive interval",
+        ),
     ],
 )
 def test_physical_options_are_checked_per_engine(engine, options, expected):

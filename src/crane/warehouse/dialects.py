@@ -67,6 +67,8 @@ NUMERIC_TYPES = (
 )
 
 
+# https://cloud.google.com/bigquery/quotas#partitioned_tables
+BQ_MAX_PARTITIONS = 10_000
 # BigQuery clusters by "top-level, non-repeated, simple-type" columns: never FLOAT64,
 # JSON, STRUCT or ARRAY (https://cloud.google.com/bigquery/docs/clustered-tables)
 BQ_CLUSTER_TYPES = (
@@ -349,7 +351,17 @@ def _check_value(
         return _check_partitions(name, value)
     if rule.kind == "int_range":
         ok = isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value)
-        return [] if ok else [f"{name} must be [start, end, interval] integers"]
+        if not ok:
+            return [f"{name} must be [start, end, interval] integers"]
+        start, end, step = value
+        if step <= 0 or end <= start:
+            return [f"{name} needs start < end and a positive interval, not {value}"]
+        if (end - start) // step > BQ_MAX_PARTITIONS:
+            return [
+                f"{name} makes {(end - start) // step} partitions; {engine} allows "
+                f"{BQ_MAX_PARTITIONS} (a yyyymmdd key with interval 1 counts every number)"
+            ]
+        return []
     if rule.kind == "column_lists":
         if not isinstance(value, list):
             return [f"{name} must be a list of column lists"]
