@@ -583,3 +583,15 @@ def test_a_snapshot_period_must_be_a_date_reference():
     assert [p[2:] for p in problems(from_model(model))] == [
         ("facts[0].period", "period 'store' must reference a date dimension, not 'store'")
     ]
+
+
+@pytest.mark.parametrize("kind", ["INT8", "INT4", "INT2", "BIGNUMERIC", "NUMBER(12, 2)"])
+def test_numeric_spellings_are_additive(kind):
+    """An additive INT8 or INT4 measure was reported as "not numeric"."""
+    fact = FactSpec(
+        name="f",
+        grain=["id"],
+        degenerate=[{"name": "id", "type": "INT"}],
+        measures=[{"name": "m", "type": kind}],
+    )
+    assert problems(from_model(Model(facts=[fact]))) == []

@@ -264,7 +264,13 @@ def base_type(type_text: str) -> str:
 
 
 def is_numeric(type_text: str) -> bool:
-    return base_type(type_text) in NUMERIC_TYPES
+    """By sqlglot's reading of the type, so INT8, INT4 and BIGNUMERIC count as numbers."""
+    from sqlglot import exp
+
+    try:
+        return column_type(type_text).is_type(*exp.DataType.NUMERIC_TYPES)
+    except ValueError:
+        return base_type(type_text) in NUMERIC_TYPES
 
 
 # Spellings sqlglot's dialect-free reader takes from ClickHouse (``Int8``: one byte) that
