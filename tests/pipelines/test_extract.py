@@ -831,3 +831,30 @@ def test_null_cursor_always_applies_changes_to_null_cursor_rows(tmp_path):
     again = run_pipeline(pipeline, **urls).raise_for_status()
     assert again.load["updated"] == 1
     assert duck_rows(tgt, "nchange") == duck_rows(src)
+
+
+@pytest.mark.integration
+def test_an_incremental_window_of_a_two_dimensional_array_column(pg_schema, duck_url):
+    """A query result does not carry an array's declared dimensions: the window read
+    through ``postgres_query`` refused every ``int[][]`` value, so after the first (full)
+    load every run failed. Such a table's windows are read through the catalog."""
+    with pg() as con:
+        con.execute(
+            f'CREATE TABLE "{pg_schema}".orders (id bigint PRIMARY KEY, '
+            "updated_at timestamptz NOT NULL DEFAULT now(), grid int[][])"
+        )
+        con.execute(
+            f"INSERT INTO \"{pg_schema}\".orders (id, grid) VALUES (1, '{{{{1,2}},{{3,4}}}}')"
+        )
+    pipeline = spec("grid", source={"schema": pg_schema})
+    urls = {"source_url": PG_URL, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    with pg() as con:
+        con.execute(
+            f"INSERT INTO \"{pg_schema}\".orders (id, grid) VALUES (2, '{{{{5,6}},{{7,8}}}}')"
+        )
+    assert run_pipeline(pipeline, **urls).raise_for_status().rows_loaded == 1
+    con = duckdb.connect(duck_url.removeprefix("duckdb:///"), read_only=True)
+    grids = con.execute("SELECT grid FROM grid ORDER BY id").fetchall()
+    con.close()
+    assert grids == [([[1, 2], [3, 4]],), ([[5, 6], [7, 8]],)]

@@ -259,13 +259,15 @@ class PostgresConnector(Connector):
         return [row[0] for row in rows]
 
     def _has_own_types(self, table: TableRef) -> bool:
-        """A column whose type (or element type) is not built in, other than a plain enum."""
+        """A column whose type (or element type) is not built in, other than a plain enum;
+        or an array declared with several dimensions (``int[][]``): a query result does not
+        carry them, and ``postgres_query`` then refused every 2-D value."""
         row = self.con.execute(
             "SELECT count(*) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
             " LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'"
             " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
-            " AND t.typtype <> 'e' AND (t.typnamespace <> 'pg_catalog'::regnamespace"
-            " OR e.typnamespace <> 'pg_catalog'::regnamespace)",
+            " AND (a.attndims > 1 OR t.typtype <> 'e' AND (t.typnamespace <> "
+            "'pg_catalog'::regnamespace OR e.typnamespace <> 'pg_catalog'::regnamespace))",
             [self._qualified(table)],
         ).fetchone()
         return bool(row and row[0])
