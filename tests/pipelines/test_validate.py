@@ -467,3 +467,45 @@ def test_a_mysql_target_quarantines_without_a_row_identity(tmp_path, my_db):
         assert cur.fetchall() == (("name", "NULL in NOT NULL column of the target"),)
         cur.execute("DELETE FROM _crane.quarantine WHERE run_id = %s", [result.run_id])
     my.close()
+
+
+@pytest.mark.parametrize("mode", ["delete", "soft"])
+def test_a_quarantined_row_is_not_taken_for_a_deleted_one(tmp_path, mode):
+    """Hard-delete detection compared the target with staging after bad rows had left it:
+    a row quarantined for a NULL was deleted (or flagged deleted) from the target although
+    it is still in the source."""
+    import duckdb
+
+    from crane.pipelines.runner import run_pipeline
+
+    source = tmp_path / "source.duckdb"
+    src = duckdb.connect(str(source))
+    src.execute("CREATE TABLE o AS SELECT i AS id, 'n' || i AS name FROM range(1, 21) t(i)")
+    src.close()
+    spec = PipelineSpec(
+        name="hd",
+        source={"table": "o"},
+        target={"table": "o"},
+        extract={"strategy": "full"},
+        load={"strategy": "merge", "primary_key": ["id"], "hard_deletes": mode},
+        columns={"name": {"nullable": False}},
+        max_retries=0,
+    )
+    urls = {"source_url": f"duckdb:///{source}", "target_url": f"duckdb:///{tmp_path / 'w.duckdb'}"}
+    run_pipeline(spec, **urls).raise_for_status()
+    src = duckdb.connect(str(source))
+    src.execute("UPDATE o SET name = NULL WHERE id = 5")
+    src.execute("DELETE FROM o WHERE id = 7")  # a real delete still counts
+    src.close()
+    second = run_pipeline(spec, **urls).raise_for_status()
+    assert second.rows_quarantined == 1
+    assert second.load["deleted"] + second.load["soft_deleted"] == 1
+    with connect(urls["target_url"]) as con:
+        kept = con.execute('SELECT * FROM "main"."o" WHERE "id" IN (5, 7) ORDER BY 1')
+        tables = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%present'"
+        )
+    assert kept[0][:2] == (5, "n5") and (mode == "soft" or len(kept) == 1)
+    if mode == "soft":
+        assert kept[0][2] is None and kept[1][2] is not None  # only 7 is flagged
+    assert tables == [(0,)]

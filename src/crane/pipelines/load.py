@@ -499,6 +499,12 @@ def _soft_null(spec: LoadSpec, run_at: datetime) -> exp.Expr:
     return exp.alias_(exp.cast(exp.Null(), _soft_type(run_at)), b.ident(spec.soft_delete_column))
 
 
+def present_keys_table(staging: TableRef) -> TableRef:
+    """Where validation keeps every key of the extract when it quarantines rows: a
+    quarantined row is still in the source, so hard deletes must not treat it as gone."""
+    return TableRef(staging.name + "__crane_present", staging.schema)
+
+
 def hard_deletes(
     target: Connector,
     staging: TableRef,
@@ -510,6 +516,18 @@ def hard_deletes(
     """Delete (or soft-delete) target rows whose key is absent from a full extract."""
     if spec.hard_deletes == "ignore" or not full_extract:
         return LoadResult()
+    present = present_keys_table(staging)
+    if target.table_schema(present) is not None:
+        try:
+            return _hard_deletes(target, present, table, spec, run_at)
+        finally:
+            target.execute(b.drop_table(present))
+    return _hard_deletes(target, staging, table, spec, run_at)
+
+
+def _hard_deletes(
+    target: Connector, staging: TableRef, table: TableRef, spec: LoadSpec, run_at: datetime
+) -> LoadResult:
     keys = _keys(spec, table, spec.primary_key)
     soft = spec.hard_deletes == "soft"
     flag = spec.soft_delete_column if soft else None

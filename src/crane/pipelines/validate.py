@@ -116,6 +116,8 @@ def validate_staging(
             run_id=run_id,
         )
     result = ValidationResult(rows_in=rows_in, rows_valid=rows_in, rows_quarantined=0)
+    if any(counts[1:]) and spec.load.hard_deletes != "ignore":
+        _keep_present_keys(batch)
     for check, count in zip(checks, counts[1:], strict=True):
         if count:
             _quarantine(batch, check, check.fails, result)
@@ -124,6 +126,19 @@ def validate_staging(
     _enforce_types(batch, schema)
     _verify(batch, result)
     return result
+
+
+def _keep_present_keys(batch: _Batch) -> None:
+    """Every key of the batch, before bad rows leave it: hard-delete detection reads them
+    (`crane.pipelines.load.present_keys_table`), or a quarantined row's target row would
+    be deleted as if its source row were gone."""
+    from crane.pipelines.load import present_keys_table
+
+    present = present_keys_table(batch.staging)
+    keys = [b.col(k) for k in batch.spec.load.primary_key]
+    batch.target.execute(b.drop_table(present))
+    query = exp.select(*keys).distinct().from_(b.table(batch.staging))
+    batch.target.execute(b.create_table_as(present, query))
 
 
 def check_ratio(result: ValidationResult, spec: PipelineSpec) -> None:
