@@ -845,3 +845,49 @@ def test_a_snowflaked_dimension_gets_its_outrigger_keys(wh: tuple[Connector, str
     con.execute(f"UPDATE {raw}.stores SET region_id = 1, updated_at = {_ts('02')}")
     load_model(con, model)
     assert _rows(con, query) == [(10, "North"), (11, "North")]
+
+
+def test_a_fact_references_a_type4_dimension(wh: tuple[Connector, str, str]) -> None:
+    """The lookup asked the Type 4 current table for effective_from, which only its
+    history table has: no fact referencing a Type 4 dimension could load."""
+    con, raw, gold = wh
+    attributes = [{"name": "customer_id", "type": "INTEGER"}, {"name": "city", "type": "TEXT"}]
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "customer",
+                    "business_key": "customer_id",
+                    "scd": 4,
+                    "attributes": attributes,
+                    "source": f"SELECT customer_id, city, updated_at FROM {raw}.customers",
+                }
+            ],
+            "facts": [
+                {
+                    "name": "sales",
+                    "grain": ["order_id"],
+                    "event_time": "placed_at",
+                    "dimensions": ["customer"],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": f"SELECT order_id, customer_id, placed_at FROM {raw}.orders",
+                }
+            ],
+        }
+    )
+    con.execute(f"CREATE TABLE {raw}.customers (customer_id INT, city TEXT, updated_at TIMESTAMP)")
+    con.execute(f"INSERT INTO {raw}.customers VALUES (1, 'Oslo', {_ts('01')})")
+    con.execute(f"CREATE TABLE {raw}.orders (order_id INT, customer_id INT, placed_at TIMESTAMP)")
+    con.execute(f"INSERT INTO {raw}.orders VALUES (1, 1, {_ts('05')}), (2, 9, {_ts('05')})")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    con.execute(f"UPDATE {raw}.customers SET city = 'Rome', updated_at = {_ts('06')}")
+    load_model(con, model)
+    query = (
+        f"SELECT f.order_id, d.city FROM {gold}.fact_sales f"
+        f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key ORDER BY 1"
+    )
+    assert _rows(con, query) == [(1, "Rome"), (2, None)]  # Type 4: the current values
+    history = f"SELECT city FROM {gold}.dim_customer_history WHERE customer_id = 1 ORDER BY 1"
+    assert _rows(con, history) == [("Oslo",), ("Rome",)]

@@ -215,6 +215,9 @@ def test_type4_dimension_has_a_history_table_with_every_version():
     assert groups.history_table == "dim_account_history" and groups.type1 == ("balance_band",)
     assert "effective_from" not in [c.name for c in dim.columns()]
     assert "effective_from" in [c.name for c in dim.history_columns()]
+    # the loader versions them in the history table (as Type 1 the history kept one row)
+    loader = dim.scd_table()
+    assert (loader.kind, loader.type1, loader.type2) == ("4", (), ("balance_band",))
 
 
 def test_date_and_junk_dimensions_fill_their_defaults():

@@ -353,12 +353,18 @@ class DimensionSpec(TableSpec):
             raise SpecError([("<model>", None, f"dimensions.{self.name}.attributes", reason)])
         ref = self.ref(schema)
         strategy = self.surrogate_key.strategy
+        # Type 4 attributes are versioned in the history table (the loader keeps the
+        # current table as Type 1 over all of them); as Type 1 here they were overwritten
+        # in the history too, which then held one row per key
+        versioned = [a.name for a in self.attributes if a.scd in (None, 4)]
+        type4 = tuple(c for c in groups.type1 if c in versioned) if kind == "4" else ()
+        overwritten = tuple(c for c in groups.type0 + groups.type1 if c not in type4)
         fields: dict[str, Any] = {
             "table": ref,
             "business_key": groups.business_key,
             # outrigger keys (looked up by crane.warehouse.load) are overwritten in place
-            "type1": groups.type0 + groups.type1 + tuple(r.key_column for r in self.outriggers),
-            "type2": groups.type2 + tuple(a for a, _ in groups.type6),
+            "type1": overwritten + tuple(r.key_column for r in self.outriggers),
+            "type2": groups.type2 + tuple(a for a, _ in groups.type6) + type4,
             "type3": dict(groups.type3),
             "current_of": {current: attr for attr, current in groups.type6},
             "kind": kind,

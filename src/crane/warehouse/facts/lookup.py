@@ -68,7 +68,9 @@ class Dimension:
     @classmethod
     def from_scd(cls, scd: Any, **overrides: Any) -> Dimension:
         """From an ``ScdTable`` (duck-typed, so this module does not depend on it)."""
-        history = getattr(scd, "kind", "2") in ("2", "4", "6")
+        # Type 4 keeps its versions in a history table: facts reference the current
+        # table (one row per key, no validity columns), looked up as Type 1 is
+        history = getattr(scd, "kind", "2") in ("2", "6")
         values: dict[str, Any] = {
             "table": scd.table,
             "business_key": tuple(scd.business_key),
