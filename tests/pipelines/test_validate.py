@@ -469,8 +469,10 @@ def test_a_mysql_target_quarantines_without_a_row_identity(tmp_path, my_db):
     my.close()
 
 
-@pytest.mark.parametrize("mode", ["delete", "soft"])
-def test_a_quarantined_row_is_not_taken_for_a_deleted_one(tmp_path, mode):
+@pytest.mark.parametrize(
+    ("strategy", "mode"), [("merge", "delete"), ("merge", "soft"), ("replace", "soft")]
+)
+def test_a_quarantined_row_is_not_taken_for_a_deleted_one(tmp_path, strategy, mode):
     """Hard-delete detection compared the target with staging after bad rows had left it:
     a row quarantined for a NULL was deleted (or flagged deleted) from the target although
     it is still in the source."""
@@ -487,7 +489,7 @@ def test_a_quarantined_row_is_not_taken_for_a_deleted_one(tmp_path, mode):
         source={"table": "o"},
         target={"table": "o"},
         extract={"strategy": "full"},
-        load={"strategy": "merge", "primary_key": ["id"], "hard_deletes": mode},
+        load={"strategy": strategy, "primary_key": ["id"], "hard_deletes": mode},
         columns={"name": {"nullable": False}},
         max_retries=0,
     )

@@ -384,26 +384,37 @@ def _carry_soft_deleted(
     names: list[str],
     run_at: datetime,
 ) -> int:
-    """Copy rows missing from staging into the new table, stamped as deleted.
+    """Copy rows missing from staging into the new table, stamped as deleted — unless
+    their key is still in the source and only the row was quarantined: such a row is
+    carried as it was.
 
     Returns how many were newly stamped (rows already soft-deleted keep their stamp).
     """
     keys = _keys(spec, table, names)
     flag = spec.soft_delete_column
     missing = m.missing_rows(table, staging, keys, None)
-    newly = total = _scalar(target, m.build_count(table, missing))
-    if not total:
-        return 0
-    value: exp.Expr = b.timestamp_literal(run_at)
-    if flag in names:  # rows stamped by an earlier run keep their stamp
-        unflagged = exp.Is(this=b.qualified_col(flag, table), expression=exp.Null())
-        newly = _scalar(target, m.build_count(table, exp.and_(missing, unflagged)))
-        value = exp.func("COALESCE", b.col(flag), value)
-    kept = [n for n in names if n != flag]
-    select = exp.select(*(b.col(c) for c in kept), exp.alias_(value, b.ident(flag)))
-    query = select.from_(b.table(table)).where(missing)
-    target.execute(b.insert_select(new, [*kept, flag], query))
-    return newly
+    present = present_keys_table(staging)
+    quarantined = target.table_schema(present) is not None
+    gone = m.missing_rows(table, present, keys, None) if quarantined else missing
+    try:
+        if not _scalar(target, m.build_count(table, missing)):
+            return 0
+        stamp: exp.Expr = b.timestamp_literal(run_at)
+        value = exp.Case().when(gone.copy(), stamp) if quarantined else stamp
+        unstamped = gone.copy()
+        if flag in names:  # rows stamped by an earlier run keep their stamp
+            old = b.qualified_col(flag, table)
+            unstamped = exp.and_(unstamped, exp.Is(this=old, expression=exp.Null()))
+            value = exp.func("COALESCE", b.col(flag), value)
+        newly = _scalar(target, m.build_count(table, unstamped))
+        kept = [n for n in names if n != flag]
+        select = exp.select(*(b.col(c) for c in kept), exp.alias_(value, b.ident(flag)))
+        query = select.from_(b.table(table)).where(missing)
+        target.execute(b.insert_select(new, [*kept, flag], query))
+        return newly
+    finally:
+        if quarantined:
+            target.execute(b.drop_table(present))
 
 
 def _swap(target: Connector, table: TableRef, new: TableRef) -> None:

@@ -116,7 +116,13 @@ def validate_staging(
             run_id=run_id,
         )
     result = ValidationResult(rows_in=rows_in, rows_valid=rows_in, rows_quarantined=0)
-    if any(counts[1:]) and spec.load.hard_deletes != "ignore":
+    # hard deletes read every key of the extract (a replace only to flag soft deletes)
+    deletes = spec.load.hard_deletes
+    if (
+        any(counts[1:])
+        and deletes != "ignore"
+        and (spec.load.strategy != "replace" or deletes == "soft")
+    ):
         _keep_present_keys(batch)
     for check, count in zip(checks, counts[1:], strict=True):
         if count:
