@@ -343,3 +343,45 @@ def test_a_column_made_nullable_is_planned_and_applied(url, request, tmp_path):
         planner.apply(result, con)
         con.execute(f'INSERT INTO "{schema}".dim_user (user_key, id, email) VALUES (1, 1, NULL)')
         assert planner.plan(model(True), con, state_schema=schema).empty
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_a_new_reference_gets_its_foreign_key(url, request, tmp_path):
+    """A fact gaining a dimension got the key column only: no FOREIGN KEY and (PostgreSQL)
+    no index, and the next plan saw nothing missing."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+
+    def model(refs: list[str]) -> Model:
+        store = {
+            "name": "store",
+            "business_key": "id",
+            "attributes": [{"name": "id", "type": "INT"}],
+        }
+        fact = {
+            "name": "visits",
+            "grain": ["visit_id"],
+            "dimensions": refs,
+            "degenerate": [{"name": "visit_id", "type": "INT"}],
+        }
+        return Model.model_validate({"schema": schema, "dimensions": [store], "facts": [fact]})
+
+    with connect(url) as con:
+        planner.apply(planner.plan(model([]), con, state_schema=schema), con)
+        result = planner.plan(model(["store"]), con, state_schema=schema)
+        (add,) = [c for c in result.changes if c.action == "add_column"]
+        if con.dialect == "duckdb":
+            assert "its foreign key waits for a rebuild: duckdb cannot add one" in add.detail
+            assert len(add.statements) == 1
+        else:
+            assert any("FOREIGN KEY" in s for s in add.statements)
+            assert any("CREATE INDEX" in s for s in add.statements)
+        planner.apply(result, con)
+        assert planner.plan(model(["store"]), con, state_schema=schema).empty
+        if con.dialect == "postgres":
+            with pytest.raises(Exception, match="foreign key"):
+                con.execute(
+                    f'INSERT INTO "{schema}".fact_visits (visit_id, store_key) VALUES (1, 99)'
+                )

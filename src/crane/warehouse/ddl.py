@@ -367,15 +367,19 @@ def _constraints(tdef: TableDef, dialect: WarehouseDialect) -> list[exp.Expr]:
         )
     if tdef.unique and dialect.unique_constraints:
         out.append(_unique(tdef.unique, options))
-    for column, ref, key in tdef.foreign_keys:
-        target = exp.Schema(this=table(ref), expressions=[ident(key)])
-        out.append(
-            exp.ForeignKey(
-                expressions=[ident(column)],
-                reference=exp.Reference(this=target, options=options),
-            )
-        )
+    out += [foreign_key(column, ref, key, dialect) for column, ref, key in tdef.foreign_keys]
     return out
+
+
+def foreign_key(column: str, ref: TableRef, key: str, dialect: WarehouseDialect) -> exp.Expr:
+    """``FOREIGN KEY (column) REFERENCES ref (key)``, ``NOT ENFORCED`` where the engine
+    needs it (in CREATE TABLE, and in the ALTER TABLE of a plan)."""
+    enforced = dialect.constraints != "not_enforced"
+    options: list[exp.Expr] | None = None if enforced else [exp.var("NOT ENFORCED")]
+    target = exp.Schema(this=table(ref), expressions=[ident(key)])
+    return exp.ForeignKey(
+        expressions=[ident(column)], reference=exp.Reference(this=target, options=options)
+    )
 
 
 def _unique(columns: tuple[str, ...], options: list[exp.Expr] | None) -> exp.Expr:

@@ -132,6 +132,7 @@ class WarehouseDialect:
     alter_referenced: bool = True
     unique_constraints: bool = True  # BigQuery has PRIMARY and FOREIGN KEY only
     drop_not_null: bool = True  # ALTER COLUMN … DROP NOT NULL (Redshift: rebuild only)
+    add_foreign_keys: bool = True  # ALTER TABLE … ADD FOREIGN KEY (DuckDB: not yet)
     partition_in_primary_key: bool = False  # a partitioned table's key must hold its column
 
 
@@ -144,6 +145,7 @@ DIALECTS: dict[str, WarehouseDialect] = {
         identity_by_sequence=True,  # DuckDB has sequences but no IDENTITY columns
         sequences=True,
         alter_referenced=False,
+        add_foreign_keys=False,
     ),
     "postgres": WarehouseDialect(
         name="postgres",

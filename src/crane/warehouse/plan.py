@@ -32,6 +32,7 @@ from crane.warehouse.ddl import (
     _create_index,
     _create_schema,
     _partitions,
+    foreign_key,
     helper_statements,
     index_name,
     model_state,
@@ -361,8 +362,20 @@ def _add_column(tdef: TableDef, column: Column, dialect: WarehouseDialect) -> Ch
     """Added NULL-able: existing rows (every version of a Type 2 dimension) are kept."""
     node = _alter(tdef.ref, exp.ColumnDef(this=ident(column.name), kind=_dtype(column)))
     note = "" if column.nullable else " (NULL on existing rows; declared NOT NULL)"
+    statements = [render(node, dialect)]
+    for name, ref, key in tdef.foreign_keys:
+        if name != column.name:
+            continue
+        # a new reference (a fact gains a dimension): its key and index, as CREATE has them
+        if not dialect.add_foreign_keys:
+            note += f" (its foreign key waits for a rebuild: {dialect.name} cannot add one)"
+            continue
+        fk = exp.AddConstraint(expressions=[foreign_key(name, ref, key, dialect)])
+        statements.append(render(_alter(tdef.ref, fk), dialect))
+        if (name,) in _index_sets(tdef, tdef.physical, dialect) and "indexes" in dialect.options:
+            statements.append(render(_create_index(tdef.ref, [name], dialect), dialect))
     detail = f"column {tdef.ref}.{column.name} {column.type}{note}"
-    return Change("add_column", str(tdef.ref), detail, [render(node, dialect)])
+    return Change("add_column", str(tdef.ref), detail, statements)
 
 
 def _alter(ref: TableRef, action: exp.Expr) -> exp.Alter:
