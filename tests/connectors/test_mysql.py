@@ -215,3 +215,37 @@ def test_a_tinyint_1_holding_more_than_0_or_1_is_no_boolean(my_db):
             con.read(TableRef("t")).read_all()
         cast = con.read("SELECT CAST(status AS SIGNED) AS status FROM t ORDER BY id").read_all()
         assert cast.column("status").to_pylist() == [0, 1, 2, -1]
+
+
+def test_unsigned_decimals_keep_every_digit(my_db):
+    """A DECIMAL's display length counts a sign only when it is signed: an UNSIGNED
+    decimal(10,2) was read as decimal(9,2) and its largest values failed the read."""
+    with connect(_url(my_db)) as con:
+        con.execute(
+            "CREATE TABLE t (u decimal(10,2) unsigned, z decimal(5,0) unsigned, s decimal(38,2))"
+        )
+        con.execute(f"INSERT INTO t VALUES (99999999.99, 99999, -{'9' * 36}.99)")
+        read = con.read(TableRef("t")).read_all()
+        assert [f.type for f in read.schema] == [
+            pa.decimal128(10, 2),
+            pa.decimal128(5, 0),
+            pa.decimal128(38, 2),
+        ]
+        assert read.to_pylist() == [
+            {
+                "u": decimal.Decimal("99999999.99"),
+                "z": decimal.Decimal("99999"),
+                "s": decimal.Decimal(f"-{'9' * 36}.99"),
+            }
+        ]
+
+
+def test_a_column_type_the_reader_cannot_take_fails_naming_it(my_db):
+    """connectorx panics on GEOMETRY when the read starts: a Rust panic is no Exception,
+    so it escaped as a traceback."""
+    with connect(_url(my_db)) as con:
+        con.execute("CREATE TABLE t (id int, shape geometry)")
+        con.execute("INSERT INTO t VALUES (1, POINT(1, 2))")
+        with pytest.raises(ConnectorError, match="column 'shape' is GEOMETRY") as caught:
+            con.read(TableRef("t"))
+        assert caught.value.column == "shape" and "ST_AsText" in str(caught.value)

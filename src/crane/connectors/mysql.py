@@ -70,6 +70,8 @@ LOAD_CHUNK_BYTES = 64 << 20  # one LOAD DATA statement per ~64 MB of encoded row
 # PyMySQL description type codes (pymysql.constants.FIELD_TYPE)
 _DECIMAL_CODES = frozenset({0, 246})
 _BIT, _TINY = 16, 1
+_UNSIGNED_FLAG = 32  # pymysql.constants.FLAG.UNSIGNED
+_UNREADABLE_CODES = {255: "GEOMETRY"}  # connectorx: "not implemented: MYSQL_TYPE_GEOMETRY"
 _DATE_CODES = frozenset({7, 10, 12, 14})  # TIMESTAMP, DATE, DATETIME, NEWDATE
 _TIME = 11
 MAX_DECIMAL_DIGITS = 38  # Arrow decimal128; DuckDB has no wider decimal
@@ -203,7 +205,11 @@ class MySQLConnector(Connector):
                 batch_size=batch_rows,
                 pre_execution_query=setup,
             )
-        except Exception as error:
+        except BaseException as error:  # a Rust panic (unsupported type) is no Exception
+            if type(error).__name__ == "PanicException":
+                raise self._unreadable(sql, columns, str(source)[:200], error) from None
+            if not isinstance(error, Exception):
+                raise
             raise self._error(error, "read", table=str(source)[:200]) from error
         reader = self._guarded(reader, sql, columns, str(source)[:200])
         restored = self._restore(reader, fixes, str(source)[:200])
@@ -222,15 +228,21 @@ class MySQLConnector(Connector):
         return source
 
     def _describe(self, sql: str) -> list[tuple]:
+        """PEP 249 descriptions, each with an eighth item: whether the column is UNSIGNED
+        (a DECIMAL's display length counts a sign only when it is not)."""
         try:
             with self.con.cursor() as cur:
                 cur.execute(f"SELECT * FROM ({sql}) AS _q LIMIT 0")
-                return list(cur.description or [])
+                fields = getattr(getattr(cur, "_result", None), "fields", None) or []
+                flags = [bool(f.flags & _UNSIGNED_FLAG) for f in fields]
+                described = list(cur.description or [])
         except Exception as error:
             raise self._error(error, "read", table=sql[:200]) from error
+        flags += [False] * (len(described) - len(flags))
+        return [(*d, unsigned) for d, unsigned in zip(described, flags, strict=True)]
 
     def fraction_digits(self, sql: str) -> int | None:
-        _, code, _, _, _, decimals, _ = self._describe(sql)[0]
+        _, code, _, _, _, decimals, *_ = self._describe(sql)[0]
         return int(decimals or 0) if code in _DATE_CODES and (decimals or 0) < 6 else None
 
     def _exact(self, sql: str, columns: list[tuple]) -> tuple[str, dict[str, pa.DataType]]:
@@ -240,10 +252,11 @@ class MySQLConnector(Connector):
 
         fixes: dict[str, pa.DataType] = {}
         projections: list[Any] = []
-        for name, code, _, length, precision, scale, _ in columns:
+        for name, code, _, length, precision, scale, _, unsigned in columns:
             col: Any = exp.column(name, quoted=True)
             if code in _DECIMAL_CODES:
-                digits = precision - (1 if scale else 0) - 1  # display size minus sign and point
+                # the display size less the point and (unless UNSIGNED) the sign
+                digits = precision - (1 if scale else 0) - (0 if unsigned else 1)
                 if digits <= MAX_DECIMAL_DIGITS:
                     fixes[name] = pa.decimal128(digits, scale)
                 # wider (up to DECIMAL(65,30)): exact text, as the PostgreSQL connector reads
@@ -285,6 +298,15 @@ class MySQLConnector(Connector):
 
         for name, code, *_ in columns:
             col = exp.column(name, quoted=True)
+            if code in _UNREADABLE_CODES:
+                ident = col.sql("mysql")
+                return ConnectorError(
+                    f"column {name!r} is {_UNREADABLE_CODES[code]}, which the reader cannot take",
+                    table=source,
+                    column=name,
+                    hint=f"read it through a custom source query, e.g. ST_AsText({ident}) AS "
+                    f"{ident}, or leave it out (source.columns)",
+                )
             if code in _DATE_CODES:
                 bad = exp.or_(exp.func("MONTH", col).eq(0), exp.func("DAYOFMONTH", col).eq(0))
                 what = "a zero date (zero month or day, as in '0000-00-00')"
