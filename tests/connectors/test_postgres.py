@@ -219,3 +219,21 @@ def test_unsigned_64_bit_integers_keep_their_value(pg_schema, exists):
         with con.transaction():  # the staged path too
             con.write(data.to_reader(), ref, "append")
         assert con.execute(f'SELECT max(n) FROM "{pg_schema}".u') == [(decimal.Decimal(top),)]
+
+
+def test_timetz_keeps_its_offset_through_arrow(pg_schema):
+    """DuckDB's Arrow export dropped a timetz's offset (23:59:59+05:30 became 23:59:59):
+    read as its text, a PostgreSQL target gets the value back exactly."""
+    with connect(PG) as pg:
+        pg.execute(f'CREATE TABLE "{pg_schema}".z (id int, t timetz)')
+        pg.execute(f"INSERT INTO \"{pg_schema}\".z VALUES (1, '23:59:59+05:30'), (2, NULL)")
+        for source in (TableRef("z", pg_schema), f'SELECT id, t FROM "{pg_schema}".z'):
+            read = pg.read(source).read_all()
+            assert read.column("t").to_pylist() == ["23:59:59+05:30", None]
+        copy = TableRef("copy", pg_schema)
+        pg.execute(f'CREATE TABLE "{pg_schema}".copy (id int, t timetz)')
+        pg.write(pg.read(TableRef("z", pg_schema)), copy, "append")
+        assert pg.execute(f'SELECT t::text FROM "{pg_schema}".copy ORDER BY id') == [
+            ("23:59:59+05:30",),
+            (None,),
+        ]

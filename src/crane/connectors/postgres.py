@@ -174,7 +174,9 @@ class PostgresConnector(Connector):
             sql, pg_types = self._query_scan(self._inline(source, params), "pg"), {}
         cursor = duck.cursor()
         try:
-            reader = cursor.execute(sql).to_arrow_reader(batch_rows)
+            reader = cursor.execute(types.duckdb_arrow_exact(cursor, sql)).to_arrow_reader(
+                batch_rows
+            )
         except Exception as error:
             cursor.close()
             raise self._error(error, "read", table=str(source)[:200]) from error

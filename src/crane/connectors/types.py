@@ -14,7 +14,7 @@ Postgres→Postgres copy unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -265,3 +265,22 @@ def with_schema(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.RecordBat
             yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def duckdb_arrow_exact(con: Any, sql: str) -> str:
+    """``sql`` (a DuckDB query) with its TIME WITH TIME ZONE columns as text: DuckDB's
+    Arrow export keeps a TIMETZ's clock time and drops its offset (23:59:59+05:30 came
+    out as 23:59:59), and Arrow has no type that holds one. Binding runs no query."""
+    from sqlglot import exp
+
+    relation = con.sql(sql)
+    kinds = zip(relation.columns, relation.types, strict=True)
+    zoned = [name for name, kind in kinds if str(kind) == "TIME WITH TIME ZONE"]
+    if not zoned:
+        return sql
+    as_text = ", ".join(
+        exp.cast(exp.column(n, quoted=True), "VARCHAR").as_(n, quoted=True).sql("duckdb")
+        for n in zoned
+    )
+    # the query is DuckDB text already: wrapped as text, not re-parsed
+    return f"SELECT * REPLACE ({as_text}) FROM ({sql}) AS _crane_q"
