@@ -560,6 +560,39 @@ def test_type6_current_columns_skip_an_outranked_change_postgres(pg: Any) -> Non
     check_current_columns_skip_an_outranked_change(pg[0], pg[1])
 
 
+# Known: a stored version's start moves or a version is merged away, and what the moved
+# timestamp said is lost, so a rerun of the batch is not a no-op. (Found by random runs,
+# CRANE_SCD_RANDOM=1; storing each key's latest change time would fix both.)
+@pytest.mark.xfail(strict=True, reason="Type 1 value's time lost when a version starts earlier")
+def test_rerun_after_a_version_starts_earlier_keeps_type1_values(duck: Any) -> None:
+    """email None (from the change at day 8) must survive the late email 'y' at day 5 once
+    the late day-2 change has moved the version's start to day 2."""
+    key, day = (1, "a"), [T0 + timedelta(days=d) for d in range(9)]
+    late = [Change(key, (None, None), day[2]), Change(key, (None, "y"), day[5])]
+    dim = _t2_dim(None, Stream([], "close", "insert", False))
+    _load(duck, dim, [Change(key, (None, None), day[8])])
+    _load(duck, dim, late)
+    before = _t2_table(duck, dim)
+    _load(duck, dim, late)
+    assert _t2_table(duck, dim) == before, "rerun is a no-op"
+
+
+@pytest.mark.xfail(strict=True, reason="quarantine judges lateness by versions a tie merged")
+def test_rerun_after_a_tie_merges_the_latest_version_keeps_late_changes_out(duck: Any) -> None:
+    """A higher-``seq`` correction at day 5 returns the key to its day-1 state, so the day-5
+    version merges into the day-1 one; the day-2 change was late against day 5 and stays
+    quarantined on a rerun, not applied."""
+    key, day = (2, "a"), [T0 + timedelta(days=d) for d in range(6)]
+    first = [Change(key, (None, None), day[1], 2), Change(key, ("x", "y"), day[5], 0)]
+    second = [Change(key, (None, "y"), day[5], 1), Change(key, ("x", "x"), day[2], 2)]
+    dim = _t2_dim(None, Stream([], "close", "quarantine", False, tie_break=True))
+    _load(duck, dim, first)
+    _load(duck, dim, second)
+    before = _t2_table(duck, dim)
+    _load(duck, dim, second)
+    assert _t2_table(duck, dim) == before, "rerun is a no-op"
+
+
 CONFLICTS = settings(SCD, max_examples=max(1, SCD.max_examples // 2))
 variants = st.tuples(st.booleans(), st.booleans(), st.booleans())  # pure, hashed, Type 6
 
