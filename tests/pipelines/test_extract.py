@@ -259,6 +259,21 @@ def test_integer_cursor_reads_new_ids_once(pg_schema, duck_url):
     assert ids == list(range(1, 306))
 
 
+def test_a_margin_is_elapsed_time_across_a_dst_change():
+    """The clock arrives in the session's zone; Python subtracts wall-clock time there, so
+    in the spring-forward hour a 1h margin (held-back transactions, lag) vanished."""
+    from zoneinfo import ZoneInfo
+
+    from crane.pipelines.bounds import instant_minus
+
+    zone = ZoneInfo("America/New_York")
+    spring = dt.datetime(2024, 3, 10, 3, 30, tzinfo=zone)  # 07:30 UTC
+    autumn = dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=zone)  # 06:30 UTC, second 1:30
+    hour = dt.timedelta(hours=1)
+    assert instant_minus(spring, hour) == dt.datetime(2024, 3, 10, 6, 30, tzinfo=dt.UTC)
+    assert instant_minus(autumn, hour) == dt.datetime(2024, 11, 3, 5, 30, tzinfo=dt.UTC)
+
+
 def test_docstring_examples_run():
     import doctest
 

@@ -172,12 +172,25 @@ def upper_bound(
     column = exp.select(exp.column(cursor, quoted=True)).from_(relation.copy())
     floor = _floor(source.fraction_digits(column.sql(source.dialect)))
     if kind == "timestamptz":
-        now = aware if aware.tzinfo else aware.replace(tzinfo=dt.UTC)
-        return Bound(floor(now - margin), inclusive=False, held_back=held_back)
+        return Bound(floor(instant_minus(aware, margin)), inclusive=False, held_back=held_back)
     value = floor(naive.replace(tzinfo=None) - margin)
     return _behind_the_clock(source, relation, cursor, value, margin, held_back, floor) or Bound(
         value, inclusive=False, held_back=held_back
     )
+
+
+def instant_minus(moment: dt.datetime, margin: dt.timedelta) -> dt.datetime:
+    """``moment - margin`` in elapsed time, as UTC. The driver hands back the session's
+    zone (a ``ZoneInfo``), where Python subtracts *wall-clock* time: across a DST change
+    a 1h margin from 03:30 EDT gave 02:30, i.e. 03:30 EDT again, no margin at all.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> spring = dt.datetime(2024, 3, 10, 3, 30, tzinfo=ZoneInfo("America/New_York"))
+    >>> instant_minus(spring, dt.timedelta(hours=1))
+    datetime.datetime(2024, 3, 10, 6, 30, tzinfo=datetime.timezone.utc)
+    """
+    utc = moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return utc - margin
 
 
 def _floor(digits: int | None) -> Any:
