@@ -204,3 +204,30 @@ def test_failed_run_is_recorded_and_changes_nothing(pg_schema, duck_url):
 
 def test_list_runs_of_a_missing_warehouse_is_empty(tmp_path):
     assert list_runs(f"duckdb:///{tmp_path / 'none.duckdb'}", 5) == []
+
+
+@pytest.mark.integration
+def test_long_pipeline_and_table_names_on_postgres(pg_schema, pg_database):
+    """``<pipeline>__<table>`` past 63 bytes: PostgreSQL cut it, and cut a helper name
+    (``…__crane_typed``) back to the very same name, so dropping the helper dropped
+    staging and every run with a typed column failed."""
+    with pg() as con:
+        con.execute(f'CREATE TABLE "{pg_schema}".o (id int PRIMARY KEY, price text)')
+        con.execute(f"INSERT INTO \"{pg_schema}\".o SELECT g, '1.50' FROM generate_series(1, 20) g")
+    table = "customer_addresses_history_snapshot"
+    pipeline = spec(
+        "customer_addresses_history_daily_load",
+        source={"table": "o", "schema": pg_schema},
+        target={"table": table},
+        extract={"strategy": "full"},
+        load={"strategy": "merge", "primary_key": ["id"], "hard_deletes": "delete"},
+        columns={"price": {"type": "decimal(10,2)"}},
+    )
+    urls = {"source_url": PG_URL, "target_url": pg_database}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    with pg() as con:
+        con.execute(f"UPDATE \"{pg_schema}\".o SET price = 'x' WHERE id = 3")
+    second = run_pipeline(pipeline, **urls).raise_for_status()
+    assert (second.rows_loaded, second.rows_quarantined) == (19, 1)
+    with psycopg.connect(pg_database) as con:
+        assert con.execute(f'SELECT count(*) FROM "{table}"').fetchall() == [(20,)]

@@ -82,15 +82,32 @@ class _Counter:
 
 
 def staging_table(spec: PipelineSpec, target: Connector | None = None) -> TableRef:
-    """``_crane_staging.<pipeline>__<table>``; beside the target table instead when the
-    load can rename the staged table into place rather than write every row a second
-    time: a ``replace``, or the first load of any strategy (no target yet), without a
-    transform, into a target that declares ``replace_by_rename``."""
+    """``_crane_staging.<pipeline>__<table>`` (cut to 40 bytes plus a hash when longer);
+    beside the target table instead when the load can rename the staged table into place
+    rather than write every row a second time: a ``replace``, or the first load of any
+    strategy (no target yet), without a transform, into a target that declares
+    ``replace_by_rename``."""
     if target is not None:
         beside = _beside_target(spec, target)
         if beside is not None:
             return beside
-    return TableRef(f"{spec.name}__{spec.target.table}", STAGING_SCHEMA)
+    return TableRef(_fitting(f"{spec.name}__{spec.target.table}"), STAGING_SCHEMA)
+
+
+# Staging names get suffixes (``__crane_typed``, ``__crane_present``, ``__p<i>``), and
+# PostgreSQL cuts a name at 63 bytes: a long ``<pipeline>__<table>`` made the suffixed
+# name cut back to the staging table's own, so "drop the helper" dropped staging.
+STAGING_NAME_BYTES = 40
+
+
+def _fitting(name: str) -> str:
+    """``name``, or its start plus a hash of the whole when longer than the engines keep
+    with room for a suffix (distinct long names stay distinct)."""
+    if len(name.encode()) <= STAGING_NAME_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    start = name.encode()[: STAGING_NAME_BYTES - 9].decode(errors="ignore")
+    return f"{start}_{digest}"
 
 
 def _beside_target(spec: PipelineSpec, target: Connector) -> TableRef | None:
