@@ -231,3 +231,33 @@ def test_long_pipeline_and_table_names_on_postgres(pg_schema, pg_database):
     assert (second.rows_loaded, second.rows_quarantined) == (19, 1)
     with psycopg.connect(pg_database) as con:
         assert con.execute(f'SELECT count(*) FROM "{table}"').fetchall() == [(20,)]
+
+
+def test_a_source_in_the_warehouse_itself_bronze_to_silver(tmp_path):
+    """A medallion step reads a table of the warehouse file it writes: the source was
+    opened read-only beside the read-write target ("already open in this process with
+    other settings"), then attached a second time. Both now share the one open file."""
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE SCHEMA bronze; CREATE TABLE bronze.orders AS SELECT i AS id, TIMESTAMP "
+        "'2024-01-01' + i * INTERVAL 1 MINUTE AS updated_at, i * 1.5 AS amount, 'n' AS name "
+        "FROM range(1, 101) t(i)"
+    )
+    con.close()
+    url = f"duckdb:///{path}"
+    silver = spec(
+        "silver",
+        source={"table": "orders", "schema": "bronze"},
+        target={"table": "orders", "schema": "silver"},
+    )
+    assert (
+        run_pipeline(silver, source_url=url, target_url=url).raise_for_status().rows_loaded == 100
+    )
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO bronze.orders VALUES (101, TIMESTAMP '2025-01-01', 1, 'new')")
+    con.close()
+    assert run_pipeline(silver, source_url=url, target_url=url).raise_for_status().rows_loaded == 1
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT count(*) FROM silver.orders").fetchall() == [(101,)]
+    con.close()

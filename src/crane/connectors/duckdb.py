@@ -65,6 +65,10 @@ def open_attached(path: str, read_only: bool, config: dict[str, Any]) -> duckdb.
     return root
 
 
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 class _Files:
     """Warehouse files opened by this process, each ATTACHed once (``open_attached``).
 
@@ -312,6 +316,8 @@ class DuckDBConnector(Connector):
         if spec is None:
             raise ConnectorError(f"{other!r} cannot be attached to DuckDB")
         kind, dsn = spec
+        if kind == "duckdb" and self.path != ":memory:" and _same_file(dsn, self.path):
+            return CATALOG  # the warehouse itself (bronze -> silver): attached already
         if self._attached.get(alias) == dsn:
             return alias
         if kind != "duckdb":  # DuckDB attaches its own files without an extension

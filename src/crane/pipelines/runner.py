@@ -239,7 +239,10 @@ def _attempt(run: _Run, number: int) -> None:
     result.phases.clear()
     result.rows_extracted = result.rows_loaded = result.rows_quarantined = result.bytes = 0
     spec = run.spec
-    with _open_target(run) as target, connect(run.source_url, read_only=True) as source:
+    # a source in the warehouse file itself (bronze -> silver) shares the target's one
+    # open of that file: DuckDB opens a file once per process, in one mode
+    read_only = not _same_duckdb_file(run.source_url, run.target_url)
+    with _open_target(run) as target, connect(run.source_url, read_only=read_only) as source:
         with run.phase("plan"):
             store.ensure_state(target)
             if not target.capabilities.transactional_ddl:  # DDL would commit the load early
@@ -276,6 +279,15 @@ def _attempt(run: _Run, number: int) -> None:
         _crash_point("commit:after")
         with contextlib.suppress(Exception):  # a leftover is replaced by the next run anyway
             drop_staging(target, staged)
+
+
+def _same_duckdb_file(source_url: str, target_url: str) -> bool:
+    source, target = ConnectionURL.parse(source_url), ConnectionURL.parse(target_url)
+    if source.scheme != "duckdb" or target.scheme != "duckdb":
+        return False
+    if not source.database or not target.database or ":memory:" in (source.database,):
+        return False
+    return os.path.realpath(source.database) == os.path.realpath(target.database)
 
 
 def _open_target(run: _Run) -> Connector:

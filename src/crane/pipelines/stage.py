@@ -209,12 +209,14 @@ class _Mover:
                 # the source's own query instead (streaming route)
                 return None
             self.alias = attach(source, alias)
+            if self.alias != alias:  # the warehouse's own catalog: no attach was needed
+                scan = exp.maybe_parse(exact_scan(table, self.alias), dialect="duckdb")
             return exp.Subquery(this=scan, alias=exp.TableAlias(this=exp.to_identifier("s")))
         self.alias = attach(source, alias)
         return exp.table_(
             exp.to_identifier(table.name, quoted=True),
             db=exp.to_identifier(table.schema, quoted=True) if table.schema else None,
-            catalog=exp.to_identifier(alias, quoted=True),
+            catalog=exp.to_identifier(self.alias, quoted=True),
         )
 
     def temp_staging(self, target: Connector, table: TableRef) -> bool:
@@ -371,9 +373,12 @@ def _is_plain_scan(scan: exp.Expr) -> bool:
 
 def _detach(target: Connector, alias: str) -> None:
     """Let go of the attached source once its rows are staged: an attached remote catalog
-    makes every later catalog lookup in the target (information_schema) ask the source."""
-    target.execute(f"DETACH DATABASE IF EXISTS {exp.to_identifier(alias, quoted=True).sql()}")
+    makes every later catalog lookup in the target (information_schema) ask the source.
+    A source in the warehouse file itself was never attached: its catalog stays."""
     attached = getattr(target, "_attached", None)
+    if isinstance(attached, dict) and alias not in attached:
+        return
+    target.execute(f"DETACH DATABASE IF EXISTS {exp.to_identifier(alias, quoted=True).sql()}")
     if isinstance(attached, dict):  # the connector remembers what it attached
         attached.pop(alias, None)
 
