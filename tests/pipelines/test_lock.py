@@ -144,3 +144,20 @@ def test_wait_queues_behind_another_process_writing_the_duckdb_file(tmp_path):
     child.wait()
     assert queued.ok, queued.error
     assert queued.rows_loaded == 100
+
+
+def test_a_warehouse_in_a_missing_folder_is_named_not_its_lock_file(tmp_path):
+    """The lock file sits beside the warehouse: a warehouse in a folder that does not
+    exist failed with a bare FileNotFoundError about ``….lock``."""
+    from crane.errors import ConnectorError
+    from crane.pipelines.runner import run_pipeline
+
+    src = tmp_path / "src.duckdb"
+    make_duck_orders(str(src), 5)
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(ConnectorError, match=f"warehouse's folder {missing} does not exist"):
+        run_pipeline(
+            spec("away"),
+            source_url=f"duckdb:///{src}",
+            target_url=f"duckdb:///{missing / 'w.duckdb'}",
+        )

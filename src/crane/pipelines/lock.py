@@ -85,7 +85,17 @@ def lock_path(pipeline: str, url: ConnectionURL) -> Path:
 @contextmanager
 def _file_lock(pipeline: str, url: ConnectionURL, wait: bool) -> Iterator[None]:
     path = lock_path(pipeline, url)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:  # the lock sits beside the warehouse file
+        from crane.errors import ConnectorError
+
+        folder = path.parent
+        why = "does not exist" if not folder.is_dir() else f"is not writable ({error.strerror})"
+        raise ConnectorError(
+            f"the warehouse's folder {folder} {why}",
+            hint="create the folder, or point the warehouse at a file in an existing one",
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
