@@ -237,3 +237,13 @@ def test_timetz_keeps_its_offset_through_arrow(pg_schema):
             ("23:59:59+05:30",),
             (None,),
         ]
+
+
+def test_a_read_only_session_keeps_the_urls_own_options(pg_schema):
+    """``?options=`` (search_path, timeouts) was dropped on a read-only session (every
+    source is one), and its value was not percent-decoded."""
+    url = f"{PG}?options=-c%20search_path%3D{pg_schema}%20-c%20statement_timeout%3D12345"
+    with connect(url, read_only=True) as pg:
+        assert pg.execute("SHOW search_path") == [(pg_schema,)]
+        assert pg.execute("SHOW statement_timeout") == [("12345ms",)]
+        assert pg.execute("SHOW default_transaction_read_only") == [("on",)]

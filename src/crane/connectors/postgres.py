@@ -134,6 +134,8 @@ class PostgresConnector(Connector):
             raise self._error(error, "cannot connect") from error
 
     def _dsn(self) -> str:
+        from urllib.parse import unquote
+
         from psycopg.conninfo import make_conninfo
 
         parts: dict[str, Any] = {
@@ -142,10 +144,11 @@ class PostgresConnector(Connector):
             "dbname": self.url.database,
             "user": self.url.user,
             "password": self.url.password,
-            **self.url.params,
+            **{key: unquote(value) for key, value in self.url.params.items()},
         }
-        if self.is_read_only:
-            parts["options"] = "-c default_transaction_read_only=on"
+        if self.is_read_only:  # beside the URL's own options (search_path, timeouts …)
+            own = parts.get("options") or ""
+            parts["options"] = f"{own} -c default_transaction_read_only=on".strip()
         return make_conninfo(**{k: v for k, v in parts.items() if v not in (None, "")})
 
     def _open(self) -> psycopg.Connection:
