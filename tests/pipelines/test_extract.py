@@ -873,3 +873,30 @@ def test_an_incremental_window_of_a_two_dimensional_array_column(pg_schema, duck
     grids = con.execute("SELECT grid FROM grid ORDER BY id").fetchall()
     con.close()
     assert grids == [([[1, 2], [3, 4]],), ([[5, 6], [7, 8]],)]
+
+
+@pytest.mark.integration
+def test_late_commit_under_a_query_naming_tables_through_the_search_path(pg_schema, duck_url):
+    """A custom query names ``orders`` unqualified and the role's search_path finds it;
+    the bound looked for writers of ``public.orders`` instead and let a late commit by."""
+    make_pg_orders(pg_schema, 10)
+    url = f"{PG_URL}?options=-c%20search_path%3D{pg_schema}"
+    query = "SELECT id, updated_at, amount, name FROM orders"
+    append = {"strategy": "append", "primary_key": []}
+    pipeline = spec("pathq", source={"table": None, "query": query}, load=append)
+    urls = {"source_url": url, "target_url": duck_url}
+    run_pipeline(pipeline, **urls).raise_for_status()
+    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES (%s, 1, %s)'
+    t1 = pg()
+    t1.autocommit = False
+    t1.execute(insert, [1001, "t1"])
+    time.sleep(0.05)
+    with pg() as t2:
+        t2.execute(insert, [1002, "t2"])
+    during = run_pipeline(pipeline, **urls).raise_for_status()
+    t1.commit()
+    t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.rows_loaded + after.rows_loaded == 2
+    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "pathq"))
+    assert target == normalize(pg_rows(pg_schema))

@@ -85,7 +85,9 @@ def source_table(spec: PipelineSpec, source: Connector) -> TableRef | None:
 
 
 def source_tables(spec: PipelineSpec, source: Connector) -> list[TableRef]:
-    """The tables the source reads: its table, or every table a custom query names."""
+    """The tables the source reads: its table, or every table a custom query names (as
+    the query names them: an unqualified name resolves through the session's search
+    path, as the query's own does)."""
     table = source_table(spec, source)
     if table is not None:
         return [table]
@@ -97,7 +99,7 @@ def source_tables(spec: PipelineSpec, source: Connector) -> list[TableRef]:
     found = []
     for node in parsed.find_all(exp.Table):
         if isinstance(node.this, exp.Identifier) and node.name not in ctes:
-            found.append(TableRef(node.name, node.db or source.default_schema))
+            found.append(TableRef(node.name, node.db or None))
     return found
 
 
