@@ -124,22 +124,28 @@ class Project:
         *,
         overrides: Mapping[str, Any] | None = None,
         env: Environment | None = None,
+        warehouse_only: bool = False,
     ) -> Project:
         """Find ``crane.yml`` in ``path`` (default: the working directory) or a parent; load all.
 
         ``overrides`` are CLI values keyed like settings: ``warehouse``,
         ``defaults.batch_size``, ``defaults.max_retries``, ``lineage.url``.
+        ``warehouse_only`` is for commands that read only the warehouse (``crane runs``): no
+        pipelines are loaded, and an unset ``${VAR}`` fails only where the warehouse uses it.
         """
         root = find_root(Path(path) if path is not None else Path.cwd())
         env = env if env is not None else Environment.load(root)
         secrets.register_env(env)
-        doc = read_document(root / PROJECT_FILE, root, env)
+        doc = read_document(root / PROJECT_FILE, root, env, defer_unset=warehouse_only)
         origins: dict[str, str] = {}
         overlay = _overlay(doc, env, dict(overrides or {}), origins)
         spec = load_project_document(doc, overlay)
         project = cls(root=root, spec=spec, env=env)
         project._register_secrets()
         project._check_warehouse(doc, origins.get("warehouse"))
+        if warehouse_only:
+            project._check_warehouse_values(doc, origins.get("warehouse"))
+            return project
         project._check_urls(doc, origins.get("warehouse"))
         project.settings = _settings(project, doc, origins, explicit=path is not None)
         project._load_pipelines(doc)
@@ -159,6 +165,21 @@ class Project:
         if "://" in name or name in self.spec.connections:
             return
         raise _warehouse_error(doc, origin, _unknown("connection", name, self.spec.connections))
+
+    def _check_warehouse_values(self, doc: Document, origin: str | None) -> None:
+        """For a warehouse-only load: the values the warehouse is built from were all
+        interpolated, and its URL parses."""
+        name = self.spec.warehouse
+        mine: list[tuple[str, ...]] = [] if origin else [("warehouse",)]  # origin: env or CLI
+        if "://" not in name:
+            mine.append(("connections", name))
+        for path, error in (doc.unset or {}).items():
+            if any(path[: len(prefix)] == prefix for prefix in mine):
+                raise doc.fail(path, error.detail, error.hint)
+        if "://" in name and not _parses(name):
+            raise _warehouse_error(doc, origin, _BAD_URL, _BAD_URL_HINT)
+        if "://" not in name and not _parses(self.warehouse_url):
+            raise doc.fail(("connections", name, "url"), _BAD_URL, _BAD_URL_HINT)
 
     def _check_urls(self, doc: Document, warehouse_origin: str | None) -> None:
         """Every URL must parse before anything shows it. A password with '/', '?' or '#'

@@ -241,6 +241,28 @@ def test_run_and_runs_refuse_what_they_cannot_mean(tmp_path, capsys):
     assert code == 2 and "has no pipelines" in err
 
 
+def test_runs_needs_only_the_warehouse_variables(tmp_path, capsys, monkeypatch):
+    """A source's secret unset (a laptop without production credentials) does not stop
+    `crane runs`, which reads only the warehouse; a run, and a warehouse that needs one,
+    still fail naming the variable and the line."""
+    root = _duck_project(tmp_path / "duck")
+    code, _, err = crane(capsys, "run", "items", "-p", root)
+    assert code == 0, err
+    monkeypatch.delenv("PROD_PW", raising=False)
+    monkeypatch.delenv("WH_FILE", raising=False)
+    with (root / "crane.yml").open("a") as f:
+        f.write("  prod:\n    url: postgresql://app:${PROD_PW}@db.example/shop\n")
+    code, out, err = crane(capsys, "runs", "--json", "-p", root)
+    assert code == 0, err
+    assert [r["pipeline"] for r in json.loads(out)] == ["items"]
+    code, _, err = crane(capsys, "run", "items", "-p", root)
+    assert code != 0 and "PROD_PW is not set" in err and "line 6" in err
+    with (root / "crane.yml").open("a") as f:
+        f.write("warehouse: duckdb:///${WH_FILE}\n")
+    code, _, err = crane(capsys, "runs", "-p", root)
+    assert code != 0 and "WH_FILE is not set" in err and "warehouse" in err
+
+
 def test_failed_run_exits_non_zero_with_the_error(tmp_path, capsys):
     root = _duck_project(tmp_path / "duck")
     code, out, err = crane(capsys, "run", "missing", "items", "-p", root)

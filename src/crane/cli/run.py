@@ -106,7 +106,7 @@ def runs(
     from crane.project import Project
     from crane.state.store import list_runs
 
-    loaded = Project.load(project)
+    loaded = Project.load(project, warehouse_only=True)
     records = list_runs(loaded.warehouse_url, limit, pipeline=pipeline)
     records = [{k: mask(v) if isinstance(v, str) else v for k, v in r.items()} for r in records]
     if json:

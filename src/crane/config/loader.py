@@ -65,6 +65,9 @@ class Document:
     lines: dict[KeyPath, int] = field(default_factory=dict)
     # key path -> the environment variables its scalar referred to
     refs: dict[KeyPath, list[str]] = field(default_factory=dict)
+    # with ``defer_unset``: key path -> why its value could not be interpolated (the value
+    # keeps its ``${VAR}`` text); a command raises it only if it needs that value
+    unset: dict[KeyPath, ConfigError] | None = None
 
     def line_of(self, path: KeyPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor that appears in the file."""
@@ -78,8 +81,13 @@ class Document:
         return SpecError([problem], hint=hint)
 
 
-def parse_yaml(text: str, display: str, env: Environment) -> Document:
-    """Parse ``text`` into a `Document`, interpolating ``${VAR}`` in string scalars."""
+def parse_yaml(text: str, display: str, env: Environment, *, defer_unset: bool = False) -> Document:
+    """Parse ``text`` into a `Document`, interpolating ``${VAR}`` in string scalars.
+
+    ``defer_unset`` records a value naming an unset variable (`Document.unset`) instead of
+    failing: a command that needs only part of the file (``crane runs``: the warehouse)
+    must not require the secrets of every source.
+    """
     import yaml
 
     # libyaml's loader when present: several times faster on large DAG/model files
@@ -89,7 +97,7 @@ def parse_yaml(text: str, display: str, env: Environment) -> Document:
     except yaml.YAMLError as error:
         line, reason = _yaml_problem(error, text)
         raise SpecError([(display, line, None, f"invalid YAML: {reason}")]) from None
-    doc = Document(display, None)
+    doc = Document(display, None, unset={} if defer_unset else None)
     doc.lines[()] = 1
     if root is not None:
         doc.data = _build(root, (), doc, env, yaml.SafeLoader(""))
@@ -146,7 +154,9 @@ def _build(node: Any, path: KeyPath, doc: Document, env: Environment, loader: An
         try:
             value = env.interpolate(value)
         except ConfigError as error:
-            raise doc.fail(path, error.detail, error.hint) from None
+            if doc.unset is None:
+                raise doc.fail(path, error.detail, error.hint) from None
+            doc.unset[path] = error
     return value
 
 
@@ -225,7 +235,9 @@ def _dotted(path: KeyPath) -> str:
     return text
 
 
-def read_document(path: Path, root: Path, env: Environment) -> Document:
+def read_document(
+    path: Path, root: Path, env: Environment, *, defer_unset: bool = False
+) -> Document:
     """Read and parse one YAML file; ``root`` makes the displayed path relative."""
     try:
         display = str(path.relative_to(root))
@@ -240,7 +252,7 @@ def read_document(path: Path, root: Path, env: Environment) -> Document:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise SpecError([(display, line, None, "not UTF-8 text")]) from None
-    return parse_yaml(text, display, env)
+    return parse_yaml(text, display, env, defer_unset=defer_unset)
 
 
 def load_project_document(doc: Document, overlay: Mapping[str, Any] | None = None) -> ProjectSpec:
