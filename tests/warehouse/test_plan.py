@@ -385,3 +385,32 @@ def test_a_new_reference_gets_its_foreign_key(url, request, tmp_path):
                 con.execute(
                     f'INSERT INTO "{schema}".fact_visits (visit_id, store_key) VALUES (1, 99)'
                 )
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+@pytest.mark.parametrize("name", ["d", "m"])
+def test_role_views_of_a_one_letter_dimension_are_named_from_their_parts(
+    url, name, request, tmp_path
+):
+    """The role view's name was the table's name with the dimension's name replaced as
+    text, every occurrence: ``dim_d`` played as ``order_d`` became ``order_dim_order_d``
+    and ``dim_m`` as ``order_m`` became ``diorder_m_order_m``; neither could be queried."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+    role = f"order_{name}"
+    dim = {"name": name, "business_key": "id", "attributes": [{"name": "id", "type": "INT"}]}
+    fact = {
+        "name": "visits",
+        "grain": ["visit_id"],
+        "dimensions": [{"dimension": name, "role": role}],
+        "degenerate": [{"name": "visit_id", "type": "INT"}],
+    }
+    model = Model.model_validate({"schema": schema, "dimensions": [dim], "facts": [fact]})
+    with connect(url) as con:
+        planner.apply(planner.plan(model, con, state_schema=schema), con)
+        con.execute(f'INSERT INTO "{schema}".dim_{name} ({name}_key, id) VALUES (1, 7)')
+        view = f"dim_{role}"
+        assert con.fetch(f'SELECT {role}_key, {role}_id FROM "{schema}".{view}') == [(1, 7)]
+        assert planner.plan(model, con, state_schema=schema).empty

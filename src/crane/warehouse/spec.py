@@ -267,10 +267,24 @@ class DimensionSpec(TableSpec):
         return self.history_table or f"{self.table}_history"
 
     def role_view(self, role: str, default_schema: str | None = None) -> TableRef:
-        """The view that plays this dimension in ``role`` (dim_date → dim_order_date)."""
-        table = self.table
-        name = table.replace(self.name, role) if self.name in table else f"{role}_{table}"
-        return TableRef(name, self.schema_ or default_schema)
+        """The view that plays this dimension in ``role`` (dim_date → dim_order_date).
+
+        Built from the name's ``_``-separated parts, never by text replacement: a dimension
+        named ``d`` in ``dim_d`` must give ``dim_order_date``, not ``order_dateim_order_date``.
+        A table that does not contain the dimension's name as whole parts gets the role as
+        a prefix (``calendar`` → ``order_date_calendar``).
+
+        >>> DimensionSpec(name="d").role_view("order_date").name
+        'dim_order_date'
+        >>> DimensionSpec(name="date", table="w_date_d").role_view("ship_date").name
+        'w_ship_date_d'
+        """
+        parts, own = self.table.split("_"), self.name.split("_")
+        for i in range(len(parts) - len(own) + 1):
+            if parts[i : i + len(own)] == own:
+                name = "_".join([*parts[:i], role, *parts[i + len(own) :]])
+                return TableRef(name, self.schema_ or default_schema)
+        return TableRef(f"{role}_{self.table}", self.schema_ or default_schema)
 
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)
