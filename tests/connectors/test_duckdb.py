@@ -3,6 +3,8 @@ import pytest
 
 from crane.connectors import TableRef, connect
 
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+
 
 def test_write_append_replace_and_read_back(duck_url):
     batch = pa.table({"id": [1, 2, 3], "name": ["a", None, "c"]})
@@ -111,3 +113,24 @@ def test_a_streamed_replace_declares_mostly_distinct_text_fsst(duck_url):
     assert codecs["email"] == codecs["note"] == "FSST" and codecs["status"] == "Dictionary"
     assert back.cast(data.schema).equals(data)
     assert back.column("tags").type == pa.list_(pa.int32())
+
+
+@pytest.mark.integration
+def test_timetz_keeps_its_offset_into_postgres(duck_url, pg_schema):
+    """DuckDB's Arrow export dropped a TIMETZ's offset: DuckDB -> PostgreSQL turned
+    23:59:59+05:30 into a ``time`` column holding 23:59:59. It crosses as its text, and the
+    target column is created as ``time with time zone``."""
+    with connect(duck_url) as duck, connect(PG) as pg:
+        duck.execute("CREATE TABLE z (id int, t TIMETZ)")
+        duck.execute("INSERT INTO z VALUES (1, '23:59:59+05:30'), (2, '00:00:00-08'), (3, NULL)")
+        for source, params in ((TableRef("z"), ()), ("SELECT * FROM z WHERE id > ?", [0])):
+            copy = TableRef("copy", pg_schema)
+            pg.write(duck.read(source, params=params), copy, "replace")
+            made = pg.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attname = 't'",
+                [f'"{pg_schema}".copy'],
+            )
+            assert made == [("time with time zone",)]
+            rows = pg.execute(f'SELECT t::text FROM "{pg_schema}".copy ORDER BY id')
+            assert rows == [("23:59:59+05:30",), ("00:00:00-08",), (None,)]

@@ -206,10 +206,23 @@ class DuckDBConnector(Connector):
     def read(
         self, source: str | TableRef, batch_rows: int = 100_000, params: Sequence[Any] = ()
     ) -> pa.RecordBatchReader:
+        from crane.connectors import types
+
         sql = f"SELECT * FROM {source.sql('duckdb')}" if isinstance(source, TableRef) else source
         cursor = self.cursor()
         result = cursor.execute(sql, list(params)) if params else cursor.execute(sql)
-        return result.to_arrow_reader(batch_rows)
+        # Arrow has no TIMETZ (DuckDB's export dropped the offset): such columns cross as
+        # their text, tagged so that a target creates them as its own time-with-zone type
+        zoned = [d[0] for d in cursor.description or [] if types.is_timetz(d[1])]
+        if not zoned:
+            return result.to_arrow_reader(batch_rows)
+        exact = types.duckdb_zoned_as_text(sql, zoned)
+        result = cursor.execute(exact, list(params)) if params else cursor.execute(exact)
+        reader = result.to_arrow_reader(batch_rows)
+        tagged = types.with_sql_types(
+            reader.schema, dict.fromkeys(zoned, "TIME WITH TIME ZONE"), self.dialect
+        )
+        return types.with_schema(reader, tagged)
 
     # -- writing -------------------------------------------------------------
     def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:

@@ -144,12 +144,21 @@ def sql_type(t: pa.DataType, dialect: str) -> str:
     raise TypeError(f"no {dialect} column type for Arrow type {t}")
 
 
+# Source types that cross Arrow as their text, because no Arrow type holds them (a
+# TIMETZ's offset): the type each dialect's target column takes them back as
+CARRIED_AS_TEXT: dict[str, dict[str, str]] = {
+    "time with time zone": {"postgres": "time with time zone", "duckdb": "TIME WITH TIME ZONE"},
+}
+
+
 def field_sql_type(field: pa.Field, dialect: str) -> str:
-    """The field's source type if it came from the same dialect, else the mapped type."""
+    """The field's source type if it came from the same dialect (or is one that crosses
+    Arrow as text, ``CARRIED_AS_TEXT``), else the mapped type."""
     meta = field.metadata or {}
     if meta.get(DIALECT_KEY, b"").decode() == dialect and SQL_TYPE_KEY in meta:
         return meta[SQL_TYPE_KEY].decode()
-    return sql_type(field.type, dialect)
+    carried = CARRIED_AS_TEXT.get(meta.get(SQL_TYPE_KEY, b"").decode().lower(), {})
+    return carried.get(dialect) or sql_type(field.type, dialect)
 
 
 def with_sql_types(schema: pa.Schema, types: dict[str, str], dialect: str) -> pa.Schema:
@@ -271,11 +280,19 @@ def duckdb_arrow_exact(con: Any, sql: str) -> str:
     """``sql`` (a DuckDB query) with its TIME WITH TIME ZONE columns as text: DuckDB's
     Arrow export keeps a TIMETZ's clock time and drops its offset (23:59:59+05:30 came
     out as 23:59:59), and Arrow has no type that holds one. Binding runs no query."""
-    from sqlglot import exp
-
     relation = con.sql(sql)
     kinds = zip(relation.columns, relation.types, strict=True)
-    zoned = [name for name, kind in kinds if str(kind) == "TIME WITH TIME ZONE"]
+    return duckdb_zoned_as_text(sql, [name for name, kind in kinds if is_timetz(kind)])
+
+
+def is_timetz(duckdb_type: object) -> bool:
+    return str(duckdb_type) == "TIME WITH TIME ZONE"
+
+
+def duckdb_zoned_as_text(sql: str, zoned: list[str]) -> str:
+    """``sql`` (a DuckDB query) with the ``zoned`` columns cast to their text."""
+    from sqlglot import exp
+
     if not zoned:
         return sql
     as_text = ", ".join(
