@@ -129,11 +129,11 @@ def test_postgres_plan_apply_types_indexes_partitions(retail, pg_schema):
         changed.fact("sales").physical["postgres"] = {"indexes": [["order_id", "line_no"]]}
         result = planner.plan(changed, con, state_schema=pg_schema)
         text = result.render()
-        assert "email: CHARACTER VARYING(200) → VARCHAR(320) [destructive]" in text
+        # a widening: altered in place, no --allow-destructive needed
+        assert "email: CHARACTER VARYING(200) → VARCHAR(320) (widening, in place)" in text
         assert "+ column" in text and "physical partitions" in text and "physical indexes" in text
-        with pytest.raises(planner.DestructiveChangeError):
-            planner.apply(result, con)
-        planner.apply(result, con, allow_destructive=True)
+        assert not result.destructive
+        planner.apply(result, con)
 
         assert planner.plan(changed, con, state_schema=pg_schema).empty
         email = [
@@ -414,3 +414,111 @@ def test_role_views_of_a_one_letter_dimension_are_named_from_their_parts(
         view = f"dim_{role}"
         assert con.fetch(f'SELECT {role}_key, {role}_id FROM "{schema}".{view}') == [(1, 7)]
         assert planner.plan(model, con, state_schema=schema).empty
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_widening_a_column_is_applied_in_place_and_keeps_history(url, request, tmp_path):
+    """VARCHAR(20) → VARCHAR(50), INT → BIGINT and DECIMAL(10,2) → DECIMAL(12,2) were
+    planned as destructive retypes: they needed --allow-destructive although no value
+    can be lost. Narrowing them back stays destructive."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+
+    def model(text: str, whole: str, money: str) -> Model:
+        attributes = [
+            {"name": "id", "type": "INT"},
+            {"name": "city", "type": text, "scd": 2},
+            {"name": "visits", "type": whole},
+            {"name": "balance", "type": money},
+        ]
+        dim = {"name": "customer", "business_key": "id", "attributes": attributes, "scd": 2}
+        return Model.model_validate({"schema": schema, "dimensions": [dim]})
+
+    narrow, wide = (
+        model("VARCHAR(20)", "INT", "DECIMAL(10,2)"),
+        model("VARCHAR(50)", "BIGINT", "DECIMAL(12,2)"),
+    )
+    with connect(url) as con:
+        planner.apply(planner.plan(narrow, con, state_schema=schema), con)
+        con.execute(
+            f'INSERT INTO "{schema}".dim_customer (customer_key, id, city, visits, balance,'
+            " effective_from, effective_to, is_current) VALUES"
+            " (1, 7, 'London', 3, 12345678.25, '2024-01-01', '2024-06-01', false),"
+            " (2, 7, 'Paris', 4, 0.5, '2024-06-01', NULL, true)"
+        )
+        result = planner.plan(wide, con, state_schema=schema)
+        retypes = [c for c in result.changes if c.action == "alter_type"]
+        # DuckDB keeps no VARCHAR length: only PostgreSQL has the text change to make
+        assert len(retypes) == (2 if con.dialect == "duckdb" else 3), result.render()
+        assert not result.destructive and all("widening, in place" in c.detail for c in retypes)
+        planner.apply(result, con)  # no allow_destructive needed
+        con.execute(
+            f'INSERT INTO "{schema}".dim_customer (customer_key, id, city, visits, balance,'
+            " effective_from, effective_to, is_current) VALUES"
+            f" (3, 8, '{'x' * 40}', 5000000000, 9999999999.99, '2024-01-01', NULL, true)"
+        )
+        rows = con.fetch(
+            f'SELECT customer_key, city, visits, balance, is_current FROM "{schema}".dim_customer'
+            " ORDER BY 1"
+        )
+        expected = [(1, "London", 3), (2, "Paris", 4), (3, "x" * 40, 5 * 10**9)]
+        assert [r[:3] for r in rows] == expected
+        assert [str(r[3]) for r in rows] == ["12345678.25", "0.50", "9999999999.99"]
+        assert planner.plan(wide, con, state_schema=schema).empty
+        con.execute(f'DELETE FROM "{schema}".dim_customer WHERE customer_key = 3')
+        back = planner.plan(narrow, con, state_schema=schema)
+        assert [c.action for c in back.destructive] == [c.action for c in retypes]
+        with pytest.raises(planner.DestructiveChangeError):
+            planner.apply(back, con)
+
+
+@pytest.mark.parametrize(
+    ("engine", "expected"),
+    [
+        (
+            "snowflake",  # DECIMAL(10,2) → (12,4) changes a scale: not in place
+            [
+                'ALTER TABLE "dim_c" ALTER COLUMN "city" SET DATA TYPE VARCHAR(50)',
+                'ALTER TABLE "dim_c" ALTER COLUMN "balance" SET DATA TYPE DECIMAL(12, 2)',
+            ],
+        ),
+        (
+            "bigquery",
+            [
+                "ALTER TABLE `dim_c` ALTER COLUMN `city` SET DATA TYPE STRING(50)",
+                "ALTER TABLE `dim_c` ALTER COLUMN `balance` SET DATA TYPE NUMERIC(12, 2)",
+            ],
+        ),
+        ("redshift", ['ALTER TABLE "dim_c" ALTER COLUMN "city" TYPE VARCHAR(50)']),
+    ],
+)
+def test_widening_renders_the_engines_in_place_alter(engine, expected):
+    """Snowflake, BigQuery and Redshift widen in place what they can (Redshift: a VARCHAR
+    only; Snowflake and BigQuery: never a scale); the rest stays destructive. Golden text
+    that parses back in the engine's dialect."""
+    import sqlglot
+
+    from crane.warehouse import ddl, dialects
+
+    def tdef(types: dict[str, str]) -> ddl.TableDef:
+        attributes = [{"name": n, "type": t} for n, t in {"id": "INT", **types}.items()]
+        dim = {"name": "c", "business_key": "id", "attributes": attributes}
+        dim["surrogate_key"] = {"strategy": "hash"}
+        (found,) = ddl.table_defs(Model.model_validate({"dimensions": [dim]}), engine)
+        return found
+
+    dialect = dialects.get(engine)
+    before = tdef({"city": "VARCHAR(20)", "balance": "DECIMAL(10,2)", "rate": "DECIMAL(10,2)"})
+    after = tdef({"city": "VARCHAR(50)", "balance": "DECIMAL(12,2)", "rate": "DECIMAL(12,4)"})
+    live = [
+        planner.LiveColumn(c.name, ddl.render(dialects.column_type(c.type), dialect), True)
+        for c in before.columns
+    ]
+    changes = planner._column_changes(after, live, dialect, referenced=False)
+    in_place = [s for c in changes if not c.destructive for s in c.statements]
+    assert in_place == expected, [c.detail for c in changes]
+    assert len(changes) == 3 and len([c for c in changes if c.destructive]) == 3 - len(expected)
+    for statement in expected:
+        assert sqlglot.parse_one(statement, read=engine) is not None

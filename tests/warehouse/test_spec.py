@@ -313,7 +313,7 @@ def test_python_model_files_build_the_same_objects(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("name", ["spec", "validate", "dialects", "ddl"])
+@pytest.mark.parametrize("name", ["spec", "validate", "dialects", "ddl", "retype"])
 def test_docstring_examples_run(name):
     import doctest
     import importlib

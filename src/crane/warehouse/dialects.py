@@ -134,6 +134,9 @@ class WarehouseDialect:
     drop_not_null: bool = True  # ALTER COLUMN … DROP NOT NULL (Redshift: rebuild only)
     add_foreign_keys: bool = True  # ALTER TABLE … ADD FOREIGN KEY (DuckDB: not yet)
     partition_in_primary_key: bool = False  # a partitioned table's key must hold its column
+    # type widenings (crane.warehouse.retype) altered in place, keeping every row
+    widen_in_place: frozenset[str] = frozenset()
+    retype_keys: bool = True  # can a key (PRIMARY, UNIQUE, FOREIGN) column change type?
 
 
 _DATE_COL = "column"
@@ -146,6 +149,9 @@ DIALECTS: dict[str, WarehouseDialect] = {
         sequences=True,
         alter_referenced=False,
         add_foreign_keys=False,
+        # SET DATA TYPE; "Cannot change the type of a column that has a … constraint"
+        widen_in_place=frozenset({"text", "integer", "precision", "scale"}),
+        retype_keys=False,
     ),
     "postgres": WarehouseDialect(
         name="postgres",
@@ -155,6 +161,7 @@ DIALECTS: dict[str, WarehouseDialect] = {
         index_foreign_keys=True,
         max_identifier=63,
         partition_in_primary_key=True,
+        widen_in_place=frozenset({"text", "integer", "precision", "scale"}),
         options={
             "indexes": OptionRule(
                 "column_lists", "extra B-tree indexes, each a list of columns", in_place=True
@@ -182,6 +189,8 @@ DIALECTS: dict[str, WarehouseDialect] = {
         # is checked): the plain syntax says the same, and Snowflake emulators accept it
         constraints="informational",
         comments="inline",
+        # SET DATA TYPE may lengthen text and add precision, never change a scale
+        widen_in_place=frozenset({"text", "integer", "precision"}),
         options={"cluster_by": OptionRule("columns", "clustering key columns", in_place=True)},
     ),
     "bigquery": WarehouseDialect(
@@ -192,6 +201,7 @@ DIALECTS: dict[str, WarehouseDialect] = {
         comments="options",
         unique_constraints=False,
         max_identifier=300,
+        widen_in_place=frozenset({"text", "integer", "precision"}),  # SET DATA TYPE
         options={
             "partition_by": OptionRule(
                 "column",
@@ -219,6 +229,9 @@ DIALECTS: dict[str, WarehouseDialect] = {
         constraints="informational",
         drop_not_null=False,
         max_identifier=127,
+        # ALTER COLUMN … TYPE lengthens a VARCHAR only, and never a key column
+        widen_in_place=frozenset({"text"}),
+        retype_keys=False,
         options={
             "diststyle": OptionRule(
                 "choice", "row distribution", choices=("auto", "even", "key", "all"), in_place=True

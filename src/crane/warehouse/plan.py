@@ -8,11 +8,12 @@ runs the plan in one transaction.
 
 Adding an attribute is ``ALTER TABLE … ADD COLUMN`` (NULL on existing rows),
 so a Type 2 dimension keeps every version it has (SQLMesh #5744 lost history
-on a model change by rebuilding). Dropping a column or changing its type may
-lose data: such a change is *destructive* and refused unless
-``allow_destructive``. A physical option the engine cannot change in place
-(e.g. a BigQuery partitioning) is reported as a rebuild and never applied
-silently.
+on a model change by rebuilding). A widening (VARCHAR(20) → VARCHAR(50), INT →
+BIGINT, more decimal digits; see crane.warehouse.retype) is altered in place where
+the engine can. Dropping a column or any other type change may lose data: such a
+change is *destructive* and refused unless ``allow_destructive``. A physical
+option the engine cannot change in place (e.g. a BigQuery partitioning) is
+reported as a rebuild and never applied silently.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from crane.warehouse.ddl import (
     table_defs,
     table_statements,
 )
+from crane.warehouse.retype import widening
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -317,9 +319,7 @@ def _column_changes(
         if current is None:
             changes.append(_add_column(tdef, column, dialect))
         elif not same_type(render(_dtype(column), dialect), current.type):
-            node = _alter(tdef.ref, exp.AlterColumn(this=ident(column.name), dtype=_dtype(column)))
-            detail = f"column {tdef.ref}.{column.name}: {current.type} → {column.type}"
-            changes.append(_risky("alter_type", tdef, detail, node, dialect, stuck))
+            changes.append(_retype(tdef, column, current, dialect, stuck))
         elif column.nullable and not current.nullable and column.name not in tdef.primary_key:
             changes.append(_drop_not_null(tdef, column, dialect, stuck))
     for name in have:
@@ -328,6 +328,25 @@ def _column_changes(
             detail = f"column {tdef.ref}.{name} {have[name].type} (not in the model)"
             changes.append(_risky("drop_column", tdef, detail, node, dialect, stuck))
     return changes
+
+
+def _retype(
+    tdef: TableDef, column: Column, current: LiveColumn, dialect: WarehouseDialect, stuck: bool
+) -> Change:
+    """A widening the engine can do in place keeps every row (and every version of a
+    Type 2 dimension): it is applied without ``allow_destructive``. Narrowing, or a type
+    of another family, may lose values and stays destructive."""
+    node = _alter(tdef.ref, exp.AlterColumn(this=ident(column.name), dtype=_dtype(column)))
+    detail = f"column {tdef.ref}.{column.name}: {current.type} → {column.type}"
+    kind = widening(current.type, render(_dtype(column), dialect))
+    keys = {*tdef.primary_key, *tdef.unique, *(name for name, _, _ in tdef.foreign_keys)}
+    in_place = kind in dialect.widen_in_place and (dialect.retype_keys or column.name not in keys)
+    if kind is None or stuck or not in_place:
+        if kind is not None and not stuck:
+            detail += f" (widening; {dialect.name} cannot do it in place)"
+        return _risky("alter_type", tdef, detail, node, dialect, stuck)
+    detail += " (widening, in place)"
+    return Change("alter_type", str(tdef.ref), detail, [render(node, dialect)])
 
 
 def _risky(
