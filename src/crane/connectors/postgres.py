@@ -172,9 +172,20 @@ class PostgresConnector(Connector):
 
         duck = self._duckdb()
         if isinstance(source, TableRef):
-            sql, pg_types = self._scan(source, "pg"), self._column_types(source)
+            pg_types = self._column_types(source)
+            layered = self._layered_arrays(f"SELECT * FROM {self._qualified(source)}")
+            if layered:
+                columns = self._columns(source) or []
+                loose = [name for name, _, unconstrained in columns if unconstrained]
+                everything = f"SELECT * FROM {self._qualified(source)}"
+                enums = self._enum_labels(source)
+                sql = self._query_scan(everything, "pg", loose, enums, as_text=list(layered))
+            else:
+                sql = self._scan(source, "pg")
         else:
-            sql, pg_types = self._query_scan(self._inline(source, params), "pg"), {}
+            query = self._inline(source, params)
+            pg_types = self._layered_arrays(query)
+            sql = self._query_scan(query, "pg", as_text=list(pg_types))
         cursor = duck.cursor()
         try:
             reader = cursor.execute(types.duckdb_arrow_exact(cursor, sql)).to_arrow_reader(
@@ -312,16 +323,18 @@ class PostgresConnector(Connector):
         alias: str,
         loose: list[str] | None = None,
         enums: dict[str, list[str]] | None = None,
+        as_text: list[str] | None = None,
     ) -> str:
-        """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type and
-        the ``enums`` columns cast back to their ENUM."""
+        """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type,
+        the ``as_text`` columns to their text and the ``enums`` columns cast back to their
+        ENUM."""
         from sqlglot import exp
 
         described = self._describe(sql)
         if loose is None:
             loose = [d.name for d in described if self._is_loose(d)]
-        if loose:
-            sql = self._exact_numeric(sql, loose, [d.name for d in described])
+        if loose or as_text:
+            sql = self._exact_numeric(sql, loose, [d.name for d in described], as_text or [])
         call = exp.func("postgres_query", exp.Literal.string(alias), exp.Literal.string(sql))
         names = {d.name for d in described}
         recast = [
@@ -343,21 +356,51 @@ class PostgresConnector(Connector):
         return f"SELECT {projections} FROM ({sql}) AS _crane_q"
 
     def _describe(self, sql: str) -> list[Any]:
+        return self._described(sql)[0]
+
+    def _described(self, sql: str) -> tuple[list[Any], list[tuple[int, int]]]:
+        """The result columns of ``sql``, and the (table oid, column number) each one
+        reads, (0, 0) for a computed one."""
         try:
             cur = self.con.execute(self._wrap("*", sql) + " LIMIT 0")
         except Exception as error:
             raise self._error(error, "read", table=sql[:200]) from error
-        return list(cur.description or [])
+        result = cur.pgresult
+        fields = range(result.nfields) if result is not None else range(0)
+        origins = [(result.ftable(i), result.ftablecol(i)) for i in fields if result is not None]
+        return list(cur.description or []), origins
+
+    def _layered_arrays(self, sql: str) -> dict[str, str]:
+        """Result columns of ``sql`` reading a table column declared with several array
+        dimensions (``int[][]``), with its type. The scanner maps such a column to nested
+        lists of fixed depth and failed the whole read on a value of another depth (or,
+        through ``postgres_query``, which cannot see the declared depth, on every 2-D
+        value); read as their text they arrive exact and a PostgreSQL target casts back."""
+        described, origins = self._described(sql)
+        tables = [table for table, _ in origins]
+        if not any(tables):
+            return {}
+        rows = self.con.execute(
+            "SELECT u.i::int, format_type(a.atttypid, a.atttypmod)"
+            " FROM unnest(%s::oid[], %s::int[]) WITH ORDINALITY AS u(t, c, i)"
+            " JOIN pg_attribute a ON a.attrelid = u.t AND a.attnum = u.c"
+            " WHERE a.attndims > 1",
+            [tables, [column for _, column in origins]],
+        ).fetchall()
+        return {described[i - 1].name: sql_type for i, sql_type in rows}
 
     def fraction_digits(self, sql: str) -> int | None:
         column = self._describe(sql)[0]  # precision: the typmod of timestamp(p), time(p)
         return column.precision if column.type_code in _TIME_OIDS else None
 
-    def _exact_numeric(self, sql: str, loose: list[str], names: list[str]) -> str:
-        """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)."""
+    def _exact_numeric(
+        self, sql: str, loose: list[str], names: list[str], as_text: Sequence[str] = ()
+    ) -> str:
+        """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)
+        and each in ``as_text`` is text."""
         from sqlglot import exp
 
-        exact = self._loose_types(sql, loose)
+        exact = {**self._loose_types(sql, loose), **dict.fromkeys(as_text, "text")}
         projections: list[Any] = []
         for name in names:
             col: Any = exp.column(name, quoted=True)
