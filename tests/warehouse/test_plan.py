@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crane.connectors.base import connect
+from crane.connectors.base import TableRef, connect
 from crane.warehouse import plan as planner
 from crane.warehouse.spec import Attribute, Model, load_models
 
@@ -522,3 +522,59 @@ def test_widening_renders_the_engines_in_place_alter(engine, expected):
     assert len(changes) == 3 and len([c for c in changes if c.destructive]) == 3 - len(expected)
     for statement in expected:
         assert sqlglot.parse_one(statement, read=engine) is not None
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_apply_adding_row_hash_fills_it_on_the_stored_rows(url, request, tmp_path):
+    """`model apply` added ``row_hash`` NULL to every stored version, and the loader fills
+    the column only when it adds it itself: the stored rows never had a hash."""
+    from crane.warehouse.scd import load_dimension
+    from crane.warehouse.scd.row_hash import row_hash_expr
+
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+
+    def model(row_hash: str | None) -> Model:
+        attributes = [
+            {"name": "id", "type": "INT"},
+            {"name": "city", "type": "VARCHAR(20)"},
+            {"name": "visits", "type": "INT"},
+        ]
+        dim = {"name": "customer", "business_key": "id", "attributes": attributes, "scd": 2}
+        dim["scd2_columns"] = {"row_hash": row_hash}
+        return Model.model_validate({"schema": schema, "dimensions": [dim]})
+
+    def load(con, model: Model, rows: str):
+        con.execute(f'DROP TABLE IF EXISTS "{schema}".stg_customer')
+        con.execute(
+            f'CREATE TABLE "{schema}".stg_customer (id INT, city VARCHAR(20), visits INT,'
+            " updated_at TIMESTAMP)"
+        )
+        con.execute(f'INSERT INTO "{schema}".stg_customer VALUES {rows}')
+        dim = model.dimensions[0].scd_table(schema)
+        return load_dimension(con, dim, TableRef("stg_customer", schema))
+
+    with connect(url) as con:
+        planner.apply(planner.plan(model(None), con, state_schema=schema), con)
+        day_1 = "(1, 'London', 3, '2024-01-01'), (2, NULL, NULL, '2024-01-01')"
+        load(con, model(None), day_1)
+        load(con, model(None), "(1, 'Paris', 3, '2024-02-01')")
+        result = planner.plan(model("row_hash"), con, state_schema=schema)
+        [add] = [c for c in result.changes if c.action == "add_column"]
+        assert "filled on the stored rows" in add.detail
+        planner.apply(result, con)
+        tracked = model("row_hash").dimensions[0].scd_table(schema).type2
+        expected = row_hash_expr(tracked, None, con.dialect).sql(con.dialect)
+        rows = con.fetch(
+            f"SELECT count(*), count(row_hash), count(CASE WHEN row_hash = {expected} THEN 1 END)"
+            f' FROM "{schema}".dim_customer'
+        )
+        assert rows == [(3, 3, 3)]
+        # the next load compares by the stored hash and sees no change in unchanged rows
+        again = load(
+            con, model("row_hash"), "(1, 'Paris', 3, '2024-03-01'), (2, NULL, NULL, '2024-03-01')"
+        )
+        assert (again.inserted, again.closed) == (0, 0)
+        assert con.fetch(f'SELECT count(*) FROM "{schema}".dim_customer') == [(3,)]

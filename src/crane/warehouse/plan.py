@@ -274,7 +274,10 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
             if versioning is not None:
                 result.changes.append(versioning)
             else:
-                result.changes += _column_changes(tdef, live, dialect, tdef.ref in referenced)
+                fills = _derived_columns(model, tdef, dialect)
+                result.changes += _column_changes(
+                    tdef, live, dialect, tdef.ref in referenced, fills
+                )
             if str(tdef.ref) in recorded:
                 result.changes += _physical_changes(tdef, recorded[str(tdef.ref)], dialect)
             elif tdef.physical:  # built by hand or by `crane model ddl`: nothing to compare
@@ -306,8 +309,33 @@ def _versioning_change(tdef: TableDef, live: list[LiveColumn]) -> Change | None:
     return Change("versioning", str(tdef.ref), detail, destructive=True, rebuild=True)
 
 
+def _derived_columns(
+    model: Model, tdef: TableDef, dialect: WarehouseDialect
+) -> dict[str, exp.Expr]:
+    """Columns whose value on stored rows follows from the others: a Type 2 dimension's
+    ``row_hash`` (crane.warehouse.scd.row_hash). Added NULL, the loader never filled it
+    (it fills only a column it adds itself) and compared every stored row by value."""
+    from crane.config.loader import SpecError
+    from crane.warehouse.scd.row_hash import DIGEST, row_hash_expr
+
+    for dim in model.dimensions:
+        name = dim.scd2_columns.row_hash
+        if not name or dim.ref(model.schema_) != tdef.ref or dialect.name not in DIGEST:
+            continue
+        try:
+            tracked = dim.scd_table(tdef.ref.schema).type2  # the loader's columns and order
+        except SpecError:  # not loadable as declared: validate and load say why
+            return {}
+        return {name: row_hash_expr(tracked, None, dialect.name)} if tracked else {}
+    return {}
+
+
 def _column_changes(
-    tdef: TableDef, live: list[LiveColumn], dialect: WarehouseDialect, referenced: bool
+    tdef: TableDef,
+    live: list[LiveColumn],
+    dialect: WarehouseDialect,
+    referenced: bool,
+    fills: dict[str, exp.Expr] | None = None,
 ) -> list[Change]:
     changes = []
     # an engine that cannot alter a referenced table can only rebuild it
@@ -317,7 +345,7 @@ def _column_changes(
     for column in tdef.columns:
         current = have.get(column.name)
         if current is None:
-            changes.append(_add_column(tdef, column, dialect))
+            changes.append(_add_column(tdef, column, dialect, (fills or {}).get(column.name)))
         elif not same_type(render(_dtype(column), dialect), current.type):
             changes.append(_retype(tdef, column, current, dialect, stuck))
         elif column.nullable and not current.nullable and column.name not in tdef.primary_key:
@@ -377,11 +405,18 @@ def _drop_not_null(
     return Change("drop_not_null", str(tdef.ref), detail, [statement])
 
 
-def _add_column(tdef: TableDef, column: Column, dialect: WarehouseDialect) -> Change:
-    """Added NULL-able: existing rows (every version of a Type 2 dimension) are kept."""
+def _add_column(
+    tdef: TableDef, column: Column, dialect: WarehouseDialect, fill: exp.Expr | None = None
+) -> Change:
+    """Added NULL-able: existing rows (every version of a Type 2 dimension) are kept;
+    ``fill`` computes the value of a derived column on them in the same apply."""
     node = _alter(tdef.ref, exp.ColumnDef(this=ident(column.name), kind=_dtype(column)))
     note = "" if column.nullable else " (NULL on existing rows; declared NOT NULL)"
     statements = [render(node, dialect)]
+    if fill is not None:
+        update = exp.Update(this=table(tdef.ref), expressions=[col(column.name).eq(fill)])
+        statements.append(render(update, dialect))
+        note = " (filled on the stored rows)"
     for name, ref, key in tdef.foreign_keys:
         if name != column.name:
             continue
