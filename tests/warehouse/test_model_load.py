@@ -891,3 +891,31 @@ def test_a_fact_references_a_type4_dimension(wh: tuple[Connector, str, str]) -> 
     assert _rows(con, query) == [(1, "Rome"), (2, None)]  # Type 4: the current values
     history = f"SELECT city FROM {gold}.dim_customer_history WHERE customer_id = 1 ORDER BY 1"
     assert _rows(con, history) == [("Oslo",), ("Rome",)]
+
+
+def test_a_source_row_with_the_unknown_members_key_leaves_it_alone(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """A source row whose business key was the unknown member's placeholder (-1) reached
+    the SCD loader as a change of the unknown member: it was closed (is_current false,
+    Type 1 email overwritten) and a second member with key -1 started, so the facts
+    pointing at "unknown" joined a closed row carrying the source's values."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)  # sale 2 (customer 99) makes the unknown member
+    unknown = f"SELECT customer_id, email, city, effective_to, is_current FROM {gold}.dim_customer"
+    assert _rows(con, f"{unknown} WHERE customer_key = -1") == [(-1, "unknown", None, None, True)]
+    con.execute(
+        f"INSERT INTO {raw}.customers VALUES (-1, 'na@x.com', 'Nowhere', {_ts('04 09:00:00')})"
+    )
+    [customer] = load_model(con, model, ["customer"]).objects
+    assert (customer.set_aside, customer.inserted, customer.updated) == (1, 0, 0)
+    assert _rows(con, f"{unknown} WHERE customer_id = -1") == [(-1, "unknown", None, None, True)]
+    joined = _rows(
+        con,
+        f"SELECT d.email, d.is_current FROM {gold}.fact_sales f"
+        f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key WHERE f.order_id = 2",
+    )
+    assert joined == [("unknown", True)]

@@ -6,7 +6,11 @@ cleansing included (``lower(trim(email))``). A load stages that SELECT into a
 table beside the target and hands it to the loader the spec asks for:
 
 - a regular or junk dimension: the SCD loader of its type
-  (:func:`crane.warehouse.scd.load_dimension`);
+  (:func:`crane.warehouse.scd.load_dimension`); source rows carrying the unknown
+  member's business key (its placeholders, -1 or 'unknown') are set aside and
+  counted, so no load closes or overwrites the unknown member. The model load hands
+  the loader no delete markers and deletes no key a full reload lacks, so the unknown
+  member (absent from every source) is never closed as deleted either;
 - a date dimension: :mod:`crane.warehouse.datedim`, over the ``(start, end)``
   range its source returns, with its ``calendar:`` (fiscal year start month,
   holidays, weekend days); missing days are added and existing ones take a
@@ -81,6 +85,7 @@ class ObjectLoad:
     updated: int = 0
     deleted: int = 0
     unknown: int = 0
+    set_aside: int = 0  # source rows carrying the unknown member's business key
     seconds: float = 0.0
     run_id: str = ""
 
@@ -287,9 +292,32 @@ def _load_dimension(
         _no_null_combination(con, dim, stage)
     if dim.outriggers:
         stage = _outrigger_keys(con, model, dim, stage)
+    if dim.kind != "junk":
+        out.set_aside = _set_aside_unknown_key(con, model, dim, stage)
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
     out.inserted = result.inserted
     out.updated += result.updated + result.closed
+
+
+def _set_aside_unknown_key(
+    con: Connector, model: Model, dim: DimensionSpec, stage: TableRef
+) -> int:
+    """Remove the source rows whose business key is the unknown member's (-1, 'unknown'),
+    and say how many. Handed to the SCD loader, such a row was a change of the unknown
+    member (surrogate key -1) itself: a Type 2 dimension closed it (facts pointing at
+    "unknown" then joined a non-current row with the source's values) and started a
+    second member with the same key; a Type 1 one overwrote it. A junk dimension is
+    left alone: its key is its whole combination, which its unknown member shares."""
+    from crane.warehouse.facts import unknown_member_key
+
+    match = unknown_member_key(lookup_dimension(model, dim))
+    if match is None:
+        return 0
+    found = exp.select(exp.Count(this=exp.Star())).from_(table(stage)).where(match.copy())
+    count = int(con.fetch(found)[0][0])
+    if count:
+        con.execute(exp.Delete(this=table(stage), where=exp.Where(this=match)))
+    return count
 
 
 def _outrigger_keys(con: Connector, model: Model, dim: DimensionSpec, stage: TableRef) -> TableRef:

@@ -36,6 +36,7 @@ from crane.warehouse.facts.lookup import (
     build_inferred_members,
     build_unknown_member,
     complete_inferred,
+    unknown_member_key,
 )
 from crane.warehouse.facts.transaction import (
     FactLoadError,
@@ -65,6 +66,7 @@ __all__ = [
     "build_periodic_load",
     "build_transaction_load",
     "build_unknown_member",
+    "unknown_member_key",
     "complete_inferred",
     "load_accumulating_snapshot",
     "load_periodic_snapshot",

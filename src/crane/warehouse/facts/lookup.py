@@ -178,6 +178,19 @@ def build_unknown_member(dim: Dimension) -> exp.Insert:
     return insert_select(dim.table, list(values), query)
 
 
+def unknown_member_key(dim: Dimension, alias: str | None = None) -> exp.Expr | None:
+    """True for a row (read from ``alias``) carrying the unknown member's business key —
+    its NOT NULL placeholders (-1, 'unknown'…) — or None when the member has no such key.
+    That key belongs to the synthetic member: a source row with it would be loaded by
+    the SCD loader as a change (or delete) of the unknown member itself."""
+    if not dim.business_key or any(k not in dim.unknown_values for k in dim.business_key):
+        return None
+    return and_all(
+        exp.EQ(this=col(k, alias), expression=_literal(dim.unknown_values[k]))
+        for k in dim.business_key
+    )
+
+
 def _has_key(columns: Sequence[str], alias: str) -> exp.Expr:
     return and_all(exp.Not(this=exp.Is(this=col(c, alias), expression=exp.Null())) for c in columns)
 
