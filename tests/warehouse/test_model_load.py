@@ -919,3 +919,26 @@ def test_a_source_row_with_the_unknown_members_key_leaves_it_alone(
         f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key WHERE f.order_id = 2",
     )
     assert joined == [("unknown", True)]
+
+
+def test_a_dimension_nothing_references_keeps_a_source_row_keyed_minus_one(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """Only a referenced dimension gets an unknown member, so only there is its key
+    reserved: elsewhere -1 is a business key like any other."""
+    con, raw, gold = wh
+    con.execute(
+        f"CREATE TABLE {raw}.regions (region_id INT, name VARCHAR(20), updated_at TIMESTAMP)"
+    )
+    con.execute(f"INSERT INTO {raw}.regions VALUES (-1, 'n/a', {_ts('01 09:00:00')})")
+    dim = {
+        "name": "region",
+        "business_key": "region_id",
+        "attributes": [{"name": "region_id", "type": "INT"}, {"name": "name", "type": "TEXT"}],
+        "source": f"SELECT region_id, name, updated_at FROM {raw}.regions",
+    }
+    model = Model.model_validate({"schema": gold, "dimensions": [dim]})
+    planner.apply(planner.plan(model, con), con)
+    [region] = load_model(con, model).objects
+    assert (region.set_aside, region.inserted) == (0, 1)
+    assert _rows(con, f"SELECT region_id, name FROM {gold}.dim_region") == [(-1, "n/a")]

@@ -6,11 +6,12 @@ cleansing included (``lower(trim(email))``). A load stages that SELECT into a
 table beside the target and hands it to the loader the spec asks for:
 
 - a regular or junk dimension: the SCD loader of its type
-  (:func:`crane.warehouse.scd.load_dimension`); source rows carrying the unknown
-  member's business key (its placeholders, -1 or 'unknown') are set aside and
-  counted, so no load closes or overwrites the unknown member. The model load hands
-  the loader no delete markers and deletes no key a full reload lacks, so the unknown
-  member (absent from every source) is never closed as deleted either;
+  (:func:`crane.warehouse.scd.load_dimension`); in a dimension that facts, bridges
+  or dimensions reference, source rows carrying the unknown member's business key
+  (its placeholders, -1 or 'unknown') are set aside and counted, so no load closes
+  or overwrites the unknown member. The model load hands the loader no delete
+  markers and deletes no key a full reload lacks, so the unknown member (absent
+  from every source) is never closed as deleted either;
 - a date dimension: :mod:`crane.warehouse.datedim`, over the ``(start, end)``
   range its source returns, with its ``calendar:`` (fiscal year start month,
   holidays, weekend days); missing days are added and existing ones take a
@@ -292,11 +293,20 @@ def _load_dimension(
         _no_null_combination(con, dim, stage)
     if dim.outriggers:
         stage = _outrigger_keys(con, model, dim, stage)
-    if dim.kind != "junk":
+    if dim.kind != "junk" and _referenced(model, dim.name):
         out.set_aside = _set_aside_unknown_key(con, model, dim, stage)
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
     out.inserted = result.inserted
     out.updated += result.updated + result.closed
+
+
+def _referenced(model: Model, name: str) -> bool:
+    """Does a fact, bridge or dimension (outrigger) reference dimension ``name``? Only
+    then may it get an unknown member, so only then is that member's key reserved."""
+    owners = [*model.facts, *model.bridges]
+    refs = [r for o in owners for r in o.dimensions]
+    refs += [r for d in model.dimensions for r in d.outriggers]
+    return any(r.dimension == name for r in refs)
 
 
 def _set_aside_unknown_key(
