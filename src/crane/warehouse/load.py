@@ -303,8 +303,8 @@ def _load_dimension(
 def _referenced(model: Model, name: str) -> bool:
     """Does a fact, bridge or dimension (outrigger) reference dimension ``name``? Only
     then may it get an unknown member, so only then is that member's key reserved."""
-    owners = [*model.facts, *model.bridges]
-    refs = [r for o in owners for r in o.dimensions]
+    refs = [r for f in model.facts for r in f.dimensions]
+    refs += [r for b in model.bridges for r in b.dimensions]
     refs += [r for d in model.dimensions for r in d.outriggers]
     return any(r.dimension == name for r in refs)
 
