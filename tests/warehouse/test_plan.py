@@ -578,3 +578,38 @@ def test_apply_adding_row_hash_fills_it_on_the_stored_rows(url, request, tmp_pat
         )
         assert (again.inserted, again.closed) == (0, 0)
         assert con.fetch(f'SELECT count(*) FROM "{schema}".dim_customer') == [(3,)]
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_a_row_hash_an_earlier_apply_left_null_is_filled(url, request, tmp_path):
+    """A dimension whose ``row_hash`` an earlier apply added NULL stayed so: every later
+    plan was empty and every load versioned each unchanged row again. The unknown
+    member keeps no hash and is not planned again and again."""
+    from crane.warehouse.scd import load_dimension
+
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+    attributes = [{"name": "id", "type": "INT"}, {"name": "city", "type": "VARCHAR(20)"}]
+    dim = {"name": "customer", "business_key": "id", "attributes": attributes, "scd": 2}
+    dim["scd2_columns"] = {"row_hash": "row_hash"}
+    model = Model.model_validate({"schema": schema, "dimensions": [dim]})
+    with connect(url) as con:
+        planner.apply(planner.plan(model, con, state_schema=schema), con)
+        target = f'"{schema}".dim_customer'
+        con.execute(
+            f"INSERT INTO {target} (customer_key, id, city, effective_from, is_current) VALUES"
+            " (-1, -1, NULL, '1900-01-01', true), (1, 7, 'London', '2024-01-01', true),"
+            " (2, 8, NULL, '2024-01-01', true)"
+        )  # as an apply before this fix left them: no hash
+        result = planner.plan(model, con, state_schema=schema)
+        [fill] = result.changes
+        assert fill.action == "fill" and "filled on 2 stored row(s)" in fill.detail
+        planner.apply(result, con)
+        assert con.fetch(f"SELECT customer_key FROM {target} WHERE row_hash IS NULL") == [(-1,)]
+        assert planner.plan(model, con, state_schema=schema).empty
+        con.execute(f'CREATE TABLE "{schema}".stg (id INT, city VARCHAR(20), updated_at TIMESTAMP)')
+        con.execute(f"INSERT INTO \"{schema}\".stg VALUES (7, 'London', '2024-02-01')")
+        again = load_dimension(con, model.dimensions[0].scd_table(schema), TableRef("stg", schema))
+        assert (again.inserted, again.closed) == (0, 0)

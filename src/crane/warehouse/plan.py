@@ -27,7 +27,7 @@ from sqlglot import exp
 
 from crane.errors import CraneError
 from crane.sql.build import col, ident, table
-from crane.warehouse import dialects
+from crane.warehouse import derived, dialects
 from crane.warehouse.ddl import (
     TableDef,
     _create_index,
@@ -61,6 +61,7 @@ Action = Literal[
     "physical",
     "views",
     "helpers",
+    "fill",
 ]
 # type families: a change inside one family of spellings is no change
 _FAMILIES = {
@@ -155,7 +156,7 @@ class Plan:
             mark = marks.get(change.action, "~" if change.action != "add_column" else "+")
             flag = " [destructive]" if change.destructive else ""
             flag += " [needs a rebuild; not applied]" if change.rebuild else ""
-            columns = ("add_column", "drop_column", "alter_type", "drop_not_null")
+            columns = ("add_column", "drop_column", "alter_type", "drop_not_null", "fill")
             indent = "    " if change.action in columns else ""
             lines.append(f"{indent}{mark} {change.detail}{flag}")
             if sql:
@@ -274,10 +275,11 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
             if versioning is not None:
                 result.changes.append(versioning)
             else:
-                fills = _derived_columns(model, tdef, dialect)
+                fills = derived.derived_columns(model, tdef.ref, dialect)
                 result.changes += _column_changes(
                     tdef, live, dialect, tdef.ref in referenced, fills
                 )
+                result.changes += _stale_fills(model, tdef, live, fills, con, dialect)
             if str(tdef.ref) in recorded:
                 result.changes += _physical_changes(tdef, recorded[str(tdef.ref)], dialect)
             elif tdef.physical:  # built by hand or by `crane model ddl`: nothing to compare
@@ -309,25 +311,29 @@ def _versioning_change(tdef: TableDef, live: list[LiveColumn]) -> Change | None:
     return Change("versioning", str(tdef.ref), detail, destructive=True, rebuild=True)
 
 
-def _derived_columns(
-    model: Model, tdef: TableDef, dialect: WarehouseDialect
-) -> dict[str, exp.Expr]:
-    """Columns whose value on stored rows follows from the others: a Type 2 dimension's
-    ``row_hash`` (crane.warehouse.scd.row_hash). Added NULL, the loader never filled it
-    (it fills only a column it adds itself) and compared every stored row by value."""
-    from crane.config.loader import SpecError
-    from crane.warehouse.scd.row_hash import DIGEST, row_hash_expr
-
-    for dim in model.dimensions:
-        name = dim.scd2_columns.row_hash
-        if not name or dim.ref(model.schema_) != tdef.ref or dialect.name not in DIGEST:
+def _stale_fills(
+    model: Model,
+    tdef: TableDef,
+    live: list[LiveColumn],
+    fills: dict[str, exp.Expr],
+    con: Connector,
+    dialect: WarehouseDialect,
+) -> list[Change]:
+    """A derived column already there but NULL on stored rows (an apply before crane
+    filled it): filled now, or every such row would load as changed."""
+    changes = []
+    have = {c.name for c in live}
+    for name, value in fills.items():
+        if name not in have:
+            continue  # added (and filled) by _add_column
+        stale = int(con.fetch(render(derived.count_stale(model, tdef.ref, name), dialect))[0][0])
+        if not stale:
             continue
-        try:
-            tracked = dim.scd_table(tdef.ref.schema).type2  # the loader's columns and order
-        except SpecError:  # not loadable as declared: validate and load say why
-            return {}
-        return {name: row_hash_expr(tracked, None, dialect.name)} if tracked else {}
-    return {}
+        where = derived.stale_rows(model, tdef.ref, name)
+        statement = render(derived.fill(tdef.ref, name, value, where), dialect)
+        detail = f"column {tdef.ref}.{name}: filled on {stale} stored row(s) where it is NULL"
+        changes.append(Change("fill", str(tdef.ref), detail, [statement]))
+    return changes
 
 
 def _column_changes(
@@ -414,8 +420,7 @@ def _add_column(
     note = "" if column.nullable else " (NULL on existing rows; declared NOT NULL)"
     statements = [render(node, dialect)]
     if fill is not None:
-        update = exp.Update(this=table(tdef.ref), expressions=[col(column.name).eq(fill)])
-        statements.append(render(update, dialect))
+        statements.append(render(derived.fill(tdef.ref, column.name, fill), dialect))
         note = " (filled on the stored rows)"
     for name, ref, key in tdef.foreign_keys:
         if name != column.name:
@@ -562,7 +567,9 @@ def _views_and_helpers(
     waiting = {c.table for c in result.changes if c.rebuild}
     views = [(n, node) for n, node in views if not _reads(node, waiting)]
     missing = [name for name, _ in views if _key(con, _view_ref(name)) not in live]
-    tables_change = any(not c.rebuild and c.action != "helpers" for c in result.changes)
+    # a fill rewrites values, not a table's shape: its views stay as they are
+    shaped = [c for c in result.changes if c.action not in ("helpers", "fill")]
+    tables_change = any(not c.rebuild for c in shaped)
     if not views or not (missing or tables_change):
         return
     drops = [
