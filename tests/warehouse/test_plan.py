@@ -613,3 +613,33 @@ def test_a_row_hash_an_earlier_apply_left_null_is_filled(url, request, tmp_path)
         con.execute(f"INSERT INTO \"{schema}\".stg VALUES (7, 'London', '2024-02-01')")
         again = load_dimension(con, model.dimensions[0].scd_table(schema), TableRef("stg", schema))
         assert (again.inserted, again.closed) == (0, 0)
+
+
+@pytest.mark.parametrize("url", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_a_varchar_made_unbounded_text_is_widened(url, request, tmp_path):
+    """VARCHAR(20) declared TEXT was "unchanged" (lengths are compared only when both
+    sides state one, for DuckDB, which keeps none): PostgreSQL kept refusing strings
+    longer than 20 that the model now allows. DuckDB has nothing to change."""
+    if url == "duckdb":
+        url, schema = f"duckdb:///{tmp_path / 'wh.duckdb'}", "gold"
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+
+    def model(kind: str) -> Model:
+        attributes = [{"name": "id", "type": "INT"}, {"name": "note", "type": kind}]
+        dim = {"name": "thing", "business_key": "id", "attributes": attributes}
+        return Model.model_validate({"schema": schema, "dimensions": [dim]})
+
+    with connect(url) as con:
+        planner.apply(planner.plan(model("VARCHAR(20)"), con, state_schema=schema), con)
+        result = planner.plan(model("TEXT"), con, state_schema=schema)
+        if con.dialect == "duckdb":
+            assert result.empty, result.render()
+        else:
+            [widen] = [c for c in result.changes if c.action == "alter_type"]
+            assert "(widening, in place)" in widen.detail and not result.destructive
+            planner.apply(result, con)
+        con.execute(
+            f"INSERT INTO \"{schema}\".dim_thing (thing_key, id, note) VALUES (1, 1, '{'x' * 300}')"
+        )
+        assert planner.plan(model("TEXT"), con, state_schema=schema).empty

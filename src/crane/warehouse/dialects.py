@@ -137,6 +137,9 @@ class WarehouseDialect:
     # type widenings (crane.warehouse.retype) altered in place, keeping every row
     widen_in_place: frozenset[str] = frozenset()
     retype_keys: bool = True  # can a key (PRIMARY, UNIQUE, FOREIGN) column change type?
+    # does the catalog tell VARCHAR(n) from unbounded text? (DuckDB keeps no length;
+    # Snowflake and Redshift give unbounded text a length of their own)
+    text_lengths: bool = False
 
 
 _DATE_COL = "column"
@@ -162,6 +165,7 @@ DIALECTS: dict[str, WarehouseDialect] = {
         max_identifier=63,
         partition_in_primary_key=True,
         widen_in_place=frozenset({"text", "integer", "precision", "scale"}),
+        text_lengths=True,
         options={
             "indexes": OptionRule(
                 "column_lists", "extra B-tree indexes, each a list of columns", in_place=True

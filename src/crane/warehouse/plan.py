@@ -352,7 +352,9 @@ def _column_changes(
         current = have.get(column.name)
         if current is None:
             changes.append(_add_column(tdef, column, dialect, (fills or {}).get(column.name)))
-        elif not same_type(render(_dtype(column), dialect), current.type):
+        elif not same_type(declared := render(_dtype(column), dialect), current.type) or (
+            dialect.text_lengths and _unbounded(declared, current.type)
+        ):
             changes.append(_retype(tdef, column, current, dialect, stuck))
         elif column.nullable and not current.nullable and column.name not in tdef.primary_key:
             changes.append(_drop_not_null(tdef, column, dialect, stuck))
@@ -458,6 +460,13 @@ def same_type(declared: str, live: str) -> bool:
     if family in ("TEXT", "DECIMAL") and left_params and right_params:
         return left_params == right_params
     return True
+
+
+def _unbounded(declared: str, live: str) -> bool:
+    """Text the model declares without a length, stored with one (VARCHAR(20) made TEXT:
+    `same_type` calls them alike, for DuckDB, which keeps no length)."""
+    (left, left_params), (right, right_params) = _split(declared), _split(live)
+    return _family(left) == _family(right) == "TEXT" and not left_params and bool(right_params)
 
 
 def _split(type_text: str) -> tuple[str, str]:
