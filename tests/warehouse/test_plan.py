@@ -592,6 +592,7 @@ def test_a_row_hash_an_earlier_apply_left_null_is_filled(url, request, tmp_path)
     else:
         url, schema = PG_URL, request.getfixturevalue("pg_schema")
     attributes = [{"name": "id", "type": "INT"}, {"name": "city", "type": "VARCHAR(20)"}]
+    attributes.append({"name": "is_inferred", "type": "BOOLEAN", "scd": 1})
     dim = {"name": "customer", "business_key": "id", "attributes": attributes, "scd": 2}
     dim["scd2_columns"] = {"row_hash": "row_hash"}
     model = Model.model_validate({"schema": schema, "dimensions": [dim]})
@@ -599,18 +600,21 @@ def test_a_row_hash_an_earlier_apply_left_null_is_filled(url, request, tmp_path)
         planner.apply(planner.plan(model, con, state_schema=schema), con)
         target = f'"{schema}".dim_customer'
         con.execute(
-            f"INSERT INTO {target} (customer_key, id, city, effective_from, is_current) VALUES"
-            " (-1, -1, NULL, '1900-01-01', true), (1, 7, 'London', '2024-01-01', true),"
-            " (2, 8, NULL, '2024-01-01', true)"
-        )  # as an apply before this fix left them: no hash
+            f"INSERT INTO {target} (customer_key, id, city, is_inferred, effective_from,"
+            " is_current) VALUES (-1, -1, NULL, false, '1900-01-01', true),"
+            " (1, 7, 'London', false, '2024-01-01', true), (2, 8, NULL, NULL, '2024-01-01', true),"
+            " (3, 9, NULL, true, '1900-01-01', true)"
+        )  # as an apply before this fix left them: no hash; -1 unknown, 3 inferred
         result = planner.plan(model, con, state_schema=schema)
         [fill] = result.changes
         assert fill.action == "fill" and "filled on 2 stored row(s)" in fill.detail
         planner.apply(result, con)
-        assert con.fetch(f"SELECT customer_key FROM {target} WHERE row_hash IS NULL") == [(-1,)]
+        nulls = con.fetch(f"SELECT customer_key FROM {target} WHERE row_hash IS NULL ORDER BY 1")
+        assert nulls == [(-1,), (3,)]
         assert planner.plan(model, con, state_schema=schema).empty
-        con.execute(f'CREATE TABLE "{schema}".stg (id INT, city VARCHAR(20), updated_at TIMESTAMP)')
-        con.execute(f"INSERT INTO \"{schema}\".stg VALUES (7, 'London', '2024-02-01')")
+        columns = "id INT, city VARCHAR(20), is_inferred BOOLEAN, updated_at TIMESTAMP"
+        con.execute(f'CREATE TABLE "{schema}".stg ({columns})')
+        con.execute(f"INSERT INTO \"{schema}\".stg VALUES (7, 'London', false, '2024-02-01')")
         again = load_dimension(con, model.dimensions[0].scd_table(schema), TableRef("stg", schema))
         assert (again.inserted, again.closed) == (0, 0)
 

@@ -13,6 +13,7 @@ crane.warehouse.load) and inferred members (completing one sets its hash).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -41,8 +42,9 @@ def derived_columns(model: Model, ref: TableRef, dialect: WarehouseDialect) -> d
     return {name: row_hash_expr(tracked, None, dialect.name)} if tracked else {}
 
 
-def stale_rows(model: Model, ref: TableRef, column: str) -> exp.Expr:
-    """The stored rows of a real member whose derived ``column`` is NULL."""
+def stale_rows(model: Model, ref: TableRef, column: str, live: Collection[str]) -> exp.Expr:
+    """The stored rows of a real member whose derived ``column`` is NULL (``live``: the
+    table's columns now; an inferred flag the same apply adds marks no row yet)."""
     from crane.warehouse.load import lookup_dimension
 
     dim = _dimension(model, ref)
@@ -54,18 +56,15 @@ def stale_rows(model: Model, ref: TableRef, column: str) -> exp.Expr:
         exp.Is(this=col(column), expression=exp.Null()),
         exp.NEQ(this=col(member.surrogate_key), expression=unknown),
     ]
-    if member.inferred_flag:
+    if member.inferred_flag and member.inferred_flag in live:
         flag = exp.Coalesce(this=col(member.inferred_flag), expressions=[exp.false()])
         conditions.append(exp.Not(this=flag))
     return exp.and_(*conditions)
 
 
-def count_stale(model: Model, ref: TableRef, column: str) -> exp.Select:
-    return (
-        exp.select(exp.Count(this=exp.Star()))
-        .from_(table(ref))
-        .where(stale_rows(model, ref, column))
-    )
+def count_stale(model: Model, ref: TableRef, column: str, live: Collection[str]) -> exp.Select:
+    where = stale_rows(model, ref, column, live)
+    return exp.select(exp.Count(this=exp.Star())).from_(table(ref)).where(where)
 
 
 def fill(ref: TableRef, column: str, value: exp.Expr, where: exp.Expr | None = None) -> exp.Update:

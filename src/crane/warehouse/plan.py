@@ -326,10 +326,11 @@ def _stale_fills(
     for name, value in fills.items():
         if name not in have:
             continue  # added (and filled) by _add_column
-        stale = int(con.fetch(render(derived.count_stale(model, tdef.ref, name), dialect))[0][0])
+        count = derived.count_stale(model, tdef.ref, name, have)
+        stale = int(con.fetch(render(count, dialect))[0][0])
         if not stale:
             continue
-        where = derived.stale_rows(model, tdef.ref, name)
+        where = derived.stale_rows(model, tdef.ref, name, have)
         statement = render(derived.fill(tdef.ref, name, value, where), dialect)
         detail = f"column {tdef.ref}.{name}: filled on {stale} stored row(s) where it is NULL"
         changes.append(Change("fill", str(tdef.ref), detail, [statement]))
