@@ -247,3 +247,34 @@ def test_a_read_only_session_keeps_the_urls_own_options(pg_schema):
         assert pg.execute("SHOW search_path") == [(pg_schema,)]
         assert pg.execute("SHOW statement_timeout") == [("12345ms",)]
         assert pg.execute("SHOW default_transaction_read_only") == [("on",)]
+
+
+def test_infinite_timestamps_cross_both_write_paths(pg_schema):
+    """'infinity' and '-infinity' (timestamp, timestamptz, date) failed binary COPY with a
+    bare 'Error occurred writing COPY data'. Straight into the target (no transaction) and
+    through staging (inside a transaction, or with a uuid column that needs a cast), they
+    load exactly beside the finite rows."""
+    src = f'"{pg_schema}".src'
+    with connect(PG) as pg:
+        pg.execute(f"CREATE TABLE {src} (id int, ts timestamp, tz timestamptz, d date, u uuid)")
+        pg.execute(
+            f"INSERT INTO {src} SELECT g, CASE g % 3 WHEN 0 THEN 'infinity' ELSE"
+            " '2024-01-01'::timestamp + g * interval '1 second' END, CASE g % 5 WHEN 0 THEN"
+            " '-infinity' ELSE '2024-01-01 00:00+02'::timestamptz END, CASE WHEN g = 7 THEN"
+            " '-infinity'::date END, NULL FROM generate_series(1, 20) g"
+        )
+        text = "SELECT id, ts::text, tz::text, d::text FROM {} ORDER BY id"
+        expected = pg.execute(text.format(src))
+        for name, columns in (("direct", "id, ts, tz, d"), ("cast", "id, ts, tz, d, u")):
+            query = f"SELECT {columns} FROM {src}"
+            assert pg.write(pg.read(query, batch_rows=4), TableRef(name, pg_schema), "create") == 20
+            assert pg.execute(text.format(f'"{pg_schema}".{name}')) == expected
+        with pg.transaction():
+            made = TableRef("inside", pg_schema)
+            assert pg.write(pg.read(TableRef("src", pg_schema)), made, "create") == 20
+        assert pg.execute(text.format(f'"{pg_schema}".inside')) == expected
+        leftovers = pg.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+            [pg_schema, "_crane%"],
+        )
+        assert leftovers == [(0,)]

@@ -66,3 +66,26 @@ def test_two_dimensional_arrays_postgres_to_postgres(pg_schema, pg_database):
     source = _as_text(PG_URL, f'"{pg_schema}".edges', columns)
     assert _as_text(pg_database, "public.grid", columns) == source
     assert source[0] == (1, "{{1,2},{3,4}}", '{{a,"b c"},{NULL,d}}', "integer[]")
+
+
+def test_infinite_timestamps_and_dates_postgres_to_postgres(pg_schema, pg_database):
+    """'infinity' and '-infinity' in timestamp, timestamptz and date columns failed the
+    whole run with the bulk loader's bare 'Error occurred writing COPY data'. They load
+    exactly, beside the finite values of the same batch."""
+    _source(
+        pg_schema,
+        "id int PRIMARY KEY, ts timestamp, tz timestamptz, d date",
+        "(1, 'infinity', '-infinity', 'infinity'), (2, '2024-02-29 10:00:00.123456',"
+        " '2024-01-01 00:00+05', '2024-02-29'), (3, '-infinity', 'infinity', '-infinity'),"
+        " (4, NULL, NULL, NULL), (5, '1999-12-31 23:59:59.999999', '0001-01-01 00:00+00',"
+        " '0001-01-01')",
+    )
+    pipeline = _full("ends", pg_schema)
+    for _ in range(2):  # a new table, then the same table replaced
+        run = run_pipeline(pipeline, source_url=PG_URL, target_url=pg_database)
+        assert run.ok, run.error
+        assert run.rows_loaded == 5
+        columns = "id, ts::text, tz::text, d::text"
+        assert _as_text(pg_database, "public.ends", columns) == _as_text(
+            PG_URL, f'"{pg_schema}".edges', columns
+        )

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from crane.connectors import types
+from crane.connectors import infinite, types
 from crane.connectors.base import Capabilities, Connector, TableRef, WriteMode, connectors
 from crane.connectors.pool import Pool
 from crane.errors import ConnectorError
@@ -484,32 +484,48 @@ class PostgresConnector(Connector):
 
     # -- writing -------------------------------------------------------------
     def write(self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode) -> int:
+        import pyarrow as pa
+
         if self.is_read_only:
             raise ConnectorError(f"{self.url.masked} is open read-only", table=str(table))
         table = TableRef(table.name, table.schema or self.default_schema)
-        reader = _without_uint64(types.to_plain(reader))
+        # rows holding ±infinity in a timestamp or date cannot cross binary COPY: they are
+        # set aside as text and inserted with casts in the same transaction
+        reader, aside = infinite.split(_without_uint64(types.to_plain(reader)))
         if not self._depth:
-            rows = self._direct_copy(reader, table, mode)
+            rows = self._direct_copy(reader, table, mode, aside)
             if rows is not None:
                 return rows
         stage = TableRef(f"_crane_stage_{uuid.uuid4().hex[:12]}", table.schema)
+        stages = [stage]
         self._ingest(reader, stage)
+        if aside:
+            stages.append(TableRef(f"{stage.name}_inf", table.schema))
+            text = infinite.text_schema(reader.schema)
+            self._ingest(pa.RecordBatchReader.from_batches(text, aside), stages[1])
         try:
             with self.transaction():
                 rows = self._publish(stage, table, mode, reader.schema)
-                self.execute(_drop(stage))
+                if aside:
+                    rows += self._publish(stages[1], table, "append", text)
+                for staged in stages:
+                    self.execute(_drop(staged))
         except ConnectorError:
-            self._orphans.append(stage)
+            self._orphans.extend(stages)
             self._drop_orphans()
             raise
         except Exception as error:
-            self._orphans.append(stage)
+            self._orphans.extend(stages)
             self._drop_orphans()
             raise self._error(error, "write", table=str(table)) from error
         return rows
 
     def _direct_copy(
-        self, reader: pa.RecordBatchReader, table: TableRef, mode: WriteMode
+        self,
+        reader: pa.RecordBatchReader,
+        table: TableRef,
+        mode: WriteMode,
+        aside: list[pa.RecordBatch],
     ) -> int | None:
         """With no caller transaction, DDL and COPY run as one ADBC transaction — when the
         target's column types take ADBC's binary wire types without a cast (else None:
@@ -532,7 +548,25 @@ class PostgresConnector(Connector):
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.schema or 'public')}")
                 cur.execute(_drop(table).sql("postgres"))
                 cur.execute(_create_sql(table, wanted).sql("postgres"))
-            return int(cur.adbc_ingest(table.name, reader, "append", db_schema_name=table.schema))
+            rows = int(cur.adbc_ingest(table.name, reader, "append", db_schema_name=table.schema))
+            if aside:  # filled as the stream was read: same ADBC transaction
+                rows += self._insert_aside(cur, table, wanted, aside)
+            return rows
+
+    def _insert_aside(
+        self, cur: Any, table: TableRef, wanted: dict[str, str], aside: list[pa.RecordBatch]
+    ) -> int:
+        """Insert the rows `infinite.split` set aside (their temporal columns as text) with
+        casts to the target's types, through a temp table of the ADBC transaction."""
+        import pyarrow as pa
+
+        name = f"_crane_inf_{uuid.uuid4().hex[:12]}"
+        held = pa.RecordBatchReader.from_batches(aside[0].schema, aside)
+        cur.adbc_ingest(name, held, mode="create", temporary=True)
+        temp = TableRef(name, "pg_temp")
+        cur.execute(_insert_cast(temp, table, aside[0].schema, wanted).sql("postgres"))
+        cur.execute(_drop(temp).sql("postgres"))
+        return sum(batch.num_rows for batch in aside)
 
     def _type_oids(self, sql_types: list[str]) -> list[int]:
         row = self.execute(
@@ -590,7 +624,6 @@ class PostgresConnector(Connector):
             cur.adbc_ingest(stage.name, reader, mode="append", db_schema_name=stage.schema)
 
     def _publish(self, stage: TableRef, table: TableRef, mode: WriteMode, schema: pa.Schema) -> int:
-        from sqlglot import exp
 
         existing = self._column_types(table)
         if existing and mode == "create":
@@ -606,12 +639,7 @@ class PostgresConnector(Connector):
             raise ConnectorError(
                 f"columns {unknown} are not in the target", table=str(table), column=unknown[0]
             )
-        columns = [exp.to_identifier(f.name, quoted=True) for f in schema]
-        casts = [exp.cast(exp.column(f.name, quoted=True), _type(existing[f.name])) for f in schema]
-        insert = exp.Insert(
-            this=exp.Schema(this=table.expression(), expressions=columns),
-            expression=exp.select(*casts).from_(stage.expression()),
-        )
+        insert = _insert_cast(stage, table, schema, existing)
         with self.con.cursor() as cur:
             cur.execute(insert.sql("postgres"))
             return cur.rowcount
@@ -719,6 +747,20 @@ def _type(sql_type: str) -> exp.DataType:
     from sqlglot import exp
 
     return exp.DataType.build(sql_type, dialect="postgres", udt=True)
+
+
+def _insert_cast(
+    source: TableRef, table: TableRef, schema: pa.Schema, target_types: dict[str, str]
+) -> exp.Insert:
+    """``INSERT INTO table (columns) SELECT <each cast to the target's type> FROM source``."""
+    from sqlglot import exp
+
+    columns = [exp.to_identifier(f.name, quoted=True) for f in schema]
+    casts = [exp.cast(exp.column(f.name, quoted=True), _type(target_types[f.name])) for f in schema]
+    return exp.Insert(
+        this=exp.Schema(this=table.expression(), expressions=columns),
+        expression=exp.select(*casts).from_(source.expression()),
+    )
 
 
 def _drop(table: TableRef) -> exp.Drop:
