@@ -19,7 +19,11 @@ Semantics (shared with the SQL loaders, see crane.warehouse.scd.type2):
   change that a delete outranks at the same timestamp started no version, so Type 1
   columns take its values but current columns do not;
 * late changes (older than the key's latest stored change) are applied in place
-  (policy insert) or, when they differ from the version in force, quarantined.
+  (policy insert) or, when they differ from the version in force, quarantined;
+* ``last_change`` (``seen`` here): when a load removes a version boundary (a start or a
+  tombstone) at a time that has a live change, that time is remembered for the key. The
+  stored Type 1 values then count as a live change at it (without a tie-break), and it
+  counts as a stored change for lateness: a rerun sees the history the first run saw.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Type2Model:
     current_of: tuple[int, ...] = ()  # Type 6: the tracked value each current column mirrors
     rows: dict[Key, list[dict[str, Any]]] = field(default_factory=dict)
     quarantine: set[Change] = field(default_factory=set)
+    seen: dict[Key, datetime] = field(default_factory=dict)  # ScdTable.last_change
 
     def load(self, batch: list[Change]) -> None:
         changes = normalise(batch, self.hard_delete)
@@ -106,8 +111,9 @@ class Type2Model:
 
     def _key(self, key: Key, events: list[Change]) -> list[dict[str, Any]]:
         stored = self._stored(key)
+        seen = self.seen.get(key)
         if self.late == "quarantine" and stored:
-            latest = max(e.ts for e, _ in stored)
+            latest = max([e.ts for e, _ in stored] + ([seen] if seen else []))
             kept = []
             for e in events:
                 if e.ts >= latest:
@@ -124,13 +130,28 @@ class Type2Model:
                 if s.ts == e.ts and s.tie == e.tie and self._state(s) != self._state(e):
                     raise Conflict((key, e.ts))
         merged = stored + [(e, 1) for e in events]
-        return self._versions(key, merged)
+        remembered = []
+        if seen is not None:
+            over = self.rows[key][0]["over"]
+            remembered = [(Change(key, (None,) * self.n_tracked + over, seen), 0)]
+        rows = self._versions(key, merged, remembered)
+        before = {e.ts for e, _ in stored}
+        after = {r["from"] for r in rows} | {r["to"] for r in rows if r["to"] is not None}
+        live = {e.ts for e, _ in merged if not e.deleted}
+        lost = (before - after) & live
+        if lost:
+            self.seen[key] = max(lost | ({seen} if seen else set()))
+        if not rows:  # the time is kept on the key's rows: with none left, it is gone
+            self.seen.pop(key, None)
+        return rows
 
-    def _versions(self, key: Key, merged: list[tuple[Change, int]]) -> list[dict[str, Any]]:
+    def _versions(
+        self, key: Key, merged: list[tuple[Change, int]], remembered: list[tuple[Change, int]]
+    ) -> list[dict[str, Any]]:
         winners: dict[datetime, Change] = {}
         for e, _new in sorted(merged, key=lambda p: (_tie_desc(p[0].tie), p[1])):
             winners.setdefault(e.ts, e)
-        live = [(e, new) for e, new in merged if not e.deleted]
+        live = [(e, new) for e, new in merged + remembered if not e.deleted]
         over: tuple[Any, ...] = (None,) * self.n_over
         if live:
             best = sorted(live, key=lambda p: (-p[0].ts.timestamp(), _tie_desc(p[0].tie), p[1]))

@@ -307,7 +307,7 @@ def _t2_dim(
     name = fresh_name("dim")
     dim = _dim(name, schema, "2", data.policy, data.late, pure, hashed, six, data.tie_break)
     assert dim.kind == ("6" if six else "2")
-    return dim
+    return dim.replace(last_change="last_change")  # the reference keeps it (``seen``)
 
 
 def _t2_model(dim: ScdTable, data: Stream) -> Type2Model:
@@ -571,34 +571,59 @@ def test_type6_current_columns_skip_an_outranked_change_postgres(pg: Any) -> Non
 # Known: a stored version's start moves or a version is merged away, and what the moved
 # timestamp said is lost, so a rerun of the batch is not a no-op. (Found by random runs,
 # CRANE_SCD_RANDOM=1; storing each key's latest change time would fix both.)
-@pytest.mark.xfail(strict=True, reason="Type 1 value's time lost when a version starts earlier")
-def test_rerun_after_a_version_starts_earlier_keeps_type1_values(duck: Any) -> None:
+def check_rerun_after_a_version_starts_earlier(con: Any, schema: str | None) -> None:
     """email None (from the change at day 8) must survive the late email 'y' at day 5 once
-    the late day-2 change has moved the version's start to day 2."""
+    the late day-2 change has moved the version's start to day 2: the dimension remembers
+    day 8 in ``last_change``."""
     key, day = (1, "a"), [T0 + timedelta(days=d) for d in range(9)]
     late = [Change(key, (None, None), day[2]), Change(key, (None, "y"), day[5])]
-    dim = _t2_dim(None, Stream([], "close", "insert", False))
-    _load(duck, dim, [Change(key, (None, None), day[8])])
-    _load(duck, dim, late)
-    before = _t2_table(duck, dim)
-    _load(duck, dim, late)
-    assert _t2_table(duck, dim) == before, "rerun is a no-op"
+    dim = _t2_dim(schema, Stream([], "close", "insert", False))
+    _load(con, dim, [Change(key, (None, None), day[8])])
+    _load(con, dim, late)
+    before = _t2_table(con, dim)
+    assert [r[3] for r in before] == [None], "the day-8 email outranks the late day-5 one"
+    again = _load(con, dim, late)
+    assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
+    assert _t2_table(con, dim) == before, "rerun is a no-op"
 
 
-@pytest.mark.xfail(strict=True, reason="quarantine judges lateness by versions a tie merged")
-def test_rerun_after_a_tie_merges_the_latest_version_keeps_late_changes_out(duck: Any) -> None:
+def check_rerun_after_a_tie_merges_the_latest_version(con: Any, schema: str | None) -> None:
     """A higher-``seq`` correction at day 5 returns the key to its day-1 state, so the day-5
     version merges into the day-1 one; the day-2 change was late against day 5 and stays
     quarantined on a rerun, not applied."""
     key, day = (2, "a"), [T0 + timedelta(days=d) for d in range(6)]
     first = [Change(key, (None, None), day[1], 2), Change(key, ("x", "y"), day[5], 0)]
     second = [Change(key, (None, "y"), day[5], 1), Change(key, ("x", "x"), day[2], 2)]
-    dim = _t2_dim(None, Stream([], "close", "quarantine", False, tie_break=True))
-    _load(duck, dim, first)
-    _load(duck, dim, second)
-    before = _t2_table(duck, dim)
-    _load(duck, dim, second)
-    assert _t2_table(duck, dim) == before, "rerun is a no-op"
+    dim = _t2_dim(schema, Stream([], "close", "quarantine", False, tie_break=True))
+    _load(con, dim, first)
+    _load(con, dim, second)
+    before = _t2_table(con, dim)
+    assert len(before) == 1, "the day-5 version merged into the day-1 one"
+    assert _quarantined(con, dim) == {second[1]}
+    again = _load(con, dim, second)
+    assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
+    assert _t2_table(con, dim) == before, "rerun is a no-op"
+    assert _quarantined(con, dim) == {second[1]}
+
+
+def test_rerun_after_a_version_starts_earlier_keeps_type1_values(duck: Any) -> None:
+    check_rerun_after_a_version_starts_earlier(duck, None)
+
+
+@pytest.mark.integration
+def test_rerun_after_a_version_starts_earlier_keeps_type1_values_postgres(pg: Any) -> None:
+    check_rerun_after_a_version_starts_earlier(pg[0], pg[1])
+
+
+def test_rerun_after_a_tie_merges_the_latest_version_keeps_late_changes_out(duck: Any) -> None:
+    check_rerun_after_a_tie_merges_the_latest_version(duck, None)
+
+
+@pytest.mark.integration
+def test_rerun_after_a_tie_merges_the_latest_version_keeps_late_changes_out_postgres(
+    pg: Any,
+) -> None:
+    check_rerun_after_a_tie_merges_the_latest_version(pg[0], pg[1])
 
 
 CONFLICTS = settings(SCD, max_examples=max(1, SCD.max_examples // 2))

@@ -52,6 +52,13 @@ class ScdTable:
     stored column holding a hash of the ``type2`` columns (Types 2 and 6): a change load
     then compares that one column, not every tracked one
     (:mod:`crane.warehouse.scd.row_hash`); unset, values are compared.
+    ``last_change`` (Types 2 and 6) names a stored timestamp column that remembers, on
+    every row of a key, the latest live change time the dimension has seen for it once
+    that time is no longer a version boundary (a late change moved a start earlier, or a
+    tie-break correction merged the latest version away). Type 1 values and lateness are
+    then judged against it, so rerunning such a batch changes nothing. Optional: a
+    dimension without it (one loaded by an earlier crane) loads as before, and declaring
+    it on a stored dimension adds the column, empty (``ALTER TABLE … ADD COLUMN``).
     """
 
     table: TableRef
@@ -76,6 +83,7 @@ class ScdTable:
     quarantine_table: TableRef | None = None
     key_nulls: bool = True  # may a business-key part be NULL? (compared NULL-safely)
     row_hash: str | None = None
+    last_change: str | None = None
 
     def __post_init__(self) -> None:
         if not self.business_key:
@@ -97,8 +105,14 @@ class ScdTable:
                 table=str(self.table),
                 field="row_hash",
             )
+        if self.last_change and self.kind not in ("2", "6"):
+            raise ConfigError(
+                "last_change is kept by Type 2 and 6 dimensions only",
+                table=str(self.table),
+                field="last_change",
+            )
         names = [*self.business_key, *self.type2, *self.overwrite, *self.type3.values()]
-        names += [self.row_hash] if self.row_hash else []
+        names += [n for n in (self.row_hash, self.last_change) if n]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ConfigError(f"columns declared twice: {dup}", table=str(self.table))

@@ -377,6 +377,21 @@ def ensure_tables(con: Connector, dim: ScdTable, batch: TableRef) -> None:
     _create(con, dim, batch)
     if dim.row_hash and not con.execute(column_exists_query(con, dim.table, dim.row_hash))[0][0]:
         _add_row_hash(con, dim)
+    if dim.last_change and not _has_column(con, dim, dim.last_change):
+        _add_last_change(con, dim)
+
+
+def _has_column(con: Connector, dim: ScdTable, column: str) -> bool:
+    return bool(con.execute(column_exists_query(con, dim.table, column))[0][0])
+
+
+def _add_last_change(con: Connector, dim: ScdTable) -> None:
+    """The dimension was loaded before ``last_change`` was declared: the column starts
+    empty, which means "no time beyond the version boundaries" (the earlier behaviour)."""
+    assert dim.last_change
+    kind = exp.DataType.build("TIMESTAMP")
+    column = exp.ColumnDef(this=ident(dim.last_change), kind=kind)
+    con.execute(exp.Alter(this=table(dim.table), kind="TABLE", actions=[column]))
 
 
 def _add_row_hash(con: Connector, dim: ScdTable) -> None:
@@ -405,6 +420,8 @@ def _create(con: Connector, dim: ScdTable, batch: TableRef) -> None:
         items += [as_(col(dim.change_ts, "b"), dim.effective_from)]
         items += [as_(col(dim.change_ts, "b"), dim.effective_to)]
         items.append(null_as(dim.is_current, "BOOLEAN"))
+        if dim.last_change:
+            items += [as_(col(dim.change_ts, "b"), dim.last_change)]
     else:
         items.append(col(dim.change_ts, "b"))
     if dim.tie_break:

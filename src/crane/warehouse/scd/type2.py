@@ -46,6 +46,7 @@ from crane.warehouse.scd.steps import (
     is_true,
     keys_same,
     neg,
+    not_null,
     null_as,
     num,
     quarantine,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 FROM, TO, CUR = "_crane_from", "_crane_to", "_crane_cur"
 CHG, RUN, LATE, ROWN = "_crane_chg", "_crane_run", "_crane_late", "_crane_rn"
 UPD, VALS, NEXT, MOVED = "_crane_upd", "_crane_vals", "_crane_next", "_crane_moved"
+LC = "_crane_lc"  # ScdTable.last_change: a live change time no longer a version boundary
 ORDER = [(TS, False), (NEW, False)]  # time order; at equal times stored events first
 
 
@@ -84,12 +86,12 @@ def load_type2(
         quarantined = 0
         if dim.late_arrival == "quarantine" and w.count(old):
             check_conflicts(con, dim, events)
-            events, quarantined = _late(w, dim, events, stored, load_ts=load_ts, run_id=run_id)
+            events, quarantined = _late(w, dim, events, stored, old, load_ts=load_ts, run_id=run_id)
         # conflicts are counted with the plan (one statement) and named only if found
         # materialised steps: DuckDB plans these joins badly over window subqueries
         merged = _merged(dim, events, stored)
         runs = w.temp("rn", _runs(dim, merged))
-        delta = w.temp("dt", _delta(dim, _finish(dim, merged, runs), old))
+        delta = w.temp("dt", _delta(dim, _finish(dim, merged, runs, old), old))
         result = _apply(w, dim, events, old, delta, stored)
     return ScdResult(**{**result.__dict__, "quarantined": quarantined})
 
@@ -135,6 +137,8 @@ def _old_rows(dim: ScdTable, events: TableRef) -> exp.Select:
     items.append(as_(col(dim.tie_break, d), TIE) if dim.tie_break else null_as(TIE, "INT"))
     flag = is_true(col(dim.deleted_column, d)) if dim.deleted_column else exp.false()
     items.append(as_(_case(flag, 1, 0), DEL))
+    if dim.last_change:
+        items.append(as_(col(dim.last_change, d), LC))
     touched = exp.select(exp.Literal.number(1)).from_(table(events, "e"))
     touched = touched.where(keys_same(dim, "e", d))
     return exp.select(*items).from_(table(dim.table, d)).where(exp.Exists(this=touched))
@@ -177,15 +181,27 @@ def _subquery(query: exp.Query, alias: str) -> exp.Subquery:
 
 
 def _late(
-    w: Work, dim: ScdTable, events: TableRef, stored: exp.Query, *, load_ts: datetime, run_id: str
+    w: Work,
+    dim: ScdTable,
+    events: TableRef,
+    stored: exp.Query,
+    old: TableRef,
+    *,
+    load_ts: datetime,
+    run_id: str,
 ) -> tuple[TableRef, int]:
-    """Quarantine policy: an event older than the key's latest stored change is set aside
-    unless it is no change at its place in history; either way it is not applied."""
+    """Quarantine policy: an event older than the key's latest stored change (a version
+    boundary, or the remembered ``last_change``) is set aside unless it is no change at
+    its place in history; either way it is not applied."""
     if dim.late_arrival != "quarantine":
         return events, 0
     keys = dim.business_key
+    times: exp.Query = exp.select(*(col(k) for k in keys), col(TS)).from_(_subquery(stored, "s"))
+    if dim.last_change:
+        remembered = exp.select(*(col(k) for k in keys), as_(col(LC), TS)).from_(table(old))
+        times = exp.union(times, remembered, distinct=False)
     latest = exp.select(*(col(k) for k in keys), as_(exp.Max(this=col(TS)), "_crane_max"))
-    latest = latest.from_(_subquery(stored, "s")).group_by(*(col(k) for k in keys))
+    latest = latest.from_(_subquery(times, "s")).group_by(*(col(k) for k in keys))
     is_late = exp.LT(this=col(TS, "e"), expression=col("_crane_max", "m"))
     every = exp.Column(this=exp.Star(), table=ident("e"))
     marked = exp.select(every, as_(_case(is_late, 1, 0), LATE)).from_(table(events, "e"))
@@ -331,7 +347,7 @@ def _change_flags(dim: ScdTable, winners: exp.Select) -> exp.Select:
     return exp.select(exp.Star(), as_(flag, CHG)).from_(_subquery(inner, "l"))
 
 
-def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
+def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef, old: TableRef) -> exp.Select:
     """One row per version: run starts with their run's stored surrogate key, validity up
     to the next start; tombstones kept only for ``close_and_flag`` (carrying the previous
     version's values); Type 1 columns from the key's latest live event, Type 6 current
@@ -352,13 +368,21 @@ def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     items += [as_(col(TS, "r"), FROM), as_(col(NEXT, "r"), TO)]
     items += [as_(exp.Is(this=col(NEXT, "r"), expression=exp.Null()), CUR)]
     items += [col(TIE, "r"), col(DEL, "r")]
+    if dim.last_change:
+        items.append(col(LC, "l"))
     keep = exp.and_(eq(col(CHG, "r"), num(1)), exp.GT(this=col(RUN, "r"), expression=num(0)))
     if dim.hard_delete != "close_and_flag":
         keep = exp.and_(keep, eq(col(DEL, "r"), num(0)))
     query = exp.select(*items).from_(table(runs, "r")).join(_subquery(run_sk, "k"), on=on)
+    if dim.last_change:
+        query = query.join(
+            _subquery(_last_change(dim, merged, runs, old), "l"),
+            on=keys_same(dim, "r", "l"),
+            join_type="LEFT",
+        )
     if dim.type1:
         query = query.join(
-            _subquery(_latest_overwrite(dim, merged), "o"),
+            _subquery(_latest_overwrite(dim, merged, old), "o"),
             on=keys_same(dim, "r", "o"),
             join_type="LEFT",
         )
@@ -371,17 +395,60 @@ def _finish(dim: ScdTable, merged: exp.Query, runs: TableRef) -> exp.Select:
     return query.where(keep)
 
 
-def _latest_overwrite(dim: ScdTable, merged: exp.Query) -> exp.Select:
+def _latest_overwrite(dim: ScdTable, merged: exp.Query, old: TableRef) -> exp.Select:
     """Type 1 columns: the key's latest live event (by timestamp, then tie-break), even one
-    a delete outranked at its timestamp — the change did happen before the delete."""
+    a delete outranked at its timestamp — the change did happen before the delete. With
+    ``last_change``, the stored values count as a live change at that time too (a stored
+    event, with no tie-break: any new event at that instant that has one outranks it)."""
     keys = list(dim.business_key)
     rank = window(exp.RowNumber(), keys, [(TS, True), (TIE, True), (NEW, False)])
+    source: exp.Query = merged.copy()
+    if dim.last_change:
+        names = [*keys, *dim.type1, TS, TIE, DEL, NEW]
+        live = exp.select(*(col(c) for c in names)).from_(_subquery(source, "m"))
+        items: list[exp.Expr] = [col(c) for c in [*keys, *dim.type1]]
+        items += [as_(col(LC), TS), as_(exp.cast(exp.Null(), "INT"), TIE), as_(num(0), DEL)]
+        items.append(as_(num(0), NEW))
+        remembered = exp.select(*items).from_(table(old)).where(not_null(col(LC)))
+        source = exp.union(live, remembered, distinct=False)
     inner = exp.select(*(col(c) for c in [*keys, *dim.type1]), as_(rank, ROWN))
-    inner = inner.from_(_subquery(merged.copy(), "m")).where(
+    inner = inner.from_(_subquery(source, "m")).where(
         exp.EQ(this=col(DEL), expression=exp.Literal.number(0))
     )
     query = exp.select(*(col(c) for c in [*keys, *dim.type1])).from_(_subquery(inner, "i"))
     return query.where(exp.EQ(this=col(ROWN), expression=exp.Literal.number(1)))
+
+
+def _last_change(dim: ScdTable, merged: exp.Query, runs: TableRef, old: TableRef) -> exp.Select:
+    """Per key, the stored ``last_change`` or, if later, the latest time that was a version
+    boundary before this load, is not one after it, and has a live event (stored or new):
+    a late change moved a start earlier, or a tie-break correction merged a version away.
+    Only the latest such time matters, and only while no boundary follows it; the on-time
+    path adds boundaries, never removes one, so it need not write the column."""
+    keys = list(dim.business_key)
+    group = [*keys, TS]
+    marks = exp.select(
+        *(col(c) for c in group),
+        as_(exp.Max(this=_case(eq(col(NEW), num(0)), 1, 0)), "_crane_was"),
+        as_(exp.Max(this=_case(eq(col(DEL), num(0)), 1, 0)), "_crane_live"),
+    )
+    marks = marks.from_(_subquery(merged.copy(), "m")).group_by(*(col(c) for c in group))
+    now = exp.select(*(col(c) for c in group), as_(exp.Max(this=col(CHG)), "_crane_is"))
+    now = now.from_(table(runs)).group_by(*(col(c) for c in group))
+    on = exp.and_(keys_same(dim, "a", "b"), eq(col(TS, "a"), col(TS, "b")))
+    lost = exp.select(*(col(k, "a") for k in keys), as_(col(TS, "a"), LC))
+    lost = lost.from_(_subquery(marks, "a")).join(_subquery(now, "b"), on=on)
+    lost = lost.where(
+        exp.and_(
+            eq(col("_crane_was", "a"), num(1)),
+            eq(col("_crane_live", "a"), num(1)),
+            eq(col("_crane_is", "b"), num(0)),
+        )
+    )
+    stored = exp.select(*(col(k) for k in keys), col(LC)).from_(table(old))
+    times = exp.union(stored, lost, distinct=False)
+    query = exp.select(*(col(k) for k in keys), as_(exp.Max(this=col(LC)), LC))
+    return query.from_(_subquery(times, "t")).group_by(*(col(k) for k in keys))
 
 
 def _latest_current(dim: ScdTable, runs: TableRef) -> exp.Select:
@@ -400,7 +467,7 @@ def _latest_current(dim: ScdTable, runs: TableRef) -> exp.Select:
 
 def _delta(dim: ScdTable, versions: exp.Select, old: TableRef) -> exp.Select:
     """Derived versions joined to the stored rows they continue, with what changed."""
-    validity = [FROM, TO, CUR, TIE, DEL]
+    validity = [FROM, TO, CUR, TIE, DEL, *([LC] if dim.last_change else [])]
     on = exp.EQ(this=col(SK, "n"), expression=col(SK, "o"))
     found = neg(exp.Is(this=col(SK, "o"), expression=exp.Null()))
     values_changed = exp.and_(found, differ(_values(dim), "n", "o"))
@@ -471,6 +538,8 @@ def _targets(dim: ScdTable) -> list[tuple[str, str]]:
     pairs += [(dim.effective_from, FROM), (dim.effective_to, TO), (dim.is_current, CUR)]
     if dim.tie_break:
         pairs.append((dim.tie_break, TIE))
+    if dim.last_change:
+        pairs.append((dim.last_change, LC))
     return pairs
 
 

@@ -109,6 +109,8 @@ def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None
         sql = _statements(con, dim, batch)
     if "hash_column" in sql and not con.execute(sql["hash_column"])[0][0]:
         return None  # row_hash newly declared: the general path adds and fills the column
+    if "last_change_column" in sql and not con.execute(sql["last_change_column"])[0][0]:
+        return None  # last_change newly declared: the general path adds the column
     shape = Probe.of(con.execute(sql["probe"])[0])
     if shape.clean and not shape.stored:
         con.execute(sql["initial"])

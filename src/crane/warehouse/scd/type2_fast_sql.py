@@ -53,6 +53,8 @@ def statements(con: Connector, dim: ScdTable, batch: TableRef) -> dict[str, str]
         found["null_keys"] = render(null_keys_query(dim, batch))
     if dim.row_hash:  # a dimension from before row_hash was declared: the general path adds it
         found["hash_column"] = render(column_exists_query(con, dim.table, dim.row_hash))
+    if dim.last_change:  # likewise a newly declared last_change column
+        found["last_change_column"] = render(column_exists_query(con, dim.table, dim.last_change))
     if inserts_first(dim):
         found["max_sk"] = render(_max_sk(dim))
         found["insert_first"] = render(_insert(dim, batch, con.dialect, first=True))
@@ -110,7 +112,8 @@ def _key_checks(dim: ScdTable, batch: TableRef) -> exp.Select:
     in place).
 
     Unsafe: keys with stored rows but no live current version older than the event, or
-    with any stored row starting or ending after it (a late event); with overwritten
+    with any stored row starting or ending after it, or remembering a ``last_change`` at
+    or after it (a late event); with overwritten
     columns, also keys whose current row already has the batch's values there but an
     older row does not (such a key is changed in place with no current row to count)."""
     b, d = "b", "d"
@@ -123,6 +126,8 @@ def _key_checks(dim: ScdTable, batch: TableRef) -> exp.Select:
         exp.GTE(this=col(dim.effective_from, d), expression=ts.copy()),
         exp.GT(this=col(dim.effective_to, d), expression=ts.copy()),
     )
+    if dim.last_change:  # a remembered change time counts as a boundary (type2._last_change)
+        late = exp.or_(late, exp.GTE(this=col(dim.last_change, d), expression=ts.copy()))
     per_key = (
         exp.select(
             *(col(k, b) for k in dim.business_key),
