@@ -98,6 +98,9 @@ class Scd2Columns(Spec):
     # a stored hash of the tracked columns: change loads compare it, not every tracked
     # column (crane.warehouse.scd.row_hash); e.g. ``row_hash: row_hash``
     row_hash: str | None = None
+    # the latest live change time a load merged or moved away (ScdTable.last_change):
+    # with it, rerunning any batch changes nothing; e.g. ``last_change: last_change``
+    last_change: str | None = None
 
 
 class Holiday(Spec):
@@ -330,6 +333,8 @@ class DimensionSpec(TableSpec):
             ]
             if names.row_hash:
                 cols.append(Column(names.row_hash, "BIGINT", True, "hash of tracked", "scd2"))
+            if names.last_change:
+                cols.append(Column(names.last_change, "TIMESTAMP", True, "change seen", "scd2"))
         elif self.kind not in ("date", "time"):
             cols.append(Column(self.change_ts, "TIMESTAMP", True, "last change", "audit"))
         deleted = self.effective_deleted_column()
@@ -343,7 +348,9 @@ class DimensionSpec(TableSpec):
             update={
                 "scd": 2,
                 "attributes": [a.model_copy(update={"scd": None}) for a in self.attributes],
-                "scd2_columns": self.scd2_columns.model_copy(update={"row_hash": None}),
+                "scd2_columns": self.scd2_columns.model_copy(
+                    update={"row_hash": None, "last_change": None}
+                ),
             }
         )
         return versioned.columns()
@@ -393,6 +400,7 @@ class DimensionSpec(TableSpec):
             "hard_delete": self.hard_delete,
             "history_table": TableRef(self.history, ref.schema) if self.scd == 4 else None,
             "row_hash": self.scd2_columns.row_hash if kind in ("2", "6") else None,
+            "last_change": self.scd2_columns.last_change if kind in ("2", "6") else None,
         }
         return ScdTable(**{**fields, **policies})
 
