@@ -127,6 +127,34 @@ def test_type2_type1_attribute_overwrites_without_new_version(con: Any) -> None:
     assert read(con, t.table, ["city", "email"]) == [("A", "a@new"), ("B", "a@new")]
 
 
+def test_type2_last_change_declared_on_an_earlier_dimension(con: Any) -> None:
+    """A dimension loaded without ``last_change`` gets the column (empty) once it is
+    declared; then a late change that moves the start earlier keeps the newer email,
+    and a rerun of that batch changes nothing."""
+    old = dim()
+    load(con, old, [row(1, "A", 8, email="new")])
+    t = old.replace(last_change="last_change")
+    late = [row(1, "A", 2, email="older"), row(1, "A", 5, email="old")]
+    load(con, t, late)
+    assert read(con, t.table, ["effective_from", "email", "last_change"]) == [(d(2), "new", d(8))]
+    again = load(con, t, late)
+    assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
+    assert read(con, t.table, ["effective_from", "email", "last_change"]) == [(d(2), "new", d(8))]
+    on_time = load(con, t, [row(1, "A", 9, email="newest")])  # the on-time path
+    assert on_time.updated == 1
+    assert read(con, t.table, ["email"]) == [("newest",)]
+
+
+def test_type2_last_change_is_remembered_before_the_on_time_path(con: Any) -> None:
+    """An event between the stored boundaries and the remembered time is late: it goes
+    the general way and does not overwrite the newer email."""
+    t = dim(last_change="last_change")
+    load(con, t, [row(1, "A", 8, email="new")])
+    load(con, t, [row(1, "A", 2, email="older")])
+    load(con, t, [row(1, "A", 5, email="old")])
+    assert read(con, t.table, ["effective_from", "email"]) == [(d(2), "new")]
+
+
 def test_type2_hard_delete_ignore(con: Any) -> None:
     t = dim(hard_delete="ignore")
     load(con, t, [row(1, "A", 1), row(1, None, 2, deleted=True)])
@@ -296,6 +324,8 @@ def test_config_errors() -> None:
         dim(hard_delete="close_and_flag")
     with pytest.raises(ConfigError, match="business key"):
         ScdTable(TableRef("x"), business_key=())
+    with pytest.raises(ConfigError, match="last_change"):
+        ScdTable(TableRef("x"), business_key=("id",), type1=("email",), last_change="lc")
 
 
 @pytest.mark.parametrize("module", ["base", "patterns"])
