@@ -11,6 +11,12 @@ what hand-written MERGEs get wrong:
   adds a version with the deleted flag; a key that comes back gets a new version;
 * Type 1 columns (and Type 6 "current" columns) take the latest event's value on every
   row of the key without starting a version.
+* a late change that moves a version's start earlier, or a tie-break correction that
+  merges the latest version away, removes a boundary the next load would need; with
+  ``last_change`` declared the key remembers that live change time (:func:`_last_change`),
+  so a rerun judges Type 1 values and lateness as the first run did. Without it such a
+  rerun may overwrite a Type 1 column with an older value, or apply a change it first
+  quarantined as late.
 
 Stored rows keep their surrogate key; only their validity (and overwritten columns)
 change. Change detection is NULL-safe (``IS NOT DISTINCT FROM``), never COALESCE
