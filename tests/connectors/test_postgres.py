@@ -278,3 +278,19 @@ def test_infinite_timestamps_cross_both_write_paths(pg_schema):
             [pg_schema, "_crane%"],
         )
         assert leftovers == [(0,)]
+
+
+def test_a_nan_in_a_bounded_numeric_fails_a_read_naming_the_column(pg_schema):
+    """The scanner read numeric(10,2) 'NaN' as 0.00, silently, on every streamed read. A
+    read (of a table or a query) now fails naming the column; NaN-free reads are exact."""
+    with connect(PG) as pg:
+        pg.execute(f'CREATE TABLE "{pg_schema}".n (id int, a numeric(10,2), f float8)')
+        pg.execute(f"INSERT INTO \"{pg_schema}\".n VALUES (1, 1.50, 'NaN'), (2, 0, 0)")
+        for source in (TableRef("n", pg_schema), f'SELECT * FROM "{pg_schema}".n'):
+            read = pg.read(source).read_all()
+            assert read.column("a").to_pylist() == [decimal.Decimal("1.50"), decimal.Decimal(0)]
+            assert read.schema.field("a").type == pa.decimal128(10, 2)
+        pg.execute(f"INSERT INTO \"{pg_schema}\".n VALUES (3, 'NaN', 1)")
+        for source in (TableRef("n", pg_schema), f'SELECT * FROM "{pg_schema}".n'):
+            with pytest.raises(ConnectorError, match="column a of .* holds NaN"):
+                pg.read(source).read_all()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import psycopg
 import pytest
-from _runner_helpers import PG_DSN, PG_URL, spec
+from _runner_helpers import PG_DSN, PG_URL, make_pg_orders, spec
 
 from crane.connectors.base import connect
 from crane.pipelines.runner import run_pipeline
@@ -89,3 +90,57 @@ def test_infinite_timestamps_and_dates_postgres_to_postgres(pg_schema, pg_databa
         assert _as_text(pg_database, "public.ends", columns) == _as_text(
             PG_URL, f'"{pg_schema}".edges', columns
         )
+
+
+def _nan_orders(schema: str) -> None:
+    """``orders`` (the helpers' shape: numeric(10,2) amount), one row of them NaN."""
+    make_pg_orders(schema, 300)
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(f"UPDATE \"{schema}\".orders SET amount = 'NaN' WHERE id = 7")
+
+
+def _warehouse_amounts(duck_url: str) -> list[tuple]:
+    with connect(duck_url) as con:
+        return con.fetch("SELECT id, amount FROM main.nan ORDER BY id LIMIT 8")
+
+
+def test_nan_in_a_bounded_numeric_fails_a_window_naming_the_column(pg_schema, duck_url):
+    """DuckDB's scanner reads a NaN into a decimal as 0: an incremental window loaded
+    numeric(10,2) 'NaN' as 0.00 without a word. The window's own query refuses it."""
+    make_pg_orders(pg_schema, 300)
+    pipeline = spec("nan", source={"schema": pg_schema})
+    run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url).raise_for_status()
+    before = _warehouse_amounts(duck_url)
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(
+            f"UPDATE \"{pg_schema}\".orders SET amount = 'NaN', updated_at = now() WHERE id = 7"
+        )
+    second = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url)
+    assert not second.ok
+    assert "column amount of" in str(second.error) and "orders" in str(second.error)
+    assert "holds NaN" in str(second.error)
+    assert _warehouse_amounts(duck_url) == before  # nothing published
+
+
+def test_nan_seen_by_statistics_fails_a_full_load_naming_the_column(pg_schema, duck_url):
+    """A full load reads through the attached catalog (the fast route, which cannot check
+    values): when ANALYZE saw a NaN in a numeric(p,s) column, it fails before loading."""
+    _nan_orders(pg_schema)
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(f'ANALYZE "{pg_schema}".orders')
+    pipeline = spec("nan", source={"schema": pg_schema}, extract={"strategy": "full"})
+    run = run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url)
+    assert not run.ok
+    assert "column amount of" in str(run.error) and "holds NaN" in str(run.error)
+
+
+def test_nan_unseen_by_statistics_loads_as_zero_in_a_full_load(pg_schema, duck_url):
+    """Pins the limit written in crane.connectors.postgres's docstring: a full load into
+    DuckDB checks no value, so a NaN that the statistics do not show arrives as 0.00."""
+    _nan_orders(pg_schema)
+    with psycopg.connect(PG_DSN, autocommit=True) as con:
+        con.execute(f'ALTER TABLE "{pg_schema}".orders ALTER COLUMN amount SET STATISTICS 0')
+        con.execute(f'ANALYZE "{pg_schema}".orders')
+    pipeline = spec("nan", source={"schema": pg_schema}, extract={"strategy": "full"})
+    run_pipeline(pipeline, source_url=PG_URL, target_url=duck_url).raise_for_status()
+    assert _warehouse_amounts(duck_url)[6] == (7, Decimal("0.00"))

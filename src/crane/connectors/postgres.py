@@ -23,6 +23,22 @@ DuckDB's scanner reads unconstrained ``numeric`` as DOUBLE (lossy); `duckdb_scan
 fixes that by casting such columns in PostgreSQL to ``numeric(38, s)`` with the
 largest scale present, and at least 10 (or to text when 38 digits cannot hold the
 values, or they hold NaN/Infinity).
+
+**NaN in ``numeric(p,s)``.** The scanner reads a NaN into its DECIMAL as 0, without a
+word, and no decimal type holds NaN. What crane does, by route:
+
+* every read through ``postgres_query`` — `read` (the streamed route), the windows of
+  incremental loads (``duckdb_window_scan``), full loads of tables with an unconstrained
+  ``numeric`` — wraps each ``numeric(p,s)`` column in a check PostgreSQL evaluates per row
+  (one comparison): a NaN fails the read with an error naming the column and the table;
+* a full in-engine load into DuckDB (``duckdb_scan`` of the attached catalog: the fast,
+  parallel route, which cannot evaluate anything per row in PostgreSQL) asks the table's
+  statistics (``pg_stats``) first, and fails naming the column when ANALYZE saw a NaN.
+  **A NaN the statistics do not show (never analyzed since it was written, or missed by
+  the sample) loads as 0.00 on this route.** Proving its absence would cost a second scan
+  of the table. A user whose ``numeric(p,s)`` columns may hold NaN reads them with a
+  custom query (``NULLIF(amount, 'NaN')``, or ``amount::text``), or forbids it at the
+  source (``CHECK (amount <> 'NaN')``).
 """
 
 from __future__ import annotations
@@ -179,7 +195,16 @@ class PostgresConnector(Connector):
                 loose = [name for name, _, unconstrained in columns if unconstrained]
                 everything = f"SELECT * FROM {self._qualified(source)}"
                 enums = self._enum_labels(source)
-                sql = self._query_scan(everything, "pg", loose, enums, as_text=list(layered))
+                where = self._qualified(source)
+                sql = self._query_scan(
+                    everything, "pg", loose, enums, as_text=list(layered), where=where
+                )
+            elif self._bounded_numeric(pg_types) and not self._has_own_types(source):
+                # a NaN in numeric(p,s) is refused by the query route; the catalog's reads 0
+                everything = f"SELECT * FROM {self._qualified(source)}"
+                enums = self._enum_labels(source)
+                where = self._qualified(source)
+                sql = self._query_scan(everything, "pg", enums=enums, where=where)
             else:
                 sql = self._scan(source, "pg")
         else:
@@ -251,7 +276,8 @@ class PostgresConnector(Connector):
         if columns is None or self._has_own_types(table):
             return None
         loose = [name for name, _, unconstrained in columns if unconstrained]
-        return self._query_scan(query, alias, loose, self._enum_labels(table))
+        enums = self._enum_labels(table)
+        return self._query_scan(query, alias, loose, enums, where=self._qualified(table))
 
     def distinct_text_columns(self, table: TableRef) -> list[str]:
         """Text columns whose statistics (``pg_stats``, kept by ANALYZE and autovacuum)
@@ -273,6 +299,33 @@ class PostgresConnector(Connector):
             ],
         ).fetchall()
         return [row[0] for row in rows]
+
+    @staticmethod
+    def _bounded_numeric(pg_types: dict[str, str]) -> bool:
+        return any(sql_type.startswith("numeric(") for sql_type in pg_types.values())
+
+    def _refuse_sampled_nan(self, table: TableRef) -> None:
+        """Fail, naming the column, when the table's statistics (``pg_stats``, kept by
+        ANALYZE and autovacuum) saw a NaN in a ``numeric(p,s)`` column: the scanner reads a
+        NaN into a decimal as 0, silently. Only a hint: a NaN the sample missed still loads
+        as 0 through this route (see the module docstring)."""
+        rows = self.con.execute(
+            "SELECT s.attname FROM pg_stats s JOIN pg_attribute a"
+            " ON a.attrelid = to_regclass(%s) AND a.attname = s.attname"
+            " WHERE s.schemaname = %s AND s.tablename = %s"
+            " AND a.atttypid = 'numeric'::regtype AND a.atttypmod <> -1"
+            " AND (s.most_common_vals::text LIKE '%%NaN%%'"
+            " OR s.histogram_bounds::text LIKE '%%NaN%%')",
+            [self._qualified(table), table.schema or self.default_schema, table.name],
+        ).fetchall()
+        if rows:
+            raise ConnectorError(
+                f"column {rows[0][0]} of {self._qualified(table)} holds NaN, which no decimal"
+                " holds (DuckDB's scanner would load it as 0)",
+                table=str(table),
+                column=rows[0][0],
+                hint="read the table with a custom query: NULLIF(column, 'NaN'), or column::text",
+            )
 
     def _has_own_types(self, table: TableRef) -> bool:
         """A column whose type (or element type) is not built in, other than a plain enum;
@@ -308,6 +361,7 @@ class PostgresConnector(Connector):
             raise ConnectorError(f"table does not exist in {self.url.masked}", table=str(table))
         loose = [name for name, _, unconstrained in columns if unconstrained]
         if not loose:
+            self._refuse_sampled_nan(table)
             full = exp.table_(
                 exp.to_identifier(table.name, quoted=True),
                 db=exp.to_identifier(table.schema or self.default_schema, quoted=True),
@@ -315,7 +369,9 @@ class PostgresConnector(Connector):
             )
             return exp.select("*").from_(full).sql("duckdb")
         source = exp.select("*").from_(table.expression())
-        return self._query_scan(source.sql("postgres"), alias, loose, self._enum_labels(table))
+        enums = self._enum_labels(table)
+        where = self._qualified(table)
+        return self._query_scan(source.sql("postgres"), alias, loose, enums, where=where)
 
     def _query_scan(
         self,
@@ -324,19 +380,25 @@ class PostgresConnector(Connector):
         loose: list[str] | None = None,
         enums: dict[str, list[str]] | None = None,
         as_text: list[str] | None = None,
+        where: str = "the query",
     ) -> str:
         """``postgres_query`` over ``sql``, unconstrained numerics cast to an exact type,
-        the ``as_text`` columns to their text and the ``enums`` columns cast back to their
-        ENUM."""
+        the ``as_text`` columns to their text, a NaN in a ``numeric(p,s)`` column (of
+        ``where``) an error, and the ``enums`` columns cast back to their ENUM."""
         from sqlglot import exp
 
         described = self._describe(sql)
         if loose is None:
             loose = [d.name for d in described if self._is_loose(d)]
-        if loose or as_text:
-            sql = self._exact_numeric(sql, loose, [d.name for d in described], as_text or [])
+        bounded = {
+            d.name: f"numeric({d.precision},{d.scale or 0})"
+            for d in described
+            if d.type_code == NUMERIC_OID and d.precision is not None
+        }
+        names = [d.name for d in described]
+        if loose or as_text or bounded:
+            sql = self._exact_numeric(sql, loose, names, as_text or [], bounded, where)
         call = exp.func("postgres_query", exp.Literal.string(alias), exp.Literal.string(sql))
-        names = {d.name for d in described}
         recast = [
             exp.cast(exp.column(name, quoted=True), _enum_type(labels)).as_(name, quoted=True)
             for name, labels in (enums or {}).items()
@@ -394,10 +456,16 @@ class PostgresConnector(Connector):
         return column.precision if column.type_code in _TIME_OIDS else None
 
     def _exact_numeric(
-        self, sql: str, loose: list[str], names: list[str], as_text: Sequence[str] = ()
+        self,
+        sql: str,
+        loose: list[str],
+        names: list[str],
+        as_text: Sequence[str] = (),
+        bounded: dict[str, str] | None = None,
+        where: str = "the query",
     ) -> str:
-        """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide)
-        and each in ``as_text`` is text."""
+        """Wrap ``sql`` so each column in ``loose`` is ``numeric(38, s)`` (or text if too wide),
+        each in ``as_text`` is text and each ``bounded`` (``numeric(p,s)``) fails on NaN."""
         from sqlglot import exp
 
         exact = {**self._loose_types(sql, loose), **dict.fromkeys(as_text, "text")}
@@ -407,6 +475,8 @@ class PostgresConnector(Connector):
             if name in exact:
                 to_type = exp.DataType.build(exact[name], dialect="postgres")
                 col = exp.cast(col, to_type).as_(name, quoted=True)
+            elif name in (bounded or {}):
+                col = _nan_refused(name, (bounded or {})[name], where).as_(name, quoted=True)
             projections.append(col)
         return self._wrap(", ".join(p.sql("postgres") for p in projections), sql)
 
@@ -761,6 +831,27 @@ def _insert_cast(
         this=exp.Schema(this=table.expression(), expressions=columns),
         expression=exp.select(*casts).from_(source.expression()),
     )
+
+
+def _nan_refused(name: str, sql_type: str, where: str) -> exp.Expr:
+    """``name`` (a ``numeric(p,s)`` column), or an error naming it and ``where`` on a NaN:
+    DuckDB's scanner reads a NaN into a decimal as 0, silently. The error is a failed cast
+    of a text that holds the value, so PostgreSQL cannot fold it at plan time; the outer
+    cast keeps the column's precision and scale (the scanner maps them to its DECIMAL)."""
+    from sqlglot import exp
+
+    value = exp.column(name, quoted=True)
+    message = exp.DPipe(
+        this=exp.Literal.string(
+            f"crane: column {name} of {where} holds NaN, which no decimal holds"
+            " (it would load as 0); read it with a custom query (NULLIF(column, 'NaN') or"
+            " column::text) instead:"
+        ),
+        expression=exp.cast(value.copy(), "text"),
+    )
+    is_nan = exp.EQ(this=value.copy(), expression=exp.cast(exp.Literal.string("NaN"), "numeric"))
+    guarded = exp.Case().when(is_nan, exp.cast(message, "int")).else_(value.copy())
+    return exp.cast(guarded, exp.DataType.build(sql_type, dialect="postgres"))
 
 
 def _drop(table: TableRef) -> exp.Drop:
