@@ -19,6 +19,20 @@ def duck_url(tmp_path) -> str:
 
 
 @pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database, dropped afterwards: for tests whose target
+    keeps state (``_crane``) or tables in ``public`` that must not meet another test's."""
+    import psycopg
+
+    name = f"t_db_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
+        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped afterwards, so tests never collide."""
     import psycopg

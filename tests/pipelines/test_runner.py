@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import duckdb
 import psycopg
 import pytest
 from _runner_helpers import (
-    PG_DSN,
     PG_URL,
     duck_rows,
     make_pg_orders,
@@ -47,16 +44,6 @@ class RecordingConsole:
 
     def finish_task(self, name: str) -> None:
         self.calls.append(("finish", name))
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    name = f"t_run_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_DSN, autocommit=True) as con:
-        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.mark.integration

@@ -6,8 +6,6 @@ must now load exactly (or, where it cannot, be quarantined naming column and rea
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import psycopg
@@ -18,16 +16,6 @@ from crane.connectors.base import connect
 from crane.pipelines.runner import run_pipeline
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    name = f"t_edge_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_DSN, autocommit=True) as con:
-        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def _source(schema: str, ddl: str, rows: str) -> None:

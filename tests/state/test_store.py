@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
-import psycopg
 import pytest
 
 from crane.connectors.base import connect
 from crane.state import store
 
 PG_ADMIN = "host=127.0.0.1 user=postgres dbname=test"
-
-
-@pytest.fixture
-def pg_target() -> Iterator[str]:
-    """A fresh PostgreSQL database: the store's ``_crane`` schema must not leak into others'."""
-    name = f"t_state_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_ddl_renders_the_same_tables_for_every_target():
@@ -85,8 +72,8 @@ def test_store_on_duckdb(duck_url):
 
 
 @pytest.mark.integration
-def test_store_on_postgres(pg_target):
-    _exercise(pg_target)
+def test_store_on_postgres(pg_database):
+    _exercise(pg_database)
 
 
 def test_state_written_by_an_older_crane_gains_new_columns(duck_url):
