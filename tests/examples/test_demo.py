@@ -134,27 +134,13 @@ def _assert_star_schema(con: duckdb.DuckDBPyConnection) -> None:
     assert split == [(False, False), (True, True)]
 
 
-@pytest.fixture
-def pg_database():
-    """A fresh PostgreSQL database: the demo's source tables live in its public schema."""
-    import uuid
-
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
-        con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
 @pytest.mark.slow
 def test_retail_demo_on_the_conventional_source_variables(tmp_path, pg_database):
     """With SOURCE_DB_* exported (as crane.yml's comment invites), the shop is created in
     that PostgreSQL database and loaded from it; the password is never shown, and a
     TARGET_DB_* of the user's shell does not move the demo's DuckDB warehouse. The shop
     used to be created in SQLite while crane read PostgreSQL, and every load failed."""
+    database = pg_database.rsplit("/", 1)[1]  # conftest's fresh database, by name
     demo = tmp_path / "retail"
     shutil.copytree(EXAMPLE, demo, ignore=shutil.ignore_patterns(".demo", "__pycache__"))
     env = {k: v for k, v in os.environ.items() if k not in ("RETAIL_SOURCE_URL", "CRANE_WAREHOUSE")}
@@ -162,7 +148,7 @@ def test_retail_demo_on_the_conventional_source_variables(tmp_path, pg_database)
     env.update(
         PYTHON=sys.executable,
         SOURCE_DB_HOST="127.0.0.1",
-        SOURCE_DB_NAME=pg_database,
+        SOURCE_DB_NAME=database,
         SOURCE_DB_USER="postgres",
         SOURCE_DB_PASSWORD=password,
         TARGET_DB_HOST="warehouse.invalid",
@@ -173,7 +159,7 @@ def test_retail_demo_on_the_conventional_source_variables(tmp_path, pg_database)
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"source database: postgresql://postgres:***@127.0.0.1/{pg_database}" in done.stdout
+    assert f"source database: postgresql://postgres:***@127.0.0.1/{database}" in done.stdout
     assert "Sh0p" not in output and "Sh0p%40" not in output
     assert "MISMATCH" not in done.stdout and "failed" not in done.stdout
     con = duckdb.connect(str(demo / ".demo" / "warehouse.duckdb"), read_only=True)
@@ -181,5 +167,5 @@ def test_retail_demo_on_the_conventional_source_variables(tmp_path, pg_database)
     sources = {s for (s,) in con.execute("SELECT DISTINCT source FROM _crane.runs").fetchall()}
     con.close()
     assert {s.split("#")[0] for s in sources if s} == {
-        f"postgresql://postgres:***@127.0.0.1/{pg_database}"
+        f"postgresql://postgres:***@127.0.0.1/{database}"
     }

@@ -631,6 +631,25 @@ def test_hard_deletes_on_an_incremental_window_are_refused(tmp_path, mode):
     )
 
 
+def _late_commit_is_loaded(pipeline, urls, schema: str, late: str, early: str) -> None:
+    """A first run; then T1 writes ``late`` and stays open while T2 commits ``early``; a run
+    during T1, T1 commits, a run after: both rows land, once each."""
+    run_pipeline(pipeline, **urls).raise_for_status()
+    t1 = pg()
+    t1.autocommit = False
+    t1.execute(late)
+    time.sleep(0.05)
+    with pg() as t2:
+        t2.execute(early)
+    during = run_pipeline(pipeline, **urls).raise_for_status()
+    t1.commit()
+    t1.close()
+    after = run_pipeline(pipeline, **urls).raise_for_status()
+    assert during.rows_loaded + after.rows_loaded == 2
+    target = normalize(duck_rows(urls["target_url"].removeprefix("duckdb:///"), pipeline.name))
+    assert target == normalize(pg_rows(schema))
+
+
 @pytest.mark.integration
 def test_late_commit_under_a_view_source_is_not_skipped(pg_schema, duck_url):
     """A writer locks the base table, not the view a pipeline reads: the bound did not
@@ -642,21 +661,9 @@ def test_late_commit_under_a_view_source_is_not_skipped(pg_schema, duck_url):
     append = {"strategy": "append", "primary_key": []}
     pipeline = spec("viewed", source={"table": "v2", "schema": pg_schema}, load=append)
     urls = {"source_url": PG_URL, "target_url": duck_url}
-    run_pipeline(pipeline, **urls).raise_for_status()
-    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES (%s, 1, %s)'
-    t1 = pg()
-    t1.autocommit = False
-    t1.execute(insert, [1001, "t1"])
-    time.sleep(0.05)
-    with pg() as t2:
-        t2.execute(insert, [1002, "t2"])
-    during = run_pipeline(pipeline, **urls).raise_for_status()
-    t1.commit()
-    t1.close()
-    after = run_pipeline(pipeline, **urls).raise_for_status()
-    assert during.rows_loaded + after.rows_loaded == 2
-    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "viewed"))
-    assert target == normalize(pg_rows(pg_schema))
+    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES'
+    late, early = f"{insert} (1001, 1, 't1')", f"{insert} (1002, 1, 't2')"
+    _late_commit_is_loaded(pipeline, urls, pg_schema, late, early)
 
 
 @pytest.mark.integration
@@ -677,20 +684,9 @@ def test_late_commit_into_a_partition_of_the_source_is_not_skipped(pg_schema, du
     append = {"strategy": "append", "primary_key": []}
     pipeline = spec("parted", source={"schema": pg_schema}, load=append)
     urls = {"source_url": PG_URL, "target_url": duck_url}
-    run_pipeline(pipeline, **urls).raise_for_status()
-    t1 = pg()
-    t1.autocommit = False
-    t1.execute(f"INSERT INTO \"{pg_schema}\".orders_high (id, name) VALUES (1001, 't1')")
-    time.sleep(0.05)
-    with pg() as t2:
-        t2.execute(f"INSERT INTO \"{pg_schema}\".orders_low (id, name) VALUES (2, 't2')")
-    during = run_pipeline(pipeline, **urls).raise_for_status()
-    t1.commit()
-    t1.close()
-    after = run_pipeline(pipeline, **urls).raise_for_status()
-    assert during.rows_loaded + after.rows_loaded == 2
-    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "parted"))
-    assert target == normalize(pg_rows(pg_schema))
+    late = f"INSERT INTO \"{pg_schema}\".orders_high (id, name) VALUES (1001, 't1')"
+    early = f"INSERT INTO \"{pg_schema}\".orders_low (id, name) VALUES (2, 't2')"
+    _late_commit_is_loaded(pipeline, urls, pg_schema, late, early)
 
 
 @pytest.mark.integration
@@ -889,18 +885,6 @@ def test_late_commit_under_a_query_naming_tables_through_the_search_path(pg_sche
     append = {"strategy": "append", "primary_key": []}
     pipeline = spec("pathq", source={"table": None, "query": query}, load=append)
     urls = {"source_url": url, "target_url": duck_url}
-    run_pipeline(pipeline, **urls).raise_for_status()
-    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES (%s, 1, %s)'
-    t1 = pg()
-    t1.autocommit = False
-    t1.execute(insert, [1001, "t1"])
-    time.sleep(0.05)
-    with pg() as t2:
-        t2.execute(insert, [1002, "t2"])
-    during = run_pipeline(pipeline, **urls).raise_for_status()
-    t1.commit()
-    t1.close()
-    after = run_pipeline(pipeline, **urls).raise_for_status()
-    assert during.rows_loaded + after.rows_loaded == 2
-    target = normalize(duck_rows(duck_url.removeprefix("duckdb:///"), "pathq"))
-    assert target == normalize(pg_rows(pg_schema))
+    insert = f'INSERT INTO "{pg_schema}".orders (id, amount, name) VALUES'
+    late, early = f"{insert} (1001, 1, 't1')", f"{insert} (1002, 1, 't2')"
+    _late_commit_is_loaded(pipeline, urls, pg_schema, late, early)
