@@ -6,7 +6,6 @@ SCD types and exporters are each one module that registers itself here.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -39,6 +38,8 @@ class Registry(Generic[T]):
             importlib.import_module(self._builtins[key])
         if key in self._items:
             return self._items[key]
+        import difflib  # only for the error: a lookup that succeeds does not pay its import
+
         known = sorted(set(self._items) | set(self._builtins))
         close = difflib.get_close_matches(key, known, n=3)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else None

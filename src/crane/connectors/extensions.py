@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +143,8 @@ def _read_record() -> dict[str, Any]:
 def _write_record(record: dict[str, Any]) -> None:
     """Atomically (another process may read it at the same moment); a cache that cannot
     be written only costs the check again next time."""
+    import tempfile  # here, not at module level: with shutil, random, bz2 and lzma, 4 ms
+
     path = _record_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
