@@ -17,7 +17,8 @@ A 1,000,000-row customer dimension with 6 tracked columns:
 and the peers on the same 1% change (goals: crane >= 4x faster than ``dbt snapshot``
 with dbt-duckdb, timestamp strategy; >= 8x faster than dlt's ``scd2`` merge strategy).
 
-Every case is a separate process timed whole (wall by the driver's clock; CPU and peak RSS
+Every case is a separate process (crane and the floors: bench/scd2_crane.py; dlt:
+bench/scd2_dlt.py; dbt: ``dbt snapshot``) timed whole (wall by the driver's clock; CPU and peak RSS
 by ``/usr/bin/time -v``) on a fresh copy of a prepared DuckDB file, flushed to disk
 first; each process also reports its load-only time (dbt: the snapshot node's own
 execution time from run_results.json, so dbt's start-up shows separately). Cases run
@@ -34,41 +35,25 @@ and are timed once, for information. Peers come from bench/setup_peers.sh
 
 from __future__ import annotations
 
-# A case process imports only what its load needs: the driver's modules (argparse,
-# subprocess, statistics, ...; ~12 ms of a 0.15 s process) are imported in main().
+import argparse
 import json
 import os
+import re
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from scd2_crane import CHANGED_TABLE, CRANE_CASES, LOAD_TS, dimension
+
+from crane.connectors.base import TableRef, connect
+from crane.warehouse.scd import load_dimension
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-
-from crane.connectors.base import TableRef, connect  # noqa: E402
-from crane.warehouse.scd import ScdTable, load_dimension  # noqa: E402
-
-if TYPE_CHECKING:
-    import argparse
-
-TRACKED = ("name", "email", "city", "state", "segment", "phone")
-LOAD_TS = datetime(2024, 6, 1)
-
-
-def dimension(table: str, row_hash: str | None = "row_hash") -> ScdTable:
-    """The customer dimension; by default with a stored hash of the tracked columns
-    (``ScdTable.row_hash``), the option a wide dimension's owner picks."""
-    return ScdTable(
-        TableRef(table),
-        business_key=("customer_id",),
-        type2=TRACKED,
-        change_ts="updated_at",
-        row_hash=row_hash,
-    )
 
 
 def make_sources(con: object, rows: int) -> None:
@@ -88,94 +73,6 @@ def make_sources(con: object, rows: int) -> None:
         " city || ' (moved)' AS city, state, segment, phone,"
         " TIMESTAMP '2024-01-02' AS updated_at FROM src WHERE customer_id % 100 = 42"
     )
-
-
-# ------------------------------------------------------------------------ cases
-# Each case runs in its own process on a fresh copy of a prepared DuckDB file, so the whole
-# process (start-up, imports, the load, commit) is what /usr/bin/time measures.
-
-
-def crane_initial(con: object) -> None:
-    load_dimension(con, dimension("dim_new"), TableRef("src"), load_ts=LOAD_TS)  # type: ignore[arg-type]
-
-
-def ctas_initial(con: object) -> None:
-    con.con.execute("CREATE TABLE dim_new AS SELECT * FROM src")  # type: ignore[attr-defined]
-
-
-def crane_change(con: object) -> None:
-    load_dimension(con, dimension("dim_base"), TableRef("chg"), load_ts=LOAD_TS)  # type: ignore[arg-type]
-
-
-def crane_change_values(con: object) -> None:
-    """The same dimension without a stored hash: each tracked column is compared."""
-    dim = dimension("dim_plain", row_hash=None)
-    load_dimension(con, dim, TableRef("chg"), load_ts=LOAD_TS)  # type: ignore[arg-type]
-
-
-def floor_sql(table: str, changed: str) -> list[str]:
-    """Hand-written SCD2 for a change set known to be clean, on ``table``; ``changed``
-    tells a changed current row ``d`` from its batch row ``c``."""
-    return [
-        # close the current row of every changed customer ...
-        f"UPDATE {table} AS d SET effective_to = c.updated_at, is_current = FALSE FROM chg c"
-        f" WHERE d.customer_id = c.customer_id AND d.is_current AND {changed}",
-        # ... and insert its new version (keys continue after the current maximum)
-        f"INSERT INTO {table} SELECT (SELECT max(sk) FROM {table}) + row_number() OVER (),"
-        " c.customer_id, c.name, c.email, c.city, c.state, c.segment, c.phone, c.updated_at, NULL,"
-        f" TRUE{HASH_OF_C if table == 'dim_base' else ''} FROM chg c JOIN {table} d"
-        " ON d.customer_id = c.customer_id AND d.effective_to = c.updated_at AND NOT d.is_current",
-    ]
-
-
-def _hash_of(alias: str) -> str:
-    """crane's row hash (crane.warehouse.scd.row_hash) written out for DuckDB."""
-    lengths = ", ',', ".join(f"coalesce(length({alias}.{c}::TEXT)::TEXT, '~')" for c in TRACKED)
-    texts = ", ".join(f"coalesce({alias}.{c}::TEXT, '')" for c in TRACKED)
-    return f"(md5_number(concat({lengths}, ':', {texts})) & 9223372036854775807)::BIGINT"
-
-
-HASH_OF_C = f", {_hash_of('c')}"
-FLOOR_SQL = floor_sql(
-    "dim_plain",
-    f"({', '.join(f'd.{c}' for c in TRACKED)}) IS DISTINCT FROM"
-    f" ({', '.join(f'c.{c}' for c in TRACKED)})",
-)
-FLOOR_HASH_SQL = floor_sql("dim_base", f"d.row_hash IS DISTINCT FROM {_hash_of('c')}")
-
-
-def floor_change(con: object, statements: list[str] = FLOOR_SQL) -> None:
-    raw = con.con  # type: ignore[attr-defined]
-    raw.execute("BEGIN")
-    for sql in statements:
-        raw.execute(sql)
-    raw.execute("COMMIT")
-
-
-def floor_change_hash(con: object) -> None:
-    floor_change(con, FLOOR_HASH_SQL)
-
-
-CRANE_CASES: dict[str, Callable[[object], None]] = {
-    "crane_initial": crane_initial,
-    "ctas_initial": ctas_initial,
-    "crane_change": crane_change,
-    "crane_change_values": crane_change_values,
-    "crane_change_cold": crane_change,  # run with the SQL cache off (see crane_run)
-    "floor_change": floor_change,
-    "floor_change_hash": floor_change_hash,
-}
-# the dimension each change case loads (verified after the run)
-CHANGED_TABLE = {"crane_change_values": "dim_plain", "floor_change": "dim_plain"}
-
-
-def run_case(name: str, db: str) -> None:
-    """Child process: one case on ``db``; prints the load-only seconds as JSON."""
-    con = connect(f"duckdb:///{db}")
-    t = time.perf_counter()
-    CRANE_CASES[name](con)
-    print(json.dumps({"load_s": time.perf_counter() - t}))
-    con.close()
 
 
 # ------------------------------------------------------------------------ driver
@@ -198,8 +95,6 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
 
     Wall time is the parent's clock around the run (microseconds; /usr/bin/time prints
     hundredths, 7% of a 0.15 s case); it includes starting /usr/bin/time itself (~1 ms)."""
-    import re
-    import subprocess
 
     start = time.perf_counter()
     proc = subprocess.run(
@@ -266,7 +161,7 @@ def dlt_load(run_dir: Path, source: Path, table: str, full: bool = False) -> Run
 def crane_run(name: str, db: Path) -> Run:
     """crane's cases use the run's SQL cache (warmed in ``prepare``, as by yesterday's load);
     ``*_cold`` runs without it, so it builds and renders every statement (imports sqlglot)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", name, "--db", str(db)]
+    cmd = [sys.executable, str(BENCH / "scd2_crane.py"), "--case", name, "--db", str(db)]
     env = {**os.environ, **({"CRANE_SQL_CACHE": ""} if name.endswith("_cold") else {})}
     wall, rss, cpu, out = timed(cmd, env)
     return Run(wall, rss, last_json(out)["load_s"], cpu)
@@ -276,7 +171,6 @@ def prepare(work: Path, rows: int, peers: list[str]) -> dict[str, Run]:
     """Template files: crane's (src, chg, dim_base), dbt's and dlt's after their initial load.
 
     Returns the peers' initial loads (timed once, for information)."""
-    import shutil
 
     import duckdb
 
@@ -338,7 +232,6 @@ def one_case(name: str, work: Path, rows: int, changed: int) -> Run:
 
     The copy is flushed to disk first (``os.sync``): else the case's first fsync (its commit)
     also writes back the just-copied file, ~12 ms per 40 MB here, which no real load pays."""
-    import shutil
 
     run_dir = work / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -372,11 +265,6 @@ def one_case(name: str, work: Path, rows: int, changed: int) -> Run:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--case"]:  # a timed case process (crane_run): --case NAME --db FILE
-        run_case(sys.argv[2], sys.argv[4])
-        return
-    import argparse
-    import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -424,7 +312,6 @@ GOALS = (  # label, numerator, denominator, goal text
 
 
 def report(runs: dict[str, list[Run]], initial: dict[str, Run], args: argparse.Namespace) -> None:
-    import statistics
 
     med = {
         name: Run(*(statistics.median(getattr(r, f) for r in rs) for f in Run.__annotations__))
