@@ -284,14 +284,18 @@ def test_cli_model_load(tmp_path) -> None:
     result = runner.invoke(app, ["model", "load", "sales", "customer", "date", "--json", *args])
     assert result.exit_code == 0, result.output
     loaded = json.loads(result.output)
-    assert [(o["name"], o["inserted"]) for o in loaded["objects"]] == [
-        ("date", 1),
-        ("customer", 2),
-        ("sales", 2),
+    assert [(o["name"], o["inserted"], o["quarantined"]) for o in loaded["objects"]] == [
+        ("date", 1, 0),
+        ("customer", 2, 0),
+        ("sales", 2, 0),
     ]
+    with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
+        con.execute(f"INSERT INTO main.customers VALUES (-1, 'x', 'y', {_ts('04')})")
     text = runner.invoke(app, ["model", "load", *args])
     assert text.exit_code == 0, text.output
     assert "skipped channel" in text.output and "loaded 5 object(s)" in text.output
+    # the reserved-key row is reported where it went, not dropped without a word
+    assert "1 quarantined in gold.dim_customer_quarantine" in text.output
 
 
 def test_doctests() -> None:
@@ -893,13 +897,15 @@ def test_a_fact_references_a_type4_dimension(wh: tuple[Connector, str, str]) -> 
     assert _rows(con, history) == [("Oslo",), ("Rome",)]
 
 
-def test_a_source_row_with_the_unknown_members_key_leaves_it_alone(
+def test_a_source_row_with_the_unknown_members_key_is_quarantined(
     wh: tuple[Connector, str, str],
 ) -> None:
     """A source row whose business key was the unknown member's placeholder (-1) reached
     the SCD loader as a change of the unknown member: it was closed (is_current false,
     Type 1 email overwritten) and a second member with key -1 started, so the facts
-    pointing at "unknown" joined a closed row carrying the source's values."""
+    pointing at "unknown" joined a closed row carrying the source's values. Then it was
+    set aside with only a count: the row itself was lost. It now goes to the dimension's
+    quarantine table (the SCD loaders' late rows' table) with the reason and run id."""
     con, raw, gold = wh
     model = _model(raw, gold)
     _day1(con, raw)
@@ -908,10 +914,13 @@ def test_a_source_row_with_the_unknown_members_key_leaves_it_alone(
     unknown = f"SELECT customer_id, email, city, effective_to, is_current FROM {gold}.dim_customer"
     assert _rows(con, f"{unknown} WHERE customer_key = -1") == [(-1, "unknown", None, None, True)]
     con.execute(
-        f"INSERT INTO {raw}.customers VALUES (-1, 'na@x.com', 'Nowhere', {_ts('04 09:00:00')})"
+        f"INSERT INTO {raw}.customers VALUES (-1, 'NA@x.com', 'Nowhere', {_ts('04 09:00:00')})"
     )
-    [customer] = load_model(con, model, ["customer"]).objects
-    assert (customer.set_aside, customer.inserted, customer.updated) == (1, 0, 0)
+    load = load_model(con, model, ["customer"])
+    [customer] = load.objects
+    assert (customer.rows_in, customer.inserted, customer.updated) == (3, 0, 0)
+    assert customer.quarantined == 1
+    assert customer.quarantine_table == f"{gold}.dim_customer_quarantine"
     assert _rows(con, f"{unknown} WHERE customer_id = -1") == [(-1, "unknown", None, None, True)]
     joined = _rows(
         con,
@@ -919,6 +928,72 @@ def test_a_source_row_with_the_unknown_members_key_leaves_it_alone(
         f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key WHERE f.order_id = 2",
     )
     assert joined == [("unknown", True)]
+    quarantine = (
+        "SELECT customer_id, email, city, _crane_ts, _crane_reason, _crane_run_id"
+        f" FROM {gold}.dim_customer_quarantine"
+    )
+    reason = (
+        "unknown_member_key: dimension customer reserves business key customer_id = -1"
+        " for its unknown member"
+    )
+    stamp = datetime(2024, 3, 4, 9)
+    expected = [(-1, "na@x.com", "Nowhere", stamp, reason, load.run_id)]
+    assert _rows(con, quarantine) == expected
+    assert _run_counts(con, "customer", load.run_id) == [(3, 0, 1)]
+
+    rerun = load_model(con, model, ["customer"])  # as for late rows: nothing added twice
+    assert (rerun.objects[0].quarantined, rerun.objects[0].inserted) == (0, 0)
+    assert _rows(con, quarantine) == expected
+    assert _rows(con, f"{unknown} WHERE customer_id = -1") == [(-1, "unknown", None, None, True)]
+    assert _run_counts(con, "customer", rerun.run_id) == [(3, 0, 0)]
+
+    con.execute(f"UPDATE {raw}.customers SET city = 'Elsewhere' WHERE customer_id = -1")
+    changed = load_model(con, model, ["customer"]).objects[0]
+    assert changed.quarantined == 1  # a different row with the reserved key: quarantined too
+    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_customer_quarantine") == [(2,)]
+
+
+def _run_counts(con: Connector, name: str, run_id: str) -> list[tuple]:
+    return _rows(
+        con,
+        "SELECT rows_in, rows_loaded, rows_quarantined FROM _crane.runs"
+        f" WHERE pipeline = 'model.{name}' AND run_id = '{run_id}'",
+    )
+
+
+def test_reserved_key_rows_add_up_on_a_first_load(wh: tuple[Connector, str, str]) -> None:
+    """A first load, before any fact made the unknown member: the key is reserved all the
+    same, and rows in = rows loaded + rows quarantined, in the result and the run record.
+    A text key's placeholder is 'unknown'."""
+    con, raw, gold = wh
+    model = _lines_model(raw, gold)
+    model.dimensions[0].attributes[0].type = "VARCHAR(20)"
+    columns = "product_id VARCHAR(20), name VARCHAR(20), updated_at TIMESTAMP"
+    con.execute(f"CREATE TABLE {raw}.products ({columns})")
+    con.execute(
+        f"INSERT INTO {raw}.products VALUES ('p1', 'a', {_ts('01')}), ('p2', 'b', {_ts('01')}),"
+        f" ('unknown', 'c', {_ts('01')})"
+    )
+    con.execute(f"CREATE TABLE {raw}.lines (order_id INT, product_id VARCHAR(20), qty INT)")
+    planner.apply(planner.plan(model, con), con)
+    load = load_model(con, model, ["product"])
+    [product] = load.objects
+    assert (product.rows_in, product.inserted, product.quarantined) == (3, 2, 1)
+    assert _run_counts(con, "product", load.run_id) == [(3, 2, 1)]
+    assert _rows(con, f"SELECT product_id FROM {gold}.dim_product ORDER BY 1") == [
+        ("p1",),
+        ("p2",),
+    ]
+    assert _rows(
+        con, f"SELECT product_id, name, _crane_reason FROM {gold}.dim_product_quarantine"
+    ) == [
+        (
+            "unknown",
+            "c",
+            "unknown_member_key: dimension product reserves business key"
+            " product_id = 'unknown' for its unknown member",
+        )
+    ]
 
 
 def test_a_dimension_nothing_references_keeps_a_source_row_keyed_minus_one(
@@ -940,5 +1015,5 @@ def test_a_dimension_nothing_references_keeps_a_source_row_keyed_minus_one(
     model = Model.model_validate({"schema": gold, "dimensions": [dim]})
     planner.apply(planner.plan(model, con), con)
     [region] = load_model(con, model).objects
-    assert (region.set_aside, region.inserted) == (0, 1)
+    assert (region.quarantined, region.inserted) == (0, 1)
     assert _rows(con, f"SELECT region_id, name FROM {gold}.dim_region") == [(-1, "n/a")]

@@ -174,7 +174,7 @@ def load(
     for o in result.objects:
         extra = f", {o.deleted} replaced" if o.deleted else ""
         extra += f", {o.unknown} with an unknown member" if o.unknown else ""
-        extra += f", {o.set_aside} set aside (the unknown member's key)" if o.set_aside else ""
+        extra += f", {o.quarantined} quarantined in {o.quarantine_table}" if o.quarantined else ""
         typer.echo(
             f"{o.kind:<9} {o.table:<24} {o.rows_in:>6} in, {o.inserted:>6} inserted, "
             f"{o.updated:>5} updated{extra} ({o.seconds:.2f}s)"

@@ -8,8 +8,9 @@ table beside the target and hands it to the loader the spec asks for:
 - a regular or junk dimension: the SCD loader of its type
   (:func:`crane.warehouse.scd.load_dimension`); in a dimension that facts, bridges
   or dimensions reference, source rows carrying the unknown member's business key
-  (its placeholders, -1 or 'unknown') are set aside and counted, so no load closes
-  or overwrites the unknown member. The model load hands the loader no delete
+  (its placeholders, -1 or 'unknown') go to the dimension's quarantine table (the one
+  the SCD loaders put late rows in) with the reason and run id, and are counted, so no
+  load closes or overwrites the unknown member. The model load hands the loader no delete
   markers and deletes no key a full reload lacks, so the unknown member (absent
   from every source) is never closed as deleted either;
 - a date dimension: :mod:`crane.warehouse.datedim`, over the ``(start, end)``
@@ -86,7 +87,10 @@ class ObjectLoad:
     updated: int = 0
     deleted: int = 0
     unknown: int = 0
-    set_aside: int = 0  # source rows carrying the unknown member's business key
+    # rows newly written to the dimension's quarantine table: source rows carrying the
+    # unknown member's business key, and rows the SCD loader quarantined (late arrivals)
+    quarantined: int = 0
+    quarantine_table: str = ""  # where they are, when there are any
     seconds: float = 0.0
     run_id: str = ""
 
@@ -260,6 +264,7 @@ def _record(
             "finished_at": datetime.now(UTC),
             "rows_in": out.rows_in,
             "rows_loaded": out.inserted + out.updated,
+            "rows_quarantined": out.quarantined,
             "seconds": out.seconds,
             "target_table": out.table,
             "error": None if error is None else str(error)[:2000],
@@ -294,10 +299,13 @@ def _load_dimension(
     if dim.outriggers:
         stage = _outrigger_keys(con, model, dim, stage)
     if dim.kind != "junk" and _referenced(model, dim.name):
-        out.set_aside = _set_aside_unknown_key(con, model, dim, stage)
+        out.quarantined = _quarantine_unknown_key(con, model, dim, stage, load_ts, out.run_id)
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
     out.inserted = result.inserted
     out.updated += result.updated + result.closed
+    out.quarantined += result.quarantined
+    if out.quarantined:
+        out.quarantine_table = str(scd.quarantine)
 
 
 def _referenced(model: Model, name: str) -> bool:
@@ -309,25 +317,52 @@ def _referenced(model: Model, name: str) -> bool:
     return any(r.dimension == name for r in refs)
 
 
-def _set_aside_unknown_key(
-    con: Connector, model: Model, dim: DimensionSpec, stage: TableRef
+def _quarantine_unknown_key(
+    con: Connector,
+    model: Model,
+    dim: DimensionSpec,
+    stage: TableRef,
+    load_ts: datetime,
+    run_id: str,
 ) -> int:
-    """Remove the source rows whose business key is the unknown member's (-1, 'unknown'),
-    and say how many. Handed to the SCD loader, such a row was a change of the unknown
-    member (surrogate key -1) itself: a Type 2 dimension closed it (facts pointing at
-    "unknown" then joined a non-current row with the source's values) and started a
-    second member with the same key; a Type 1 one overwrote it. A junk dimension is
-    left alone: its key is its whole combination, which its unknown member shares."""
-    from crane.warehouse.facts import unknown_member_key
+    """Move the source rows whose business key is the unknown member's (-1, 'unknown')
+    from the stage to the dimension's quarantine table; return how many were new there.
 
-    match = unknown_member_key(lookup_dimension(model, dim))
+    Handed to the SCD loader, such a row was a change of the unknown member (surrogate
+    key -1) itself: a Type 2 dimension closed it (facts pointing at "unknown" then joined
+    a non-current row with the source's values) and started a second member with the
+    same key; a Type 1 one overwrote it. The rows are written as the SCD loaders write
+    late ones (:func:`crane.warehouse.scd.steps.quarantine`: canonical event columns,
+    reason, run id, load time), so one table holds every row a dimension refused, and a
+    rerun adds none already there. A junk dimension is left alone: its key is its whole
+    combination, which its unknown member shares."""
+    from crane.warehouse.facts import unknown_member_key
+    from crane.warehouse.scd.steps import DEL, TIE, TS, events_query, quarantine, value_columns
+
+    found = lookup_dimension(model, dim)
+    match = unknown_member_key(found)
     if match is None:
         return 0
-    found = exp.select(exp.Count(this=exp.Star())).from_(table(stage)).where(match.copy())
-    count = int(con.fetch(found)[0][0])
-    if count:
-        con.execute(exp.Delete(this=table(stage), where=exp.Where(this=match)))
-    return count
+    count = exp.select(exp.Count(this=exp.Star())).from_(table(stage)).where(match.copy())
+    if not int(con.fetch(count)[0][0]):
+        return 0
+    scd = dim.scd_table(model.schema_)
+    columns = [*scd.business_key, *value_columns(scd), TS, TIE, DEL]
+    events = exp.Subquery(this=events_query(scd, stage), alias=exp.TableAlias(this=ident("e")))
+    rows = exp.select(*(col(c) for c in columns)).from_(events).where(match.copy())
+    key = ", ".join(f"{k} = {_shown(found.unknown_values[k])}" for k in dim.business_key)
+    reason = (
+        f"unknown_member_key: dimension {dim.name} reserves business key {key}"
+        " for its unknown member"
+    )
+    added = quarantine(con, scd, rows, columns, reason=reason, run_id=run_id, load_ts=load_ts)
+    con.execute(exp.Delete(this=table(stage), where=exp.Where(this=match)))
+    return added
+
+
+def _shown(value: Any) -> str:
+    """A placeholder as SQL would write it: -1, 'unknown'."""
+    return str(value) if isinstance(value, int | float) else f"'{value}'"
 
 
 def _outrigger_keys(con: Connector, model: Model, dim: DimensionSpec, stage: TableRef) -> TableRef:
