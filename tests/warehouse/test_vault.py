@@ -18,25 +18,21 @@ from crane.warehouse.vault import (
     Hub,
     Link,
     LinkedHub,
-    Pit,
     Satellite,
     VaultError,
     build_hub_load,
     build_link_load,
-    build_pit,
-    build_pit_mart,
     build_satellite_load,
     create_hub,
     create_link,
-    create_pit,
     create_satellite,
     hash_key_expr,
     hashdiff_expr,
     load_hub,
     load_link,
-    load_pit,
     load_satellite,
 )
+from crane.warehouse.vault_pit import Pit, build_pit, build_pit_mart, create_pit, load_pit
 
 
 def _v(value: object, kind: str) -> exp.Expr:
@@ -308,3 +304,106 @@ def test_satellite_matches_reference_in_any_batching(events, cuts):
     keys = {hashlib.md5(k.upper().encode()).hexdigest(): k for k in ("k1", "k2", "k3")}
     got = sorted((keys[hk], ld.minute, v.strip() if v is not None else None) for hk, ld, v in rows)
     assert got == _reference(events)
+
+
+# -- what insert-only history cannot hold is refused, never dropped ---------------------
+
+
+def test_rows_without_a_load_date_are_refused_by_every_loader(engine):
+    """A NULL load date was loaded as such, and PostgreSQL and DuckDB then ranked it
+    latest and earliest respectively: later batches compared with different rows."""
+    e = engine
+    hub, _, link, sat = _specs(e)
+    rows = [("c1", "p1", "Ann", "Oslo", None), ("c2", "p1", "Bob", "Rome", "2024-01-01 00:00:00")]
+    batch = Batch(e.stage("stg", STAGE_COLS, rows), "crm", load_date_column="ts")
+    for load, spec in ((load_hub, hub), (load_link, link), (load_satellite, sat)):
+        with pytest.raises(VaultError, match=r"1 row\(s\) .* no load date") as info:
+            load(e.con, spec, batch)
+        assert info.value.column == "ts"
+    for name in ("hub_customer", "link_order", "sat_customer"):
+        assert e.rows(f'SELECT COUNT(*) FROM {{s}}."{name}"') == [(0,)]
+    # a row with no business key at all needs no load date (it is not loaded)
+    ok = [(None, "p1", "X", "Y", None), ("c2", "p1", "Bob", "Rome", "2024-01-01 00:00:00")]
+    batch = Batch(e.stage("stg", STAGE_COLS, ok), "crm", load_date_column="ts")
+    assert load_hub(e.con, hub, batch) == 1 and load_satellite(e.con, sat, batch) == 1
+
+
+def test_satellite_refuses_reused_load_date_and_late_change_but_reruns_any_batch(engine):
+    e = engine
+    _, _, _, sat = _specs(e)
+    day = datetime(2024, 1, 1)
+
+    def batch(rows, when=None):
+        stage = e.stage("stg", STAGE_COLS, [("c1", "x", "Ann", city, ts) for city, ts in rows])
+        if when is not None:
+            return Batch(stage, "crm", load_date=when)
+        return Batch(stage, "crm", load_date_column="ts")
+
+    first = batch([("Oslo", "2024-01-01 00:00:00"), ("Oslo", "2024-01-02 00:00:00")])
+    assert load_satellite(e.con, sat, first) == 1
+    second = batch([("Rome", "2024-01-03 00:00:00"), ("Nice", "2024-01-05 00:00:00")])
+    assert load_satellite(e.con, sat, second) == 2
+    # reruns of either batch, and of the whole history at once, add nothing and pass
+    first = batch([("Oslo", "2024-01-01 00:00:00"), ("Oslo", "2024-01-02 00:00:00")])
+    assert load_satellite(e.con, sat, first) == 0
+    everything = batch(
+        [(c, f"2024-01-0{d} 00:00:00") for c, d in (("Oslo", 1), ("Oslo", 2), ("Rome", 3))]
+        + [("Rome", "2024-01-04 00:00:00"), ("Nice", "2024-01-05 00:00:00")]
+    )
+    assert load_satellite(e.con, sat, everything) == 0
+    # another value at a stored load date (a constant load_date reused) was dropped
+    with pytest.raises(VaultError, match="already holds another row") as info:
+        load_satellite(e.con, sat, batch([("Bergen", None)], when=datetime(2024, 1, 3)))
+    assert "own" in str(info.value.hint)
+    # a change older than the latest row, differing from the row in effect then, too
+    with pytest.raises(VaultError, match="older than the latest"):
+        load_satellite(e.con, sat, batch([("Bergen", "2024-01-04 00:00:00")]))
+    with pytest.raises(VaultError, match="older than the latest"):
+        load_satellite(e.con, sat, batch([("Oslo", "2023-12-31 00:00:00")]))
+    stored = 'SELECT city FROM {s}."sat_customer" ORDER BY load_date'
+    assert e.rows(stored) == [("Oslo",), ("Rome",), ("Nice",)]
+    assert load_satellite(e.con, sat, batch([("Nice", None)], when=day.replace(day=9))) == 0
+    assert load_satellite(e.con, sat, batch([("Oslo", None)], when=day.replace(day=9))) == 1
+
+
+def test_vault_specs_with_clashing_or_missing_columns_are_refused():
+    from crane.connectors.base import TableRef
+
+    ref = TableRef("sat_c", "v")
+    with pytest.raises(VaultError, match="'load_date' twice .*every vault table"):
+        Satellite(ref, "c_hk", ("id",), ("name", "load_date"))
+    with pytest.raises(VaultError, match="'hashdiff' twice"):
+        Satellite(ref, "c_hk", ("id",), ("hashdiff",))
+    with pytest.raises(VaultError, match="needs parent business keys and attributes"):
+        Satellite(ref, "c_hk", ("id",), ())
+    with pytest.raises(VaultError, match="needs a business key"):
+        Hub(TableRef("hub_c", "v"), "c_hk", ())
+    with pytest.raises(VaultError, match="'c_hk' twice"):
+        Hub(TableRef("hub_c", "v"), "c_hk", ("c_hk",))
+    with pytest.raises(VaultError, match="'c_hk' twice"):  # a same-as link naming one column
+        Link(TableRef("l", "v"), "l_hk", (LinkedHub("c_hk", ("a",)), LinkedHub("c_hk", ("b",))))
+    with pytest.raises(VaultError, match="needs hubs"):
+        Link(TableRef("l", "v"), "l_hk", ())
+    with pytest.raises(VaultError, match="1 to 100 characters") as info:
+        Batch(TableRef("stg", "v"), "x" * 101, load_date=datetime(2024, 1, 1))
+    assert info.value.field == "record_source"
+
+
+def test_pit_snapshot_given_twice_counts_once_and_mart_names_are_distinct(engine):
+    e = engine
+    hub, _, _, sat = _specs(e)
+    rows = [("c1", "x", "Ann", "Oslo", "2024-01-01 00:00:00")]
+    batch = Batch(e.stage("stg", STAGE_COLS, rows), "crm", load_date_column="ts")
+    load_hub(e.con, hub, batch)
+    load_satellite(e.con, sat, batch)
+    pit = Pit(e.ref("pit_customer"), hub, (sat,))
+    e.con.execute(create_pit(pit))
+    load_pit(e.con, pit, [datetime(2024, 2, 1), datetime(2024, 2, 1), datetime(2023, 1, 1)])
+    # one row per key and snapshot; none before the key's first load
+    assert e.rows('SELECT COUNT(*) FROM {s}."pit_customer"') == [(1,)]
+    other = Satellite(e.ref("sat_crm"), "customer_hk", ("customer_id",), ("city", "tier"))
+    with pytest.raises(VaultError, match="two columns 'city' \\(sat_customer and sat_crm\\)"):
+        build_pit_mart(Pit(e.ref("pit2"), hub, (sat, other)))
+    with pytest.raises(VaultError, match="two columns 'customer_id'"):
+        bad = Satellite(e.ref("sat_x"), "customer_hk", ("customer_id",), ("customer_id",))
+        build_pit_mart(Pit(e.ref("pit3"), hub, (bad,)))

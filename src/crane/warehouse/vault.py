@@ -2,7 +2,10 @@
 
 Every loader is one set-based ``INSERT … SELECT`` built with sqlglot, so the same
 code loads DuckDB, PostgreSQL, Snowflake, BigQuery and Redshift. Nothing is ever
-updated or deleted in a hub, link or satellite; a rerun of a batch inserts nothing.
+updated or deleted in a hub, link or satellite; a rerun of a batch (or of any earlier
+one) inserts nothing. What insert-only history cannot hold is refused, never dropped:
+a row without a load date, a second row at a stored load date, a late change.
+Point-in-time tables and the mart over them are in crane.warehouse.vault_pit.
 
 Hash normalisation (identical on every engine; the test vectors in
 ``tests/warehouse/test_vault.py`` pin the hex on DuckDB and PostgreSQL):
@@ -60,6 +63,8 @@ _ESCAPES = (("\\", "\\\\"), ("|", "\\|"), ("^", "\\^"))
 LOAD_DATE = "load_date"
 RECORD_SOURCE = "record_source"
 _HASH_TYPE = "VARCHAR(32)"
+_META_NAMES = (LOAD_DATE, RECORD_SOURCE)
+_RECORD_SOURCE_LENGTH = 100
 
 
 class VaultError(LoadError):
@@ -117,6 +122,22 @@ def hashdiff_expr(parts: Sequence[exp.Expr]) -> exp.Expr:
     return _md5(parts, upper=False)
 
 
+def _distinct_columns(kind: str, ref: TableRef, columns: Sequence[str]) -> None:
+    """A vault table's columns (metadata included) must have distinct, non-empty names:
+    a satellite attribute called ``load_date`` failed in the engine with "specified more
+    than once", far from the spec that caused it."""
+    seen: set[str] = set()
+    for name in columns:
+        if not name:
+            raise VaultError(f"{kind} {ref.name} has a column with an empty name", table=str(ref))
+        if name in seen:
+            reserved = " (a column every vault table has)" if name in _META_NAMES else ""
+            raise VaultError(
+                f"{kind} {ref.name} names column {name!r} twice{reserved}", table=str(ref)
+            )
+        seen.add(name)
+
+
 def _not_all_null(columns: Sequence[str], alias: str) -> exp.Expr:
     checks = [exp.Not(this=exp.Is(this=col(c, alias), expression=exp.Null())) for c in columns]
     return exp.or_(*checks) if len(checks) > 1 else checks[0]
@@ -133,6 +154,11 @@ class Hub:
     hash_key: str
     business_keys: tuple[str, ...]
     types: Mapping[str, str] = field(default_factory=dict)  # business key → SQL type (TEXT)
+
+    def __post_init__(self) -> None:
+        if not self.business_keys:
+            raise VaultError(f"hub {self.table.name} needs a business key", table=str(self.table))
+        _distinct_columns("hub", self.table, [self.hash_key, *self.business_keys, *_META_NAMES])
 
 
 @dataclass(frozen=True)
@@ -151,6 +177,15 @@ class Link:
     hash_key: str
     hubs: tuple[LinkedHub, ...]
 
+    def __post_init__(self) -> None:
+        if not self.hubs or not all(h.business_keys for h in self.hubs):
+            raise VaultError(
+                f"link {self.table.name} needs hubs, each with a business key",
+                table=str(self.table),
+            )
+        hub_keys = [h.hash_key for h in self.hubs]
+        _distinct_columns("link", self.table, [self.hash_key, *hub_keys, *_META_NAMES])
+
     @property
     def business_keys(self) -> tuple[str, ...]:
         return tuple(k for hub in self.hubs for k in hub.business_keys)
@@ -166,6 +201,15 @@ class Satellite:
     attributes: tuple[str, ...]
     hashdiff: str = "hashdiff"
     types: Mapping[str, str] = field(default_factory=dict)  # attribute → SQL type (TEXT)
+
+    def __post_init__(self) -> None:
+        if not self.parent_business_keys or not self.attributes:
+            raise VaultError(
+                f"satellite {self.table.name} needs parent business keys and attributes",
+                table=str(self.table),
+            )
+        head = [self.parent_hash_key, self.hashdiff, *_META_NAMES]
+        _distinct_columns("satellite", self.table, [*head, *self.attributes])
 
 
 @dataclass(frozen=True)
@@ -184,6 +228,14 @@ class Batch:
     def __post_init__(self) -> None:
         if (self.load_date is None) == (self.load_date_column is None):
             raise VaultError("a batch needs exactly one of load_date or load_date_column")
+        if not 0 < len(self.record_source) <= _RECORD_SOURCE_LENGTH:
+            # the vault's record_source column is VARCHAR(100): PostgreSQL refused the
+            # whole load with "value too long", DuckDB kept it
+            raise VaultError(
+                f"record_source must be 1 to {_RECORD_SOURCE_LENGTH} characters, "
+                f"not {len(self.record_source)}: {self.record_source[:40]!r}",
+                field="record_source",
+            )
 
     def load_date_expr(self, alias: str) -> exp.Expr:
         if self.load_date_column:
@@ -200,7 +252,7 @@ def _t(kind: str) -> exp.DataType:
 
 
 def _meta() -> list[tuple[str, exp.DataType]]:
-    return [(LOAD_DATE, _t("TIMESTAMP")), (RECORD_SOURCE, _t("VARCHAR(100)"))]
+    return [(LOAD_DATE, _t("TIMESTAMP")), (RECORD_SOURCE, _t(f"VARCHAR({_RECORD_SOURCE_LENGTH})"))]
 
 
 def create_hub(hub: Hub) -> exp.Create:
@@ -423,7 +475,98 @@ def build_satellite_conflicts(
     return pairs.with_(ident(src), as_=_source_or(sat, batch, hashed)).limit(1)
 
 
+def build_null_load_dates(batch: Batch, keys: Sequence[str]) -> exp.Select | None:
+    """Rows with a business key but no load date (None for a constant load date).
+
+    A NULL load date has no place in the order of changes, and engines sort NULLs
+    differently (PostgreSQL puts them first in a descending order, DuckDB last), so
+    such rows were loaded with a NULL load date and later batches compared with
+    whichever row the engine ranked latest.
+    """
+    if batch.load_date_column is None:
+        return None
+    missing = exp.Is(this=col(batch.load_date_column, S), expression=exp.Null())
+    return (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(table(batch.source, S))
+        .where(and_all([_not_all_null(keys, S), missing]))
+    )
+
+
+def build_satellite_history_conflicts(sat: Satellite, hashed: TableRef) -> exp.Select:
+    """Batch rows at or before their key's latest stored load date that stored history
+    does not already hold: ``(hash key, load date, kind)``, kind ``same_date`` (another
+    row is stored at that load date) or ``late`` (a change older than the latest row).
+
+    A rerun's rows are each stored, or equal the row in effect at their load date (a
+    repeat that was skipped); anything else is a change insert-only history cannot
+    place, and was dropped without a word before.
+    """
+    hk, hd, src = sat.parent_hash_key, sat.hashdiff, "_crane_src"
+
+    def stored(alias: str, *conditions: exp.Expr) -> exp.Select:
+        where = [exp.EQ(this=col(hk, alias), expression=col(hk, src)), *conditions]
+        return (
+            exp.select(exp.Literal.number(1)).from_(table(sat.table, alias)).where(and_all(where))
+        )
+
+    in_effect = (
+        exp.select(exp.Max(this=col(LOAD_DATE, "y")))
+        .from_(table(sat.table, "y"))
+        .where(
+            and_all(
+                [
+                    exp.EQ(this=col(hk, "y"), expression=col(hk, src)),
+                    exp.LTE(this=col(LOAD_DATE, "y"), expression=col(LOAD_DATE, src)),
+                ]
+            )
+        )
+    )
+    held = stored(
+        "x",
+        exp.EQ(this=col(hd, "x"), expression=col(hd, src)),
+        exp.EQ(this=col(LOAD_DATE, "x"), expression=exp.Subquery(this=in_effect)),
+    )
+    same_date = stored("z", exp.EQ(this=col(LOAD_DATE, "z"), expression=col(LOAD_DATE, src)))
+    kind = exp.Case(
+        ifs=[exp.If(this=exp.Exists(this=same_date), true=exp.Literal.string("same_date"))],
+        default=exp.Literal.string("late"),
+    )
+    return (
+        exp.select(col(hk, src), col(LOAD_DATE, src), exp.alias_(kind, "kind", quoted=True))
+        .from_(_cte(src))
+        .join(_cte("_crane_latest", L), on=exp.EQ(this=col(hk, src), expression=col(hk, L)))
+        .where(
+            and_all(
+                [
+                    exp.LTE(this=col(LOAD_DATE, src), expression=col(LOAD_DATE, L)),
+                    exp.Not(this=exp.Exists(this=held)),
+                ]
+            )
+        )
+        .with_(ident(src), as_=exp.select(exp.Star()).from_(table(hashed)))
+        .with_(ident("_crane_latest"), as_=_latest(sat))
+        .order_by(col(LOAD_DATE, src))
+        .limit(1)
+    )
+
+
 # -- loading -----------------------------------------------------------------------
+
+
+def _refuse_null_load_dates(
+    con: Connector, target: TableRef, batch: Batch, keys: Sequence[str]
+) -> None:
+    query = build_null_load_dates(batch, keys)
+    count = int(con.fetch(query)[0][0]) if query is not None else 0
+    if count:
+        raise VaultError(
+            f"{count} row(s) of {batch.source} have a business key but no load date "
+            f"({batch.load_date_column} is NULL): their order among changes is unknown",
+            table=str(target),
+            column=batch.load_date_column,
+            hint="fill the load date column in staging, or give the batch a constant load_date",
+        )
 
 
 def load_hub(con: Connector, hub: Hub, batch: Batch) -> int:
@@ -432,6 +575,7 @@ def load_hub(con: Connector, hub: Hub, batch: Batch) -> int:
     from crane.warehouse.facts.scratch import insert_via_scratch
 
     with con.transaction():
+        _refuse_null_load_dates(con, hub.table, batch, hub.business_keys)
         lock_table(con, hub.table)
         return insert_via_scratch(con, build_hub_load(hub, batch))
 
@@ -442,6 +586,8 @@ def load_link(con: Connector, link: Link, batch: Batch) -> int:
     from crane.warehouse.facts.scratch import insert_via_scratch
 
     with con.transaction():
+        # a link row needs every hub's key; one whole key present is enough to refuse
+        _refuse_null_load_dates(con, link.table, batch, link.hubs[0].business_keys)
         lock_table(con, link.table)
         return insert_via_scratch(con, build_link_load(link, batch))
 
@@ -457,121 +603,34 @@ def load_satellite(con: Connector, sat: Satellite, batch: Batch) -> int:
     from crane.warehouse.facts.scratch import insert_counted, scratch_table
 
     # two concurrent loads of one key would each see the same "latest" row
-    with con.transaction(), scratch_table(con, sat.table, _satellite_source(sat, batch)) as hashed:
-        lock_table(con, sat.table)
-        clash = con.fetch(build_satellite_conflicts(sat, batch, hashed))
-        if clash:
-            raise VaultError(
-                f"two different {sat.table.name} rows for hash key {clash[0][0]} at load date "
-                f"{clash[0][1]}: their order is unknown",
-                table=str(sat.table),
-                hint="stage a distinct load_date_column per change (e.g. the source timestamp)",
-            )
-        return insert_counted(con, build_satellite_load(sat, batch, hashed))
-
-
-# -- point-in-time -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pit:
-    """For each hub key and snapshot: the load date of each satellite's row valid then.
-
-    A snapshot is an instant: the valid row is the latest with ``load_date <=``
-    it. A hub key appears from its own load date on; a satellite with no row yet
-    has a NULL load date (left joins in the mart give NULL attributes).
-    """
-
-    table: TableRef
-    hub: Hub
-    satellites: tuple[Satellite, ...]
-    snapshot_column: str = "snapshot_date"
-
-    def sat_column(self, sat: Satellite) -> str:
-        return f"{sat.table.name}_{LOAD_DATE}"
-
-
-def create_pit(pit: Pit) -> exp.Create:
-    columns = [(pit.hub.hash_key, _t(_HASH_TYPE)), (pit.snapshot_column, _t("TIMESTAMP"))]
-    columns += [(pit.sat_column(s), _t("TIMESTAMP")) for s in pit.satellites]
-    return create_table(pit.table, columns)
-
-
-def _snapshots(dates: Sequence[datetime], name: str) -> exp.Query:
-    selects = [
-        exp.select(exp.alias_(exp.cast(timestamp_literal(d), _t("TIMESTAMP")), name, quoted=True))
-        for d in dates
-    ]
-    query: exp.Query = selects[0]
-    for more in selects[1:]:
-        query = exp.union(query, more, distinct=False)
-    return query
-
-
-def build_pit(pit: Pit, snapshots: Sequence[datetime]) -> list[exp.Expression]:
-    """Replace the given snapshots (delete + insert): a rerun rebuilds them identically.
-    No snapshots, no statements (a snapshot query that found no dates)."""
-    if not snapshots:
-        return []
-    hk, snap = pit.hub.hash_key, pit.snapshot_column
-    valid = [
-        exp.alias_(
-            exp.Subquery(
-                this=exp.select(exp.Max(this=col(LOAD_DATE, "x")))
-                .from_(table(sat.table, "x"))
-                .where(
-                    and_all(
-                        [
-                            exp.EQ(this=col(sat.parent_hash_key, "x"), expression=col(hk, "h")),
-                            exp.LTE(this=col(LOAD_DATE, "x"), expression=col(snap, "d")),
-                        ]
-                    )
-                )
-            ),
-            pit.sat_column(sat),
-            quoted=True,
-        )
-        for sat in pit.satellites
-    ]
-    query = (
-        exp.select(col(hk, "h"), col(snap, "d"), *valid)
-        .from_(table(pit.hub.table, "h"))
-        .join(
-            exp.Subquery(this=_snapshots(snapshots, snap), alias=ident("d")),
-            on=exp.LTE(this=col(LOAD_DATE, "h"), expression=col(snap, "d")),
-        )
-    )
-    stamps = [exp.cast(timestamp_literal(d), _t("TIMESTAMP")) for d in snapshots]
-    delete = exp.Delete(this=table(pit.table), where=exp.Where(this=col(snap).isin(*stamps)))
-    columns = [hk, snap, *(pit.sat_column(s) for s in pit.satellites)]
-    return [delete, insert_select(pit.table, columns, query)]
-
-
-def load_pit(con: Connector, pit: Pit, snapshots: Sequence[datetime]) -> None:
     with con.transaction():
-        for statement in build_pit(pit, snapshots):
-            con.execute(statement)
+        _refuse_null_load_dates(con, sat.table, batch, sat.parent_business_keys)
+        with scratch_table(con, sat.table, _satellite_source(sat, batch)) as hashed:
+            lock_table(con, sat.table)
+            clash = con.fetch(build_satellite_conflicts(sat, batch, hashed))
+            if clash:
+                raise VaultError(
+                    f"two different {sat.table.name} rows for hash key {clash[0][0]} at load "
+                    f"date {clash[0][1]}: their order is unknown",
+                    table=str(sat.table),
+                    hint="stage a distinct load_date_column per change (e.g. the source timestamp)",
+                )
+            _refuse_unplaceable(con, sat, hashed)
+            return insert_counted(con, build_satellite_load(sat, batch, hashed))
 
 
-def build_pit_mart(pit: Pit) -> exp.Select:
-    """The dimensional view on the vault: each key, each snapshot, the attributes valid then.
-
-    Equi-joins on (hash key, load date) only, which is why PIT tables exist.
-    """
-    hk, snap = pit.hub.hash_key, pit.snapshot_column
-    query = exp.select(col(hk, "p"), col(snap, "p"))
-    query = query.select(*(col(k, "h") for k in pit.hub.business_keys))
-    query = query.from_(table(pit.table, "p")).join(
-        table(pit.hub.table, "h"), on=exp.EQ(this=col(hk, "h"), expression=col(hk, "p"))
-    )
-    for i, sat in enumerate(pit.satellites):
-        alias = f"s{i}"
-        on = and_all(
-            [
-                exp.EQ(this=col(sat.parent_hash_key, alias), expression=col(hk, "p")),
-                exp.EQ(this=col(LOAD_DATE, alias), expression=col(pit.sat_column(sat), "p")),
-            ]
+def _refuse_unplaceable(con: Connector, sat: Satellite, hashed: TableRef) -> None:
+    found = con.fetch(build_satellite_history_conflicts(sat, hashed))
+    if not found:
+        return
+    key, when, kind = found[0]
+    if kind == "same_date":
+        problem = f"{sat.table.name} already holds another row for hash key {key} at {when}"
+        hint = "a batch reusing an earlier batch's load date: give each batch its own"
+    else:
+        problem = (
+            f"a change for hash key {key} at {when} is older than the latest "
+            f"{sat.table.name} row and differs from the row in effect then"
         )
-        query = query.join(table(sat.table, alias), on=on, join_type="LEFT")
-        query = query.select(*(col(a, alias) for a in sat.attributes))
-    return query
+        hint = "insert-only history cannot place a late change: load batches in load-date order"
+    raise VaultError(problem, table=str(sat.table), hint=hint)
