@@ -161,3 +161,79 @@ def test_redshift_iso_parts_are_derived_and_right(pg_schema):
         )
     assert len(got) == (spec.end - spec.start).days + 1
     assert all((y, w, dow) == tuple(d.isocalendar()) for d, y, w, dow in got)
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "message"),
+    [
+        ({"fiscal_start_month": 7}, "fiscal_start_month", "no setting 'fiscal_start_month'"),
+        ({"start": "2024-02-30"}, "start", "start must be a date"),
+        ({"end": None}, "end", "end must be a date"),
+        ({"holidays": [{"date": "2024-13-01", "name": "X"}]}, "holidays[0].date", "date"),
+        ({"holidays": [{"date": "2024-12-25"}]}, "holidays[0]", "needs a date and a name"),
+        ({"holidays": [{"date": "2024-12-25", "name": "x" * 101}]}, "holidays", "1 to 100"),
+        ({"fiscal_year_start_month": "7"}, "fiscal_year_start_month", "1..12, not '7'"),
+        ({"weekend_days": [0, 6]}, "weekend_days", "ISO day numbers"),
+        ({"weekend_days": "67"}, "weekend_days", "list of ISO day numbers"),
+    ],
+)
+def test_date_config_errors_name_their_field(config, field, message):
+    """Misspelt keys were ignored, weekend_days from config was dropped, and bad values
+    failed as KeyError, ValueError or a bare assert (none under python -O)."""
+    full = {"start": "2024-01-01", "end": "2024-12-31", **config}
+    with pytest.raises(ConfigError, match=message) as info:
+        DateDimension.from_config(full)
+    assert info.value.field == field
+    if "fiscal_start_month" in config:
+        assert "fiscal_year_start_month" in str(info.value.hint)
+
+
+def test_weekend_days_from_config_reach_the_rows(engine):
+    e = engine
+    spec = DateDimension.from_config(
+        {"start": "2024-03-01", "end": "2024-03-14", "weekend_days": [5, 6]}
+    )
+    load_date_dimension(e.con, spec, e.ref("dim_date"))
+    got = e.rows('SELECT day_of_week FROM {s}."dim_date" WHERE is_weekend ORDER BY 1')
+    assert got == [(5,), (5,), (6,), (6,)]
+
+
+def test_long_holiday_name_is_a_config_error_not_an_engine_error(engine):
+    """holiday_name is VARCHAR(100): PostgreSQL refused the whole load, DuckDB kept it."""
+    e = engine
+    with pytest.raises(ConfigError, match="1 to 100 characters"):
+        spec = DateDimension(
+            date(2024, 1, 1), date(2024, 1, 2), holidays={date(2024, 1, 1): "x" * 101}
+        )
+        load_date_dimension(e.con, spec, e.ref("dim_date"))
+    spec = DateDimension(date(2024, 1, 1), date(2024, 1, 2), holidays={date(2024, 1, 1): "x" * 100})
+    load_date_dimension(e.con, spec, e.ref("dim_date"))
+    assert e.rows('SELECT LENGTH(holiday_name) FROM {s}."dim_date" WHERE is_holiday') == [(100,)]
+
+
+def test_day_parts_wrap_around_midnight(engine):
+    """Parts starting at 6 and 22 left hours 0-5 with no day part (NULL)."""
+    e = engine
+    spec = TimeOfDayDimension(day_parts=((6, "day"), (22, "night")))
+    load_time_dimension(e.con, spec, e.ref("dim_time"))
+    got = e.rows(
+        'SELECT hour, day_part FROM {s}."dim_time" WHERE minute = 0 AND hour IN (0, 5, 6, 21, 22)'
+        " ORDER BY hour"
+    )
+    assert got == [(0, "night"), (5, "night"), (6, "day"), (21, "day"), (22, "night")]
+    assert e.rows('SELECT COUNT(*) FROM {s}."dim_time" WHERE day_part IS NULL') == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        ((), "start hours 0..23"),
+        (((24, "late"),), "start hours 0..23"),
+        (((0, "a"), (0, "b")), "two parts at one hour"),
+        (((0, "x" * 21),), "1 to 20 characters"),
+    ],
+)
+def test_bad_day_parts_are_config_errors(parts, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        TimeOfDayDimension(day_parts=parts)
+    assert info.value.field == "day_parts"

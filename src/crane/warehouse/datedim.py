@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -54,6 +55,9 @@ MONTHS = [
 ]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 DEFAULT_DAY_PARTS = ((0, "night"), (6, "morning"), (12, "afternoon"), (18, "evening"))
+DAY_PART_LENGTH = 20
+HOLIDAY_NAME_LENGTH = 100
+_CONFIG_KEYS = {"start", "end", "fiscal_year_start_month", "holidays", "weekend_days"}
 
 # An integer series 0..:n per dialect (column ``i``): engine differences as data.
 _SERIES = {
@@ -92,24 +96,67 @@ class DateDimension:
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ConfigError(f"date dimension ends ({self.end}) before it starts ({self.start})")
-        if not 1 <= self.fiscal_year_start_month <= 12:
+        if not _is_int(self.fiscal_year_start_month) or not 1 <= self.fiscal_year_start_month <= 12:
             raise ConfigError(
-                "fiscal_year_start_month must be 1..12", field="fiscal_year_start_month"
+                f"fiscal_year_start_month must be 1..12, not {self.fiscal_year_start_month!r}",
+                field="fiscal_year_start_month",
             )
+        # the weekend flag is `day_of_week IN (…)`: a 0 or 8 never matched, silently
+        if not self.weekend_days or any(
+            not _is_int(d) or not 1 <= d <= 7 for d in self.weekend_days
+        ):
+            raise ConfigError(
+                "weekend_days are ISO day numbers, Monday = 1 … Sunday = 7, "
+                f"not {list(self.weekend_days)}",
+                field="weekend_days",
+            )
+        for day, name in self.holidays.items():
+            # holiday_name is VARCHAR(100): PostgreSQL refused the whole load, DuckDB kept it
+            if not 0 < len(name) <= HOLIDAY_NAME_LENGTH:
+                raise ConfigError(
+                    f"holiday {day} needs a name of 1 to {HOLIDAY_NAME_LENGTH} characters, "
+                    f"not {len(name)}",
+                    field="holidays",
+                )
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> DateDimension:
-        """From YAML-shaped config; holidays as ``[{date: 2024-12-25, name: Christmas}]``."""
+        """From YAML-shaped config; holidays as ``[{date: 2024-12-25, name: Christmas}]``.
+
+        Every problem is a `ConfigError` naming its field: an unknown key (a misspelt
+        ``fiscal_start_month`` was ignored, leaving a calendar fiscal year), a missing
+        or malformed date, a holiday without a name.
+        """
+        unknown = sorted(set(config) - _CONFIG_KEYS)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(_CONFIG_KEYS), n=1)
+            raise ConfigError(
+                f"date dimension has no setting {unknown[0]!r}; it knows "
+                f"{', '.join(sorted(_CONFIG_KEYS))}",
+                field=unknown[0],
+                hint=f"did you mean {close[0]!r}?" if close else None,
+            )
+        holidays: dict[date, str] = {}
         items = config.get("holidays") or []
-        assert isinstance(items, Sequence)
-        holidays = {_as_date(h["date"]): str(h["name"]) for h in reversed(items)}
+        if not isinstance(items, Sequence) or isinstance(items, str):
+            raise ConfigError("holidays must be a list of {date, name}", field="holidays")
+        for i, item in enumerate(items):
+            where = f"holidays[{i}]"
+            if not isinstance(item, Mapping) or not {"date", "name"} <= set(item):
+                raise ConfigError(f"{where} needs a date and a name, not {item!r}", field=where)
+            holidays.setdefault(_config_date(item["date"], f"{where}.date"), str(item["name"]))
+        weekend = config.get("weekend_days", (6, 7))
+        if not isinstance(weekend, Sequence) or isinstance(weekend, str):
+            raise ConfigError(
+                "weekend_days must be a list of ISO day numbers", field="weekend_days"
+            )
         fiscal = config.get("fiscal_year_start_month", 1)
-        assert isinstance(fiscal, int)
         return cls(
-            start=_as_date(config["start"]),
-            end=_as_date(config["end"]),
-            fiscal_year_start_month=fiscal,
+            start=_config_date(config.get("start"), "start"),
+            end=_config_date(config.get("end"), "end"),
+            fiscal_year_start_month=fiscal,  # type: ignore[arg-type]  # checked on creation
             holidays=holidays,
+            weekend_days=tuple(weekend),
         )
 
     def columns(self) -> list[tuple[str, exp.DataType]]:
@@ -136,12 +183,23 @@ _DATE_COLUMNS = [
     ("fiscal_quarter", "INT"),
     ("fiscal_month", "INT"),
     ("is_holiday", "BOOLEAN"),
-    ("holiday_name", "VARCHAR(100)"),
+    ("holiday_name", f"VARCHAR({HOLIDAY_NAME_LENGTH})"),
 ]
 
 
-def _as_date(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _config_date(value: object, where: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{where} must be a date (YYYY-MM-DD), not {value!r}", field=where
+        ) from None
 
 
 def _int(node: exp.Expr) -> exp.Expr:
@@ -234,7 +292,7 @@ def _fiscal(month: exp.Expr, year: exp.Expr, start: int) -> dict[str, exp.Expr]:
 
 def _holiday(day: exp.Expr, holidays: Mapping[date, str]) -> exp.Expr:
     if not holidays:
-        return exp.cast(exp.Null(), exp.DataType.build("VARCHAR(100)"))
+        return exp.cast(exp.Null(), exp.DataType.build(f"VARCHAR({HOLIDAY_NAME_LENGTH})"))
     ifs = [
         exp.If(this=exp.EQ(this=day, expression=_date_literal(d)), true=exp.Literal.string(name))
         for d, name in sorted(holidays.items())
@@ -324,16 +382,33 @@ _TIME_COLUMNS = [
     ("minute", "INT"),
     ("hour_12", "INT"),
     ("am_pm", "VARCHAR(2)"),
-    ("day_part", "VARCHAR(20)"),
+    ("day_part", f"VARCHAR({DAY_PART_LENGTH})"),
     ("time_label", "VARCHAR(5)"),
 ]
 
 
 @dataclass(frozen=True)
 class TimeOfDayDimension:
-    """One row per minute of a day (1,440 rows); day parts start at the given hours."""
+    """One row per minute of a day (1,440 rows); day parts start at the given hours.
+
+    The day wraps: with parts from 6 and from 22 only, hours 0–5 belong to the part
+    that started at 22 the evening before (they were left without a part).
+    """
 
     day_parts: tuple[tuple[int, str], ...] = DEFAULT_DAY_PARTS
+
+    def __post_init__(self) -> None:
+        hours = [h for h, _ in self.day_parts]
+        if not hours or any(not _is_int(h) or not 0 <= h <= 23 for h in hours):
+            raise ConfigError(f"day_parts need start hours 0..23, not {hours}", field="day_parts")
+        if len(set(hours)) != len(hours):
+            raise ConfigError(f"day_parts start two parts at one hour: {hours}", field="day_parts")
+        for _, name in self.day_parts:
+            if not 0 < len(name) <= DAY_PART_LENGTH:  # day_part is VARCHAR(20)
+                raise ConfigError(
+                    f"day part name {name!r} must be 1 to {DAY_PART_LENGTH} characters",
+                    field="day_parts",
+                )
 
     def columns(self) -> list[tuple[str, exp.DataType]]:
         return [(name, exp.DataType.build(kind)) for name, kind in _TIME_COLUMNS]
@@ -352,7 +427,8 @@ def _day_part(hour: exp.Expr, parts: Sequence[tuple[int, str]]) -> exp.Expr:
         exp.If(this=exp.GTE(this=hour.copy(), expression=_num(h)), true=exp.Literal.string(n))
         for h, n in ordered
     ]
-    return exp.Case(ifs=ifs)
+    # before the first part starts, the last one of the previous day goes on
+    return exp.Case(ifs=ifs, default=exp.Literal.string(ordered[0][1]))
 
 
 def build_time_rows(spec: TimeOfDayDimension, dialect: str = "duckdb") -> exp.Select:
