@@ -372,3 +372,97 @@ def test_an_outrigger_declared_after_its_dimension_is_created_first():
     with connect("duckdb:///:memory:") as con:
         for statement in ddl.build(model, "duckdb", helpers=False):
             con.execute(statement.sql)
+
+
+# -- physical options: refused by name, never misrendered or dropped ----------------------
+
+
+def _fact_with(physical: dict) -> Model:
+    return Model.model_validate(
+        {
+            "facts": [
+                {
+                    "name": "s",
+                    "grain": ["order_no"],
+                    "degenerate": [
+                        {"name": "order_no", "type": "INT"},
+                        {"name": "order_day", "type": "DATE"},
+                    ],
+                    "measures": [{"name": "amount", "type": "DECIMAL(12, 2)"}],
+                    "physical": physical,
+                }
+            ]
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("engine", "options", "field", "expected"),
+    [
+        # a bare column name was iterated letter by letter: CLUSTER BY ("o", "r", "d", …)
+        ("snowflake", {"cluster_by": "order_day"}, "cluster_by", "write [order_day]"),
+        ("bigquery", {"cluster_by": "order_day"}, "cluster_by", "write [order_day]"),
+        ("redshift", {"sortkey": "order_day"}, "sortkey", "write [order_day]"),
+        # the style is written only before SORTKEY(…): alone it vanished from the DDL
+        ("redshift", {"sortkey_style": "interleaved"}, "sortkey_style", "needs sortkey"),
+        # RANGE_BUCKET over a DATE: BigQuery refused the table at creation
+        (
+            "bigquery",
+            {"partition_by": "order_day", "partition_range": [0, 100, 10]},
+            "partition_range",
+            "buckets an integer column; 'order_day' is DATE",
+        ),
+        # a YAML true passed as an integer: GENERATE_ARRAY(0, 100, True)
+        (
+            "bigquery",
+            {"partition_by": "order_no", "partition_range": [0, 100, True]},
+            "partition_range",
+            "[start, end, interval] integers",
+        ),
+        # a list where one column belongs crashed validation with a TypeError
+        ("bigquery", {"partition_by": ["order_day"]}, "partition_by", "one column name"),
+        (
+            "snowflake",
+            {"cluster_by": ["DATE_TRUNC('month', order_day)"]},
+            "cluster_by",
+            "is an expression, which crane does not render",
+        ),
+    ],
+)
+def test_physical_options_that_would_misrender_are_refused(engine, options, field, expected):
+    columns = {"order_no": "INT", "order_day": "DATE", "amount": "DECIMAL(12, 2)"}
+    found = dialects.check_physical(engine, options, columns, ["order_no"])
+    assert any(f == field and expected in reason for f, reason in found), found
+
+
+def test_a_bare_column_name_is_refused_at_its_file_line_and_field(tmp_path):
+    from crane.config.loader import SpecError
+    from crane.warehouse.validate import validate
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "facts.yml").write_text(
+        "facts:\n"
+        "  - name: s\n"
+        "    grain: [order_no]\n"
+        "    degenerate: [{name: order_no, type: INT}, {name: order_day, type: DATE}]\n"
+        "    physical:\n"
+        "      redshift:\n"
+        "        sortkey: order_day\n"
+        "        sortkey_style: interleaved\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        validate(load_models(tmp_path))
+    where = [(Path(p[0]).name, p[1], p[2]) for p in caught.value.problems]
+    assert ("facts.yml", 7, "facts[0].physical.redshift.sortkey") in where
+    assert ("facts.yml", 8, "facts[0].physical.redshift.sortkey_style") in where
+    reasons = " ".join(p[3] for p in caught.value.problems)
+    assert "does not render INTERLEAVED" in reasons  # it came out as a compound SORTKEY
+    # the list form renders the whole column, and parses back as Redshift
+    model = _fact_with({"redshift": {"sortkey": ["order_day"], "sortkey_style": "compound"}})
+    (table,) = [
+        s.sql
+        for s in ddl.build(model, "redshift", helpers=False, samples=False)
+        if s.kind == "table"
+    ]
+    assert 'COMPOUND SORTKEY("order_day")' in table
+    assert sqlglot.parse_one(table, read="redshift").find(exp.SortKeyProperty) is not None

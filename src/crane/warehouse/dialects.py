@@ -12,7 +12,8 @@ behind dbt-bigquery #918). Vendor references for the limits:
   DATE/TIMESTAMP/DATETIME column; PRIMARY/FOREIGN KEY must be ``NOT ENFORCED``.
 - Snowflake: constraints other than NOT NULL are informational (``NOT ENFORCED`` is
   their default, so crane writes the plain syntax);
-  ``CLUSTER BY`` takes columns or expressions.
+  ``CLUSTER BY`` takes columns or expressions; crane renders columns only, and
+  refuses an expression by name rather than quote it as one odd column.
 - Redshift: ``DISTSTYLE AUTO|EVEN|KEY|ALL``, one ``DISTKEY`` (implies KEY),
   ``COMPOUND|INTERLEAVED SORTKEY`` (interleaved: at most 8 columns);
   constraints are informational and accept no ``NOT ENFORCED`` keyword.
@@ -375,7 +376,8 @@ def _check_value(
     if rule.kind == "partitions":
         return _check_partitions(name, value)
     if rule.kind == "int_range":
-        ok = isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) for v in value)
+        # a YAML true is an int to Python, and was rendered as GENERATE_ARRAY(0, 100, True)
+        ok = isinstance(value, list) and len(value) == 3 and all(_is_int(v) for v in value)
         if not ok:
             return [f"{name} must be [start, end, interval] integers"]
         start, end, step = value
@@ -392,11 +394,12 @@ def _check_value(
             return [f"{name} must be a list of column lists"]
         lists = [[v] if isinstance(v, str) else v for v in value]
         return [r for cols in lists for r in _check_columns(engine, name, rule, cols, columns)]
-    cols = [value] if rule.kind == "column" else value
     if rule.kind == "column" and not isinstance(value, str):
         return [f"{name} must be one column name"]
-    if isinstance(cols, str):
-        cols = [cols]
+    if rule.kind == "columns" and isinstance(value, str):
+        # the DDL iterates the list: a bare 'order_day' clustered by o, r, d, e, r, …
+        return [f"{name} must be a list of columns: write [{value}], not {value}"]
+    cols = [value] if rule.kind == "column" else value
     return _check_columns(engine, name, rule, cols, columns)
 
 
@@ -405,7 +408,7 @@ def _check_columns(
 ) -> list[str]:
     if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
         return [f"{name} must name one or more columns"]
-    problems = [f"{name} names unknown column {c!r}" for c in cols if c not in columns]
+    problems = [_unknown_column(name, c) for c in cols if c not in columns]
     repeated = [c for c in dict.fromkeys(cols) if cols.count(c) > 1]
     problems += [f"{name} names column {c!r} twice" for c in repeated]
     if rule.max_columns is not None and len(cols) > rule.max_columns:
@@ -419,6 +422,20 @@ def _check_columns(
                 f"{', '.join(dict.fromkeys(rule.column_types))}"
             )
     return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unknown_column(name: str, column: str) -> str:
+    """An unknown column, or an expression where only column names are rendered."""
+    if any(mark in column for mark in "()+-*/|' "):
+        return (
+            f"{name} takes column names; {column!r} is an expression, which crane "
+            "does not render (add a column holding it and name that column)"
+        )
+    return f"{name} names unknown column {column!r}"
 
 
 def _check_partitions(name: str, value: Any) -> list[str]:
@@ -456,12 +473,27 @@ def _check_combination(
     if style == "key" and "distkey" not in options:
         problems.append(("diststyle", "diststyle key needs a distkey column"))
     sortkey = options.get("sortkey") or []
+    if "sortkey_style" in options and "sortkey" not in options:
+        # the DDL writes the style only in front of SORTKEY(…): it was dropped silently
+        problems.append(("sortkey_style", "sortkey_style needs sortkey columns"))
     interleaved = str(options.get("sortkey_style", "")).lower() == "interleaved"
-    if interleaved and len(sortkey) > INTERLEAVED_MAX:
+    if interleaved:
+        # sqlglot writes SortKeyProperty without INTERLEAVED (and cannot parse it), so the
+        # DDL said plain SORTKEY(…), which Redshift takes as COMPOUND: refused, not dropped
+        problems.append(
+            (
+                "sortkey_style",
+                "crane does not render INTERLEAVED sort keys yet (the DDL came out as a "
+                "compound SORTKEY); use compound or alter the table after apply",
+            )
+        )
+    if interleaved and isinstance(sortkey, list) and len(sortkey) > INTERLEAVED_MAX:
         problems.append(
             ("sortkey", f"{engine} interleaved sort keys allow at most {INTERLEAVED_MAX} columns")
         )
     part = options.get("partition_by")
+    if not isinstance(part, str):  # not one column name: reported as such by its own check
+        part = None
     if dialect.partition_in_primary_key and part and primary_key and part not in primary_key:
         problems.append(
             (
@@ -475,6 +507,14 @@ def _check_combination(
     if "partition_range" in options and not part:
         problems.append(("partition_range", "partition_range needs partition_by"))
     integer = part in columns and base_type(columns[part]) in INT_TYPES
+    if "partition_range" in options and part in columns and not integer:
+        # RANGE_BUCKET takes an integer: BigQuery refused the table at creation
+        problems.append(
+            (
+                "partition_range",
+                f"partition_range buckets an integer column; {part!r} is {columns[part]}",
+            )
+        )
     if integer and "partition_range" in dialect.options and "partition_range" not in options:
         problems.append(
             (
