@@ -390,6 +390,12 @@ def test_accumulating_snapshot_milestones(wh: tuple[Connector, str, str]) -> Non
     assert _rows(con, f"SELECT customer_key FROM {gold}.fact_fulfilment WHERE order_id = 2") == [
         (-1,)
     ]
+    # a label the fact does not declare: its events were ignored without a word
+    con.execute(f"INSERT INTO {raw}.events VALUES (2, 'delivred_date', {_ts('06 09:00:00')})")
+    with pytest.raises(LoadError, match="1 source event.s. name milestone 'delivred_date'") as e:
+        load_model(con, model, ["fulfilment"])
+    assert (e.value.column, e.value.row) == ("milestone", "milestone = 'delivred_date'")
+    assert [r[:4] for r in _rows(con, query)][1] == (2, 20240302, 20240305, None)
 
 
 def _lines_model(raw: str, gold: str, key_strategy: str = "identity") -> Model:
@@ -644,6 +650,12 @@ def test_a_bridge_with_a_source_is_loaded(wh: tuple[Connector, str, str]) -> Non
     expected = [(1, 10, 0.5), (1, 11, 0.5), (2, 10, 1.0)]
     assert [(a, c, float(w)) for a, c, w in _rows(con, pairs)] == expected
     assert load_model(con, model, ["holder"]).objects[0].inserted == 0  # a rerun adds none
+    # a second, different weight for one pair: one of the two was dropped without a word
+    con.execute(f"INSERT INTO {raw}.holders VALUES (2, 10, 0.25)")
+    with pytest.raises(LoadError, match="2 different source rows share one grain") as caught:
+        load_model(con, model, ["holder"])
+    assert caught.value.row == "account_id = 2, customer_id = 10"
+    assert [(a, c, float(w)) for a, c, w in _rows(con, pairs)] == expected
 
 
 def test_a_time_of_day_dimension_is_generated_by_the_load(
@@ -1017,3 +1029,52 @@ def test_a_dimension_nothing_references_keeps_a_source_row_keyed_minus_one(
     [region] = load_model(con, model).objects
     assert (region.quarantined, region.inserted) == (0, 1)
     assert _rows(con, f"SELECT region_id, name FROM {gold}.dim_region") == [(-1, "n/a")]
+
+
+def test_a_null_in_a_not_null_dimension_column_names_column_and_row(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """The load failed with the engine's words (``NOT NULL constraint failed:
+    dim_customer.email``, PostgreSQL's ``null value in column "email"``): no source row,
+    no remedy."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    con.execute(f"INSERT INTO {raw}.customers VALUES (3, NULL, 'Oslo', {_ts('01 09:00:00')})")
+    with pytest.raises(LoadError, match="email is NULL in 1 source row") as caught:
+        load_model(con, model, ["customer"])
+    assert (caught.value.column, caught.value.row) == ("email", "customer_id = 3")
+    assert "nullable: true" in str(caught.value)
+    con.execute(f"UPDATE {raw}.customers SET email = 'c@x.com', customer_id = NULL")
+    with pytest.raises(LoadError, match="customer_id is NULL in 3 source row") as caught:
+        load_model(con, model, ["customer"])
+    assert caught.value.column == "customer_id"
+    assert "a business key is never NULL" in str(caught.value)
+    assert _rows(con, f"SELECT count(*) FROM {gold}.dim_customer") == [(0,)]
+
+
+def test_a_transaction_fact_refuses_two_different_rows_for_one_grain(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """Two different source rows for order 1 loaded as one: the loader kept one row per
+    grain (so a repeated delivery loads once) and dropped the other without a word, the
+    engine choosing which. A NULL order id failed with the engine's NOT NULL words."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    con.execute(f"INSERT INTO {raw}.sales VALUES (1, 2, 1, {_ts('02 10:00:00')}, 99.00)")
+    with pytest.raises(LoadError, match="2 different source rows share one grain") as caught:
+        load_model(con, model)
+    assert caught.value.row == "order_id = 1"
+    assert _rows(con, f"SELECT count(*) FROM {gold}.fact_sales") == [(0,)]
+    con.execute(f"UPDATE {raw}.sales SET order_id = NULL WHERE amount = 99.00")
+    with pytest.raises(LoadError, match="1 source row.s. have a NULL in the grain") as caught:
+        load_model(con, model, ["sales"])
+    assert caught.value.column == "order_id"
+    # the same row delivered twice is still one event
+    con.execute(f"DELETE FROM {raw}.sales WHERE order_id IS NULL")
+    con.execute(f"INSERT INTO {raw}.sales SELECT * FROM {raw}.sales WHERE order_id = 1")
+    sales = {o.name: o for o in load_model(con, model).objects}["sales"]
+    assert (sales.rows_in, sales.inserted) == (3, 2)

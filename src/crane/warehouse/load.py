@@ -58,6 +58,7 @@ from sqlglot import exp
 
 from crane.errors import ConfigError, LoadError
 from crane.sql.build import col, create_table_as, drop_table, ident, insert_select, table
+from crane.warehouse import load_checks
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -295,7 +296,9 @@ def _load_dimension(
         _complete_inferred(con, model, dim, stage, out)
     _require(con, stage, dim, [*dim.business_key, *attributes, dim.change_ts])
     if dim.kind == "junk":
-        _no_null_combination(con, dim, stage)
+        load_checks.no_null_combination(con, dim, stage)
+    else:
+        load_checks.no_nulls(con, model, dim, stage)
     if dim.outriggers:
         stage = _outrigger_keys(con, model, dim, stage)
     if dim.kind != "junk" and _referenced(model, dim.name):
@@ -383,23 +386,6 @@ def _outrigger_keys(con: Connector, model: Model, dim: DimensionSpec, stage: Tab
     con.execute(create_table_as(keyed, rows))
     con.execute(drop_table(stage))
     return keyed
-
-
-def _no_null_combination(con: Connector, dim: DimensionSpec, stage: TableRef) -> None:
-    """A junk row is keyed by its whole combination, so no part may be NULL: say which
-    column and what to do, not the engine's NOT NULL violation."""
-    for name in dim.business_key:
-        nulls = exp.select(exp.Count(this=exp.Star())).from_(table(stage))
-        nulls = nulls.where(exp.Is(this=col(name), expression=exp.Null()))
-        found = int(con.fetch(nulls)[0][0])
-        if found:
-            raise ConfigError(
-                f"junk dimension {dim.name}: {name} is NULL in {found} source row(s), and a"
-                " junk combination is its key",
-                table=dim.table,
-                field="source",
-                hint=f"COALESCE({name}, 'none') in its source and in the facts' sources",
-            )
 
 
 def _complete_inferred(
@@ -557,6 +543,9 @@ def _load_fact(
     if fact.type == "transaction":
         grain = tuple(g for g in fact.grain if g in degenerate)
         keys = [c for g, c in zip(fact.grain, fact.grain_columns(), strict=True) if g not in grain]
+        sources = [*grain, *_grain_sources(keys, lookups, date_keys)]
+        payload = [*needed, *([fact.event_time] if fact.event_time else [])]
+        load_checks.one_row_per_grain(con, fact, stage, sources, payload)
         spec = facts.TransactionFact(
             target,
             measures=measures,
@@ -589,6 +578,14 @@ def _load_fact(
     out.deleted, out.unknown = result.deleted, result.unknown
 
 
+def _grain_sources(
+    keys: Sequence[str], lookups: Sequence[Lookup], date_keys: Sequence[DateKey]
+) -> list[str]:
+    """The source columns a grain's dimension keys (``keys``) are looked up from."""
+    found = [c for x in lookups if x.key_column in keys for c in x.source_columns]
+    return found + [d.source_column for d in date_keys if d.key_column in keys]
+
+
 def _load_bridge(
     con: Connector, model: Model, bridge: BridgeSpec, stage: TableRef, out: ObjectLoad
 ) -> None:
@@ -600,7 +597,9 @@ def _load_bridge(
     _unknown_days(con, model, bridge)
     weight = (bridge.weight_column,) if bridge.weight else ()
     needed = [*weight, *(d.source_column for d in date_keys)]
-    _require(con, stage, bridge, [*needed, *(c for x in lookups for c in x.source_columns)])
+    pairs = [*(c for x in lookups for c in x.source_columns), *(d.source_column for d in date_keys)]
+    _require(con, stage, bridge, [*needed, *pairs])
+    load_checks.one_row_per_grain(con, bridge, stage, pairs, needed)
     spec = facts.TransactionFact(
         bridge.ref(model.schema_),
         measures=weight,
@@ -631,6 +630,7 @@ def _load_accumulating(
     from crane.warehouse.facts.transaction import S, fact_rows, prepare_dimensions
 
     _require(con, stage, fact, [MILESTONE, MILESTONE_AT])
+    load_checks.known_milestones(con, fact, stage, MILESTONE, MILESTONE_AT)
     grain = [g for g in fact.grain if g in {d.name for d in fact.degenerate}]
     others = [d.name for d in fact.degenerate if d.name not in grain]
     measures = [m.name for m in fact.measures]

@@ -1,0 +1,172 @@
+"""What ``crane model load`` refuses in a staged source before it writes anything.
+
+Each check is a query over the stage (:mod:`crane.warehouse.load`), run inside the
+load's transaction. Without them the engine refused the rows later with its own words
+(``NOT NULL constraint failed: dim_customer.email``: no source row, no remedy), or the
+loaders dropped rows without a word: a transaction fact keeps one row per grain, and
+an accumulating snapshot ignores events of a milestone it does not declare. The
+errors name the object, the column and the first offending row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from crane.errors import ConfigError, LoadError
+from crane.sql.build import and_all, col, count_where, ident, table
+
+if TYPE_CHECKING:
+    from crane.connectors.base import Connector, TableRef
+    from crane.warehouse.spec import BridgeSpec, DimensionSpec, FactSpec, Model
+
+
+def _is_null(name: str) -> exp.Expr:
+    return exp.Is(this=col(name), expression=exp.Null())
+
+
+def _where(names: Sequence[str], row: Sequence[Any]) -> str:
+    """``customer_id = 2, region = 'N'``: a row named by its values, as SQL writes them."""
+    shown = [
+        "NULL" if v is None else str(v) if isinstance(v, int | float | Decimal) else f"'{v}'"
+        for v in row
+    ]
+    return ", ".join(f"{n} = {v}" for n, v in zip(names, shown, strict=True))
+
+
+def no_null_combination(con: Connector, dim: DimensionSpec, stage: TableRef) -> None:
+    """A junk row is keyed by its whole combination, so no part may be NULL: say which
+    column and what to do, not the engine's NOT NULL violation."""
+    for name in dim.business_key:
+        nulls = exp.select(exp.Count(this=exp.Star())).from_(table(stage)).where(_is_null(name))
+        found = int(con.fetch(nulls)[0][0])
+        if found:
+            raise ConfigError(
+                f"junk dimension {dim.name}: {name} is NULL in {found} source row(s), and a"
+                " junk combination is its key",
+                table=dim.table,
+                field="source",
+                hint=f"COALESCE({name}, 'none') in its source and in the facts' sources",
+            )
+
+
+def no_nulls(con: Connector, model: Model, dim: DimensionSpec, stage: TableRef) -> None:
+    """The dimension's NOT NULL columns (business key, attributes not declared
+    ``nullable``) are filled in every source row: one scan counts the NULLs of each."""
+    required = [
+        c.name
+        for c in dim.columns(model)
+        if not c.nullable and c.role in ("business_key", "attribute")
+    ]
+    if not required:
+        return
+    counts = exp.select(*(count_where(_is_null(n)) for n in required)).from_(table(stage))
+    found = [int(v) for v in con.fetch(counts)[0]]
+    for name, nulls in zip(required, found, strict=True):
+        if not nulls:
+            continue
+        keys = [k for k in dim.business_key if k != name]
+        row = None
+        if keys:
+            first = exp.select(*(col(k) for k in keys)).from_(table(stage)).where(_is_null(name))
+            first = first.order_by(*(col(k) for k in keys)).limit(1)
+            row = _where(keys, con.fetch(first)[0])
+        raise LoadError(
+            f"dimension {dim.name}: {name} is NULL in {nulls} source row(s), and the"
+            " dimension declares it NOT NULL",
+            table=dim.table,
+            column=name,
+            row=row,
+            hint=(
+                f"filter the rows out of the source or COALESCE {name}: a business key is"
+                " never NULL"
+                if name in dim.business_key
+                else f"fill {name} in the source (COALESCE) or declare it `nullable: true`"
+            ),
+        )
+
+
+def one_row_per_grain(
+    con: Connector,
+    owner: FactSpec | BridgeSpec,
+    stage: TableRef,
+    grain: Sequence[str],
+    payload: Sequence[str],
+) -> None:
+    """No grain value (source columns ``grain``) comes with two different source rows
+    (over ``payload``, the columns the rows are built from), and no degenerate grain
+    column is NULL. The transaction loader keeps one row per grain so that a repeated
+    delivery loads once; a second, *different* row was dropped without a word (which one
+    stayed was up to the engine)."""
+    from crane.warehouse.spec import BridgeSpec
+
+    kind = "bridge" if isinstance(owner, BridgeSpec) else "fact"
+    degenerate = [g for g in getattr(owner, "grain", []) if g in grain]
+    if degenerate:
+        nulls = exp.select(exp.Count(this=exp.Star())).from_(table(stage))
+        nulls = nulls.where(exp.or_(*(_is_null(g) for g in degenerate)))
+        found = int(con.fetch(nulls)[0][0])
+        if found:
+            raise LoadError(
+                f"{kind} {owner.name}: {found} source row(s) have a NULL in the grain"
+                f" ({', '.join(degenerate)})",
+                table=owner.table,
+                column=degenerate[0] if len(degenerate) == 1 else None,
+            )
+    distinct = exp.select(*(col(c) for c in dict.fromkeys([*grain, *payload])))
+    distinct = distinct.distinct().from_(table(stage))
+    clash = (
+        exp.select(*(col(g, "d") for g in grain), exp.Count(this=exp.Star()))
+        .from_(exp.Subquery(this=distinct, alias=exp.TableAlias(this=ident("d"))))
+        .group_by(*(col(g, "d") for g in grain))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .order_by(*(col(g, "d") for g in grain))
+        .limit(1)
+    )
+    rows = con.fetch(clash)
+    if rows:
+        *key, count = rows[0]
+        raise LoadError(
+            f"{kind} {owner.name}: {count} different source rows share one grain value, and"
+            f" the {kind} holds one row per grain",
+            table=owner.table,
+            row=_where(grain, key),
+            hint="deduplicate or aggregate the source to the grain, or widen the grain",
+        )
+
+
+def known_milestones(
+    con: Connector, fact: FactSpec, stage: TableRef, column: str, time_column: str
+) -> None:
+    """Every event names a milestone the fact declares: the accumulating loader ignores
+    the others, so a misspelt label in the source lost its events without a word. An
+    event without a time is not checked: it has not happened (the loader skips it)."""
+    labels = [exp.Literal.string(m) for m in fact.milestones]
+    unknown = and_all(
+        [
+            exp.Not(this=exp.Is(this=col(time_column), expression=exp.Null())),
+            exp.or_(_is_null(column), exp.Not(this=col(column).isin(*labels))),
+        ]
+    )
+    query = (
+        exp.select(col(column), exp.Count(this=exp.Star()))
+        .from_(table(stage))
+        .where(unknown)
+        .group_by(col(column))
+        .order_by(col(column))
+        .limit(1)
+    )
+    rows = con.fetch(query)
+    if rows:
+        label, count = rows[0]
+        raise LoadError(
+            f"fact {fact.name}: {count} source event(s) name milestone {label!r}, which the"
+            f" fact does not declare (milestones: {', '.join(fact.milestones)})",
+            table=fact.table,
+            column=column,
+            row=f"{column} = {'NULL' if label is None else repr(label)}",
+            hint="correct the label in the source, filter the event out, or declare it",
+        )
