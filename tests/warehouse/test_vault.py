@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime
 
 import _wh_engines
 import pytest
@@ -407,3 +407,28 @@ def test_pit_snapshot_given_twice_counts_once_and_mart_names_are_distinct(engine
     with pytest.raises(VaultError, match="two columns 'customer_id'"):
         bad = Satellite(e.ref("sat_x"), "customer_hk", ("customer_id",), ("customer_id",))
         build_pit_mart(Pit(e.ref("pit3"), hub, (bad,)))
+
+
+def test_aware_load_dates_and_snapshots_are_utc_whatever_the_session_zone(engine):
+    """An aware load_date was cast by the engine in the session's zone: the same batch
+    stored 05:00 in New York and 10:00 in UTC, and PIT snapshots shifted likewise."""
+    from datetime import timedelta, timezone
+
+    e = engine
+    setting = "SET TimeZone = 'America/New_York'" if e.con.dialect == "duckdb" else None
+    e.con.execute(setting or "SET TIME ZONE 'America/New_York'")
+    hub, _, _, sat = _specs(e)
+    oslo = timezone(timedelta(hours=1))
+    rows = [("c1", "x", "Ann", "Oslo", None)]
+    batch = Batch(
+        e.stage("stg", STAGE_COLS, rows), "crm", load_date=datetime(2024, 1, 1, 11, tzinfo=oslo)
+    )
+    load_hub(e.con, hub, batch)
+    load_satellite(e.con, sat, batch)
+    assert e.rows('SELECT load_date FROM {s}."sat_customer"') == [(datetime(2024, 1, 1, 10),)]
+    pit = Pit(e.ref("pit_customer"), hub, (sat,))
+    e.con.execute(create_pit(pit))
+    # 10:30 in Oslo is 09:30 UTC, before the load; the same instant given twice is one
+    early = datetime(2024, 1, 1, 10, 30, tzinfo=oslo)
+    load_pit(e.con, pit, [early, early.astimezone(UTC), datetime(2024, 1, 1, 10)])
+    assert e.rows('SELECT snapshot_date FROM {s}."pit_customer"') == [(datetime(2024, 1, 1, 10),)]

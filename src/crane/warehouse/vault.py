@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -241,7 +241,23 @@ class Batch:
         if self.load_date_column:
             return exp.cast(col(self.load_date_column, alias), exp.DataType.build("TIMESTAMP"))
         assert self.load_date is not None
-        return exp.cast(timestamp_literal(self.load_date), exp.DataType.build("TIMESTAMP"))
+        return load_date_literal(self.load_date)
+
+
+def as_load_date(value: datetime) -> datetime:
+    """A vault load date is naive; an aware value becomes its UTC wall time.
+
+    Cast by the engine, it took the session's time zone: one instant stored as
+    different load dates on two machines, and a rerun from another one was a change.
+    """
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def load_date_literal(value: datetime) -> exp.Expr:
+    """A vault ``TIMESTAMP`` literal (see `as_load_date`)."""
+    return exp.cast(timestamp_literal(as_load_date(value)), exp.DataType.build("TIMESTAMP"))
 
 
 # -- DDL ---------------------------------------------------------------------------

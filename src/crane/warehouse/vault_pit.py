@@ -21,9 +21,16 @@ from crane.sql.build import (
     ident,
     insert_select,
     table,
-    timestamp_literal,
 )
-from crane.warehouse.vault import _HASH_TYPE, LOAD_DATE, Hub, Satellite, VaultError
+from crane.warehouse.vault import (
+    _HASH_TYPE,
+    LOAD_DATE,
+    Hub,
+    Satellite,
+    VaultError,
+    as_load_date,
+    load_date_literal,
+)
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -58,10 +65,7 @@ def create_pit(pit: Pit) -> exp.Create:
 
 
 def _snapshots(dates: Sequence[datetime], name: str) -> exp.Query:
-    selects = [
-        exp.select(exp.alias_(exp.cast(timestamp_literal(d), _t("TIMESTAMP")), name, quoted=True))
-        for d in dates
-    ]
+    selects = [exp.select(exp.alias_(load_date_literal(d), name, quoted=True)) for d in dates]
     query: exp.Query = selects[0]
     for more in selects[1:]:
         query = exp.union(query, more, distinct=False)
@@ -72,7 +76,7 @@ def build_pit(pit: Pit, snapshots: Sequence[datetime]) -> list[exp.Expression]:
     """Replace the given snapshots (delete + insert): a rerun rebuilds them identically.
     No snapshots, no statements (a snapshot query that found no dates)."""
     # a date given twice made every key's row twice (the snapshots were a UNION ALL)
-    snapshots = list(dict.fromkeys(snapshots))
+    snapshots = list(dict.fromkeys(as_load_date(d) for d in snapshots))
     if not snapshots:
         return []
     hk, snap = pit.hub.hash_key, pit.snapshot_column
@@ -103,7 +107,7 @@ def build_pit(pit: Pit, snapshots: Sequence[datetime]) -> list[exp.Expression]:
             on=exp.LTE(this=col(LOAD_DATE, "h"), expression=col(snap, "d")),
         )
     )
-    stamps = [exp.cast(timestamp_literal(d), _t("TIMESTAMP")) for d in snapshots]
+    stamps = [load_date_literal(d) for d in snapshots]
     delete = exp.Delete(this=table(pit.table), where=exp.Where(this=col(snap).isin(*stamps)))
     columns = [hk, snap, *(pit.sat_column(s) for s in pit.satellites)]
     return [delete, insert_select(pit.table, columns, query)]
