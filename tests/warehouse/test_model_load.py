@@ -1078,3 +1078,37 @@ def test_a_transaction_fact_refuses_two_different_rows_for_one_grain(
     con.execute(f"INSERT INTO {raw}.sales SELECT * FROM {raw}.sales WHERE order_id = 1")
     sales = {o.name: o for o in load_model(con, model).objects}["sales"]
     assert (sales.rows_in, sales.inserted) == (3, 2)
+
+
+def test_cli_load_errors_name_the_model_file_and_line(tmp_path) -> None:
+    """`crane model load` errors named the table and field but not the model file, so
+    with several files under models/ a user searched for the `source:` at fault."""
+    import yaml
+
+    from crane.cli.app import build_app
+
+    (tmp_path / "crane.yml").write_text(f"name: t\nwarehouse: duckdb:///{tmp_path / 'wh.duckdb'}\n")
+    (tmp_path / "models").mkdir()
+    model = _model("main", "gold")
+    model.dimensions[0].source = "SELECT customer_id, email, city FROM main.customers"
+    text = yaml.safe_dump(model.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
+    (tmp_path / "models" / "star.yml").write_text(text)
+    lines = text.splitlines()
+    customer = lines.index("- name: customer")
+    source = next(i for i, t in enumerate(lines) if i > customer and "source:" in t) + 1
+    with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
+        _day1(con, "main")
+        con.execute(f"INSERT INTO main.sales VALUES (1, 2, 1, {_ts('02 10:00:00')}, 99.00)")
+    runner, app = CliRunner(), build_app()
+    args = ["--project", str(tmp_path)]
+    assert runner.invoke(app, ["model", "apply", *args]).exit_code == 0
+    failed = runner.invoke(app, ["model", "load", "customer", *args])
+    assert isinstance(failed.exception, ConfigError)
+    assert (failed.exception.file, failed.exception.line) == ("models/star.yml", source)
+    assert f"file models/star.yml, line {source}, field source:" in str(failed.exception)
+    # a data error: the object's own line
+    clash = runner.invoke(app, ["model", "load", "sales", *args])
+    assert isinstance(clash.exception, LoadError)
+    sales = lines.index("- name: sales") + 1
+    assert (clash.exception.file, clash.exception.line) == ("models/star.yml", sales)
+    assert clash.exception.row == "order_id = 1"

@@ -157,11 +157,18 @@ def load(
     """Fill the star schema from each object's `source:` SELECT (dimensions, then facts)."""
     from crane.cli.output import print_json
     from crane.connectors.base import connect
-    from crane.warehouse.load import load_model
+    from crane.errors import CraneError
+    from crane.warehouse.load import load_model, locate
 
     loaded, model = _load(project)
     with connect(_url(loaded, target)) as con:
-        result = load_model(con, model.model, names or ())
+        try:
+            result = load_model(con, model.model, names or ())
+        except CraneError as error:
+            located = locate(error, model)  # the model file and line of the object
+            if located is error:
+                raise
+            raise located from error
     if json:
         print_json(
             {

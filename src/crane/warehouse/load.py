@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from crane.errors import ConfigError, LoadError
+from crane.errors import ConfigError, CraneError, LoadError
 from crane.sql.build import col, create_table_as, drop_table, ident, insert_select, table
 from crane.warehouse import load_checks
 
@@ -156,6 +156,34 @@ def load_model(
     return result
 
 
+def locate(error: CraneError, loaded: Any) -> CraneError:
+    """``error`` naming the model file and line of the object it is about.
+
+    ``loaded`` is the `LoadedModel` the CLI read (objects and where each was declared);
+    :func:`load_model` takes a plain `Model`, so its errors name the table and field
+    only. The object is the one whose table the error names; the line is its ``field``'s
+    (``source:``), else the object's. Other errors come back as they are."""
+    if error.file or type(error).__init__ is not CraneError.__init__ or not error.table:
+        return error
+    model = loaded.model
+    kinds = [("dimensions", model.dimensions), ("facts", model.facts)]
+    for kind, items in [*kinds, ("bridges", model.bridges)]:
+        for i, obj in enumerate(items):
+            if error.table not in (obj.table, str(obj.ref(model.schema_))):
+                continue
+            origin = loaded.origin(kind, i)
+            doc = origin.document
+            if doc is None:
+                where = {"file": origin.file}
+            else:
+                path = (*origin.path, *([error.field] if error.field else []))
+                where = {"file": doc.display, "line": doc.line_of(path)}
+            transient = error.transient if error.classified else None
+            context = {**error.context, **where}
+            return type(error)(error.detail, transient=transient, hint=error.hint, **context)
+    return error
+
+
 def load_object(
     con: Connector,
     model: Model,
@@ -217,10 +245,10 @@ def _stage(con: Connector, obj: TableSpec, target: TableRef) -> TableRef:
         query = sqlglot.parse_one(obj.source, read=con.dialect)
     except sqlglot.errors.ParseError as error:
         raise ConfigError(
-            f"source of {obj.name} is not valid SQL: {error}", field="source"
+            f"source of {obj.name} is not valid SQL: {error}", table=obj.table, field="source"
         ) from None
     if not isinstance(query, exp.Query):
-        raise ConfigError(f"source of {obj.name} must be a SELECT", field="source")
+        raise ConfigError(f"source of {obj.name} must be a SELECT", table=obj.table, field="source")
     # unique per load, so two concurrent loads never share one; the rollback of a
     # failed load removes it (DDL is transactional on DuckDB and PostgreSQL)
     stage = TableRef(f"_crane_stage_{obj.name}_{uuid.uuid4().hex[:8]}", target.schema)
@@ -419,6 +447,7 @@ def _load_dates(
     if len(rows) != 1 or len(rows[0]) < 2:
         raise ConfigError(
             f"the source of date dimension {dim.name} must return one row (start, end)",
+            table=dim.table,
             field="source",
         )
     if rows[0][0] is None and rows[0][1] is None:
@@ -427,6 +456,7 @@ def _load_dates(
         raise ConfigError(
             f"the source of date dimension {dim.name} returned start {rows[0][0]} and end "
             f"{rows[0][1]}: both or neither must be NULL",
+            table=dim.table,
             field="source",
         )
     start, end = (_as_date(v) for v in rows[0][:2])
@@ -559,7 +589,7 @@ def _load_fact(
     elif fact.type == "periodic_snapshot":
         period = fact.reference(fact.period or "")
         if period is None:
-            raise ConfigError(f"fact {fact.name} needs `period:`", field="period")
+            raise ConfigError(f"fact {fact.name} needs `period:`", table=fact.table, field="period")
         others = [c for c in fact.grain_columns() if c != period.key_column]
         snapshot = facts.PeriodicSnapshotFact(
             target,
@@ -699,7 +729,11 @@ def reference_keys(
     for ref in refs:
         dim = model.dimension(ref.dimension)
         if dim is None:
-            raise ConfigError(f"{owner} references unknown dimension {ref.dimension}")
+            raise ConfigError(
+                f"{owner} references unknown dimension {ref.dimension}",
+                table=owner_table,
+                field="dimensions",
+            )
         if dim.kind == "date":
             if ref.label not in milestones:  # milestones come from the event rows
                 date_keys.append(DateKey(ref.key_column, ref.label))
