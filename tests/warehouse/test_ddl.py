@@ -20,7 +20,8 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from crane.connectors.base import connect
 from crane.warehouse import ddl, dialects
-from crane.warehouse.spec import DimensionSpec, Model, load_models
+from crane.warehouse.model_files import load_models
+from crane.warehouse.spec import DimensionSpec, Model
 
 RETAIL = Path(__file__).parents[2] / "examples" / "retail"
 GOLDEN = Path(__file__).parent / "golden"

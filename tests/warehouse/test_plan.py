@@ -7,7 +7,9 @@ import pytest
 
 from crane.connectors.base import TableRef, connect
 from crane.warehouse import plan as planner
-from crane.warehouse.spec import Attribute, Model, load_models
+from crane.warehouse.columns import Attribute
+from crane.warehouse.model_files import load_models
+from crane.warehouse.spec import Model
 
 RETAIL = Path(__file__).parents[2] / "examples" / "retail"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -7,13 +7,8 @@ import pytest
 from crane.config.loader import SpecError
 from crane.errors import UnknownNameError
 from crane.warehouse import dialects
-from crane.warehouse.spec import (
-    DimensionSpec,
-    FactSpec,
-    Model,
-    from_model,
-    load_models,
-)
+from crane.warehouse.model_files import from_model, load_models
+from crane.warehouse.spec import DimensionSpec, FactSpec, Model
 from crane.warehouse.validate import problems, validate
 
 RETAIL = Path(__file__).parents[2] / "examples" / "retail"

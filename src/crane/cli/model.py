@@ -11,7 +11,7 @@ from crane.cli.app import JsonOption, ProjectOption
 
 if TYPE_CHECKING:
     from crane.project import Project
-    from crane.warehouse.spec import LoadedModel
+    from crane.warehouse.model_files import LoadedModel
 
 app = typer.Typer(help="Design the warehouse: validate, render DDL, plan and apply.")
 
@@ -30,7 +30,7 @@ StateOption = Annotated[
 
 def _load(project: Path | None) -> tuple[Project, LoadedModel]:
     from crane.project import Project
-    from crane.warehouse.spec import load_models
+    from crane.warehouse.model_files import load_models
     from crane.warehouse.validate import validate
 
     loaded = Project.load(project)

@@ -38,10 +38,9 @@ from crane.connectors.base import TableRef
 from crane.errors import ConfigError
 from crane.sql.build import col, ident, table
 from crane.warehouse import dialects
+from crane.warehouse.columns import HASH_KEY_TYPE, Column
 from crane.warehouse.dialects import WarehouseDialect
 from crane.warehouse.spec import (
-    HASH_KEY_TYPE,
-    Column,
     DimensionSpec,
     FactSpec,
     Model,

@@ -48,8 +48,9 @@ from crane.warehouse.retype import widening
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
     from crane.console import Console
+    from crane.warehouse.columns import Column
     from crane.warehouse.dialects import WarehouseDialect
-    from crane.warehouse.spec import Column, Model
+    from crane.warehouse.spec import Model
 
 Action = Literal[
     "create_table",
