@@ -6,7 +6,8 @@ cannot do: every problem is collected (not just the first) and reported as
 ``models/sales.yml, line 12, field facts[0].grain: …`` through the loader's
 `SpecError`, so YAML and Python models fail the same way.
 
->>> from crane.warehouse.spec import Model, FactSpec, from_model
+>>> from crane.warehouse.model_files import from_model
+>>> from crane.warehouse.spec import Model, FactSpec
 >>> problems(from_model(Model(facts=[FactSpec(name="sales")])))[0][3]
 "fact 'sales' declares no grain: list the references and degenerate columns that identify one row"
 """
@@ -19,12 +20,12 @@ from typing import Any
 
 from crane.config.loader import SpecError
 from crane.warehouse import dialects
+from crane.warehouse.model_files import LoadedModel
 from crane.warehouse.spec import (
     BridgeSpec,
     DimensionRef,
     DimensionSpec,
     FactSpec,
-    LoadedModel,
     Model,
     TableSpec,
 )
