@@ -467,3 +467,22 @@ def test_a_bare_column_name_is_refused_at_its_file_line_and_field(tmp_path):
     ]
     assert 'COMPOUND SORTKEY("order_day")' in table
     assert sqlglot.parse_one(table, read="redshift").find(exp.SortKeyProperty) is not None
+
+
+@pytest.mark.parametrize(
+    ("live", "declared", "kind"),
+    [
+        # Redshift's VARCHAR(MAX) failed `crane model plan` with a bare ValueError
+        ("VARCHAR(20)", "VARCHAR(MAX)", "text"),
+        ("varchar(max)", "VARCHAR(20)", None),
+        ("VARCHAR(MAX)", "TEXT", "text"),
+        # lengths and precisions crane cannot read are no widening, never a crash
+        ("VARCHAR(20 CHAR)", "VARCHAR(30 CHAR)", None),
+        ("NUMBER(*, 2)", "NUMBER(38, 2)", None),
+        ("VARCHAR(20)", "VARCHAR(50)", "text"),
+    ],
+)
+def test_type_widening_reads_every_length_spelling(live, declared, kind):
+    from crane.warehouse.retype import widening
+
+    assert widening(live, declared) == kind

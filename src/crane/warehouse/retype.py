@@ -48,14 +48,19 @@ def widening(live: str, declared: str) -> Widening | None:
     some value of ``live`` may not survive the change unchanged."""
     (old, old_params), (new, new_params) = _split(live), _split(declared)
     if old in _VARYING_TEXT and new in _VARYING_TEXT:
-        if not new_params:  # unbounded text holds any string
+        if not _is_length(old_params) or not _is_length(new_params):
+            return None  # VARCHAR(20 CHAR) and the like: not a change crane can judge
+        old_length, new_length = _length(old_params), _length(new_params)
+        if new_length is None:  # unbounded text holds any string
             return "text"
-        if old_params and int(new_params) >= int(old_params):
+        if old_length is not None and new_length >= old_length:
             return "text"
         return None
     if old in _INTEGER_BYTES and new in _INTEGER_BYTES:
         return "integer" if _INTEGER_BYTES[new] >= _INTEGER_BYTES[old] else None
     if old in _DECIMAL and new in _DECIMAL and old_params and new_params:
+        if not _is_numbers(old_params) or not _is_numbers(new_params):
+            return None  # NUMBER(*, 2) and the like: not a change crane can judge
         precision, scale = _numbers(old_params)
         new_precision, new_scale = _numbers(new_params)
         # as many digits before the point, and as many after it
@@ -69,6 +74,20 @@ def _split(type_text: str) -> tuple[str, str]:
     """``decimal(10, 2)`` → (``DECIMAL``, ``10,2``)."""
     base, _, params = type_text.upper().partition("(")
     return base.strip(), params.replace(" ", "").rstrip(")")
+
+
+def _length(params: str) -> int | None:
+    """A text length; None when unbounded (none given, or Redshift's ``MAX``, which
+    failed the plan with a bare ValueError)."""
+    return None if params in ("", "MAX") else int(params)
+
+
+def _is_length(params: str) -> bool:
+    return params in ("", "MAX") or params.isdigit()
+
+
+def _is_numbers(params: str) -> bool:
+    return params.count(",") <= 1 and all(part.isdigit() for part in params.split(","))
 
 
 def _numbers(params: str) -> tuple[int, int]:
