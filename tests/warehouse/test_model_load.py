@@ -18,9 +18,8 @@ from typer.testing import CliRunner
 from crane.connectors.base import Connector, connect
 from crane.errors import ConfigError, LoadError
 from crane.warehouse import plan as planner
-from crane.warehouse.columns import Attribute
 from crane.warehouse.load import load_model, load_order, placeholder
-from crane.warehouse.spec import FactSpec, Model
+from crane.warehouse.spec import Attribute, FactSpec, Model
 
 
 @pytest.fixture(
@@ -1113,3 +1112,26 @@ def test_cli_load_errors_name_the_model_file_and_line(tmp_path) -> None:
     sales = lines.index("- name: sales") + 1
     assert (clash.exception.file, clash.exception.line) == ("models/star.yml", sales)
     assert clash.exception.row == "order_id = 1"
+
+
+@pytest.mark.integration
+def test_a_load_that_loses_its_connection_names_the_object(pg_schema: str) -> None:
+    """Recording the failed run failed too, and its "the connection is closed" replaced
+    the load's error: neither the dimension nor the cause was named."""
+    source = (
+        "SELECT id, CAST(now() AS TIMESTAMP) AS updated_at"
+        " FROM (SELECT 1 AS id, pg_terminate_backend(pg_backend_pid()) AS gone) AS x"
+    )
+    dim = {
+        "name": "account",
+        "business_key": "id",
+        "attributes": [{"name": "id", "type": "INT"}],
+        "source": source,
+    }
+    model = Model.model_validate({"schema": pg_schema, "dimensions": [dim]})
+    with connect(PG_URL) as con:
+        planner.apply(planner.plan(model, con), con)
+        with pytest.raises(LoadError, match="loading account failed: .*terminat") as caught:
+            load_model(con, model)
+    assert caught.value.table == f"{pg_schema}.dim_account"
+    assert any("not recorded in _crane.runs" in n for n in caught.value.__notes__)

@@ -220,14 +220,29 @@ def load_object(
             if record:
                 _record(con, out, "success", started)
     except Exception as error:
+        failure = error
+        if not isinstance(error, LoadError | ConfigError):
+            failure = LoadError(
+                f"loading {obj.name} failed: {error}", table=out.table, run_id=run_id
+            )
         if record:
-            _record(con, out, "failed", started, error)
-        if isinstance(error, LoadError | ConfigError):
+            _record_failure(con, out, started, error, failure)
+        if failure is error:
             raise
-        raise LoadError(
-            f"loading {obj.name} failed: {error}", table=out.table, run_id=run_id
-        ) from error
+        raise failure from error
     return out
+
+
+def _record_failure(
+    con: Connector, out: ObjectLoad, started: datetime, error: Exception, failure: Exception
+) -> None:
+    """Record the failed run. When that fails too (the load lost its connection), the
+    load's own error is raised all the same, with a note: the recording's error replaced
+    it, and "the connection is closed" named neither the object nor the cause."""
+    try:
+        _record(con, out, "failed", started, error)
+    except Exception as lost:
+        failure.add_note(f"the failed run was not recorded in _crane.runs: {lost}")
 
 
 def _stage(con: Connector, obj: TableSpec, target: TableRef) -> TableRef:
