@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from crane.connectors.base import Connector, connect
 from crane.errors import ConfigError, LoadError
 from crane.warehouse import plan as planner
+from crane.warehouse.columns import Attribute
 from crane.warehouse.load import load_model, load_order, placeholder
-from crane.warehouse.spec import Attribute, FactSpec, Model
+from crane.warehouse.spec import FactSpec, Model
 
 
 @pytest.fixture(
