@@ -516,53 +516,58 @@ def build_satellite_history_conflicts(sat: Satellite, hashed: TableRef) -> exp.S
 
     A rerun's rows are each stored, or equal the row in effect at their load date (a
     repeat that was skipped); anything else is a change insert-only history cannot
-    place, and was dropped without a word before.
+    place, and was dropped without a word before. Joins only: correlated subqueries
+    made PostgreSQL scan the satellite once per row (7 s for a 10,000-row rerun).
     """
     hk, hd, src = sat.parent_hash_key, sat.hashdiff, "_crane_src"
-
-    def stored(alias: str, *conditions: exp.Expr) -> exp.Select:
-        where = [exp.EQ(this=col(hk, alias), expression=col(hk, src)), *conditions]
-        return (
-            exp.select(exp.Literal.number(1)).from_(table(sat.table, alias)).where(and_all(where))
-        )
-
-    in_effect = (
-        exp.select(exp.Max(this=col(LOAD_DATE, "y")))
-        .from_(table(sat.table, "y"))
-        .where(
-            and_all(
-                [
-                    exp.EQ(this=col(hk, "y"), expression=col(hk, src)),
-                    exp.LTE(this=col(LOAD_DATE, "y"), expression=col(LOAD_DATE, src)),
-                ]
-            )
-        )
-    )
-    held = stored(
-        "x",
-        exp.EQ(this=col(hd, "x"), expression=col(hd, src)),
-        exp.EQ(this=col(LOAD_DATE, "x"), expression=exp.Subquery(this=in_effect)),
-    )
-    same_date = stored("z", exp.EQ(this=col(LOAD_DATE, "z"), expression=col(LOAD_DATE, src)))
-    kind = exp.Case(
-        ifs=[exp.If(this=exp.Exists(this=same_date), true=exp.Literal.string("same_date"))],
-        default=exp.Literal.string("late"),
-    )
-    return (
-        exp.select(col(hk, src), col(LOAD_DATE, src), exp.alias_(kind, "kind", quoted=True))
+    candidates = (
+        exp.select(col(hk, src), col(LOAD_DATE, src), col(hd, src))
         .from_(_cte(src))
         .join(_cte("_crane_latest", L), on=exp.EQ(this=col(hk, src), expression=col(hk, L)))
-        .where(
-            and_all(
-                [
-                    exp.LTE(this=col(LOAD_DATE, src), expression=col(LOAD_DATE, L)),
-                    exp.Not(this=exp.Exists(this=held)),
-                ]
-            )
+        .where(exp.LTE(this=col(LOAD_DATE, src), expression=col(LOAD_DATE, L)))
+    )
+    before = and_all(
+        [
+            exp.EQ(this=col(hk, "x"), expression=col(hk, "c")),
+            exp.LTE(this=col(LOAD_DATE, "x"), expression=col(LOAD_DATE, "c")),
+        ]
+    )
+    in_effect = (
+        exp.select(
+            col(hk, "c"),
+            col(LOAD_DATE, "c"),
+            col(hd, "c"),
+            exp.alias_(exp.Max(this=col(LOAD_DATE, "x")), "_crane_eff", quoted=True),
         )
+        .from_(_cte("_crane_cand", "c"))
+        .join(table(sat.table, "x"), on=before, join_type="LEFT")
+        .group_by(col(hk, "c"), col(LOAD_DATE, "c"), col(hd, "c"))
+    )
+    stored = and_all(
+        [
+            exp.EQ(this=col(hk, "y"), expression=col(hk, "e")),
+            exp.EQ(this=col(LOAD_DATE, "y"), expression=col("_crane_eff", "e")),
+        ]
+    )
+    same = exp.EQ(this=col("_crane_eff", "e"), expression=col(LOAD_DATE, "e"))
+    kind = exp.Case(
+        ifs=[exp.If(this=same, true=exp.Literal.string("same_date"))],
+        default=exp.Literal.string("late"),
+    )
+    differs = exp.or_(
+        exp.Is(this=col(hd, "y"), expression=exp.Null()),
+        exp.NEQ(this=col(hd, "y"), expression=col(hd, "e")),
+    )
+    return (
+        exp.select(col(hk, "e"), col(LOAD_DATE, "e"), exp.alias_(kind, "kind", quoted=True))
+        .from_(_cte("_crane_eff", "e"))
+        .join(table(sat.table, "y"), on=stored, join_type="LEFT")
+        .where(differs)
         .with_(ident(src), as_=exp.select(exp.Star()).from_(table(hashed)))
         .with_(ident("_crane_latest"), as_=_latest(sat))
-        .order_by(col(LOAD_DATE, src))
+        .with_(ident("_crane_cand"), as_=candidates)
+        .with_(ident("_crane_eff"), as_=in_effect)
+        .order_by(col(LOAD_DATE, "e"))
         .limit(1)
     )
 
