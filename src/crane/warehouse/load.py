@@ -335,15 +335,18 @@ def _load_dimension(
     out.rows_in = _count(con, stage)
     scd = dim.scd_table(model.schema_)
     attributes = [a.name for a in dim.attributes if a.name not in dim.business_key]
-    if dim.attribute(INFERRED) is not None:
-        _complete_inferred(con, model, dim, stage, out)
+    inferred = dim.attribute(INFERRED) is not None
+    if inferred:
+        _real_members(con, stage)
     _require(con, stage, dim, [*dim.business_key, *attributes, dim.change_ts])
     if dim.kind == "junk":
         load_checks.no_null_combination(con, dim, stage)
     else:
         load_checks.no_nulls(con, model, dim, stage)
+    if inferred:  # after the checks: a NULL it wrote failed with the engine's words
+        _complete_inferred(con, model, dim, stage, out)
     if dim.outriggers:
-        stage = _outrigger_keys(con, model, dim, stage)
+        stage = _outrigger_keys(con, model, dim, stage, out)
     if dim.kind != "junk" and _referenced(model, dim.name):
         out.quarantined = _quarantine_unknown_key(con, model, dim, stage, load_ts, out.run_id)
     result = load_dimension(con, scd, stage, load_ts=load_ts, run_id=out.run_id)
@@ -411,10 +414,13 @@ def _shown(value: Any) -> str:
     return str(value) if isinstance(value, int | float) else f"'{value}'"
 
 
-def _outrigger_keys(con: Connector, model: Model, dim: DimensionSpec, stage: TableRef) -> TableRef:
+def _outrigger_keys(
+    con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
+) -> TableRef:
     """The stage plus each outrigger's key, looked up by business key as a fact's are
-    (current member; a missing one is the outrigger's unknown member): the SCD loader
-    writes them as Type 1 columns. Without them every load hit the key's NOT NULL."""
+    (current member; a missing one is the outrigger's unknown member, counted in
+    ``out.unknown`` as a fact's are): the SCD loader writes them as Type 1 columns.
+    Without them every load hit the key's NOT NULL."""
     from crane.connectors.base import TableRef
     from crane.warehouse.facts import FactLoadResult
     from crane.warehouse.facts.transaction import fact_rows, prepare_dimensions
@@ -424,26 +430,43 @@ def _outrigger_keys(con: Connector, model: Model, dim: DimensionSpec, stage: Tab
     schema = con.table_schema(stage)
     columns = list(schema.names) if schema is not None else []
     prepare_dimensions(con, lookups, stage, FactLoadResult())
-    rows, _, _ = fact_rows(exp.select(exp.Star()).from_(table(stage)), columns, lookups, date_keys)
+    staged = exp.select(exp.Star()).from_(table(stage))
+    rows, _, unknown = fact_rows(staged, columns, lookups, date_keys)
     keyed = TableRef(f"{stage.name}_keys", stage.schema)
     con.execute(create_table_as(keyed, rows))
     con.execute(drop_table(stage))
+    out.unknown = _unknown_rows(con, keyed, unknown)
     return keyed
+
+
+def _unknown_rows(con: Connector, rows: TableRef, unknown: Sequence[exp.Expr]) -> int:
+    """How many of ``rows`` point at an unknown member (``unknown``: the conditions
+    :func:`crane.warehouse.facts.transaction.fact_rows` returns, over ``_crane_q``)."""
+    from crane.sql.build import count_where
+
+    if not unknown:
+        return 0
+    query = exp.select(count_where(exp.or_(*unknown))).from_(table(rows, "_crane_q"))
+    return int(con.fetch(query)[0][0])
+
+
+def _real_members(con: Connector, stage: TableRef) -> None:
+    """The source need not say ``is_inferred``: staged rows are real members."""
+    from crane.sql.build import add_column
+
+    schema = con.table_schema(stage)
+    if schema is not None and INFERRED not in schema.names:
+        con.execute(add_column(stage, INFERRED, exp.DataType.build("BOOLEAN")))
+        con.execute(exp.update(table(stage), {INFERRED: exp.false()}))
 
 
 def _complete_inferred(
     con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
 ) -> None:
     """Real rows for inferred members overwrite them in place (same key), before the
-    SCD load, so facts already pointing at them stay right. The source need not
-    say ``is_inferred``: staged rows are real members."""
-    from crane.sql.build import add_column
+    SCD load, so facts already pointing at them stay right."""
     from crane.warehouse.facts import complete_inferred
 
-    schema = con.table_schema(stage)
-    if schema is not None and INFERRED not in schema.names:
-        con.execute(add_column(stage, INFERRED, exp.DataType.build("BOOLEAN")))
-        con.execute(exp.update(table(stage), {INFERRED: exp.false()}))
     names = [a.name for a in dim.attributes if a.name not in (*dim.business_key, INFERRED)]
     lookup = lookup_dimension(model, dim)
     out.updated += complete_inferred(con, lookup, stage, names, order_by=dim.change_ts)
@@ -683,7 +706,7 @@ def _load_accumulating(
     # the "earliest" key would hold the milestone forever
     day = date_key_expr(facts.DateKey(EVENT_KEY, MILESTONE_AT), S, null_is_unknown=False)
     event = exp.alias_(day, EVENT_KEY)
-    rows, names, _ = fact_rows(
+    rows, names, unknown = fact_rows(
         exp.select(exp.Star()).from_(table(stage)),
         [*grain, *others, *measures, MILESTONE],
         lookups,
@@ -695,6 +718,7 @@ def _load_accumulating(
     prepare_dimensions(con, lookups, stage, counted)
     con.execute(drop_table(resolved))
     con.execute(create_table_as(resolved, rows))
+    out.unknown = _unknown_rows(con, resolved, unknown)  # events, as a fact's rows are
     milestones = []
     for label in fact.milestones:
         ref = fact.reference(label)
