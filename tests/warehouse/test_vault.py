@@ -504,3 +504,42 @@ def test_pit_over_two_satellites_matches_a_reference_and_scales(engine):
             expected.add((hashlib.md5(str(key).encode()).hexdigest(), snap, minute, b))
     got = set(e.rows('SELECT hk, snapshot_date, sat_a_load_date, sat_b_load_date FROM {s}."pit"'))
     assert got == expected
+
+
+@pytest.mark.integration
+def test_a_database_that_cannot_upper_case_unicode_refuses_non_ascii_keys():
+    """PostgreSQL under LC_CTYPE C leaves ä lower-case: the hub key of 'äpfel' differed
+    from DuckDB's (and from the same database's own under C.UTF-8), silently."""
+    import uuid
+
+    import psycopg
+
+    from crane.connectors.base import connect
+
+    name = f"t_c_{uuid.uuid4().hex[:10]}"
+    admin = "host=127.0.0.1 user=postgres dbname=test"
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            "LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+    try:
+        with connect(f"postgresql://postgres@127.0.0.1:5432/{name}") as con:
+            con.execute('CREATE SCHEMA "w"')
+            e = _wh_engines.Engine(con, "w")
+            hub = Hub(e.ref("hub"), "hk", ("id",))
+            sat = Satellite(e.ref("sat"), "hk", ("id",), ("v",))
+            con.execute(create_hub(hub))
+            con.execute(create_satellite(sat))
+            cols = [("id", "TEXT"), ("v", "TEXT")]
+            ascii_only = e.stage("stg", cols, [("apfel", "x")])
+            assert load_hub(con, hub, Batch(ascii_only, "s", load_date=datetime(2024, 1, 1))) == 1
+            stage = e.stage("stg", cols, [("äpfel", "x"), ("birne", "y")])
+            batch = Batch(stage, "s", load_date=datetime(2024, 1, 2))
+            for load, spec in ((load_hub, hub), (load_satellite, sat)):
+                with pytest.raises(VaultError, match="1 row\\(s\\) .* non-ASCII business keys"):
+                    load(con, spec, batch)
+            assert e.rows('SELECT id FROM {s}."hub"') == [("apfel",)]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

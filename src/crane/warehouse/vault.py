@@ -27,6 +27,12 @@ Values without ``\\ | ^`` hash exactly as the common DV2.0 convention does.
 Text, integers, decimals, dates, timestamps and booleans cast to the same text
 on DuckDB and PostgreSQL; floats and ``TIMESTAMPTZ`` do not (formatting and
 session time zone differ), so cast those to text or decimal in staging.
+Snowflake and BigQuery format timestamps and decimals their own way (``.000``
+suffixes, ``12.5`` for ``12.50``): there, identical hashes hold for text and integers.
+``UPPER`` follows the engine's case rules: a database that leaves ``ä`` lower-case
+(PostgreSQL under ``LC_CTYPE`` C) refuses non-ASCII keys; a staging column declared
+``COLLATE "C"`` does the same per column and is not detected, so leave keys' collation
+at the default.
 A row whose business key is entirely NULL is not loaded (it has no identity).
 
 >>> print(hash_key([exp.column("id")], "postgres"))  # doctest: +NORMALIZE_WHITESPACE
@@ -575,6 +581,44 @@ def build_satellite_history_conflicts(sat: Satellite, hashed: TableRef) -> exp.S
 # -- loading -----------------------------------------------------------------------
 
 
+_CASE_PROBE = "äß"
+_CASE_PROBE_HASH = "bcfdefa60a67ba478745d24a8e59bf1c"  # md5("Äẞ"), its hash key everywhere
+
+
+def build_non_ascii_keys(batch: Batch, keys: Sequence[str]) -> exp.Select:
+    """How many staged rows hold a business key with a character outside printable ASCII."""
+    pattern = exp.Literal.string("[^ -~]")
+    found = [
+        exp.RegexpLike(this=exp.cast(col(k, S), exp.DataType.build("VARCHAR")), expression=pattern)
+        for k in keys
+    ]
+    return (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(table(batch.source, S))
+        .where(exp.or_(*found) if len(found) > 1 else found[0])
+    )
+
+
+def _refuse_foreign_case_rules(
+    con: Connector, target: TableRef, batch: Batch, keys: Sequence[str]
+) -> None:
+    """Hash keys upper-case business keys; an engine that leaves ``ä`` lower-case
+    (PostgreSQL whose LC_CTYPE is C) made other hash keys than DuckDB for the same
+    key, silently. Such a database may load ASCII keys only."""
+    (probe,) = con.fetch(exp.select(hash_key_expr([exp.Literal.string(_CASE_PROBE)])))[0]
+    if probe == _CASE_PROBE_HASH:
+        return
+    count = int(con.fetch(build_non_ascii_keys(batch, keys))[0][0])
+    if count:
+        raise VaultError(
+            f"{count} row(s) of {batch.source} have non-ASCII business keys, and this "
+            "database upper-cases non-ASCII letters differently (ä stays ä): their hash "
+            "keys would differ from every other engine's",
+            table=str(target),
+            hint="use a database with a UTF-8 aware LC_CTYPE (e.g. C.UTF-8 or en_US.UTF-8)",
+        )
+
+
 def _refuse_null_load_dates(
     con: Connector, target: TableRef, batch: Batch, keys: Sequence[str]
 ) -> None:
@@ -597,6 +641,7 @@ def load_hub(con: Connector, hub: Hub, batch: Batch) -> int:
 
     with con.transaction():
         _refuse_null_load_dates(con, hub.table, batch, hub.business_keys)
+        _refuse_foreign_case_rules(con, hub.table, batch, hub.business_keys)
         lock_table(con, hub.table)
         return insert_via_scratch(con, build_hub_load(hub, batch))
 
@@ -609,6 +654,7 @@ def load_link(con: Connector, link: Link, batch: Batch) -> int:
     with con.transaction():
         # a link row needs every hub's key; one whole key present is enough to refuse
         _refuse_null_load_dates(con, link.table, batch, link.hubs[0].business_keys)
+        _refuse_foreign_case_rules(con, link.table, batch, link.business_keys)
         lock_table(con, link.table)
         return insert_via_scratch(con, build_link_load(link, batch))
 
@@ -626,6 +672,7 @@ def load_satellite(con: Connector, sat: Satellite, batch: Batch) -> int:
     # two concurrent loads of one key would each see the same "latest" row
     with con.transaction():
         _refuse_null_load_dates(con, sat.table, batch, sat.parent_business_keys)
+        _refuse_foreign_case_rules(con, sat.table, batch, sat.parent_business_keys)
         with scratch_table(con, sat.table, _satellite_source(sat, batch)) as hashed:
             lock_table(con, sat.table)
             clash = con.fetch(build_satellite_conflicts(sat, batch, hashed))
