@@ -4,7 +4,9 @@
 last `apply` recorded in ``_crane.model_tables`` (the physical options, which
 most catalogs cannot show), and lists what would change: new tables, added
 columns, dropped columns, changed types, changed physical options. `apply`
-runs the plan in one transaction.
+runs the plan in one transaction. Reading the target lives in
+`crane.warehouse.catalog`; the changes found, and how a plan reads, in
+`crane.warehouse.changes`.
 
 Adding an attribute is ``ALTER TABLE … ADD COLUMN`` (NULL on existing rows),
 so a Type 2 dimension keeps every version it has (SQLMesh #5744 lost history
@@ -19,15 +21,25 @@ reported as a rebuild and never applied silently.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from crane.errors import CraneError
 from crane.sql.build import col, ident, table
 from crane.warehouse import derived, dialects
+from crane.warehouse.catalog import (
+    Catalog,
+    LiveColumn,
+    catalog,
+    recorded_physical,
+    same_type,
+    table_key,
+    unbounded,
+)
+from crane.warehouse.changes import Action, Change, Plan
 from crane.warehouse.ddl import (
     TableDef,
     _create_index,
@@ -52,201 +64,16 @@ if TYPE_CHECKING:
     from crane.warehouse.dialects import WarehouseDialect
     from crane.warehouse.spec import Model
 
-Action = Literal[
-    "create_table",
-    "add_column",
-    "drop_column",
-    "alter_type",
-    "drop_not_null",
-    "versioning",
-    "physical",
-    "views",
-    "helpers",
-    "fill",
-]
-# type families: a change inside one family of spellings is no change
-_FAMILIES = {
-    "TEXT": "TEXT",
-    "VARCHAR": "TEXT",
-    "CHAR": "TEXT",
-    "NCHAR": "TEXT",
-    "NVARCHAR": "TEXT",
-    "BPCHAR": "TEXT",
-    "STRING": "TEXT",
-    "INT": "INT",
-    "INTEGER": "INT",
-    "INT4": "INT",
-    "BIGINT": "BIGINT",
-    "INT8": "BIGINT",
-    "INT64": "BIGINT",
-    "INT128": "HUGEINT",
-    "DECIMAL": "DECIMAL",
-    "NUMERIC": "DECIMAL",
-    "DOUBLE": "DOUBLE",
-    "FLOAT8": "DOUBLE",
-    "DOUBLE PRECISION": "DOUBLE",
-    "BOOLEAN": "BOOLEAN",
-    "BOOL": "BOOLEAN",
-    "REAL": "FLOAT",
-    "FLOAT4": "FLOAT",
-    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
-    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
-    "TIMESTAMP_S": "TIMESTAMP",  # DuckDB's TIMESTAMP(0), (3) and (9)
-    "TIMESTAMP_MS": "TIMESTAMP",
-    "TIMESTAMP_NS": "TIMESTAMP",
-    "TIME WITHOUT TIME ZONE": "TIME",
-    "TIME WITH TIME ZONE": "TIMETZ",
-    "CHARACTER VARYING": "TEXT",
-    "CHARACTER": "TEXT",
-}
-
 
 class DestructiveChangeError(CraneError):
     """The plan drops or retypes columns (or needs a rebuild) and that was not allowed."""
 
 
-@dataclass
-class Change:
-    """One difference between the model and the target, and the SQL that resolves it."""
-
-    action: Action
-    table: str
-    detail: str
-    statements: list[str] = field(default_factory=list)
-    destructive: bool = False
-    rebuild: bool = False  # only a rebuild can do it: never applied automatically
-    # run before every other change's statements (views are dropped before their
-    # tables change: PostgreSQL cannot retype a column a view uses)
-    first: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "table": self.table,
-            "detail": self.detail,
-            "destructive": self.destructive,
-            "rebuild": self.rebuild,
-            "statements": self.first + self.statements,
-        }
-
-
-@dataclass
-class Plan:
-    """What `apply` would do on one target; `render` is the readable diff."""
-
-    dialect: str
-    changes: list[Change]
-    unchanged: list[str]
-    records: list[TableDef] = field(default_factory=list)
-    state_schema: str = "_crane"
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not self.changes
-
-    @property
-    def destructive(self) -> list[Change]:
-        return [c for c in self.changes if c.destructive or c.rebuild]
-
-    def render(self, sql: bool = False) -> str:
-        """The diff, one line per change; ``sql`` adds each change's statements under it."""
-        marks = {"create_table": "+", "drop_column": "-", "helpers": "+", "views": "~"}
-        lines = []
-        for change in self.changes:
-            mark = marks.get(change.action, "~" if change.action != "add_column" else "+")
-            flag = " [destructive]" if change.destructive else ""
-            flag += " [needs a rebuild; not applied]" if change.rebuild else ""
-            columns = ("add_column", "drop_column", "alter_type", "drop_not_null", "fill")
-            indent = "    " if change.action in columns else ""
-            lines.append(f"{indent}{mark} {change.detail}{flag}")
-            if sql:
-                lines += [f"{indent}      {s};" for s in change.first + change.statements]
-        if self.unchanged:
-            lines.append(f"= {len(self.unchanged)} table(s) unchanged")
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines) if lines else "no changes"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dialect": self.dialect,
-            "changes": [c.as_dict() for c in self.changes],
-            "unchanged": self.unchanged,
-            "notes": self.notes,
-        }
-
-
-@dataclass(frozen=True)
-class LiveColumn:
-    name: str
-    type: str  # normalized: VARCHAR(100), DECIMAL(10,2), INT, …
-    nullable: bool
-
-
 # -- reading the target -----------------------------------------------------------------
-Catalog = dict[tuple[str, str], list[LiveColumn]]
-_CATALOG_COLUMNS = [
-    "table_schema",
-    "table_name",
-    "column_name",
-    "data_type",
-    "is_nullable",
-    "character_maximum_length",
-    "numeric_precision",
-    "numeric_scale",
-]
-
-
-def catalog(con: Connector, schemas: set[str]) -> Catalog:
-    """Columns of every table and view in ``schemas``, read in one query (DuckDB answers
-    ``information_schema`` in ~50 ms per query, so one per table would dominate a plan)."""
-    where = exp.and_(
-        exp.column("table_schema").isin(*(exp.Literal.string(s) for s in sorted(schemas))),
-        exp.column("table_catalog").eq(exp.func("current_database")),
-    )
-    query = (
-        exp.select(*_CATALOG_COLUMNS)
-        .from_(exp.table_("columns", db="information_schema"))
-        .where(where)
-        .order_by("table_schema", "table_name", "ordinal_position")
-    )
-    found: Catalog = {}
-    for r in con.fetch(query):
-        column = LiveColumn(r[2], _live_type(r[3], r[5], r[6], r[7]), r[4] == "YES")
-        found.setdefault((r[0], r[1]), []).append(column)
-    return found
-
-
-def _key(con: Connector, ref: TableRef) -> tuple[str, str]:
-    return (ref.schema or con.default_schema or "", ref.name)
-
-
 def live_columns(con: Connector, ref: TableRef) -> list[LiveColumn] | None:
     """The table's columns from ``information_schema``, or None if it does not exist."""
-    schema, name = _key(con, ref)
+    schema, name = table_key(con, ref)
     return catalog(con, {schema}).get((schema, name))
-
-
-def _live_type(data_type: str, length: Any, precision: Any, scale: Any) -> str:
-    base = str(data_type).upper().split("(")[0].strip()
-    if "(" in str(data_type):
-        return str(data_type).upper().replace(" ", "")
-    if _family(base) == "TEXT" and length:
-        return f"{base}({length})"
-    if _family(base) == "DECIMAL" and precision is not None:
-        return f"{base}({precision},{scale or 0})"
-    return base
-
-
-def recorded_physical(
-    con: Connector, state: TableRef, live: Catalog | None = None
-) -> dict[str, dict[str, Any]]:
-    """Physical options per table as the last apply built them (empty before the first)."""
-    live = live if live is not None else catalog(con, {_key(con, state)[0]})
-    if _key(con, state) not in live:
-        return {}
-    query = exp.select("table_name", "physical").from_(table(state))
-    return {str(name): json.loads(physical or "{}") for name, physical in con.fetch(query)}
 
 
 # -- comparing --------------------------------------------------------------------------
@@ -260,11 +87,11 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
     defs = table_defs(model, dialect.name)
     views = _views(model, dialect)
     refs = [d.ref for d in defs] + [_view_ref(n) for n, _ in views] + [model_state(state_schema)]
-    live_all = catalog(con, {_key(con, r)[0] for r in refs})
+    live_all = catalog(con, {table_key(con, r)[0] for r in refs})
     recorded = recorded_physical(con, model_state(state_schema), live_all)
     referenced = {ref for other in defs for _, ref, _ in other.foreign_keys}
     for tdef in defs:
-        live = live_all.get(_key(con, tdef.ref))
+        live = live_all.get(table_key(con, tdef.ref))
         before = len(result.changes)
         if live is None:
             schema = [render(_create_schema(tdef.ref.schema), dialect)] if tdef.ref.schema else []
@@ -355,7 +182,7 @@ def _column_changes(
         if current is None:
             changes.append(_add_column(tdef, column, dialect, (fills or {}).get(column.name)))
         elif not same_type(declared := render(_dtype(column), dialect), current.type) or (
-            dialect.text_lengths and _unbounded(declared, current.type)
+            dialect.text_lengths and unbounded(declared, current.type)
         ):
             changes.append(_retype(tdef, column, current, dialect, stuck))
         elif column.nullable and not current.nullable and column.name not in tdef.primary_key:
@@ -449,34 +276,6 @@ def _dtype(column: Column) -> exp.DataType:
     return dialects.column_type(column.type)
 
 
-def _family(base: str) -> str:
-    return _FAMILIES.get(base, base)
-
-
-def same_type(declared: str, live: str) -> bool:
-    """Same family, and same length/precision when both sides state one."""
-    (left, left_params), (right, right_params) = _split(declared), _split(live)
-    family = _family(left)
-    if family != _family(right):
-        return False
-    if family in ("TEXT", "DECIMAL") and left_params and right_params:
-        return left_params == right_params
-    return True
-
-
-def _unbounded(declared: str, live: str) -> bool:
-    """Text the model declares without a length, stored with one (VARCHAR(20) made TEXT:
-    `same_type` calls them alike, for DuckDB, which keeps no length)."""
-    (left, left_params), (right, right_params) = _split(declared), _split(live)
-    return _family(left) == _family(right) == "TEXT" and not left_params and bool(right_params)
-
-
-def _split(type_text: str) -> tuple[str, str]:
-    """``decimal(10, 2)`` → (``DECIMAL``, ``10,2``)."""
-    base, _, params = type_text.upper().partition("(")
-    return base.strip(), params.replace(" ", "").rstrip(")")
-
-
 def _physical_changes(
     tdef: TableDef, before: dict[str, Any], dialect: WarehouseDialect
 ) -> list[Change]:
@@ -567,7 +366,7 @@ def _views_and_helpers(
     dialect: WarehouseDialect,
     live: Catalog,
 ) -> None:
-    if _key(con, model_state(result.state_schema)) not in live:
+    if table_key(con, model_state(result.state_schema)) not in live:
         statements = [st.sql for st in helper_statements(dialect, result.state_schema)]
         detail = (
             f"crane helper tables ({result.state_schema}: runs, watermarks, quality metrics,"
@@ -577,7 +376,7 @@ def _views_and_helpers(
     # a view over a table left for a rebuild keeps its old definition until then
     waiting = {c.table for c in result.changes if c.rebuild}
     views = [(n, node) for n, node in views if not _reads(node, waiting)]
-    missing = [name for name, _ in views if _key(con, _view_ref(name)) not in live]
+    missing = [name for name, _ in views if table_key(con, _view_ref(name)) not in live]
     # a fill rewrites values, not a table's shape: its views stay as they are
     shaped = [c for c in result.changes if c.action not in ("helpers", "fill")]
     tables_change = any(not c.rebuild for c in shaped)
