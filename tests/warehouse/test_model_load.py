@@ -1146,3 +1146,18 @@ def test_a_load_that_loses_its_connection_names_the_object(pg_schema: str) -> No
             load_model(con, model)
     assert caught.value.table == f"{pg_schema}.dim_account"
     assert any("not recorded in _crane.runs" in n for n in caught.value.__notes__)
+
+
+def test_a_date_range_that_ends_before_it_starts_names_the_dimension(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """The calendar's own error named neither the date dimension nor its table, so
+    `crane model load` could not point at the model file either."""
+    con, _, gold = wh
+    source = "SELECT DATE '2024-07-01' AS first_day, DATE '2024-06-01' AS last_day"
+    dim = {"name": "date", "kind": "date", "source": source}
+    model = Model.model_validate({"schema": gold, "dimensions": [dim]})
+    planner.apply(planner.plan(model, con), con)
+    with pytest.raises(ConfigError, match="date dimension date: .* ends .* before") as caught:
+        load_model(con, model)
+    assert (caught.value.table, caught.value.field) == ("dim_date", "source")

@@ -50,19 +50,19 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from crane.errors import ConfigError, CraneError, LoadError
-from crane.sql.build import col, create_table_as, drop_table, ident, insert_select, table
+from crane.sql.build import col, create_table_as, drop_table, ident, table
 from crane.warehouse import load_checks
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
-    from crane.warehouse.facts import DateKey, FactLoadResult, Lookup
+    from crane.warehouse.facts import DateKey, Lookup
     from crane.warehouse.facts.lookup import Dimension
     from crane.warehouse.spec import (
         BridgeSpec,
@@ -194,6 +194,8 @@ def load_object(
     record: bool = True,
 ) -> ObjectLoad:
     """Stage ``obj.source`` and load it, with its run record, in one transaction."""
+    from crane.warehouse.load_calendar import load_times
+    from crane.warehouse.load_facts import load_bridge, load_fact
     from crane.warehouse.spec import BridgeSpec, DimensionSpec
 
     is_dim = isinstance(obj, DimensionSpec)
@@ -206,15 +208,15 @@ def load_object(
     try:
         with con.transaction():
             if _generated(obj):
-                _load_times(con, obj, target, out)
+                load_times(con, obj, target, out)
             else:
                 stage = _stage(con, obj, target)
                 if isinstance(obj, DimensionSpec):
                     _load_dimension(con, model, obj, stage, out, load_ts)
                 elif isinstance(obj, BridgeSpec):
-                    _load_bridge(con, model, obj, stage, out)
+                    load_bridge(con, model, obj, stage, out)
                 else:
-                    _load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
+                    load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
                 con.execute(drop_table(stage))
             out.seconds = time.perf_counter() - clock
             if record:
@@ -327,10 +329,11 @@ def _load_dimension(
     out: ObjectLoad,
     load_ts: datetime,
 ) -> None:
+    from crane.warehouse.load_calendar import load_dates
     from crane.warehouse.scd import load_dimension
 
     if dim.kind == "date":
-        _load_dates(con, model, dim, stage, out)
+        load_dates(con, model, dim, stage, out)
         return
     out.rows_in = _count(con, stage)
     scd = dim.scd_table(model.schema_)
@@ -472,271 +475,12 @@ def _complete_inferred(
     out.updated += complete_inferred(con, lookup, stage, names, order_by=dim.change_ts)
 
 
-def _load_dates(
-    con: Connector, model: Model, dim: DimensionSpec, stage: TableRef, out: ObjectLoad
-) -> None:
-    """Add the days of ``[start, end]`` the dimension lacks, with the dimension's calendar
-    (fiscal year start month, holidays, weekend days); days already there keep their key
-    and take a changed calendar (a holiday added later) in place."""
-    from crane.warehouse import datedim
-    from crane.warehouse.spec import Calendar
-
-    rows = con.fetch(exp.select(exp.Star()).from_(table(stage)))
-    if len(rows) != 1 or len(rows[0]) < 2:
-        raise ConfigError(
-            f"the source of date dimension {dim.name} must return one row (start, end)",
-            table=dim.table,
-            field="source",
-        )
-    if rows[0][0] is None and rows[0][1] is None:
-        return  # min()/max() over raw tables still empty: no days to add yet
-    if rows[0][0] is None or rows[0][1] is None:
-        raise ConfigError(
-            f"the source of date dimension {dim.name} returned start {rows[0][0]} and end "
-            f"{rows[0][1]}: both or neither must be NULL",
-            table=dim.table,
-            field="source",
-        )
-    start, end = (_as_date(v) for v in rows[0][:2])
-    calendar = dim.calendar or Calendar()
-    spec = datedim.DateDimension(
-        start=start,
-        end=end,
-        fiscal_year_start_month=calendar.fiscal_year_start_month,
-        holidays=calendar.holiday_names(),
-        weekend_days=tuple(calendar.weekend_days),
-    )
-    target = dim.ref(model.schema_)
-    key = dim.key_column
-    days = datedim.build_date_rows(spec, con.dialect)
-    have = exp.select(col(key, "d")).from_(table(target, "d"))
-    missing = (
-        exp.select(exp.Star())
-        .from_(exp.Subquery(this=days, alias=ident("n")))
-        .where(exp.Not(this=col(key, "n").isin(query=have)))
-    )
-    names = [n for n, _ in spec.columns()]
-    out.updated = _recalendar(con, target, key, names, days)
-    before = _count(con, target)
-    con.execute(insert_select(target, names, missing))
-    out.rows_in = (end - start).days + 1
-    out.inserted = _count(con, target) - before
-
-
-def _recalendar(
-    con: Connector, target: TableRef, key: str, names: Sequence[str], days: exp.Select
-) -> int:
-    """Overwrite the calendar columns of existing days that differ from ``days``."""
-    from crane.sql.build import qualified_col
-
-    generated = exp.Subquery(this=days, alias=ident("n"))
-    columns = [n for n in names if n != key]
-    differs = exp.or_(
-        *(
-            exp.Not(this=exp.NullSafeEQ(this=qualified_col(c, target), expression=col(c, "n")))
-            for c in columns
-        )
-    )
-    match = exp.EQ(this=qualified_col(key, target), expression=col(key, "n"))
-    stale = (
-        exp.select(exp.Count(this=exp.Star()))
-        .from_(table(target))
-        .join(generated.copy(), on=match.copy())
-    )
-    count = int(con.fetch(stale.where(differs.copy()))[0][0])
-    if count:
-        sets = [exp.EQ(this=col(c), expression=col(c, "n")) for c in columns]
-        con.execute(
-            exp.Update(
-                this=table(target),
-                expressions=sets,
-                from_=exp.From(this=generated),
-                where=exp.Where(this=exp.and_(match, differs)),
-            )
-        )
-    return count
-
-
 def _generated(obj: TableSpec) -> bool:
     """A time-of-day dimension is generated whole (1,440 minutes): it needs no source."""
     return getattr(obj, "kind", None) == "time"
 
 
-def _load_times(con: Connector, dim: TableSpec, target: TableRef, out: ObjectLoad) -> None:
-    """Add the minutes of the day the dimension lacks (a rerun adds none)."""
-    from crane.warehouse import datedim
-    from crane.warehouse.spec import DimensionSpec
-
-    assert isinstance(dim, DimensionSpec)
-    spec = datedim.TimeOfDayDimension()
-    key = dim.key_column
-    have = exp.select(col(key, "d")).from_(table(target, "d"))
-    rows = datedim.build_time_rows(spec, con.dialect)
-    missing = (
-        exp.select(exp.Star())
-        .from_(exp.Subquery(this=rows, alias=ident("n")))
-        .where(exp.Not(this=col(key, "n").isin(query=have)))
-    )
-    before = _count(con, target)
-    con.execute(insert_select(target, [n for n, _ in spec.columns()], missing))
-    out.rows_in = 24 * 60
-    out.inserted = _count(con, target) - before
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-# -- facts ---------------------------------------------------------------------------
-
-
-def _load_fact(
-    con: Connector, model: Model, fact: FactSpec, stage: TableRef, out: ObjectLoad
-) -> None:
-    from crane.warehouse import facts
-
-    lookups, date_keys = fact_keys(model, fact)
-    _unknown_days(con, model, fact)
-    target = fact.ref(model.schema_)
-    measures = tuple(m.name for m in fact.measures)
-    degenerate = tuple(d.name for d in fact.degenerate)
-    needed = [*degenerate, *measures, *(d.source_column for d in date_keys)]
-    needed += [c for lookup in lookups for c in lookup.source_columns]
-    _require(con, stage, fact, [*needed, *([fact.event_time] if fact.event_time else [])])
-    result: FactLoadResult
-    if fact.type == "transaction":
-        grain = tuple(g for g in fact.grain if g in degenerate)
-        keys = [c for g, c in zip(fact.grain, fact.grain_columns(), strict=True) if g not in grain]
-        sources = [*grain, *_grain_sources(keys, lookups, date_keys)]
-        payload = [*needed, *([fact.event_time] if fact.event_time else [])]
-        load_checks.one_row_per_grain(con, fact, stage, sources, payload)
-        spec = facts.TransactionFact(
-            target,
-            measures=measures,
-            grain=grain,
-            degenerate=tuple(d for d in degenerate if d not in grain),
-            lookups=tuple(lookups),
-            date_keys=tuple(date_keys),
-            grain_keys=tuple(keys),
-        )
-        result = facts.load_transaction_fact(con, spec, stage)
-    elif fact.type == "periodic_snapshot":
-        period = fact.reference(fact.period or "")
-        if period is None:
-            raise ConfigError(f"fact {fact.name} needs `period:`", table=fact.table, field="period")
-        others = [c for c in fact.grain_columns() if c != period.key_column]
-        snapshot = facts.PeriodicSnapshotFact(
-            target,
-            period_column=period.key_column,
-            grain=tuple(others),
-            measures=measures,
-            lookups=tuple(lookups),
-            date_keys=tuple(date_keys),
-            degenerate=degenerate,
-        )
-        result = facts.load_periodic_snapshot(con, snapshot, stage)
-    else:
-        _load_accumulating(con, fact, stage, lookups, date_keys, out)
-        return
-    out.rows_in, out.inserted = result.rows_in, result.inserted
-    out.deleted, out.unknown = result.deleted, result.unknown
-
-
-def _grain_sources(
-    keys: Sequence[str], lookups: Sequence[Lookup], date_keys: Sequence[DateKey]
-) -> list[str]:
-    """The source columns a grain's dimension keys (``keys``) are looked up from."""
-    found = [c for x in lookups if x.key_column in keys for c in x.source_columns]
-    return found + [d.source_column for d in date_keys if d.key_column in keys]
-
-
-def _load_bridge(
-    con: Connector, model: Model, bridge: BridgeSpec, stage: TableRef, out: ObjectLoad
-) -> None:
-    """A bridge row pairs the current members its source names (by business key, as a
-    fact's source does); pairs already there are kept, so a rerun adds nothing."""
-    from crane.warehouse import facts
-
-    lookups, date_keys = fact_keys(model, bridge)
-    _unknown_days(con, model, bridge)
-    weight = (bridge.weight_column,) if bridge.weight else ()
-    needed = [*weight, *(d.source_column for d in date_keys)]
-    pairs = [*(c for x in lookups for c in x.source_columns), *(d.source_column for d in date_keys)]
-    _require(con, stage, bridge, [*needed, *pairs])
-    load_checks.one_row_per_grain(con, bridge, stage, pairs, needed)
-    spec = facts.TransactionFact(
-        bridge.ref(model.schema_),
-        measures=weight,
-        lookups=tuple(lookups),
-        date_keys=tuple(date_keys),
-        grain_keys=tuple(bridge.primary_key()),
-    )
-    result = facts.load_transaction_fact(con, spec, stage)
-    out.rows_in, out.inserted, out.unknown = result.rows_in, result.inserted, result.unknown
-
-
-MILESTONE, MILESTONE_AT, EVENT_KEY = "milestone", "milestone_at", "_crane_event_key"
-
-
-def _load_accumulating(
-    con: Connector,
-    fact: FactSpec,
-    stage: TableRef,
-    lookups: Sequence[Lookup],
-    date_keys: Sequence[DateKey],
-    out: ObjectLoad,
-) -> None:
-    """Resolve the events' dimension keys into a second stage, then fold it in
-    (:func:`crane.warehouse.facts.load_accumulating_snapshot`)."""
-    from crane.connectors.base import TableRef
-    from crane.warehouse import facts
-    from crane.warehouse.facts.lookup import date_key_expr
-    from crane.warehouse.facts.transaction import S, fact_rows, prepare_dimensions
-
-    _require(con, stage, fact, [MILESTONE, MILESTONE_AT])
-    load_checks.known_milestones(con, fact, stage, MILESTONE, MILESTONE_AT)
-    grain = [g for g in fact.grain if g in {d.name for d in fact.degenerate}]
-    others = [d.name for d in fact.degenerate if d.name not in grain]
-    measures = [m.name for m in fact.measures]
-    # an event without a time has not happened: NULL, never the unknown day, which as
-    # the "earliest" key would hold the milestone forever
-    day = date_key_expr(facts.DateKey(EVENT_KEY, MILESTONE_AT), S, null_is_unknown=False)
-    event = exp.alias_(day, EVENT_KEY)
-    rows, names, unknown = fact_rows(
-        exp.select(exp.Star()).from_(table(stage)),
-        [*grain, *others, *measures, MILESTONE],
-        lookups,
-        date_keys,
-        [event],
-    )
-    resolved = TableRef(f"{stage.name}_keys", stage.schema)
-    counted = facts.FactLoadResult()
-    prepare_dimensions(con, lookups, stage, counted)
-    con.execute(drop_table(resolved))
-    con.execute(create_table_as(resolved, rows))
-    out.unknown = _unknown_rows(con, resolved, unknown)  # events, as a fact's rows are
-    milestones = []
-    for label in fact.milestones:
-        ref = fact.reference(label)
-        assert ref is not None  # crane model validate checked it
-        milestones.append(facts.Milestone(label, ref.key_column))
-    # the whole grain names an instance: degenerate columns and looked-up keys alike
-    instance = [c for c in fact.grain_columns() if c not in {m.column for m in milestones}]
-    spec = facts.AccumulatingSnapshotFact(
-        fact.ref(stage.schema),
-        instance_key=tuple(instance),
-        milestones=tuple(milestones),
-        attributes=tuple(n for n in names if n not in (*instance, MILESTONE, EVENT_KEY)),
-        event_column=MILESTONE,
-        time_column=EVENT_KEY,
-    )
-    out.rows_in = _count(con, stage)
-    out.updated = facts.load_accumulating_snapshot(con, spec, resolved)
-    con.execute(drop_table(resolved))
+# -- facts and bridges: crane.warehouse.load_facts; their dimensions' keys ---------
 
 
 def fact_keys(model: Model, fact: FactSpec | BridgeSpec) -> tuple[list[Lookup], list[DateKey]]:
@@ -815,28 +559,6 @@ def _placeholders(model: Model, dim: DimensionSpec) -> dict[str, Any]:
             continue
         values[column.name] = placeholder(column.type)
     return values
-
-
-def _unknown_days(con: Connector, model: Model, fact: FactSpec | BridgeSpec) -> None:
-    """The unknown day (key -1) in each date dimension the fact references: a fact row
-    with a NULL date points there, and the foreign key needs the row."""
-    from crane.warehouse.facts import Dimension, build_unknown_member
-
-    names = {r.dimension for r in fact.dimensions}
-    for dim in model.dimensions:
-        if dim.kind != "date" or dim.name not in names:
-            continue
-        day = Dimension(
-            dim.ref(model.schema_),
-            tuple(dim.business_key),
-            dim.key_column,
-            effective_from=None,
-            effective_to=None,
-            is_current=None,
-            inferred_flag=None,
-            unknown_values=_placeholders(model, dim),
-        )
-        con.execute(build_unknown_member(day))
 
 
 _LENGTH = re.compile(r"\((\d+)\)")
