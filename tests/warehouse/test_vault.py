@@ -543,3 +543,22 @@ def test_a_database_that_cannot_upper_case_unicode_refuses_non_ascii_keys():
     finally:
         with psycopg.connect(admin, autocommit=True) as con:
             con.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_types_naming_no_column_or_no_sql_type_are_refused(engine):
+    """A misspelt name in types left its column TEXT without a word."""
+    e = engine
+    with pytest.raises(VaultError, match="names 'nmae', not one of its columns") as info:
+        Satellite(e.ref("s"), "hk", ("id",), ("name",), types={"nmae": "VARCHAR(50)"})
+    assert info.value.hint == "did you mean 'name'?"
+    with pytest.raises(VaultError, match="'VARCHR\\(50\\)' is not a SQL type"):
+        Satellite(e.ref("s"), "hk", ("id",), ("name",), types={"name": "VARCHR(50)"})
+    with pytest.raises(VaultError, match="names 'key'"):
+        Hub(e.ref("h"), "hk", ("id",), types={"key": "INT"})
+    # declared types reach the table
+    sat = Satellite(e.ref("s"), "hk", ("id",), ("name", "n"), types={"n": "int8"})
+    e.con.execute(create_satellite(sat))
+    e.con.execute(
+        f"INSERT INTO \"{e.schema}\".\"s\" (hk, hashdiff, n) VALUES ('a', 'b', 9007199254740993)"
+    )
+    assert e.rows('SELECT n FROM {s}."s"') == [(9007199254740993,)]

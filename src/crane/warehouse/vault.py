@@ -42,6 +42,7 @@ MD5(COALESCE(REPLACE(REPLACE(REPLACE(UPPER(REPLACE(TRIM(' ' FROM CAST(id AS VARC
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ from crane.sql.build import (
     table,
     timestamp_literal,
 )
+from crane.warehouse.dialects import column_type
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -144,6 +146,28 @@ def _distinct_columns(kind: str, ref: TableRef, columns: Sequence[str]) -> None:
         seen.add(name)
 
 
+def _check_types(
+    kind: str, ref: TableRef, types: Mapping[str, str], columns: Sequence[str]
+) -> None:
+    """``types`` may name only the table's own columns, with types crane can render: a
+    misspelt name left its column TEXT without a word."""
+    for name, type_text in types.items():
+        if name not in columns:
+            close = difflib.get_close_matches(name, list(columns), n=1)
+            raise VaultError(
+                f"{kind} {ref.name} types names {name!r}, not one of its columns "
+                f"({', '.join(columns)})",
+                table=str(ref),
+                hint=f"did you mean {close[0]!r}?" if close else None,
+            )
+        try:
+            column_type(type_text)
+        except ValueError as error:
+            raise VaultError(
+                f"{kind} {ref.name} column {name!r}: {error}", table=str(ref)
+            ) from None
+
+
 def _not_all_null(columns: Sequence[str], alias: str) -> exp.Expr:
     checks = [exp.Not(this=exp.Is(this=col(c, alias), expression=exp.Null())) for c in columns]
     return exp.or_(*checks) if len(checks) > 1 else checks[0]
@@ -165,6 +189,7 @@ class Hub:
         if not self.business_keys:
             raise VaultError(f"hub {self.table.name} needs a business key", table=str(self.table))
         _distinct_columns("hub", self.table, [self.hash_key, *self.business_keys, *_META_NAMES])
+        _check_types("hub", self.table, self.types, self.business_keys)
 
 
 @dataclass(frozen=True)
@@ -216,6 +241,7 @@ class Satellite:
             )
         head = [self.parent_hash_key, self.hashdiff, *_META_NAMES]
         _distinct_columns("satellite", self.table, [*head, *self.attributes])
+        _check_types("satellite", self.table, self.types, self.attributes)
 
 
 @dataclass(frozen=True)
@@ -278,7 +304,7 @@ def _meta() -> list[tuple[str, exp.DataType]]:
 
 
 def create_hub(hub: Hub) -> exp.Create:
-    keys = [(k, _t(hub.types.get(k, "TEXT"))) for k in hub.business_keys]
+    keys = [(k, column_type(hub.types.get(k, "TEXT"))) for k in hub.business_keys]
     return create_table(hub.table, [(hub.hash_key, _t(_HASH_TYPE)), *keys, *_meta()])
 
 
@@ -288,7 +314,7 @@ def create_link(link: Link) -> exp.Create:
 
 
 def create_satellite(sat: Satellite) -> exp.Create:
-    attrs = [(a, _t(sat.types.get(a, "TEXT"))) for a in sat.attributes]
+    attrs = [(a, column_type(sat.types.get(a, "TEXT"))) for a in sat.attributes]
     head = [(sat.parent_hash_key, _t(_HASH_TYPE)), (sat.hashdiff, _t(_HASH_TYPE))]
     return create_table(sat.table, [*head, *_meta(), *attrs])
 
