@@ -237,3 +237,20 @@ def test_bad_day_parts_are_config_errors(parts, message):
     with pytest.raises(ConfigError, match=message) as info:
         TimeOfDayDimension(day_parts=parts)
     assert info.value.field == "day_parts"
+
+
+@pytest.mark.parametrize("fiscal_start", [1, 12])
+def test_fiscal_start_months_at_the_edges_and_holidays_outside_the_range(engine, fiscal_start):
+    """Start month 1 is the calendar year; 12 makes December the first month of the next
+    fiscal year. A holiday outside the range adds no day and no error."""
+    e = engine
+    holidays = {date(2023, 12, 25): "before", date(2024, 2, 29): "leap", date(2030, 1, 1): "after"}
+    spec = DateDimension(date(2023, 12, 30), date(2025, 1, 2), fiscal_start, holidays)
+    assert load_date_dimension(e.con, spec, e.ref("dim_date")) == 370
+    got = e.rows('SELECT * FROM {s}."dim_date" ORDER BY date_key')
+    days = [spec.start + timedelta(n) for n in range(370)]
+    assert got == [_expected(d, fiscal_start, holidays) for d in days]
+    by_key = {r[0]: r for r in got}
+    if fiscal_start == 12:
+        assert by_key[20231231][15:18] == (2024, 1, 1) and by_key[20241130][15:18] == (2024, 4, 12)
+    assert [r[19] for r in got if r[18]] == ["leap"]
