@@ -1161,3 +1161,22 @@ def test_a_date_range_that_ends_before_it_starts_names_the_dimension(
     with pytest.raises(ConfigError, match="date dimension date: .* ends .* before") as caught:
         load_model(con, model)
     assert (caught.value.table, caught.value.field) == ("dim_date", "source")
+
+
+def test_two_missing_members_on_one_grain_are_refused(wh: tuple[Connector, str, str]) -> None:
+    """Order 11 names products 98 and 99, neither in the dimension: both lines point at the
+    unknown product, so on the grain (order_id, product) they were one, and the loader
+    kept one of them (3 rows in, 2 loaded) without a word."""
+    con, raw, gold = wh
+    model = _lines_model(raw, gold)
+    columns = "product_id INT, name VARCHAR(20), updated_at TIMESTAMP"
+    con.execute(f"CREATE TABLE {raw}.products ({columns})")
+    con.execute(f"INSERT INTO {raw}.products VALUES (1, 'a', {_ts('01')})")
+    con.execute(f"CREATE TABLE {raw}.lines (order_id INT, product_id INT, qty INT)")
+    con.execute(f"INSERT INTO {raw}.lines VALUES (10, 1, 5), (11, 98, 1), (11, 99, 2)")
+    planner.apply(planner.plan(model, con), con)
+    with pytest.raises(LoadError, match="2 different source rows fall on one grain") as caught:
+        load_model(con, model)
+    assert caught.value.row == "order_id = 11, product_key = -1"
+    assert "on_missing: infer" in str(caught.value)
+    assert _rows(con, f"SELECT count(*) FROM {gold}.fact_lines") == [(0,)]

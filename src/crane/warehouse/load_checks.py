@@ -21,6 +21,7 @@ from crane.sql.build import and_all, col, count_where, ident, table
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
+    from crane.warehouse.facts import TransactionFact
     from crane.warehouse.spec import BridgeSpec, DimensionSpec, FactSpec, Model
 
 
@@ -135,6 +136,47 @@ def one_row_per_grain(
             table=owner.table,
             row=_where(grain, key),
             hint="deduplicate or aggregate the source to the grain, or widen the grain",
+        )
+
+
+def one_row_per_key(
+    con: Connector, owner: FactSpec | BridgeSpec, stage: TableRef, spec: TransactionFact
+) -> None:
+    """No two different source rows fall on one grain once their dimension keys are
+    looked up (run after the load, in its transaction, so inferred members exist). Two
+    business keys a dimension lacks both point at its unknown member: in a grain that
+    holds the reference, the loader kept one of the rows and dropped the other without
+    a word. Only a grain holding looked-up keys can collide so."""
+    from crane.warehouse.facts.transaction import fact_rows
+    from crane.warehouse.spec import BridgeSpec
+
+    grain = [*spec.grain, *spec.grain_keys]
+    if not spec.grain_keys:
+        return
+    staged = exp.select(exp.Star()).from_(table(stage))
+    rows, _, _ = fact_rows(staged, spec.columns, spec.lookups, spec.date_keys)
+    distinct = exp.select(exp.Star()).distinct()
+    distinct = distinct.from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("r"))))
+    clash = (
+        exp.select(*(col(g, "d") for g in grain), exp.Count(this=exp.Star()))
+        .from_(exp.Subquery(this=distinct, alias=exp.TableAlias(this=ident("d"))))
+        .group_by(*(col(g, "d") for g in grain))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .order_by(*(col(g, "d") for g in grain))
+        .limit(1)
+    )
+    found = con.fetch(clash)
+    if found:
+        *key, count = found[0]
+        kind = "bridge" if isinstance(owner, BridgeSpec) else "fact"
+        raise LoadError(
+            f"{kind} {owner.name}: {count} different source rows fall on one grain once"
+            " their dimension keys are looked up: business keys a dimension lacks all"
+            " point at its unknown member",
+            table=owner.table,
+            row=_where(grain, key),
+            hint="declare `on_missing: infer` on the reference (each missing key gets its"
+            " own member), or load the dimension's rows first",
         )
 
 

@@ -55,6 +55,7 @@ def load_fact(
             grain_keys=tuple(keys),
         )
         result = facts.load_transaction_fact(con, spec, stage)
+        load_checks.one_row_per_key(con, fact, stage, spec)
     elif fact.type == "periodic_snapshot":
         period = fact.reference(fact.period or "")
         if period is None:
@@ -107,6 +108,7 @@ def load_bridge(
         grain_keys=tuple(bridge.primary_key()),
     )
     result = facts.load_transaction_fact(con, spec, stage)
+    load_checks.one_row_per_key(con, bridge, stage, spec)
     out.rows_in, out.inserted, out.unknown = result.rows_in, result.inserted, result.unknown
 
 
