@@ -562,3 +562,26 @@ def test_types_naming_no_column_or_no_sql_type_are_refused(engine):
         f"INSERT INTO \"{e.schema}\".\"s\" (hk, hashdiff, n) VALUES ('a', 'b', 9007199254740993)"
     )
     assert e.rows('SELECT n FROM {s}."s"') == [(9007199254740993,)]
+
+
+_KEY_PARTS = st.one_of(
+    st.none(),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8),
+    st.sampled_from(["|", "||", "^", "^^", "\\", " ", "ß", "ǅ", "ŉ", "ﬁ", "İ", "ı", "ς", "\u00a0"]),
+)
+
+
+@pytest.mark.integration
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(_KEY_PARTS, min_size=1, max_size=3), min_size=1, max_size=20))
+def test_hash_keys_and_hashdiffs_agree_on_duckdb_and_postgres(keys):
+    """Any text, delimiters and case-mapping oddities included, hashes alike on both."""
+    from crane.connectors.base import connect
+
+    exprs = []
+    for parts in keys:
+        values = [_v(p, "TEXT") for p in parts]
+        exprs += [hash_key_expr(values), hashdiff_expr(values)]
+    query = exp.select(*exprs)
+    with connect("duckdb:///:memory:") as duck, connect(_wh_engines.PG_URL) as pg:
+        assert list(duck.fetch(query.sql("duckdb"))[0]) == list(pg.fetch(query.sql("postgres"))[0])
