@@ -1180,3 +1180,47 @@ def test_two_missing_members_on_one_grain_are_refused(wh: tuple[Connector, str, 
     assert caught.value.row == "order_id = 11, product_key = -1"
     assert "on_missing: infer" in str(caught.value)
     assert _rows(con, f"SELECT count(*) FROM {gold}.fact_lines") == [(0,)]
+
+
+@pytest.mark.integration
+def test_concurrent_loads_quarantine_a_reserved_key_row_once(pg_schema: str) -> None:
+    """Two `crane model load` runs at once each quarantined the reserved-key row before
+    taking the dimension's lock, neither seeing the other's uncommitted row: two copies.
+    A third session holds the dimension's lock until both loads wait for it."""
+    import threading
+    import time
+
+    model = _model(pg_schema, pg_schema)
+    with connect(PG_URL) as con:
+        _day1(con, pg_schema)
+        con.execute(
+            f"INSERT INTO {pg_schema}.customers VALUES (-1, 'x', 'y', {_ts('01 09:00:00')})"
+        )
+        planner.apply(planner.plan(model, con), con)
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            with connect(PG_URL) as own:
+                load_model(own, model, ["customer"])
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    with connect(PG_URL) as holder, connect(PG_URL) as monitor:
+        with holder.transaction():
+            holder.execute(f"LOCK TABLE {pg_schema}.dim_customer IN SHARE ROW EXCLUSIVE MODE")
+            threads = [threading.Thread(target=load) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                f" AND query LIKE '%{pg_schema}%'"
+            )
+            deadline = time.monotonic() + 20  # the holder's own view is a snapshot
+            while monitor.fetch(waiting)[0][0] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not errors, errors
+        count = f"SELECT count(*) FROM {pg_schema}.dim_customer_quarantine"
+        assert _rows(holder, count) == [(1,)]

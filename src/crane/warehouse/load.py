@@ -48,7 +48,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dt_time
@@ -389,6 +389,7 @@ def _quarantine_unknown_key(
     rerun adds none already there. A junk dimension is left alone: its key is its whole
     combination, which its unknown member shares."""
     from crane.warehouse.facts import unknown_member_key
+    from crane.warehouse.scd.base import lock_statement
     from crane.warehouse.scd.steps import DEL, TIE, TS, events_query, quarantine, value_columns
 
     found = lookup_dimension(model, dim)
@@ -402,14 +403,22 @@ def _quarantine_unknown_key(
     columns = [*scd.business_key, *value_columns(scd), TS, TIE, DEL]
     events = exp.Subquery(this=events_query(scd, stage), alias=exp.TableAlias(this=ident("e")))
     rows = exp.select(*(col(c) for c in columns)).from_(events).where(match.copy())
-    key = ", ".join(f"{k} = {_shown(found.unknown_values[k])}" for k in dim.business_key)
-    reason = (
-        f"unknown_member_key: dimension {dim.name} reserves business key {key}"
-        " for its unknown member"
-    )
+    reason = _reserved(dim, found.unknown_values)
+    # the dimension's engine lock (PostgreSQL), as the SCD loaders quarantine under it:
+    # two concurrent loads each added the row their uncommitted twin could not see. Not
+    # the in-process lock: the SCD load takes it again, and a second thread holding it
+    # while waiting for this transaction's engine lock would deadlock with it
+    lock_statement(con, scd)
     added = quarantine(con, scd, rows, columns, reason=reason, run_id=run_id, load_ts=load_ts)
     con.execute(exp.Delete(this=table(stage), where=exp.Where(this=match)))
     return added
+
+
+def _reserved(dim: DimensionSpec, placeholders: Mapping[str, Any]) -> str:
+    """The quarantine reason: a code to filter by, then the dimension and the key."""
+    key = ", ".join(f"{k} = {_shown(placeholders[k])}" for k in dim.business_key)
+    code = "unknown_member_key"
+    return f"{code}: dimension {dim.name} reserves business key {key} for its unknown member"
 
 
 def _shown(value: Any) -> str:
