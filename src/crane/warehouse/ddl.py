@@ -12,7 +12,10 @@ key, business key, attributes, Type 3/6 columns, SCD2 columns), Type 4 history
 tables, facts (foreign keys, degenerate columns, measures, grain as primary
 key), bridges, comments, indexes and partitions, role-playing views, crane's
 helper tables (watermarks, run history, quality metrics) and sample
-analytical views.
+analytical views. This module makes the tables (columns, keys, constraints,
+physical options, comments) and orders the script; indexes and partitions come
+from `crane.warehouse.indexes`, views from `crane.warehouse.views`, crane's own
+tables from `crane.warehouse.helper_tables`.
 
 >>> from crane.warehouse.spec import Model, DimensionSpec
 >>> m = Model(dimensions=[DimensionSpec(name="store", business_key="id",
@@ -26,62 +29,22 @@ PRIMARY KEY ("store_key"), UNIQUE ("id"))
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any
 
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel
 
 from crane.connectors.base import TableRef
-from crane.errors import ConfigError
 from crane.sql.build import col, ident, table
 from crane.warehouse import dialects
 from crane.warehouse.columns import HASH_KEY_TYPE, Column
 from crane.warehouse.dialects import WarehouseDialect
-from crane.warehouse.spec import (
-    DimensionSpec,
-    FactSpec,
-    Model,
-    TableSpec,
-    outriggers_first,
-)
+from crane.warehouse.helper_tables import helper_statements
+from crane.warehouse.indexes import indexes, partitions
+from crane.warehouse.spec import DimensionSpec, Model, TableSpec, outriggers_first
+from crane.warehouse.statements import DdlError, Statement, render, statement
 from crane.warehouse.validate import primary_key
-
-QUALITY_METRICS = [
-    ("run_id", "TEXT"),
-    ("table_name", "TEXT"),
-    ("check_name", "TEXT"),
-    ("metric", "TEXT"),
-    ("value", "DOUBLE"),
-    ("threshold", "DOUBLE"),
-    ("passed", "BOOLEAN"),
-    ("measured_at", "TIMESTAMPTZ"),
-]
-# what `crane model apply` last built per table: the physical options (JSON), so a later
-# plan sees a changed option on engines whose catalogs cannot show it
-MODEL_TABLES = [
-    ("table_name", "TEXT"),
-    ("owner", "TEXT"),
-    ("dialect", "TEXT"),
-    ("physical", "TEXT"),
-    ("applied_at", "TIMESTAMPTZ"),
-]
-
-
-class DdlError(ConfigError):
-    """The model cannot be rendered for an engine (names the object and option at fault)."""
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One DDL statement: what it makes, its tree, and its text in the target dialect."""
-
-    kind: str  # schema | sequence | table | comment | index | partition | view | helper
-    name: str  # the object it creates or changes
-    node: exp.Expr
-    sql: str
+from crane.warehouse.views import role_views, sample_views
 
 
 @dataclass(frozen=True)
@@ -97,21 +60,6 @@ class TableDef:
     comment: str | None
     key_strategy: str | None
     owner: str  # "dimension store", "fact sales", …
-
-
-def render(node: exp.Expr, dialect: WarehouseDialect) -> str:
-    """Text for ``dialect``; raises instead of dropping anything sqlglot cannot express,
-    or of letting the engine cut a name too long for it (PostgreSQL keeps 63 bytes, so
-    ``dim_<long>`` and its ``dim_<long>_current`` view became one name)."""
-    for name in node.find_all(exp.Identifier):
-        size = len(str(name.this).encode())
-        if size > dialect.max_identifier:
-            raise DdlError(
-                f"name {name.this!r} is {size} bytes; {dialect.name} keeps "
-                f"{dialect.max_identifier} and would cut it",
-                hint="shorten the name, or give the object a shorter `table:`",
-            )
-    return node.sql(dialect=dialect.sqlglot, unsupported_level=ErrorLevel.RAISE)
 
 
 # -- the model as table definitions -----------------------------------------------------
@@ -228,14 +176,14 @@ def build(
     defs = table_defs(model, dialect.name)
     out: list[Statement] = []
     for name in sorted({d.ref.schema for d in defs if d.ref.schema}):
-        out.append(_stmt(dialect, "schema", name, _create_schema(name)))
+        out.append(statement(dialect, "schema", name, create_schema(name)))
     for tdef in defs:
         out += table_statements(tdef, dialect)
     out += role_views(model, dialect)
     if helpers:
         out += helper_statements(dialect)
     if samples:
-        out += [_stmt(dialect, "sample", n, node) for n, node in sample_views(model)]
+        out += [statement(dialect, "sample", n, node) for n, node in sample_views(model)]
     return sorted(out, key=lambda st: _ORDER.index(st.kind))  # stable: keeps model order
 
 
@@ -265,11 +213,7 @@ _SECTIONS = {
 _ORDER = list(_SECTIONS)
 
 
-def _stmt(dialect: WarehouseDialect, kind: str, name: str, node: exp.Expr) -> Statement:
-    return Statement(kind, name, node, render(node, dialect))
-
-
-def _create_schema(name: str) -> exp.Create:
+def create_schema(name: str) -> exp.Create:
     return exp.Create(this=exp.Table(db=ident(name)), kind="SCHEMA", exists=True)
 
 
@@ -278,12 +222,12 @@ def table_statements(tdef: TableDef, dialect: WarehouseDialect) -> list[Statemen
     out: list[Statement] = []
     sequence = _sequence(tdef, dialect)
     if sequence is not None:
-        out.append(_stmt(dialect, "sequence", sequence.name, _create_sequence(sequence)))
-    out.append(_stmt(dialect, "table", str(tdef.ref), create_table(tdef, dialect)))
+        out.append(statement(dialect, "sequence", sequence.name, _create_sequence(sequence)))
+    out.append(statement(dialect, "table", str(tdef.ref), create_table(tdef, dialect)))
     if dialect.comments == "statement":
-        out += [_stmt(dialect, "comment", str(tdef.ref), n) for n in _comments(tdef)]
-    out += [_stmt(dialect, "index", str(tdef.ref), n) for n in _indexes(tdef, dialect)]
-    out += [_stmt(dialect, "partition", str(tdef.ref), n) for n in _partitions(tdef, dialect)]
+        out += [statement(dialect, "comment", str(tdef.ref), n) for n in _comments(tdef)]
+    out += [statement(dialect, "index", str(tdef.ref), n) for n in indexes(tdef, dialect)]
+    out += [statement(dialect, "partition", str(tdef.ref), n) for n in partitions(tdef, dialect)]
     return out
 
 
@@ -442,205 +386,3 @@ def _comments(tdef: TableDef) -> list[exp.Expr]:
                 exp.Comment(this=target, kind="COLUMN", expression=exp.Literal.string(c.comment))
             )
     return out
-
-
-def _indexes(tdef: TableDef, dialect: WarehouseDialect) -> list[exp.Expr]:
-    """Indexes on foreign keys (where the engine wants them) and declared extra indexes."""
-    wanted: list[list[str]] = []
-    if "indexes" in dialect.options:
-        if tdef.physical.get("index_foreign_keys", dialect.index_foreign_keys):
-            wanted += [[c] for c, _, _ in tdef.foreign_keys if [c] != list(tdef.primary_key[:1])]
-        wanted += [[c] if isinstance(c, str) else list(c) for c in tdef.physical.get("indexes", [])]
-    return [_create_index(tdef.ref, cols, dialect) for cols in wanted]
-
-
-def _create_index(ref: TableRef, columns: list[str], dialect: WarehouseDialect) -> exp.Create:
-    name = index_name(ref.name, columns, dialect.max_identifier)
-    index = exp.Index(
-        this=ident(name),
-        table=table(ref),
-        params=exp.IndexParameters(columns=[col(c) for c in columns]),
-    )
-    return exp.Create(this=index, kind="INDEX", exists=True)
-
-
-def index_name(table_name: str, columns: list[str], limit: int) -> str:
-    """``ix_<table>_<cols>``, shortened with a stable hash past the engine's limit."""
-    name = f"ix_{table_name}_{'_'.join(columns)}"
-    if len(name) <= limit:
-        return name
-    digest = hashlib.md5(name.encode()).hexdigest()[:8]
-    return f"{name[: limit - 9]}_{digest}"
-
-
-def _partitions(tdef: TableDef, dialect: WarehouseDialect) -> list[exp.Expr]:
-    """PostgreSQL range partitions (yearly or monthly) plus a DEFAULT partition; the
-    DEFAULT one alone when no ranges are given (a partitioned table without any
-    partition refuses every row)."""
-    if "partitions" not in dialect.options or "partition_by" not in tdef.physical:
-        return []
-    spec = tdef.physical.get("partitions")
-    if not spec:
-        return [_partition_of(tdef.ref, "default", exp.var("DEFAULT"))]
-    column = tdef.physical["partition_by"]
-    integer = (
-        dialects.base_type({c.name: c.type for c in tdef.columns}[column]) in dialects.INT_TYPES
-    )
-    bounds = _ranges(_day(spec["from"]), _day(spec["to"]), str(spec.get("every", "year")))
-    out: list[exp.Expr] = []
-    for low, high in bounds:
-        suffix = f"{low:%Y}" if spec.get("every", "year") == "year" else f"{low:%Y%m}"
-        bound = exp.PartitionBoundSpec(
-            from_expressions=[_bound(low, integer)], to_expressions=[_bound(high, integer)]
-        )
-        out.append(_partition_of(tdef.ref, suffix, bound))
-    out.append(_partition_of(tdef.ref, "default", exp.var("DEFAULT")))
-    return out
-
-
-def _partition_of(ref: TableRef, suffix: str, bound: exp.Expr) -> exp.Create:
-    part = TableRef(f"{ref.name}_{suffix}", ref.schema)
-    prop = exp.PartitionedOfProperty(this=table(ref), expression=bound)
-    return exp.Create(
-        this=table(part), kind="TABLE", exists=True, properties=exp.Properties(expressions=[prop])
-    )
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def _ranges(start: date, end: date, every: str) -> list[tuple[date, date]]:
-    out = []
-    low = date(start.year, 1 if every == "year" else start.month, 1)
-    while low < end:
-        if every == "year":
-            high = date(low.year + 1, 1, 1)
-        else:
-            high = date(low.year + low.month // 12, low.month % 12 + 1, 1)
-        out.append((low, high))
-        low = high
-    return out
-
-
-def _bound(day: date, integer: bool) -> exp.Expr:
-    if integer:  # a yyyymmdd date key
-        return exp.Literal.number(day.year * 10000 + day.month * 100 + day.day)
-    return exp.Literal.string(day.isoformat())
-
-
-# -- views and helpers ------------------------------------------------------------------
-def role_views(model: Model, dialect: WarehouseDialect) -> list[Statement]:
-    """A view per role-playing reference (order_date → date): columns renamed by role."""
-    out: list[Statement] = []
-    seen: set[str] = set()
-    for fact in [*model.facts]:
-        for ref in fact.dimensions:
-            dim = model.dimension(ref.dimension)
-            if not ref.role or ref.role == ref.dimension or dim is None or ref.role in seen:
-                continue
-            seen.add(ref.role)
-            view = dim.role_view(ref.role, model.schema_)
-            out.append(_stmt(dialect, "view", str(view), _role_view(dim, ref.role, view, model)))
-    return out
-
-
-def _role_view(dim: DimensionSpec, role: str, view: TableRef, model: Model) -> exp.Create:
-    items = []
-    for c in dim.columns(model):
-        alias = f"{role}_key" if c.name == dim.key_column else f"{role}_{c.name}"
-        items.append(exp.alias_(col(c.name), ident(alias)))
-    query = exp.select(*items).from_(table(dim.ref(model.schema_)))
-    return exp.Create(this=table(view), kind="VIEW", expression=query, replace=True)
-
-
-def helper_statements(dialect: WarehouseDialect, schema: str = "_crane") -> list[Statement]:
-    """crane's own tables: run history, watermarks, schema changes (the state store's
-    definitions, one source of truth), quality metrics and applied model tables;
-    ``schema`` moves them (tests keep them out of a shared database's ``_crane``)."""
-    from crane.state import store
-
-    nodes = [_move(n, store.STATE_SCHEMA, schema) for n in store.ddl()]
-    for name, columns in (("quality_metrics", QUALITY_METRICS), ("model_tables", MODEL_TABLES)):
-        ref = TableRef(name, schema)
-        defs = [exp.ColumnDef(this=ident(n), kind=exp.DataType.build(t)) for n, t in columns]
-        shape = exp.Schema(this=table(ref), expressions=defs)
-        nodes.append(exp.Create(this=shape, kind="TABLE", exists=True))
-    return [_stmt(dialect, "helper", schema, n) for n in nodes]
-
-
-def _move(node: exp.Expr, old: str, new: str) -> exp.Expr:
-    """``node`` with every table of schema ``old`` in schema ``new``."""
-    if old == new:
-        return node
-    node = node.copy()
-    for t in node.find_all(exp.Table):
-        if t.db == old:
-            t.set("db", ident(new))
-    if isinstance(node, exp.Create) and node.kind == "SCHEMA" and node.this.name == old:
-        node.this.set("this", ident(new))  # CREATE SCHEMA names the schema as its table
-    return node
-
-
-def model_state(schema: str = "_crane") -> TableRef:
-    return TableRef("model_tables", schema)
-
-
-# -- sample analytical views ------------------------------------------------------------
-def sample_views(model: Model) -> list[tuple[str, exp.Create]]:
-    """Starting points for analysts: current rows of versioned dimensions, and each fact
-    summed by its date (additive + semi-additive measures) and by its first other
-    dimension (additive measures only: a semi-additive balance must not be summed over
-    time)."""
-    schema = model.schema_
-    out = []
-    for dim in model.dimensions:
-        if _versioned(dim):
-            view = TableRef(f"{dim.table}_current", dim.schema_ or schema)
-            where = exp.column(ident(dim.scd2_columns.is_current)).eq(exp.true())
-            query = exp.select("*").from_(table(dim.ref(schema))).where(where)
-            out.append((str(view), _view(view, query)))
-    for fact in model.facts:
-        for ref, semi in _summary_refs(fact, model):
-            target = model.dimension(ref.dimension)
-            assert target is not None
-            view = TableRef(f"{fact.table}_by_{ref.label}", fact.schema_ or schema)
-            out.append((str(view), _view(view, _summary(fact, ref, target, semi, schema))))
-    return out
-
-
-def _summary_refs(fact: FactSpec, model: Model) -> list[tuple[Any, bool]]:
-    dated = [r for r in fact.dimensions if _kind(model, r.dimension) == "date"]
-    other = [r for r in fact.dimensions if _kind(model, r.dimension) not in ("date", None)]
-    period = fact.reference(fact.period) if fact.period else None
-    chosen = [(period or dated[0], True)] if (period or dated) else []
-    return chosen + ([(other[0], False)] if other else [])
-
-
-def _kind(model: Model, name: str) -> str | None:
-    dim = model.dimension(name)
-    return dim.kind if dim is not None else None
-
-
-def _summary(
-    fact: FactSpec, ref: Any, dim: DimensionSpec, semi: bool, schema: str | None
-) -> exp.Select:
-    keys = [col(k, "d") for k in dim.business_key]
-    allowed = ("additive", "semi") if semi else ("additive",)
-    sums = [
-        exp.alias_(exp.Sum(this=col(m.name, "f")), ident(m.name))
-        for m in fact.measures
-        if m.additivity in allowed
-    ]
-    count = exp.alias_(exp.Count(this=exp.Star()), ident("fact_rows"))
-    on = col(ref.key_column, "f").eq(col(dim.key_column, "d"))
-    return (
-        exp.select(*keys, *sums, count)
-        .from_(table(fact.ref(schema), "f"))
-        .join(table(dim.ref(schema), "d"), on=on)
-        .group_by(*[k.copy() for k in keys])
-    )
-
-
-def _view(ref: TableRef, query: exp.Query) -> exp.Create:
-    return exp.Create(this=table(ref), kind="VIEW", expression=query, replace=True)

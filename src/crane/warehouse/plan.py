@@ -42,20 +42,16 @@ from crane.warehouse.catalog import (
 from crane.warehouse.changes import Action, Change, Plan
 from crane.warehouse.ddl import (
     TableDef,
-    _create_index,
-    _create_schema,
-    _partitions,
+    create_schema,
     foreign_key,
-    helper_statements,
-    index_name,
-    model_state,
-    render,
-    role_views,
-    sample_views,
     table_defs,
     table_statements,
 )
+from crane.warehouse.helper_tables import helper_statements, model_state
+from crane.warehouse.indexes import create_index, index_name, partitions
 from crane.warehouse.retype import widening
+from crane.warehouse.statements import render
+from crane.warehouse.views import role_views, sample_views
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -94,7 +90,7 @@ def plan(model: Model, con: Connector, *, state_schema: str = "_crane") -> Plan:
         live = live_all.get(table_key(con, tdef.ref))
         before = len(result.changes)
         if live is None:
-            schema = [render(_create_schema(tdef.ref.schema), dialect)] if tdef.ref.schema else []
+            schema = [render(create_schema(tdef.ref.schema), dialect)] if tdef.ref.schema else []
             statements = schema + [st.sql for st in table_statements(tdef, dialect)]
             detail = f"table {tdef.ref} ({tdef.owner}, {len(tdef.columns)} columns)"
             result.changes.append(Change("create_table", str(tdef.ref), detail, statements))
@@ -263,7 +259,7 @@ def _add_column(
         fk = exp.AddConstraint(expressions=[foreign_key(name, ref, key, dialect)])
         statements.append(render(_alter(tdef.ref, fk), dialect))
         if (name,) in _index_sets(tdef, tdef.physical, dialect) and "indexes" in dialect.options:
-            statements.append(render(_create_index(tdef.ref, [name], dialect), dialect))
+            statements.append(render(create_index(tdef.ref, [name], dialect), dialect))
     detail = f"column {tdef.ref}.{column.name} {column.type}{note}"
     return Change("add_column", str(tdef.ref), detail, statements)
 
@@ -326,7 +322,7 @@ def _alter_physical(
             return [_alter(tdef.ref, exp.AlterSortKey(this=exp.var("NONE")))]
         return [_alter(tdef.ref, exp.AlterSortKey(expressions=keys, compound=True))]
     if option == "partitions":
-        return list(_partitions(tdef, dialect))  # IF NOT EXISTS: only new ranges are made
+        return list(partitions(tdef, dialect))  # IF NOT EXISTS: only new ranges are made
     return _index_changes(tdef, before, dialect)
 
 
@@ -341,7 +337,7 @@ def _index_changes(
             name = index_name(tdef.ref.name, list(cols), dialect.max_identifier)
             ref = table(type(tdef.ref)(name, tdef.ref.schema))
             nodes.append(exp.Drop(tables=[ref], kind="INDEX", exists=True))
-    nodes += [_create_index(tdef.ref, list(c), dialect) for c in new if c not in old]
+    nodes += [create_index(tdef.ref, list(c), dialect) for c in new if c not in old]
     return nodes
 
 
