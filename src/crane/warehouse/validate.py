@@ -291,7 +291,8 @@ def _physical(out: _Collector, model: Model, kind: str, i: int, obj: TableSpec) 
 def _key_strategy(out: _Collector, kind: str, i: int, dim: DimensionSpec, engine: str) -> None:
     """A dimension given options for an engine must have keys that engine can make."""
     from crane.errors import UnknownNameError
-    from crane.warehouse.ddl import DdlError, key_strategy
+    from crane.warehouse.ddl import key_strategy
+    from crane.warehouse.statements import DdlError
 
     try:
         key_strategy(dim, engine)
