@@ -308,17 +308,6 @@ def test_python_model_files_build_the_same_objects(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("name", ["spec", "validate", "dialects", "ddl", "retype"])
-def test_docstring_examples_run(name):
-    import doctest
-    import importlib
-
-    module = importlib.import_module(f"crane.warehouse.{name}")
-    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-    result = doctest.testmod(module, optionflags=flags)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_a_role_view_may_not_shadow_a_table():
     model = Model(
         dimensions=[
