@@ -422,12 +422,21 @@ def _fact_with(physical: dict) -> Model:
         ),
         # a list where one column belongs crashed validation with a TypeError
         ("bigquery", {"partition_by": ["order_day"]}, "partition_by", "one column name"),
+        # BigQuery clusters by columns only
         (
-            "snowflake",
-            {"cluster_by": ["DATE_TRUNC('month', order_day)"]},
+            "bigquery",
+            {"cluster_by": ["DATE_TRUNC(order_day, MONTH)"]},
             "cluster_by",
             "is an expression, which crane does not render",
         ),
+        # Snowflake takes expressions, over existing columns only
+        (
+            "snowflake",
+            {"cluster_by": ["DATE_TRUNC('month', order_dy)"]},
+            "cluster_by",
+            "names unknown column 'order_dy'",
+        ),
+        ("snowflake", {"cluster_by": ["TO_DATE("]}, "cluster_by", "neither a column nor"),
     ],
 )
 def test_physical_options_that_would_misrender_are_refused(engine, options, field, expected):
@@ -486,3 +495,30 @@ def test_type_widening_reads_every_length_spelling(live, declared, kind):
     from crane.warehouse.retype import widening
 
     assert widening(live, declared) == kind
+
+
+def test_snowflake_clusters_by_an_expression_over_quoted_columns():
+    """A Snowflake clustering expression was refused as an unknown column (and before
+    that would have been quoted whole as one); its columns are quoted as crane creates
+    them, since Snowflake folds an unquoted order_day to ORDER_DAY."""
+    from crane.warehouse import plan as planner
+
+    options = {"cluster_by": ["DATE_TRUNC('month', order_day)", "order_no"]}
+    columns = {"order_no": "INT", "order_day": "DATE", "amount": "DECIMAL(12, 2)"}
+    assert dialects.check_physical("snowflake", options, columns, ["order_no"]) == []
+    model = _fact_with({"snowflake": options})
+    (table,) = [
+        s.sql
+        for s in ddl.build(model, "snowflake", helpers=False, samples=False)
+        if s.kind == "table"
+    ]
+    assert """CLUSTER BY (DATE_TRUNC('MONTH', "order_day"), "order_no")""" in table
+    parsed = sqlglot.parse_one(table, read="snowflake").find(exp.ClusterProperty)
+    assert sorted(c.name for c in parsed.find_all(exp.Column)) == ["order_day", "order_no"]
+    (tdef,) = ddl.table_defs(model, "snowflake")
+    (change,) = planner._physical_changes(
+        tdef, {"cluster_by": ["order_no"]}, dialects.get("snowflake")
+    )
+    assert change.statements == [
+        """ALTER TABLE "fact_s" CLUSTER BY (DATE_TRUNC('MONTH', "order_day"), "order_no")"""
+    ]

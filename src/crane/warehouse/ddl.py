@@ -340,7 +340,8 @@ def _properties(tdef: TableDef, dialect: WarehouseDialect) -> list[exp.Expr]:
     elif "partition_by" in opts:
         props.append(exp.PartitionedByProperty(this=_bucket(opts, cols)))
     if "cluster_by" in opts:
-        props.append(exp.ClusterProperty(expressions=[col(c) for c in opts["cluster_by"]]))
+        terms = dialects.cluster_terms(opts["cluster_by"], dialect.name, cols)
+        props.append(exp.ClusterProperty(expressions=terms))
     if "diststyle" in opts or "distkey" in opts:
         style = str(opts.get("diststyle", "key")).upper()
         props.append(exp.DistStyleProperty(this=exp.var(style)))

@@ -12,8 +12,8 @@ behind dbt-bigquery #918). Vendor references for the limits:
   DATE/TIMESTAMP/DATETIME column; PRIMARY/FOREIGN KEY must be ``NOT ENFORCED``.
 - Snowflake: constraints other than NOT NULL are informational (``NOT ENFORCED`` is
   their default, so crane writes the plain syntax);
-  ``CLUSTER BY`` takes columns or expressions; crane renders columns only, and
-  refuses an expression by name rather than quote it as one odd column.
+  ``CLUSTER BY`` takes columns or expressions (``TO_DATE(ordered_at)``), whose
+  columns must exist; crane quotes them as it quotes every column it creates.
 - Redshift: ``DISTSTYLE AUTO|EVEN|KEY|ALL``, one ``DISTKEY`` (implies KEY),
   ``COMPOUND|INTERLEAVED SORTKEY`` (interleaved: at most 8 columns);
   constraints are informational and accept no ``NOT ENFORCED`` keyword.
@@ -32,6 +32,7 @@ crane.errors.UnknownNameError: unknown warehouse dialect 'bigqeury'; known: ...
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -104,6 +105,8 @@ class OptionRule:
     column_types: tuple[str, ...] = ()  # allowed base types of the column(s), if limited
     # can a live table change this option in place (ALTER), or only by being rebuilt?
     in_place: bool = False
+    # may an entry be an expression over the columns (Snowflake CLUSTER BY)?
+    expressions: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,11 @@ DIALECTS: dict[str, WarehouseDialect] = {
         comments="inline",
         # SET DATA TYPE may lengthen text and add precision, never change a scale
         widen_in_place=frozenset({"text", "integer", "precision"}),
-        options={"cluster_by": OptionRule("columns", "clustering key columns", in_place=True)},
+        options={
+            "cluster_by": OptionRule(
+                "columns", "clustering key columns or expressions", in_place=True, expressions=True
+            )
+        },
     ),
     "bigquery": WarehouseDialect(
         name="bigquery",
@@ -408,7 +415,9 @@ def _check_columns(
 ) -> list[str]:
     if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
         return [f"{name} must name one or more columns"]
-    problems = [_unknown_column(name, c) for c in cols if c not in columns]
+    terms = [c for c in cols if c not in columns and rule.expressions]
+    problems = [_unknown_column(name, c) for c in cols if c not in columns and c not in terms]
+    problems += [p for c in terms for p in _check_expression(engine, name, c, columns)]
     repeated = [c for c in dict.fromkeys(cols) if cols.count(c) > 1]
     problems += [f"{name} names column {c!r} twice" for c in repeated]
     if rule.max_columns is not None and len(cols) > rule.max_columns:
@@ -436,6 +445,53 @@ def _unknown_column(name: str, column: str) -> str:
             "does not render (add a column holding it and name that column)"
         )
     return f"{name} names unknown column {column!r}"
+
+
+def _check_expression(engine: str, name: str, text: str, columns: dict[str, str]) -> list[str]:
+    """An expression entry: it parses for ``engine`` and uses only the table's columns."""
+    from sqlglot import exp
+
+    try:
+        node = _parse_term(text, engine)
+    except ValueError:
+        return [f"{name} entry {text!r} is neither a column nor an expression {engine} reads"]
+    used = {c.name for c in node.find_all(exp.Column)}
+    if not used:
+        return [f"{name} entry {text!r} uses no column"]
+    return [
+        f"{name} entry {text!r} names unknown column {c!r}" for c in sorted(used - set(columns))
+    ]
+
+
+def _parse_term(text: str, engine: str) -> exp.Expr:
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        return sqlglot.parse_one(text, read=get(engine).sqlglot)
+    except SqlglotError as error:
+        raise ValueError(str(error)) from None
+
+
+def cluster_terms(values: list[str], engine: str, columns: Collection[str]) -> list[exp.Expr]:
+    """``cluster_by`` entries as expressions: a column quoted as crane creates it, an
+    expression (validated by `check_physical`) with each of its columns quoted the same
+    way (Snowflake folds an unquoted ``ordered_at`` to ORDERED_AT, no column of crane's).
+    """
+    from sqlglot import exp
+
+    from crane.sql.build import col
+
+    terms: list[exp.Expr] = []
+    for value in values:
+        if value in columns or not get(engine).options["cluster_by"].expressions:
+            terms.append(col(value))
+            continue
+        node = _parse_term(value, engine)
+        for column in node.find_all(exp.Column):
+            column.set("this", exp.to_identifier(column.name, quoted=True))
+        terms.append(node)
+    return terms
 
 
 def _check_partitions(name: str, value: Any) -> list[str]:

@@ -308,7 +308,8 @@ def _alter_physical(
     """The in-place statements for one changed option (options are engine-specific names)."""
     opts = tdef.physical
     if option == "cluster_by":
-        cols = [col(c) for c in opts.get("cluster_by", [])]
+        names = [c.name for c in tdef.columns]
+        cols = dialects.cluster_terms(opts.get("cluster_by", []), dialect.name, names)
         if not cols:  # Snowflake: "CLUSTER BY ()" is no statement
             return [_alter(tdef.ref, exp.Command(this="DROP", expression="CLUSTERING KEY"))]
         return [_alter(tdef.ref, exp.ClusterProperty(expressions=cols))]
