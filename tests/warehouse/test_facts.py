@@ -473,3 +473,62 @@ def test_concurrent_loads_of_one_batch_insert_it_once(pg_schema):
     assert e.rows('SELECT COUNT(*), COUNT(DISTINCT order_id) FROM {s}."fact_sales"') == [(200, 200)]
     assert e.rows("SELECT COUNT(*) FROM {s}.\"dim_customer\" WHERE customer_id = 'c9'") == [(1,)]
     e.con.close()
+
+
+def _quarantined(e):
+    return e.rows(
+        "SELECT order_id, line_no, amount, customer_key, _crane_run_id"
+        ' FROM {s}."fact_sales_quarantine" ORDER BY order_id, line_no'
+    )
+
+
+def test_a_rerun_row_with_changed_values_is_quarantined_not_dropped(engine):
+    """A transaction is never updated: a loaded grain re-delivered with another amount
+    or another customer goes to the quarantine table, once, and is counted; an exact
+    re-delivery, or a key that moved to another version of the same member or found a
+    member that was unknown, is a no-op counted as unchanged."""
+    e = engine
+    _, _, fact = _star(e)
+    first = [
+        (1, 1, "c1", "p1", "2024-01-10 09:00:00", "2024-01-12", "10.00"),
+        (2, 1, "c2", "p1", "2024-02-10 00:00:00", None, "20.00"),
+        (3, 1, "c1", "p9", "2024-02-10 00:00:00", None, "30.00"),  # product unknown
+    ]
+    batch = e.stage("stg_sales", SALES_COLS, first)
+    assert load_transaction_fact(e.con, fact, batch, run_id="r1").inserted == 3
+    e.con.execute(f"INSERT INTO {e.ref('dim_product').sql(e.con.dialect)} VALUES (9, 'p9', 'Cap')")
+    again = [
+        first[0],  # exactly as loaded
+        (2, 1, "c2", "p1", "2024-02-10 00:00:00", None, "25.00"),  # amount corrected
+        (3, 1, "c1", "p9", "2024-02-10 00:00:00", None, "30.00"),  # p9 found now
+        (4, 1, "c2", "p2", "2024-02-11 00:00:00", None, "40.00"),  # new
+        (1, 2, "c9", "p1", "2024-02-11 00:00:00", None, "1.00"),  # new line of order 1
+    ]
+    # a late change of c1 (Rome from Jan 5): order 1 now finds another version of c1
+    dim = e.ref("dim_customer").sql(e.con.dialect)
+    e.con.execute(f"UPDATE {dim} SET effective_to = TIMESTAMP '2024-01-05' WHERE sk = 1")
+    e.con.execute(f"UPDATE {dim} SET effective_from = TIMESTAMP '2024-01-05' WHERE sk = 2")
+    batch = e.stage("stg_sales", SALES_COLS, again)
+    result = load_transaction_fact(e.con, fact, batch, run_id="r2")
+    assert (result.rows_in, result.inserted, result.quarantined, result.unchanged) == (5, 2, 1, 2)
+    assert result.quarantine_table == str(e.ref("fact_sales_quarantine"))
+    assert _quarantined(e) == [(2, 1, Decimal("25.00"), 3, "r2")]
+    reason = e.rows('SELECT _crane_reason FROM {s}."fact_sales_quarantine"')[0][0]
+    assert "fact_sales" in reason and "order_id, line_no" in reason and "run r2" in reason
+    # the loaded rows are untouched: order 2 keeps 20.00, order 3 keeps the unknown product
+    assert [(r[0], r[2], r[5]) for r in _sales(e)][:4] == [
+        (1, 1, Decimal("10.00")),
+        (1, 1, Decimal("1.00")),
+        (2, 1, Decimal("20.00")),
+        (3, -1, Decimal("30.00")),
+    ]
+    # the same batch again: nothing inserted, nothing quarantined twice
+    rerun = load_transaction_fact(e.con, fact, batch, run_id="r3")
+    assert (rerun.inserted, rerun.quarantined, rerun.unchanged) == (0, 0, 5)
+    assert len(_quarantined(e)) == 1
+    # another customer for order 2 (c1 instead of c2) is a change; c1's version is not
+    changed_customer = (2, 1, "c1", "p1", "2024-02-10 00:00:00", None, "20.00")
+    batch = e.stage("stg_sales", SALES_COLS, [changed_customer])
+    moved = load_transaction_fact(e.con, fact, batch, run_id="r4")
+    assert (moved.inserted, moved.quarantined) == (0, 1)
+    assert _quarantined(e)[1] == (2, 1, Decimal("20.00"), 2, "r4")

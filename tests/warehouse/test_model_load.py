@@ -297,6 +297,12 @@ def test_cli_model_load(tmp_path) -> None:
     assert "skipped channel" in text.output and "loaded 5 object(s)" in text.output
     # the reserved-key row is reported where it went, not dropped without a word
     assert "1 quarantined in gold.dim_customer_quarantine" in text.output
+    with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
+        con.execute("UPDATE main.sales SET amount = 11.00 WHERE order_id = 1")
+    text = runner.invoke(app, ["model", "load", "sales", *args])
+    assert text.exit_code == 0, text.output
+    # a sale re-delivered with another amount: where it went, and the one that added nothing
+    assert "1 quarantined in gold.fact_sales_quarantine, 1 unchanged" in text.output
 
 
 def test_doctests() -> None:
@@ -1224,3 +1230,36 @@ def test_concurrent_loads_quarantine_a_reserved_key_row_once(pg_schema: str) -> 
         assert not errors, errors
         count = f"SELECT count(*) FROM {pg_schema}.dim_customer_quarantine"
         assert _rows(holder, count) == [(1,)]
+
+
+def test_a_sale_reloaded_with_another_amount_is_quarantined_and_counted(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """A transaction fact is never updated, and its changed row is not dropped either:
+    it goes to ``<fact>_quarantine`` with the reason and run id, once however often the
+    batch is rerun, and rows in = inserted + quarantined + unchanged, in the result and
+    (inserted, quarantined) in the run record."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    con.execute(f"UPDATE {raw}.sales SET amount = 11.00 WHERE order_id = 1")
+    con.execute(f"INSERT INTO {raw}.sales VALUES (3, 1, 1, {_ts('02 12:00:00')}, 5.00)")
+    load = load_model(con, model, ["sales"])
+    [sales] = load.objects
+    assert (sales.rows_in, sales.inserted, sales.quarantined, sales.unchanged) == (3, 1, 1, 1)
+    assert sales.quarantine_table == f"{gold}.fact_sales_quarantine"
+    assert _run_counts(con, "sales", load.run_id) == [(3, 1, 1)]
+    assert _rows(con, f"SELECT amount FROM {gold}.fact_sales WHERE order_id = 1") == [(10,)]
+    [(order, amount, reason, run)] = _rows(
+        con,
+        f"SELECT order_id, amount, _crane_reason, _crane_run_id FROM {gold}.fact_sales_quarantine",
+    )
+    assert (order, amount, run) == (1, 11, load.run_id)
+    assert reason.startswith("changed_fact_row: fact sales already holds this row's grain")
+    assert "(order_id) with other values" in reason and f"run {load.run_id}" in reason
+    again = load_model(con, model, ["sales"])
+    [rerun] = again.objects
+    assert (rerun.inserted, rerun.quarantined, rerun.unchanged) == (0, 0, 3)
+    assert _rows(con, f"SELECT count(*) FROM {gold}.fact_sales_quarantine") == [(1,)]

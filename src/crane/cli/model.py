@@ -182,6 +182,7 @@ def load(
         extra = f", {o.deleted} replaced" if o.deleted else ""
         extra += f", {o.unknown} with an unknown member" if o.unknown else ""
         extra += f", {o.quarantined} quarantined in {o.quarantine_table}" if o.quarantined else ""
+        extra += f", {o.unchanged} unchanged" if o.unchanged else ""
         typer.echo(
             f"{o.kind:<9} {o.table:<24} {o.rows_in:>6} in, {o.inserted:>6} inserted, "
             f"{o.updated:>5} updated{extra} ({o.seconds:.2f}s)"

@@ -88,10 +88,15 @@ class ObjectLoad:
     updated: int = 0
     deleted: int = 0
     unknown: int = 0
-    # rows newly written to the dimension's quarantine table: source rows carrying the
-    # unknown member's business key, and rows the SCD loader quarantined (late arrivals)
+    # rows newly written to the object's quarantine table: a dimension's source rows
+    # carrying the unknown member's business key and rows the SCD loader quarantined
+    # (late arrivals); a transaction fact's or bridge's rows whose grain is loaded with
+    # other values (a transaction is never updated)
     quarantined: int = 0
     quarantine_table: str = ""  # where they are, when there are any
+    # a transaction fact's or bridge's rows that added nothing: loaded (or quarantined)
+    # before as they are, or repeated in the batch (rows_in = inserted + quarantined + this)
+    unchanged: int = 0
     seconds: float = 0.0
     run_id: str = ""
 
@@ -214,9 +219,9 @@ def load_object(
                 if isinstance(obj, DimensionSpec):
                     _load_dimension(con, model, obj, stage, out, load_ts)
                 elif isinstance(obj, BridgeSpec):
-                    load_bridge(con, model, obj, stage, out)
+                    load_bridge(con, model, obj, stage, out, load_ts)
                 else:
-                    load_fact(con, model, obj, stage, out)  # type: ignore[arg-type]
+                    load_fact(con, model, obj, stage, out, load_ts)  # type: ignore[arg-type]
                 con.execute(drop_table(stage))
             out.seconds = time.perf_counter() - clock
             if record:

@@ -19,6 +19,8 @@ from crane.warehouse import load_checks
 from crane.warehouse.load import _count, _placeholders, _require, _unknown_rows, fact_keys
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from crane.connectors.base import Connector, TableRef
     from crane.warehouse.facts import DateKey, FactLoadResult, Lookup
     from crane.warehouse.load import ObjectLoad
@@ -26,7 +28,12 @@ if TYPE_CHECKING:
 
 
 def load_fact(
-    con: Connector, model: Model, fact: FactSpec, stage: TableRef, out: ObjectLoad
+    con: Connector,
+    model: Model,
+    fact: FactSpec,
+    stage: TableRef,
+    out: ObjectLoad,
+    load_ts: datetime | None = None,
 ) -> None:
     from crane.warehouse import facts
 
@@ -54,7 +61,9 @@ def load_fact(
             date_keys=tuple(date_keys),
             grain_keys=tuple(keys),
         )
-        result = facts.load_transaction_fact(con, spec, stage)
+        result = facts.load_transaction_fact(
+            con, spec, stage, run_id=out.run_id, load_ts=load_ts, name=fact.name
+        )
         load_checks.one_row_per_key(con, fact, stage, spec)
     elif fact.type == "periodic_snapshot":
         period = fact.reference(fact.period or "")
@@ -74,8 +83,14 @@ def load_fact(
     else:
         _load_accumulating(con, fact, stage, lookups, date_keys, out)
         return
+    _report(out, result)
+
+
+def _report(out: ObjectLoad, result: FactLoadResult) -> None:
     out.rows_in, out.inserted = result.rows_in, result.inserted
     out.deleted, out.unknown = result.deleted, result.unknown
+    out.quarantined, out.quarantine_table = result.quarantined, result.quarantine_table
+    out.unchanged = result.unchanged
 
 
 def _grain_sources(
@@ -87,7 +102,12 @@ def _grain_sources(
 
 
 def load_bridge(
-    con: Connector, model: Model, bridge: BridgeSpec, stage: TableRef, out: ObjectLoad
+    con: Connector,
+    model: Model,
+    bridge: BridgeSpec,
+    stage: TableRef,
+    out: ObjectLoad,
+    load_ts: datetime | None = None,
 ) -> None:
     """A bridge row pairs the current members its source names (by business key, as a
     fact's source does); pairs already there are kept, so a rerun adds nothing."""
@@ -107,9 +127,11 @@ def load_bridge(
         date_keys=tuple(date_keys),
         grain_keys=tuple(bridge.primary_key()),
     )
-    result = facts.load_transaction_fact(con, spec, stage)
+    result = facts.load_transaction_fact(
+        con, spec, stage, run_id=out.run_id, load_ts=load_ts, name=bridge.name, kind="bridge"
+    )
     load_checks.one_row_per_key(con, bridge, stage, spec)
-    out.rows_in, out.inserted, out.unknown = result.rows_in, result.inserted, result.unknown
+    _report(out, result)
 
 
 MILESTONE, MILESTONE_AT, EVENT_KEY = "milestone", "milestone_at", "_crane_event_key"

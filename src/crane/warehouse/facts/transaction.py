@@ -14,14 +14,17 @@ rerun is made harmless differs:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlglot import exp
 
 from crane.errors import ConfigError, LoadError
 from crane.sql.build import and_all, col, count_where, ident, insert_select, table
+from crane.warehouse.facts.changed import quarantine_changed, quarantine_table
 from crane.warehouse.facts.lookup import (
     DateKey,
     Dimension,
@@ -93,11 +96,18 @@ class PeriodicSnapshotFact:
 
 @dataclass
 class FactLoadResult:
+    """What one fact load did: ``rows_in = inserted + quarantined + unchanged``."""
+
     rows_in: int = 0
     inserted: int = 0
     deleted: int = 0
     unknown: int = 0  # rows with at least one unknown-member key
     inferred: dict[str, int] = field(default_factory=dict)  # dimension → members inferred
+    # rows of a grain already loaded with other values, newly written to the quarantine
+    quarantined: int = 0
+    quarantine_table: str = ""  # where they are, when a load found any
+    # rows that added nothing: loaded (or quarantined) before as they are, or repeated
+    unchanged: int = 0
 
 
 def fact_rows(
@@ -293,9 +303,22 @@ def _rows_in(con: Connector, source: TableRef) -> int:
 
 
 def load_transaction_fact(
-    con: Connector, fact: TransactionFact, source: TableRef, batch_id: str | None = None
+    con: Connector,
+    fact: TransactionFact,
+    source: TableRef,
+    batch_id: str | None = None,
+    *,
+    run_id: str | None = None,
+    load_ts: datetime | None = None,
+    name: str | None = None,
+    kind: str = "fact",
 ) -> FactLoadResult:
-    """Insert the batch's new events, with their keys as of each event; one transaction."""
+    """Insert the batch's new events, with their keys as of each event; one transaction.
+
+    A row whose grain is loaded with other values goes to the fact's quarantine table
+    (:mod:`crane.warehouse.facts.changed`), with ``run_id`` and ``load_ts`` (a new id
+    and now when not given) and a reason naming ``kind`` ``name`` (the table's name).
+    """
     if not fact.grain and not fact.grain_keys:
         _batch_is(fact, batch_id, "f")  # fail before any write
     result = FactLoadResult()
@@ -303,10 +326,23 @@ def load_transaction_fact(
         lock_table(con, fact.table)
         result.rows_in = _rows_in(con, source)
         prepare_dimensions(con, fact.lookups, source, result)
+        if fact.grain or fact.grain_keys:
+            _, result.quarantined = quarantine_changed(
+                con,
+                fact,
+                source,
+                name=name or fact.table.name,
+                kind=kind,
+                run_id=run_id or batch_id or uuid.uuid4().hex[:12],
+                load_ts=load_ts or datetime.now(),
+            )
+            if result.quarantined:
+                result.quarantine_table = str(quarantine_table(fact))
         repeated = bool(fact.grain) and not fact.grain_keys
         repeated = repeated and bool(con.fetch(build_repeated_keys(fact, source)))
         plan = build_transaction_load(fact, source, batch_id, dedupe=repeated)
         _insert_from_scratch(con, fact.table, plan, result)
+    result.unchanged = result.rows_in - result.inserted - result.quarantined
     return result
 
 
