@@ -196,6 +196,12 @@ def test_weekend_days_from_config_reach_the_rows(engine):
     load_date_dimension(e.con, spec, e.ref("dim_date"))
     got = e.rows('SELECT day_of_week FROM {s}."dim_date" WHERE is_weekend ORDER BY 1')
     assert got == [(5,), (5,), (6,), (6,)]
+    # no weekend at all: every day is a working day
+    spec = DateDimension.from_config(
+        {"start": "2024-03-01", "end": "2024-03-14", "weekend_days": []}
+    )
+    load_date_dimension(e.con, spec, e.ref("dim_date"))
+    assert e.rows('SELECT COUNT(*) FROM {s}."dim_date" WHERE NOT is_weekend') == [(14,)]
 
 
 def test_long_holiday_name_is_a_config_error_not_an_engine_error(engine):

@@ -102,9 +102,7 @@ class DateDimension:
                 field="fiscal_year_start_month",
             )
         # the weekend flag is `day_of_week IN (…)`: a 0 or 8 never matched, silently
-        if not self.weekend_days or any(
-            not _is_int(d) or not 1 <= d <= 7 for d in self.weekend_days
-        ):
+        if any(not _is_int(d) or not 1 <= d <= 7 for d in self.weekend_days):
             raise ConfigError(
                 "weekend_days are ISO day numbers, Monday = 1 … Sunday = 7, "
                 f"not {list(self.weekend_days)}",
@@ -313,7 +311,9 @@ def _date_attributes(spec: DateDimension, day: exp.Expr, dialect: str) -> dict[s
         expression=dom,
     )
     holiday = _holiday(day, spec.holidays)
-    weekend = exp.In(this=dow, expressions=[_num(d) for d in spec.weekend_days])
+    weekend: exp.Expr = exp.In(this=dow, expressions=[_num(d) for d in spec.weekend_days])
+    if not spec.weekend_days:  # a business open every day (`IN ()` is no SQL)
+        weekend = exp.false()
     return {
         "date_key": _int(key),
         "full_date": day,
