@@ -437,6 +437,8 @@ def _fact_with(physical: dict) -> Model:
             "names unknown column 'order_dy'",
         ),
         ("snowflake", {"cluster_by": ["TO_DATE("]}, "cluster_by", "neither a column nor"),
+        # written as a name and as a list, one index was created twice under one name
+        ("postgres", {"indexes": ["order_day", ["order_day"]]}, "indexes", "(order_day) twice"),
     ],
 )
 def test_physical_options_that_would_misrender_are_refused(engine, options, field, expected):

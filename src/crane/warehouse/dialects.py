@@ -400,7 +400,11 @@ def _check_value(
         if not isinstance(value, list):
             return [f"{name} must be a list of column lists"]
         lists = [[v] if isinstance(v, str) else v for v in value]
-        return [r for cols in lists for r in _check_columns(engine, name, rule, cols, columns)]
+        problems = [r for cols in lists for r in _check_columns(engine, name, rule, cols, columns)]
+        seen = [tuple(cols) for cols in lists if isinstance(cols, list)]
+        twice = [cols for cols in dict.fromkeys(seen) if seen.count(cols) > 1]
+        # each became one more CREATE INDEX of the same name, skipped by IF NOT EXISTS
+        return problems + [f"{name} lists ({', '.join(map(str, c))}) twice" for c in twice]
     if rule.kind == "column" and not isinstance(value, str):
         return [f"{name} must be one column name"]
     if rule.kind == "columns" and isinstance(value, str):
