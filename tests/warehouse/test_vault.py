@@ -32,6 +32,11 @@ from crane.warehouse.vault import (
     load_link,
     load_satellite,
 )
+from crane.warehouse.vault_guards import (
+    build_non_ascii_keys,
+    build_null_load_dates,
+    build_satellite_history_conflicts,
+)
 from crane.warehouse.vault_pit import Pit, build_pit, build_pit_mart, create_pit, load_pit
 
 
@@ -247,6 +252,9 @@ def test_vault_sql_renders_for_other_engines(dialect):
         build_pit_mart(pit),
         create_hub(hub),
         *build_pit(pit, [datetime(2024, 1, 1)]),
+        build_satellite_history_conflicts(sat, TableRef("scratch")),
+        build_null_load_dates(batch, ("id",)),
+        build_non_ascii_keys(batch, ("id", "sku")),
     ]
     for statement in statements:
         parses_back(statement, dialect)
