@@ -439,6 +439,13 @@ def _fact_with(physical: dict) -> Model:
         ("snowflake", {"cluster_by": ["TO_DATE("]}, "cluster_by", "neither a column nor"),
         # written as a name and as a list, one index was created twice under one name
         ("postgres", {"indexes": ["order_day", ["order_day"]]}, "indexes", "(order_day) twice"),
+        # [0, 20001, 2] is 10,001 ranges (the last one short); it was counted as 10,000
+        (
+            "bigquery",
+            {"partition_by": "order_no", "partition_range": [0, 20001, 2]},
+            "partition_range",
+            "makes 10001 partitions",
+        ),
     ],
 )
 def test_physical_options_that_would_misrender_are_refused(engine, options, field, expected):

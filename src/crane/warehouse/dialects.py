@@ -390,9 +390,11 @@ def _check_value(
         start, end, step = value
         if step <= 0 or end <= start:
             return [f"{name} needs start < end and a positive interval, not {value}"]
-        if (end - start) // step > BQ_MAX_PARTITIONS:
+        # the end is exclusive and a last, shorter range still counts: round up
+        count = -((start - end) // step)
+        if count > BQ_MAX_PARTITIONS:
             return [
-                f"{name} makes {(end - start) // step} partitions; {engine} allows "
+                f"{name} makes {count} partitions; {engine} allows "
                 f"{BQ_MAX_PARTITIONS} (a yyyymmdd key with interval 1 counts every number)"
             ]
         return []
