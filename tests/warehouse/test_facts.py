@@ -269,8 +269,10 @@ EVENTS = [
 ]
 
 
-def _flow(e, batches):
-    fact = AccumulatingSnapshotFact(**{**ORDER_FLOW.__dict__, "table": e.ref("fact_order_flow")})
+def _flow(e, batches, **changes):
+    fact = AccumulatingSnapshotFact(
+        **{**ORDER_FLOW.__dict__, "table": e.ref("fact_order_flow"), **changes}
+    )
     e.stage(
         "fact_order_flow",
         [
@@ -532,3 +534,44 @@ def test_a_rerun_row_with_changed_values_is_quarantined_not_dropped(engine):
     moved = load_transaction_fact(e.con, fact, batch, run_id="r4")
     assert (moved.inserted, moved.quarantined) == (0, 1)
     assert _quarantined(e)[1] == (2, 1, Decimal("20.00"), 2, "r4")
+
+
+def test_an_accumulating_attribute_is_the_latest_events_whatever_the_arrival_order(engine):
+    """The attribute took the value of whichever batch came last: a late "ordered" event
+    (customer 7) overwrote the customer the later "shipped" event named (9), and an event
+    naming the unknown member (-1) erased a known customer."""
+    e = engine
+    ordered = (1, "ordered", "2024-01-01 10:00:00", 7)
+    shipped = (1, "shipped", "2024-01-03 10:00:00", 9)
+    delivered = (1, "delivered", "2024-01-05 10:00:00", 9)
+    expected = (1, datetime(2024, 1, 1, 10), datetime(2024, 1, 3, 10), datetime(2024, 1, 5, 10))
+    for batches in itertools.permutations([[ordered], [shipped], [delivered]]):
+        assert _flow(e, [*batches, [ordered]]) == [(*expected, 2, 4, 9)], batches
+    assert _flow(e, [[ordered, shipped, delivered]]) == [(*expected, 2, 4, 9)]
+    # an event naming the unknown member says nothing: it never erases the customer
+    unknown = (1, "delivered", "2024-01-05 10:00:00", -1)
+    for batches in ([[ordered], [shipped], [unknown]], [[unknown], [shipped], [ordered]]):
+        rows = _flow(e, batches, unknown_values={"customer_key": -1})
+        assert rows == [(*expected, 2, 4, 9)], batches
+    # only events naming nobody: the unknown member, not NULL
+    only = [(2, "ordered", "2024-01-01 00:00:00", -1)]
+    assert _flow(e, [only], unknown_values={"customer_key": -1})[0][-1] == -1
+
+
+def test_accumulating_lags_count_calendar_days_across_dst_and_month_ends(engine):
+    """Whole days between the milestones' dates: a DST change (Europe, 2024-03-31) or a
+    month end (February of a leap year) neither adds nor loses a day; a milestone dated
+    before the one it is measured from gives a negative lag, as reported."""
+    e = engine
+    events = [
+        (1, "ordered", "2024-03-30 23:30:00", 1),
+        (1, "shipped", "2024-03-31 02:30:00", 1),
+        (1, "delivered", "2024-04-01 00:10:00", 1),
+        (2, "ordered", "2024-01-31 23:59:59", 1),
+        (2, "shipped", "2024-02-01 00:00:00", 1),
+        (2, "delivered", "2024-03-01 00:00:00", 1),
+        (3, "shipped", "2024-01-01 00:00:00", 1),
+        (3, "ordered", "2024-01-05 00:00:00", 1),
+    ]
+    rows = _flow(e, [events[::2], events[1::2]])
+    assert [(r[0], r[4], r[5]) for r in rows] == [(1, 1, 2), (2, 1, 30), (3, -4, None)]

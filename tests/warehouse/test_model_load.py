@@ -1263,3 +1263,59 @@ def test_a_sale_reloaded_with_another_amount_is_quarantined_and_counted(
     [rerun] = again.objects
     assert (rerun.inserted, rerun.quarantined, rerun.unchanged) == (0, 0, 3)
     assert _rows(con, f"SELECT count(*) FROM {gold}.fact_sales_quarantine") == [(1,)]
+
+
+def test_an_accumulating_event_without_the_customer_keeps_the_customer(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """A "shipped" event whose source row lacks the customer looked up the unknown member
+    (-1), and the next load overwrote the customer the "ordered" event had named."""
+    con, raw, gold = wh
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "date",
+                    "kind": "date",
+                    "source": "SELECT DATE '2024-03-01' AS a, DATE '2024-03-31' AS b",
+                },
+                {
+                    "name": "customer",
+                    "business_key": "customer_id",
+                    "attributes": [{"name": "customer_id", "type": "INTEGER"}],
+                    "source": f"SELECT 5 AS customer_id, {_ts('01')} AS updated_at",
+                },
+            ],
+            "facts": [
+                {
+                    "name": "flow",
+                    "type": "accumulating_snapshot",
+                    "grain": ["order_id"],
+                    "dimensions": [
+                        "customer",
+                        {"dimension": "date", "role": "ordered"},
+                        {"dimension": "date", "role": "shipped"},
+                    ],
+                    "milestones": ["ordered", "shipped"],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": "SELECT order_id, customer_id, milestone, milestone_at"
+                    f" FROM {raw}.events",
+                }
+            ],
+        }
+    )
+    columns = "order_id INT, customer_id INT, milestone VARCHAR(10), milestone_at TIMESTAMP"
+    con.execute(f"CREATE TABLE {raw}.events ({columns})")
+    con.execute(f"INSERT INTO {raw}.events VALUES (1, 5, 'ordered', {_ts('02')})")
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    con.execute(f"DELETE FROM {raw}.events")
+    con.execute(f"INSERT INTO {raw}.events VALUES (1, NULL, 'shipped', {_ts('04')})")
+    load_model(con, model, ["flow"])
+    rows = _rows(
+        con,
+        f"SELECT d.customer_id, f.ordered_key, f.shipped_key FROM {gold}.fact_flow f"
+        f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key",
+    )
+    assert rows == [(5, 20240302, 20240304)]

@@ -181,13 +181,19 @@ def _load_accumulating(
         milestones.append(facts.Milestone(label, ref.key_column))
     # the whole grain names an instance: degenerate columns and looked-up keys alike
     instance = [c for c in fact.grain_columns() if c not in {m.column for m in milestones}]
+    attributes = tuple(n for n in names if n not in (*instance, MILESTONE, EVENT_KEY))
+    # an event without the customer (or a date) looks up the unknown member (day): that
+    # says nothing, and must not erase the member an earlier event named
+    says_nothing = {x.key_column: x.dimension.unknown_key for x in lookups}
+    says_nothing.update({d.key_column: d.unknown_key for d in date_keys})
     spec = facts.AccumulatingSnapshotFact(
         fact.ref(stage.schema),
         instance_key=tuple(instance),
         milestones=tuple(milestones),
-        attributes=tuple(n for n in names if n not in (*instance, MILESTONE, EVENT_KEY)),
+        attributes=attributes,
         event_column=MILESTONE,
         time_column=EVENT_KEY,
+        unknown_values={k: v for k, v in says_nothing.items() if k in attributes},
     )
     out.rows_in = _count(con, stage)
     out.updated = facts.load_accumulating_snapshot(con, spec, resolved)
