@@ -442,12 +442,11 @@ def test_aware_load_dates_and_snapshots_are_utc_whatever_the_session_zone(engine
     assert e.rows('SELECT snapshot_date FROM {s}."pit_customer"') == [(datetime(2024, 1, 1, 10),)]
 
 
-def test_satellite_rerun_costs_about_what_the_first_load_did(engine):
-    """The check that a rerun's rows are all in stored history used correlated
-    subqueries: PostgreSQL scanned the satellite once per batch row (a 10,000-row rerun
-    took 7 s against 0.1 s for the first load; now about the same)."""
-    import time
-
+def test_a_satellite_rerun_of_10000_rows_inserts_nothing(engine):
+    """The check that a rerun's rows are all in stored history once used correlated
+    subqueries (PostgreSQL scanned the satellite once per batch row: a 10,000-row rerun
+    took 7 s against 0.1 s for the first load). Its speed is not asserted here (speed
+    belongs in bench/); its answer is."""
     e = engine
     sat = Satellite(e.ref("sat"), "hk", ("id",), ("v",))
     e.con.execute(create_satellite(sat))
@@ -457,20 +456,14 @@ def test_satellite_rerun_costs_about_what_the_first_load_did(engine):
         "FROM generate_series(0, 9999) AS t(i)"
     )
     batch = Batch(e.ref("stg"), "src", load_date_column="ts")
-    started = time.perf_counter()
     assert load_satellite(e.con, sat, batch) == 10_000
-    first = time.perf_counter() - started
-    started = time.perf_counter()
     assert load_satellite(e.con, sat, batch) == 0
-    rerun = time.perf_counter() - started
-    assert rerun < 10 * first + 0.5, (first, rerun)
 
 
-def test_pit_over_two_satellites_matches_a_reference_and_scales(engine):
+def test_pit_over_two_satellites_matches_a_reference_without_a_subplan(engine):
     """PIT load dates came from a correlated MAX per key, snapshot and satellite:
-    PostgreSQL scanned the satellite once per PIT row (2.7 s for 2,000 keys)."""
-    import time
-
+    PostgreSQL scanned the satellite once per PIT row (2.7 s for 2,000 keys). Instead of
+    timing it (speed belongs in bench/), PostgreSQL's plan must hold no SubPlan."""
     e = engine
     hub = Hub(e.ref("hub"), "hk", ("id",))
     names = Satellite(e.ref("sat_a"), "hk", ("id",), ("a",))
@@ -485,9 +478,7 @@ def test_pit_over_two_satellites_matches_a_reference_and_scales(engine):
     )
     batch = Batch(e.ref("stg"), "src", load_date_column="ts")
     load_hub(e.con, hub, batch)
-    started = time.perf_counter()
     load_satellite(e.con, names, batch)
-    satellite_load = time.perf_counter() - started
     e.con.execute(
         f'CREATE TABLE "{e.schema}"."stg_b" AS SELECT id, b, ts FROM "{e.schema}"."stg" '
         "WHERE b IS NOT NULL"
@@ -496,10 +487,11 @@ def test_pit_over_two_satellites_matches_a_reference_and_scales(engine):
     pit = Pit(e.ref("pit"), hub, (names, sparse))
     e.con.execute(create_pit(pit))
     snaps = [datetime(2024, 1, 1, 12), datetime(2024, 1, 3), datetime(2024, 2, 1)]
-    started = time.perf_counter()
+    if e.con.dialect == "postgres":
+        for statement in build_pit(pit, snaps):
+            plan = e.con.execute(f"EXPLAIN {statement.sql('postgres')}")
+            assert not [row for row in plan if "SubPlan" in row[0]], plan
     load_pit(e.con, pit, snaps)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5 * satellite_load + 0.3, (satellite_load, elapsed)
     # the reference: minute i loads key i % 2000 (a every minute, b every 7th)
     expected = set()
     for snap in snaps:
