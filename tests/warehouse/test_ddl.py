@@ -531,3 +531,25 @@ def test_snowflake_clusters_by_an_expression_over_quoted_columns():
     assert change.statements == [
         """ALTER TABLE "fact_s" CLUSTER BY (DATE_TRUNC('MONTH', "order_day"), "order_no")"""
     ]
+
+
+def test_an_index_declared_on_a_foreign_key_is_made_once(retail, pg_schema):
+    """The foreign-key index and a declared index on the same column were two equal
+    CREATE INDEX statements (harmless, IF NOT EXISTS, but not the schema one declared)."""
+    sales = next(f for f in retail.facts if f.name == "sales")
+    indexes = ["customer_key", ["store_key", "order_date_key"]]
+    physical = {**sales.physical, "postgres": {"indexes": indexes}}
+    facts = [f.model_copy(update={"physical": physical}) if f is sales else f for f in retail.facts]
+    model = retail.model_copy(update={"facts": facts})
+    made = [s.sql for s in ddl.build(model, "postgres") if "CREATE INDEX" in s.sql]
+    assert sum('"ix_fact_sales_customer_key"' in s for s in made) == 1
+    assert sum('"ix_fact_sales_store_key_order_date_key"' in s for s in made) == 1
+    with connect(PG_URL) as con, con.transaction():
+        for statement in ddl.build(in_schema(model, pg_schema), "postgres", helpers=False):
+            con.execute(statement.sql)
+        found = con.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'fact_sales'"
+            f" AND schemaname = '{pg_schema}' AND indexname LIKE 'ix_%'"
+        )
+    defs = [str(row[0]).split(" USING btree ")[1] for row in found]
+    assert "(customer_key)" in defs and "(store_key, order_date_key)" in defs

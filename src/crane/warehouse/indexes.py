@@ -28,12 +28,23 @@ if TYPE_CHECKING:
 
 def indexes(tdef: TableDef, dialect: WarehouseDialect) -> list[exp.Expr]:
     """Indexes on foreign keys (where the engine wants them) and declared extra indexes."""
-    wanted: list[list[str]] = []
-    if "indexes" in dialect.options:
-        if tdef.physical.get("index_foreign_keys", dialect.index_foreign_keys):
-            wanted += [[c] for c, _, _ in tdef.foreign_keys if [c] != list(tdef.primary_key[:1])]
-        wanted += [[c] if isinstance(c, str) else list(c) for c in tdef.physical.get("indexes", [])]
-    return [create_index(tdef.ref, cols, dialect) for cols in wanted]
+    if "indexes" not in dialect.options:
+        return []
+    wanted = index_columns(tdef, tdef.physical, dialect)
+    return [create_index(tdef.ref, list(cols), dialect) for cols in wanted]
+
+
+def index_columns(
+    tdef: TableDef, physical: dict[str, Any], dialect: WarehouseDialect
+) -> list[tuple[str, ...]]:
+    """The column lists ``physical`` asks indexes for, each once: an index declared on a
+    foreign key is the one made for it (two equal ``CREATE INDEX`` statements before).
+    ``crane model plan`` compares them before and after an option change."""
+    out: list[tuple[str, ...]] = []
+    if physical.get("index_foreign_keys", dialect.index_foreign_keys):
+        out += [(c,) for c, _, _ in tdef.foreign_keys if [c] != list(tdef.primary_key[:1])]
+    out += [(c,) if isinstance(c, str) else tuple(c) for c in physical.get("indexes", [])]
+    return list(dict.fromkeys(out))
 
 
 def create_index(ref: TableRef, columns: list[str], dialect: WarehouseDialect) -> exp.Create:

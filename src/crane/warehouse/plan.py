@@ -48,7 +48,7 @@ from crane.warehouse.ddl import (
     table_statements,
 )
 from crane.warehouse.helper_tables import helper_statements, model_state
-from crane.warehouse.indexes import create_index, index_name, partitions
+from crane.warehouse.indexes import create_index, index_columns, index_name, partitions
 from crane.warehouse.retype import widening
 from crane.warehouse.statements import render
 from crane.warehouse.views import role_views, sample_views
@@ -258,7 +258,7 @@ def _add_column(
             continue
         fk = exp.AddConstraint(expressions=[foreign_key(name, ref, key, dialect)])
         statements.append(render(_alter(tdef.ref, fk), dialect))
-        if (name,) in _index_sets(tdef, tdef.physical, dialect) and "indexes" in dialect.options:
+        if (name,) in index_columns(tdef, tdef.physical, dialect) and "indexes" in dialect.options:
             statements.append(render(create_index(tdef.ref, [name], dialect), dialect))
     detail = f"column {tdef.ref}.{column.name} {column.type}{note}"
     return Change("add_column", str(tdef.ref), detail, statements)
@@ -330,8 +330,8 @@ def _alter_physical(
 def _index_changes(
     tdef: TableDef, before: dict[str, Any], dialect: WarehouseDialect
 ) -> list[exp.Expr]:
-    old = _index_sets(tdef, before, dialect)
-    new = _index_sets(tdef, tdef.physical, dialect)
+    old = index_columns(tdef, before, dialect)
+    new = index_columns(tdef, tdef.physical, dialect)
     nodes: list[exp.Expr] = []
     for cols in old:
         if cols not in new:
@@ -340,16 +340,6 @@ def _index_changes(
             nodes.append(exp.Drop(tables=[ref], kind="INDEX", exists=True))
     nodes += [create_index(tdef.ref, list(c), dialect) for c in new if c not in old]
     return nodes
-
-
-def _index_sets(
-    tdef: TableDef, physical: dict[str, Any], dialect: WarehouseDialect
-) -> list[tuple[str, ...]]:
-    out: list[tuple[str, ...]] = []
-    if physical.get("index_foreign_keys", dialect.index_foreign_keys):
-        out += [(c,) for c, _, _ in tdef.foreign_keys if [c] != list(tdef.primary_key[:1])]
-    out += [(c,) if isinstance(c, str) else tuple(c) for c in physical.get("indexes", [])]
-    return out
 
 
 def _views(model: Model, dialect: WarehouseDialect) -> list[tuple[str, exp.Expr]]:
