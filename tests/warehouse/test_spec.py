@@ -383,6 +383,18 @@ def test_a_calendar_is_checked_and_only_for_date_dimensions(tmp_path):
     ]
 
 
+def test_a_holiday_name_too_long_for_its_column_is_refused_at_its_line(tmp_path):
+    """holiday_name is VARCHAR(100): a longer name passed validate and failed the load
+    (PostgreSQL) or was stored whole against the declared type (DuckDB)."""
+    text = (
+        "dimensions:\n  - name: date\n    kind: date\n    calendar:\n      holidays:\n"
+        f"        - {{date: 2024-12-25, name: {'x' * 101}}}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_models(write_model(tmp_path, text))
+    assert caught.value.problems[0][1:3] == (6, "dimensions[0].calendar.holidays[0].name")
+
+
 def test_bigquery_options_are_checked_against_bigquery_columns(tmp_path):
     """Passed validate, failed in BigQuery: clustering by a FLOAT64 measure, partitioning by
     a key that is text there (hash keys), identity keys BigQuery cannot make."""

@@ -35,6 +35,7 @@ from sqlglot import exp
 
 from crane.errors import ConfigError
 from crane.sql.build import col, create_table, ident, insert_select, table
+from crane.warehouse.spec import HOLIDAY_NAME_LENGTH
 
 if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
@@ -56,7 +57,6 @@ MONTHS = [
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 DEFAULT_DAY_PARTS = ((0, "night"), (6, "morning"), (12, "afternoon"), (18, "evening"))
 DAY_PART_LENGTH = 20
-HOLIDAY_NAME_LENGTH = 100
 _CONFIG_KEYS = {"start", "end", "fiscal_year_start_month", "holidays", "weekend_days"}
 
 # An integer series 0..:n per dialect (column ``i``): engine differences as data.

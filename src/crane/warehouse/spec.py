@@ -40,11 +40,17 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+# holiday_name's length in the date dimension (crane.warehouse.datedim, which imports it)
+HOLIDAY_NAME_LENGTH = 100
+
+
 class Holiday(Spec):
     """A named day of a date dimension (``{date: 2024-12-25, name: Christmas}``)."""
 
     day: date = Field(alias="date")
-    name: str
+    # the date dimension stores it as VARCHAR(HOLIDAY_NAME_LENGTH): checked here, where the
+    # error can name file, line and field, not at load time
+    name: str = Field(min_length=1, max_length=HOLIDAY_NAME_LENGTH)
 
 
 class Calendar(Spec):
