@@ -1319,3 +1319,65 @@ def test_an_accumulating_event_without_the_customer_keeps_the_customer(
         f" JOIN {gold}.dim_customer d ON d.customer_key = f.customer_key",
     )
     assert rows == [(5, 20240302, 20240304)]
+
+
+def test_a_date_outside_the_date_dimension_is_refused_naming_it(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """A date key is computed from the date, not looked up: an order dated after the
+    date dimension's last day failed on the foreign key in the engine's words (PostgreSQL:
+    "violates foreign key constraint"), naming neither the date nor the remedy, and on
+    engines that do not enforce foreign keys it pointed at no day. A NULL date points at
+    the unknown day and is loaded; an accumulating snapshot's events are checked too."""
+    con, raw, gold = wh
+    roles = [{"dimension": "date", "role": "ordered"}, {"dimension": "date", "role": "shipped"}]
+    model = Model.model_validate(
+        {
+            "schema": gold,
+            "dimensions": [
+                {
+                    "name": "date",
+                    "kind": "date",
+                    "source": "SELECT DATE '2024-03-01' AS a, DATE '2024-03-31' AS b",
+                }
+            ],
+            "facts": [
+                {
+                    "name": "orders",
+                    "grain": ["order_id"],
+                    "dimensions": roles,
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": f"SELECT order_id, ordered, shipped FROM {raw}.orders",
+                },
+                {
+                    "name": "flow",
+                    "type": "accumulating_snapshot",
+                    "grain": ["order_id"],
+                    "dimensions": roles,
+                    "milestones": ["ordered", "shipped"],
+                    "degenerate": [{"name": "order_id", "type": "INTEGER"}],
+                    "source": f"SELECT order_id, 'ordered' AS milestone, ordered AS milestone_at"
+                    f" FROM {raw}.orders UNION ALL SELECT order_id, 'shipped', shipped"
+                    f" FROM {raw}.orders",
+                },
+            ],
+        }
+    )
+    con.execute(f"CREATE TABLE {raw}.orders (order_id INT, ordered TIMESTAMP, shipped DATE)")
+    con.execute(
+        f"INSERT INTO {raw}.orders VALUES (1, {_ts('02 10:00:00')}, NULL),"
+        f" (2, {_ts('31 23:59:59')}, DATE '2024-04-02')"
+    )
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model, ["date"])
+    rows = {"orders": "shipped = '2024-04-02'", "flow": "milestone_at = '2024-04-02 00:00:00'"}
+    for name, row in rows.items():
+        with pytest.raises(LoadError, match="outside the days of date dimension date") as caught:
+            load_model(con, model, [name])
+        assert (caught.value.column, caught.value.row) == ("shipped_key", row)
+        assert "widen the range the source of date returns" in (caught.value.hint or "")
+    assert _rows(con, f"SELECT count(*) FROM {gold}.fact_orders") == [(0,)]
+    con.execute(f"UPDATE {raw}.orders SET shipped = NULL WHERE order_id = 2")
+    load_model(con, model, ["orders", "flow"])
+    keys = f"SELECT order_id, ordered_key, shipped_key FROM {gold}.fact_orders ORDER BY 1"
+    assert _rows(con, keys) == [(1, 20240302, -1), (2, 20240331, -1)]

@@ -212,3 +212,73 @@ def known_milestones(
             row=f"{column} = {'NULL' if label is None else repr(label)}",
             hint="correct the label in the source, filter the event out, or declare it",
         )
+
+
+def dates_in_calendar(
+    con: Connector,
+    model: Model,
+    owner: FactSpec | BridgeSpec,
+    stage: TableRef,
+    events: tuple[str, str] | None = None,
+) -> None:
+    """Every date a source row names is a day of the date dimension it references.
+
+    A date key is computed from the date (``yyyymmdd``), not looked up, so a date
+    outside the dimension's range made a key with no row: DuckDB and PostgreSQL refused
+    the load with the foreign key's words, naming neither the date nor the remedy, and
+    engines whose foreign keys are not enforced (Snowflake, BigQuery, Redshift) kept a
+    fact pointing nowhere. A NULL date is not checked: it points at the unknown day.
+    ``events`` (milestone column, time column): an accumulating snapshot's events,
+    each milestone checked against its own role."""
+    from crane.warehouse.spec import BridgeSpec
+
+    kind = "bridge" if isinstance(owner, BridgeSpec) else "fact"
+    milestones = set(getattr(owner, "milestones", []))
+    for ref in owner.dimensions:
+        dim = model.dimension(ref.dimension)
+        if dim is None or dim.kind != "date":
+            continue
+        source = ref.label
+        rows: exp.Expr | None = None
+        if ref.label in milestones and events is not None:
+            source = events[1]
+            rows = exp.EQ(this=col(events[0], "s"), expression=exp.Literal.string(ref.label))
+        _in_calendar(con, model, owner, kind, stage, dim, ref.key_column, source, rows)
+
+
+def _in_calendar(
+    con: Connector,
+    model: Model,
+    owner: FactSpec | BridgeSpec,
+    kind: str,
+    stage: TableRef,
+    dim: DimensionSpec,
+    key_column: str,
+    source: str,
+    rows: exp.Expr | None,
+) -> None:
+    from crane.warehouse.facts import DateKey
+    from crane.warehouse.facts.lookup import date_key_expr
+
+    day = date_key_expr(DateKey(key_column, source), "s", null_is_unknown=False)
+    known = exp.select(exp.Literal.number(1)).from_(table(dim.ref(model.schema_), "d"))
+    known = known.where(exp.EQ(this=col(dim.key_column, "d"), expression=day))
+    outside: list[exp.Expr] = [exp.Not(this=exp.Is(this=col(source, "s"), expression=exp.Null()))]
+    outside += [rows] if rows is not None else []
+    outside.append(exp.Not(this=exp.Exists(this=known)))
+    query = exp.select(
+        exp.Count(this=exp.Star()), exp.Min(this=col(source, "s")), exp.Max(this=col(source, "s"))
+    )
+    query = query.from_(table(stage, "s")).where(and_all(outside))
+    count, first, last = con.fetch(query)[0]
+    if not count:
+        return
+    raise LoadError(
+        f"{kind} {owner.name}: {count} source row(s) have {source} outside the days of"
+        f" date dimension {dim.name} (from {first} to {last}): their {key_column} would"
+        " name no day",
+        table=owner.table,
+        column=key_column,
+        row=_where([source], [first]),
+        hint=f"widen the range the source of {dim.name} returns (or filter the rows out)",
+    )

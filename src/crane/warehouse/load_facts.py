@@ -52,6 +52,7 @@ def load_fact(
         sources = [*grain, *_grain_sources(keys, lookups, date_keys)]
         payload = [*needed, *([fact.event_time] if fact.event_time else [])]
         load_checks.one_row_per_grain(con, fact, stage, sources, payload)
+        load_checks.dates_in_calendar(con, model, fact, stage)
         spec = facts.TransactionFact(
             target,
             measures=measures,
@@ -79,9 +80,10 @@ def load_fact(
             date_keys=tuple(date_keys),
             degenerate=degenerate,
         )
+        load_checks.dates_in_calendar(con, model, fact, stage)
         result = facts.load_periodic_snapshot(con, snapshot, stage)
     else:
-        _load_accumulating(con, fact, stage, lookups, date_keys, out)
+        _load_accumulating(con, model, fact, stage, lookups, date_keys, out)
         return
     _report(out, result)
 
@@ -120,6 +122,7 @@ def load_bridge(
     pairs = [*(c for x in lookups for c in x.source_columns), *(d.source_column for d in date_keys)]
     _require(con, stage, bridge, [*needed, *pairs])
     load_checks.one_row_per_grain(con, bridge, stage, pairs, needed)
+    load_checks.dates_in_calendar(con, model, bridge, stage)
     spec = facts.TransactionFact(
         bridge.ref(model.schema_),
         measures=weight,
@@ -139,6 +142,7 @@ MILESTONE, MILESTONE_AT, EVENT_KEY = "milestone", "milestone_at", "_crane_event_
 
 def _load_accumulating(
     con: Connector,
+    model: Model,
     fact: FactSpec,
     stage: TableRef,
     lookups: Sequence[Lookup],
@@ -154,6 +158,7 @@ def _load_accumulating(
 
     _require(con, stage, fact, [MILESTONE, MILESTONE_AT])
     load_checks.known_milestones(con, fact, stage, MILESTONE, MILESTONE_AT)
+    load_checks.dates_in_calendar(con, model, fact, stage, (MILESTONE, MILESTONE_AT))
     grain = [g for g in fact.grain if g in {d.name for d in fact.degenerate}]
     others = [d.name for d in fact.degenerate if d.name not in grain]
     measures = [m.name for m in fact.measures]
