@@ -220,6 +220,30 @@ def events_query(dim: ScdTable, batch: TableRef) -> exp.Select:
     return query
 
 
+def event_columns(dim: ScdTable) -> list[str]:
+    """The canonical event columns, in the order a quarantine table keeps them."""
+    return [*dim.business_key, *value_columns(dim), TS, TIE, DEL]
+
+
+def set_aside_untimed(
+    w: Work, dim: ScdTable, events: TableRef, *, run_id: str, load_ts: datetime
+) -> tuple[TableRef, int]:
+    """Events without a change timestamp have no place in history (Type 2 made a version
+    with no start, Type 1 a row no later change could be ordered after): they go to the
+    quarantine table (reason ``null_change_ts``, once however often the batch is rerun)
+    and the rest load. Answers the events left and how many were set aside."""
+    untimed = is_null(col(TS))
+    if not w.count(events, untimed):
+        return events, 0
+    columns = event_columns(dim)
+    rows = exp.select(*(col(c) for c in columns)).from_(table(events)).where(untimed)
+    count = quarantine(
+        w.con, dim, rows, columns, reason="null_change_ts", run_id=run_id, load_ts=load_ts
+    )
+    timed = exp.select(exp.Star()).from_(table(events)).where(not_null(col(TS)))
+    return w.temp("evts", timed), count
+
+
 def check_conflicts(con: Connector, dim: ScdTable, events: TableRef) -> None:
     """Two different events for one key at one timestamp (and one tie-break) is an error:
     which one is "latest" would be a guess."""
@@ -366,8 +390,12 @@ def column_exists_query(con: Connector, ref: TableRef, column: str) -> exp.Selec
 
 
 def ensure_tables(con: Connector, dim: ScdTable, batch: TableRef) -> None:
-    """Create a missing dimension (and Type 4 history table) typed from the batch; add
-    and fill a newly declared ``row_hash`` column."""
+    """Refuse a batch the loader would misread (:mod:`crane.warehouse.scd.checks`), then
+    create a missing dimension (and Type 4 history table) typed from the batch; add and
+    fill a newly declared ``row_hash`` column."""
+    from crane.warehouse.scd.checks import check_batch
+
+    check_batch(con, dim, batch)
     if dim.kind == "4":
         from crane.warehouse.scd.type4 import parts
 

@@ -24,6 +24,7 @@ from crane.warehouse.scd.steps import (
     keys_same,
     neg,
     num,
+    set_aside_untimed,
     subquery,
     surrogate_key,
     value_columns,
@@ -42,6 +43,7 @@ def load_type0(
     keys = list(dim.business_key)
     with work(con) as w:
         events = w.temp("ev", events_query(dim.replace(hard_delete="ignore"), batch))
+        events, untimed = set_aside_untimed(w, dim, events, run_id=run_id, load_ts=load_ts)
         check_conflicts(con, dim, events)
         rank = window(exp.RowNumber(), keys, [(TS, False), (TIE, False)])
         ranked = exp.select(exp.Star(), as_(rank, "_crane_rn")).from_(table(events))
@@ -57,7 +59,7 @@ def load_type0(
             con.execute(_insert(dim, new))
         distinct = exp.select(*(col(k) for k in keys)).from_(table(events)).distinct()
         total = w.scalar(exp.select(exp.Count(this=exp.Star())).from_(subquery(distinct, "k")))
-    return ScdResult(inserted=inserted, unchanged=total - inserted)
+    return ScdResult(inserted=inserted, unchanged=total - inserted, quarantined=untimed)
 
 
 def _insert(dim: ScdTable, new: TableRef) -> exp.Insert:

@@ -38,6 +38,7 @@ from crane.warehouse.scd.steps import (
     num,
     quarantine,
     raise_conflict,
+    set_aside_untimed,
     subquery,
     surrogate_key,
     value_columns,
@@ -66,13 +67,13 @@ def load_rows(
     values = list(value_columns(dim))
     with work(con) as w:
         events = w.temp("ev", events_query(dim, batch))
+        events, quarantined = set_aside_untimed(w, dim, events, run_id=run_id, load_ts=load_ts)
         check_conflicts(con, dim, events)
         old = w.temp("old", _old(dim, events))
-        quarantined = 0
         if dim.late_arrival == "quarantine":
             late = _late(dim, events, old, values)
             columns = [*dim.business_key, *values, TS, TIE, DEL]
-            quarantined = quarantine(
+            quarantined += quarantine(
                 con, dim, late, columns, reason="late_arrival", run_id=run_id, load_ts=load_ts
             )
         on_time = w.temp("evok", _on_time(dim, events, old))

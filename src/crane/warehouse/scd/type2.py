@@ -57,6 +57,7 @@ from crane.warehouse.scd.steps import (
     num,
     quarantine,
     raise_conflict,
+    set_aside_untimed,
     surrogate_key,
     window,
     work,
@@ -82,17 +83,19 @@ def load_type2(
         raise ConfigError("a Type 2 dimension needs a surrogate key", table=str(dim.table))
     # the on-time fast path (type2_fast) ran before, from load_dimension, if it applies
     shape = Probe.of(con.execute(probe_query(dim, batch, fast=False))[0])
-    if shape.clean and not shape.stored:
+    if shape.clean and not shape.stored and not shape.null_ts:
         con.execute(initial_insert(con, dim, batch))
         return ScdResult(inserted=shape.rows)
     with work(con) as w:
         events = w.temp("ev", events_query(dim, batch))
+        events, untimed = set_aside_untimed(w, dim, events, run_id=run_id, load_ts=load_ts)
         old = w.temp("old", _old_rows(dim, events))
         stored = _stored_events(dim, old)
-        quarantined = 0
+        quarantined = untimed
         if dim.late_arrival == "quarantine" and w.count(old):
             check_conflicts(con, dim, events)
-            events, quarantined = _late(w, dim, events, stored, old, load_ts=load_ts, run_id=run_id)
+            events, late = _late(w, dim, events, stored, old, load_ts=load_ts, run_id=run_id)
+            quarantined += late
         # conflicts are counted with the plan (one statement) and named only if found
         # materialised steps: DuckDB plans these joins badly over window subqueries
         merged = _merged(dim, events, stored)
@@ -413,7 +416,9 @@ def _latest_overwrite(dim: ScdTable, merged: exp.Query, old: TableRef) -> exp.Se
         names = [*keys, *dim.type1, TS, TIE, DEL, NEW]
         live = exp.select(*(col(c) for c in names)).from_(_subquery(source, "m"))
         items: list[exp.Expr] = [col(c) for c in [*keys, *dim.type1]]
-        items += [as_(col(LC), TS), as_(exp.cast(exp.Null(), "INT"), TIE), as_(num(0), DEL)]
+        # an untyped NULL takes the tie-break's type from the first branch (a text
+        # tie-break beside CAST(NULL AS INT) failed on PostgreSQL: UNION types differ)
+        items += [as_(col(LC), TS), as_(exp.Null(), TIE), as_(num(0), DEL)]
         items.append(as_(num(0), NEW))
         remembered = exp.select(*items).from_(table(old)).where(not_null(col(LC)))
         source = exp.union(live, remembered, distinct=False)
