@@ -553,3 +553,14 @@ def test_an_index_declared_on_a_foreign_key_is_made_once(retail, pg_schema):
         )
     defs = [str(row[0]).split(" USING btree ")[1] for row in found]
     assert "(customer_key)" in defs and "(store_key, order_date_key)" in defs
+
+
+def test_a_model_built_in_python_gets_its_options_checked_by_the_ddl():
+    """``crane model validate`` refuses ``sortkey: order_day``; a model built in Python and
+    never validated went straight to the DDL, which wrote SORTKEY("o","r","d",…)."""
+    model = _fact_with({"redshift": {"sortkey": "order_day"}})
+    with pytest.raises(ddl.DdlError) as caught:
+        ddl.build(model, "redshift")
+    assert caught.value.field == "physical.redshift.sortkey"
+    assert "[order_day]" in str(caught.value)
+    assert ddl.build(_fact_with({"redshift": {"sortkey": ["order_day"]}}), "redshift")

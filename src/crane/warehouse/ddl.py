@@ -219,6 +219,7 @@ def create_schema(name: str) -> exp.Create:
 
 def table_statements(tdef: TableDef, dialect: WarehouseDialect) -> list[Statement]:
     """Sequence, CREATE TABLE, comments, indexes and partitions of one table."""
+    _check_physical(tdef, dialect)
     out: list[Statement] = []
     sequence = _sequence(tdef, dialect)
     if sequence is not None:
@@ -229,6 +230,16 @@ def table_statements(tdef: TableDef, dialect: WarehouseDialect) -> list[Statemen
     out += [statement(dialect, "index", str(tdef.ref), n) for n in indexes(tdef, dialect)]
     out += [statement(dialect, "partition", str(tdef.ref), n) for n in partitions(tdef, dialect)]
     return out
+
+
+def _check_physical(tdef: TableDef, dialect: WarehouseDialect) -> None:
+    """The options ``crane model validate`` checks, checked again for a model built in
+    Python and never validated: ``sortkey: order_day`` rendered letter by letter."""
+    columns = {c.name: c.type for c in tdef.columns}
+    found = dialects.check_physical(dialect.name, tdef.physical, columns, list(tdef.primary_key))
+    if found:
+        option, reason = found[0]
+        raise DdlError(reason, table=str(tdef.ref), field=f"physical.{dialect.name}.{option}")
 
 
 def _sequence(tdef: TableDef, dialect: WarehouseDialect) -> TableRef | None:
