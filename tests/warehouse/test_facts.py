@@ -575,3 +575,12 @@ def test_accumulating_lags_count_calendar_days_across_dst_and_month_ends(engine)
     ]
     rows = _flow(e, [events[::2], events[1::2]])
     assert [(r[0], r[4], r[5]) for r in rows] == [(1, 1, 2), (2, 1, 30), (3, -4, None)]
+
+
+def test_an_accumulating_event_without_an_instance_key_is_refused(engine):
+    """A NULL order id matched no row in the MERGE, so every load inserted it again."""
+    e = engine
+    events = [(None, "ordered", "2024-01-01 10:00:00", 7), (1, "ordered", "2024-01-01", 7)]
+    with pytest.raises(FactLoadError, match=r"1 event\(s\) of fact_order_flow have a NULL"):
+        _flow(e, [events])
+    assert e.rows('SELECT COUNT(*) FROM {s}."fact_order_flow"') == [(0,)]

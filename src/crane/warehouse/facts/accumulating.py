@@ -228,9 +228,28 @@ def load_accumulating_snapshot(
     counted = exp.select(exp.Count(this=exp.Star())).from_(
         exp.Subquery(this=pivot, alias=ident("_crane_p"))
     )
+    _no_null_instance(con, fact, source)
     with con.transaction():
         lock_table(con, fact.table)  # two MERGEs of one new instance would insert it twice
         touched = int(con.fetch(counted)[0][0])
         if touched:
             con.execute(build_accumulating_merge(fact, source))
     return touched
+
+
+def _no_null_instance(con: Connector, fact: AccumulatingSnapshotFact, source: TableRef) -> None:
+    """An event whose instance key has a NULL part matches no row (NULL = NULL is not
+    true in the MERGE), so each load inserted its instance again: refuse it."""
+    from crane.warehouse.facts.transaction import FactLoadError
+
+    null = exp.or_(*(exp.Is(this=col(k), expression=exp.Null()) for k in fact.instance_key))
+    query = exp.select(exp.Count(this=exp.Star())).from_(table(source)).where(null)
+    found = int(con.fetch(query)[0][0])
+    if found:
+        raise FactLoadError(
+            f"{found} event(s) of {fact.table.name} have a NULL in the instance key"
+            f" ({', '.join(fact.instance_key)})",
+            table=str(fact.table),
+            column=fact.instance_key[0] if len(fact.instance_key) == 1 else None,
+            hint="filter them out of the source or fill the key: an instance needs a name",
+        )
