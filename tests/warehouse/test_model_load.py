@@ -672,6 +672,13 @@ def test_a_bridge_with_a_source_is_loaded(wh: tuple[Connector, str, str]) -> Non
         load_model(con, model, ["holder"])
     assert caught.value.row == "account_id = 2, customer_id = 10"
     assert [(a, c, float(w)) for a, c, w in _rows(con, pairs)] == expected
+    # the pair re-delivered with another weight alone: kept as loaded, quarantined, counted
+    con.execute(f"DELETE FROM {raw}.holders WHERE share = 1.0")
+    [holder] = load_model(con, model, ["holder"]).objects
+    assert (holder.rows_in, holder.inserted, holder.quarantined, holder.unchanged) == (3, 0, 1, 2)
+    assert [(a, c, float(w)) for a, c, w in _rows(con, pairs)] == expected
+    reason = _rows(con, f"SELECT _crane_reason FROM {gold}.bridge_holder_quarantine")
+    assert reason[0][0].startswith("changed_fact_row: bridge holder already holds")
 
 
 def test_a_time_of_day_dimension_is_generated_by_the_load(

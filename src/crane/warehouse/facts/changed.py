@@ -104,10 +104,14 @@ def build_changed_rows(fact: TransactionFact, source: TableRef) -> tuple[exp.Sel
 def reason(kind: str, name: str, grain: list[str], run_id: str) -> str:
     """The quarantine reason: a code to filter by, then the object, its grain, the run.
     The grain's values are the row's own columns of the same names."""
+    remedy = (
+        "a transaction fact is not updated: send the correction as a new transaction"
+        if kind == "fact"
+        else f"a {kind} keeps the rows it loaded"
+    )
     return (
         f"changed_fact_row: {kind} {name} already holds this row's grain"
-        f" ({', '.join(grain)}) with other values; a transaction fact is not updated:"
-        f" send the correction as a new transaction (run {run_id})"
+        f" ({', '.join(grain)}) with other values; {remedy} (run {run_id})"
     )
 
 
