@@ -128,6 +128,9 @@ def quarantine_changed(
     """Quarantine the changed rows; returns (rows found, rows new in the quarantine)."""
     from crane.warehouse.scd.steps import quarantine
 
+    any_row = exp.select(exp.Literal.number(1)).from_(table(fact.table)).limit(1)
+    if not con.fetch(any_row):  # a first load: nothing to compare (lookups cost twice)
+        return 0, 0
     rows, names = build_changed_rows(fact, source)
     counted = exp.select(exp.Count(this=exp.Star())).from_(
         exp.Subquery(this=rows.copy(), alias=ident("_crane_c"))
