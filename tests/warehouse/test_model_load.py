@@ -1388,3 +1388,29 @@ def test_a_date_outside_the_date_dimension_is_refused_naming_it(
     load_model(con, model, ["orders", "flow"])
     keys = f"SELECT order_id, ordered_key, shipped_key FROM {gold}.fact_orders ORDER BY 1"
     assert _rows(con, keys) == [(1, 20240302, -1), (2, 20240331, -1)]
+
+
+def test_a_snapshot_rerun_with_fewer_rows_removes_the_missing_ones(
+    wh: tuple[Connector, str, str],
+) -> None:
+    """A period reloaded from a source that lost a product keeps no stale row for it;
+    other periods are left alone."""
+    con, raw, gold = wh
+    model = _model(raw, gold)
+    _day1(con, raw)
+    con.execute(f"INSERT INTO {raw}.products VALUES (2, 3.00, {_ts('01 08:00:00')})")
+    con.execute(
+        f"INSERT INTO {raw}.stock VALUES (DATE '2024-03-02', 2, 9, {_ts('02 23:00:00')}),"
+        f" (DATE '2024-03-03', 2, 1, {_ts('03 23:00:00')})"
+    )
+    model.dimensions[2].source = f"SELECT min(day), max(day) FROM {raw}.stock"
+    planner.apply(planner.plan(model, con), con)
+    load_model(con, model)
+    con.execute(f"DELETE FROM {raw}.stock WHERE product_id = 2 AND day = DATE '2024-03-02'")
+    [stock] = load_model(con, model, ["stock"]).objects
+    assert (stock.rows_in, stock.inserted, stock.deleted) == (2, 2, 3)
+    query = (
+        f"SELECT f.snapshot_date_key, p.product_id, f.qty FROM {gold}.fact_stock f"
+        f" JOIN {gold}.dim_product p ON p.product_key = f.product_key ORDER BY 1, 2"
+    )
+    assert _rows(con, query) == [(20240302, 1, 5), (20240303, 2, 1)]

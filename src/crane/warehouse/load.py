@@ -24,7 +24,10 @@ table beside the target and hands it to the loader the spec asks for:
   pointing at the dimension's unknown member, or (``on_missing: infer`` on the
   reference) at a new *inferred* member carrying the business key, completed in
   place (same surrogate key) when the dimension's real row arrives — such a
-  dimension declares an ``is_inferred`` BOOLEAN attribute; a periodic snapshot
+  dimension declares an ``is_inferred`` BOOLEAN attribute. A transaction is never
+  updated: a source row whose grain is loaded with other values goes to
+  ``<fact table>_quarantine`` (reason, run id; once however often it is rerun) and is
+  counted as quarantined, an exact re-delivery as unchanged; a periodic snapshot
   replaces the periods its source returns; an accumulating snapshot takes one
   source row per milestone event — columns ``milestone`` (a milestone's label)
   and ``milestone_at`` — and keeps the earliest date of each milestone per
