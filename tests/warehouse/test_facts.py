@@ -584,3 +584,22 @@ def test_an_accumulating_event_without_an_instance_key_is_refused(engine):
     with pytest.raises(FactLoadError, match=r"1 event\(s\) of fact_order_flow have a NULL"):
         _flow(e, [events])
     assert e.rows('SELECT COUNT(*) FROM {s}."fact_order_flow"') == [(0,)]
+
+
+def test_two_different_rows_for_one_degenerate_key_are_refused(engine):
+    """The loader keeps one row per key of a batch that repeats it; of two different rows
+    it kept whichever the engine ranked first and dropped the other without a word."""
+    e = engine
+    _, _, fact = _star(e)
+    rows = [
+        (1, 1, "c1", "p1", "2024-01-10 09:00:00", None, "10.00"),
+        (1, 1, "c1", "p1", "2024-01-10 09:00:00", None, "10.00"),  # a repeat: one row
+        (2, 1, "c2", "p1", "2024-02-10 00:00:00", None, "20.00"),
+    ]
+    result = load_transaction_fact(e.con, fact, e.stage("stg_sales", SALES_COLS, rows))
+    assert (result.rows_in, result.inserted, result.unchanged) == (3, 2, 1)
+    new = (3, 1, "c2", "p1", "2024-02-10 00:00:00", None, "30.00")
+    clash = [new, (*new[:-1], "31.00")]
+    with pytest.raises(FactLoadError, match=r"two different rows for one grain \(order_id = 3"):
+        load_transaction_fact(e.con, fact, e.stage("stg_sales", SALES_COLS, clash))
+    assert [r[5] for r in _sales(e)] == [Decimal("10.00"), Decimal("20.00")]

@@ -214,6 +214,37 @@ def build_repeated_keys(fact: TransactionFact, source: TableRef) -> exp.Select:
     )
 
 
+def _payload(fact: TransactionFact) -> list[str]:
+    """The staged columns a fact row is built from."""
+    names = [*fact.columns, *(d.source_column for d in fact.date_keys)]
+    for lookup in fact.lookups:
+        names += [*lookup.source_columns, *([lookup.event_time] if lookup.event_time else [])]
+    return list(dict.fromkeys(names))
+
+
+def _same_repeats(con: Connector, fact: TransactionFact, source: TableRef) -> None:
+    """A degenerate key the batch repeats comes with one row: the loader keeps one row
+    per key, and kept whichever the engine ranked first of two *different* rows."""
+    distinct = exp.select(*(col(c) for c in _payload(fact))).distinct().from_(table(source))
+    keys = [col(k, "d") for k in fact.grain]
+    clash = (
+        exp.select(*keys)
+        .from_(exp.Subquery(this=distinct, alias=ident("d")))
+        .group_by(*(k.copy() for k in keys))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .limit(1)
+    )
+    found = con.fetch(clash)
+    if found:
+        shown = ", ".join(f"{k} = {v!r}" for k, v in zip(fact.grain, found[0], strict=True))
+        raise FactLoadError(
+            f"two different rows for one grain ({shown}) of {fact.table.name}",
+            table=str(fact.table),
+            row=shown,
+            hint="deduplicate the batch to one row per grain, or widen the grain",
+        )
+
+
 def build_transaction_load(
     fact: TransactionFact, source: TableRef, batch_id: str | None = None, dedupe: bool = True
 ) -> FactStatements:
@@ -340,6 +371,8 @@ def load_transaction_fact(
                 result.quarantine_table = str(quarantine_table(fact))
         repeated = bool(fact.grain) and not fact.grain_keys
         repeated = repeated and bool(con.fetch(build_repeated_keys(fact, source)))
+        if repeated:
+            _same_repeats(con, fact, source)
         plan = build_transaction_load(fact, source, batch_id, dedupe=repeated)
         _insert_from_scratch(con, fact.table, plan, result)
     result.unchanged = result.rows_in - result.inserted - result.quarantined
