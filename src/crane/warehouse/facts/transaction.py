@@ -5,9 +5,11 @@ from left joins built by :mod:`crane.warehouse.facts.lookup`; only the way a
 rerun is made harmless differs:
 
 - a transaction fact skips rows whose degenerate key (order id, line number) is
-  already in the fact, and loads one row per key when the batch repeats it; a
-  fact without such a key is stamped with a batch id and a batch id already
-  present is skipped whole;
+  already in the fact with the same values, and loads one row per key when the batch
+  repeats it identically (two different rows for one key are refused); a row whose key
+  is loaded with other values is never updated but quarantined
+  (:mod:`crane.warehouse.facts.changed`); a fact without such a key is stamped with a
+  batch id and a batch id already present is skipped whole;
 - a periodic snapshot deletes the periods present in the batch and inserts
   them again, in one transaction: a rerun of a day replaces that day.
 """
