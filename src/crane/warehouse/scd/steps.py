@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from crane.errors import LoadError
 from crane.sql.build import and_all, col, ident, table, timestamp_literal
 from crane.warehouse.scd.base import ScdConflictError, ScdTable
 
@@ -279,6 +280,32 @@ def raise_conflict(dim: ScdTable, row: Sequence[object]) -> None:
             else "the tie-break column has equal values for these changes too"
         ),
     )
+
+
+def referenced_write(
+    con: Connector, dim: ScdTable, statement: exp.Expression, keys: exp.Select, what: str, hint: str
+) -> None:
+    """Run a write that rewrites or removes stored rows, which facts may reference.
+
+    Any engine refuses to delete a referenced row; DuckDB also runs an UPDATE of an
+    indexed column (``effective_from``: unique with the business key in crane's DDL) as
+    delete + insert, and refuses it when a foreign key references the row although its
+    surrogate key stays
+    (https://duckdb.org/docs/stable/sql/indexes#over-eager-constraint-checking-in-foreign-keys).
+    The engine's words name neither the dimension nor the key (``keys``: the rows'
+    business keys, one of which is named), so this error does, with the remedy."""
+    key = con.execute(keys.limit(1))
+    try:
+        con.execute(statement)
+    except Exception as error:
+        if "foreign key" not in str(error).lower():
+            raise
+        named = dict(zip(dim.business_key, key[0], strict=True)) if key else {}
+        raise LoadError(
+            f"the load {what} of business key {named}, which a fact references",
+            table=str(dim.table),
+            hint=hint,
+        ) from error
 
 
 # -- surrogate keys -----------------------------------------------------------------

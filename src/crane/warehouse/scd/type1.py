@@ -38,6 +38,7 @@ from crane.warehouse.scd.steps import (
     num,
     quarantine,
     raise_conflict,
+    referenced_write,
     set_aside_untimed,
     subquery,
     surrogate_key,
@@ -220,9 +221,11 @@ def _apply(w: Work, dim: ScdTable, events: TableRef, final: TableRef) -> ScdResu
             .from_(table(final, "x"))
             .where(exp.and_(_key_is_target(dim, "x"), eq(col(DEL, "x"), num(1))))
         )
-        w.con.execute(
-            exp.Delete(this=table(dim.table), where=exp.Where(this=exp.Exists(this=gone)))
-        )
+        delete = exp.Delete(this=table(dim.table), where=exp.Where(this=exp.Exists(this=gone)))
+        deleted = exp.select(*(col(k) for k in dim.business_key)).from_(table(final))
+        deleted = deleted.where(exp.and_(eq(col(DEL), num(1)), eq(col(OLD), num(1))))
+        hint = "hard_delete: close_and_flag keeps a deleted member's row, flagged, for its facts"
+        referenced_write(w.con, dim, delete, deleted, "deletes the row", hint=hint)
     if updated or (closed and dim.hard_delete == "close_and_flag"):
         w.con.execute(_update(dim, final))
     if inserted:

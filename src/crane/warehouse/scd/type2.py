@@ -57,6 +57,7 @@ from crane.warehouse.scd.steps import (
     num,
     quarantine,
     raise_conflict,
+    referenced_write,
     set_aside_untimed,
     surrogate_key,
     window,
@@ -73,6 +74,10 @@ CHG, RUN, LATE, ROWN = "_crane_chg", "_crane_run", "_crane_late", "_crane_rn"
 UPD, VALS, NEXT, MOVED = "_crane_upd", "_crane_vals", "_crane_next", "_crane_moved"
 LC = "_crane_lc"  # ScdTable.last_change: a live change time no longer a version boundary
 ORDER = [(TS, False), (NEW, False)]  # time order; at equal times stored events first
+_REWRITE = (
+    "late_arrival: quarantine sets late changes aside instead of rewriting history (on"
+    " DuckDB, a version's start cannot move while a foreign key references it)"
+)
 
 
 @scd_types.register("2", "type2")
@@ -530,13 +535,20 @@ def _apply(
         _check_stored_conflicts(w.con, dim, events, stored)
     if removed:
         cond = exp.In(this=col(dim.surrogate_key or ""), query=exp.Subquery(this=_gone(old, delta)))
-        w.con.execute(exp.Delete(this=table(dim.table), where=exp.Where(this=cond)))
+        merged = exp.In(this=col(SK), query=exp.Subquery(this=_gone(old, delta)))
+        gone = exp.select(*(k.copy() for k in keys)).from_(table(old)).where(merged)
+        delete = exp.Delete(this=table(dim.table), where=exp.Where(this=cond))
+        referenced_write(w.con, dim, delete, gone, "merges away the version", hint=_REWRITE)
     if updated > values_n:
         w.con.execute(_update(dim, delta, values=False))
     if values_n:
         w.con.execute(_update(dim, delta, values=True, dialect=w.con.dialect))
     if moved_n:
-        w.con.execute(_update(dim, delta, values=False, moved=True))
+        moved = (
+            exp.select(*(k.copy() for k in keys)).from_(table(delta)).where(eq(col(MOVED), num(1)))
+        )
+        update = _update(dim, delta, values=False, moved=True)
+        referenced_write(w.con, dim, update, moved, "moves the start of the version", hint=_REWRITE)
     if inserted:
         w.con.execute(_insert(dim, delta, w.con.dialect))
     unchanged = batch_keys - touched_keys
