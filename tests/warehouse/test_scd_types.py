@@ -15,6 +15,7 @@ from crane.errors import ConfigError, UnknownNameError
 from crane.warehouse.scd import ScdConflictError, ScdTable, load_dimension, scd_types
 from crane.warehouse.scd.patterns import as_of, current_view, type5_view
 
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 COLS = [
     ("id", "INT"),
     ("region", "TEXT"),
@@ -219,6 +220,27 @@ def test_as_of_pattern_query(con: Any) -> None:
         (1, "A"),
         (2, "X"),
     ]
+
+
+@pytest.mark.parametrize("on", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_as_of_leaves_out_members_a_flagged_delete_removed(
+    on: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """The deleted-flag version carries the values before the delete; as_of listed the
+    member as present after it (the reference's as_of does not)."""
+    from crane.sql.build import timestamp_literal
+
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if on == "duckdb" else PG_URL
+    schema = request.getfixturevalue("pg_schema") if on == "postgres" else None
+    with connect(url) as c:
+        t = dim(hard_delete="close_and_flag", deleted_column="is_deleted")
+        t = t.replace(table=TableRef(t.table.name, schema))
+        load(c, t, [row(1, "A", 1), row(2, "B", 1), row(1, None, 3, deleted=True)])
+        assert sorted(c.execute(as_of(t, timestamp_literal(d(2)), ["city"]))) == [
+            (1, "A"),
+            (2, "B"),
+        ]
+        assert sorted(c.execute(as_of(t, timestamp_literal(d(4)), ["city"]))) == [(2, "B")]
 
 
 # -- Types 0, 1, 3, 4, 6 --------------------------------------------------------------

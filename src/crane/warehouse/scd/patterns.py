@@ -62,10 +62,16 @@ def type5_view(
 
 
 def as_of(dim: ScdTable, at: exp.Expr, columns: Sequence[str] | None = None) -> exp.Select:
-    """The versions in force at ``at`` (effective_from ≤ at < effective_to)."""
+    """The members as they were at ``at``: the versions in force then (effective_from ≤
+    at < effective_to), less the ones a ``close_and_flag`` delete flagged — that version
+    records that the member was gone (it carries the values it had before)."""
     names = list(columns) if columns is not None else [*dim.type2, *dim.overwrite]
     started = exp.LTE(this=col(dim.effective_from, "d"), expression=at)
     open_end = exp.Is(this=col(dim.effective_to, "d"), expression=exp.Null())
     not_ended = exp.or_(open_end, exp.GT(this=col(dim.effective_to, "d"), expression=at))
+    cond = exp.and_(started, exp.Paren(this=not_ended))
+    if dim.deleted_column:
+        deleted = exp.Is(this=col(dim.deleted_column, "d"), expression=exp.true())
+        cond = exp.and_(cond, exp.Not(this=exp.Paren(this=deleted)))
     query = exp.select(*(col(c, "d") for c in [*dim.business_key, *names]))
-    return query.from_(table(dim.table, "d")).where(exp.and_(started, exp.Paren(this=not_ended)))
+    return query.from_(table(dim.table, "d")).where(cond)
