@@ -191,18 +191,41 @@ def load_dimension(
     fast = type2_fast.applies(con, table)
     loader = None if fast else scd_types.get(table.kind)
     load_ts = load_ts or datetime.now()
-    with dimension_lock(con, table), con.transaction():
-        lock_statement(con, table)
-        if fast:  # before anything imports sqlglot: a repeated load runs cached statements
-            done = type2_fast.try_load(con, table, batch)
-            if done is not None:
-                return done
-        from crane.warehouse.scd.steps import ensure_tables, without_null_keys
+    try:
+        with dimension_lock(con, table), con.transaction():
+            lock_statement(con, table)
+            if fast:  # before anything imports sqlglot: a repeated load runs cached statements
+                done = type2_fast.try_load(con, table, batch)
+                if done is not None:
+                    return done
+            from crane.warehouse.scd.steps import ensure_tables, without_null_keys
 
-        loader = loader or scd_types.get(table.kind)
-        ensure_tables(con, table, batch)
-        table = without_null_keys(con, table, batch)
-        return loader(con, table, batch, load_ts=load_ts, run_id=run_id)
+            loader = loader or scd_types.get(table.kind)
+            ensure_tables(con, table, batch)
+            table = without_null_keys(con, table, batch)
+            return loader(con, table, batch, load_ts=load_ts, run_id=run_id)
+    except (ConfigError, LoadError):  # crane's own verdict on the batch
+        raise
+    except Exception as error:  # the engine's words (a connector may wrap them)
+        if fast:
+            _explain(con, table, batch, error)
+        raise
+
+
+def _explain(con: Connector, table: ScdTable, batch: TableRef, error: Exception) -> None:
+    """The on-time path runs its cached statements before any check of the batch (the
+    checks cost a catalog read per table, every load): when the engine refused one, check
+    the batch now, in a transaction of its own, and raise what the checks say (a missing
+    column, named with the dimension) instead of the engine's words."""
+    from crane.warehouse.scd.checks import check_batch
+
+    try:
+        with con.transaction():
+            check_batch(con, table, batch)
+    except LoadError as found:
+        raise found from error
+    except Exception:  # the check could not run: the engine's error stands
+        return
 
 
 # PostgreSQL: SHARE ROW EXCLUSIVE conflicts with itself and with every write, but not

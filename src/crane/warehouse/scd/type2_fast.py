@@ -112,7 +112,7 @@ def try_load(con: Connector, dim: ScdTable, batch: TableRef) -> ScdResult | None
     if "last_change_column" in sql and not con.execute(sql["last_change_column"])[0][0]:
         return None  # last_change newly declared: the general path adds the column
     shape = Probe.of(con.execute(sql["probe"])[0])
-    if shape.clean and not shape.stored:
+    if shape.clean and not shape.stored and not shape.null_ts:  # untimed rows: quarantined
         con.execute(sql["initial"])
         return ScdResult(inserted=shape.rows)
     if not shape.on_time:
