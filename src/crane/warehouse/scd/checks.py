@@ -77,7 +77,7 @@ def check_batch(con: Connector, dim: ScdTable, batch: TableRef) -> None:
     for part in _stored_parts(dim):
         stored = columns_of(con, part.table)
         if stored is not None:
-            _check_stored(part, batch, found, stored)
+            _check_stored(con, part, batch, found, stored)
 
 
 def batch_columns(dim: ScdTable) -> dict[str, str]:
@@ -136,8 +136,14 @@ def _written(dim: ScdTable) -> dict[str, str | None]:
     return out
 
 
+# Families an engine compares and assigns by itself, both ways: DuckDB reads 0/1 as
+# false/true (a source's tinyint flag into a BOOLEAN column, the retail demo's products).
+# PostgreSQL has no implicit cast between families: every other pair fails there.
+_ENGINE_CASTS = {"duckdb": {frozenset({"number", "boolean"})}}
+
+
 def _check_stored(
-    dim: ScdTable, batch: TableRef, found: dict[str, str], stored: dict[str, str]
+    con: Connector, dim: ScdTable, batch: TableRef, found: dict[str, str], stored: dict[str, str]
 ) -> None:
     for column, source in _written(dim).items():
         if column not in stored:
@@ -150,14 +156,25 @@ def _check_stored(
         if source is None:
             continue
         have, want = family(found[source]), family(stored[column])
-        if "other" not in (have, want) and have != want:
-            raise LoadError(
-                f"the batch {batch} has {source!r} as {found[source]}, the dimension's column"
-                f" {column!r} is {stored[column]}",
-                table=str(dim.table),
-                column=column,
-                hint="cast the batch column to the dimension's type in the staging query",
-            )
+        if "other" in (have, want) or have == want:
+            continue
+        if frozenset({have, want}) in _ENGINE_CASTS.get(con.dialect, set()):
+            continue
+        if _all_null(con, batch, source):  # typed by default (an untyped NULL is INTEGER)
+            continue
+        raise LoadError(
+            f"the batch {batch} has {source!r} as {found[source]}, the dimension's column"
+            f" {column!r} is {stored[column]}",
+            table=str(dim.table),
+            column=column,
+            hint="cast the batch column to the dimension's type in the staging query",
+        )
+
+
+def _all_null(con: Connector, batch: TableRef, column: str) -> bool:
+    """Whether ``column`` holds no value in ``batch`` (asked only of a mismatched column)."""
+    query = exp.select(exp.Count(this=exp.column(column, quoted=True))).from_(table(batch))
+    return int(con.execute(query)[0][0]) == 0
 
 
 def columns_of(con: Connector, ref: TableRef) -> dict[str, str] | None:
