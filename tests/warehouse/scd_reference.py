@@ -20,6 +20,10 @@ Semantics (shared with the SQL loaders, see crane.warehouse.scd.type2):
   columns take its values but current columns do not;
 * late changes (older than the key's latest stored change) are applied in place
   (policy insert) or, when they differ from the version in force, quarantined;
+* Types 1 and 3: a winning delete acts as if the batch's live changes of the key were
+  loaded before it (so b1 then b2 equals b1 ∪ b2): ``close`` removes the row,
+  ``close_and_flag`` flags a row holding the latest live change's values (a key new to
+  the dimension is inserted flagged);
 * ``last_change`` (``seen`` here): when a load removes a version boundary (a start or a
   tombstone) at a time that has a live change, that time is remembered for the key. The
   stored Type 1 values then count as a live change at it (without a tie-break), and it
@@ -250,15 +254,17 @@ class Type1Model:
         win = ordered[-1]
         if row is not None and (row["ts"], _tie_key(row["tie"])) > (win.ts, _tie_key(win.tie)):
             return
-        if win.deleted:
-            if row is None:
+        live = [e for e in ordered if not e.deleted]
+        if win.deleted:  # as if the batch's live changes were loaded first, then the delete
+            if self.hard_delete == "close" or not (row or live):
+                self.rows.pop(key, None)
                 return
-            if self.hard_delete == "close":
-                del self.rows[key]
-            else:
-                row.update(ts=win.ts, tie=win.tie, deleted=True)
+            if live:
+                row = self._row(live[-1], self._prevs(row, live, live[-1]))
+            assert row is not None
+            self.rows[key] = {**row, "ts": win.ts, "tie": win.tie, "deleted": True}
             return
-        prevs = self._prevs(row, [e for e in ordered if not e.deleted], win)
+        prevs = self._prevs(row, live, win)
         self.rows[key] = self._row(win, prevs)
 
     def _on_time(self, row: dict[str, Any], events: list[Change]) -> list[Change]:

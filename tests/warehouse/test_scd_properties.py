@@ -419,6 +419,10 @@ def check_type1(con: Any, schema: str | None, kind: str, data: Stream) -> None:
     before = read(con, dim.table, cols)
     _load(con, dim, batches[-1])
     assert read(con, dim.table, cols) == before, "rerun is a no-op"
+    if data.in_order:  # b1 then b2 equals b1 ∪ b2
+        whole = dim.replace(table=TableRef(fresh_name("dim"), schema))
+        _load(con, whole, [c for b in batches for c in b])
+        assert read(con, whole.table, cols) == before, "b1 then b2 equals b1 ∪ b2"
 
 
 # -- the tests ------------------------------------------------------------------------

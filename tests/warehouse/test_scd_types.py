@@ -276,6 +276,36 @@ def test_type1_close_deletes_and_flag_marks(con: Any) -> None:
     assert read(con, flagging.table, ["city", "is_deleted"]) == [("A", False)]
 
 
+@pytest.mark.parametrize("on", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_type3_flagged_delete_in_the_batch_of_the_change(
+    on: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """A key's change and its delete in one batch end as the change loaded, then the delete
+    (b1 then b2 equals b1 ∪ b2): a new key is inserted flagged (it was left out), a stored
+    one is flagged holding the batch's change, not its older stored values."""
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if on == "duckdb" else PG_URL
+    schema = request.getfixturevalue("pg_schema") if on == "postgres" else None
+    flag = dict(hard_delete="close_and_flag", deleted_column="is_deleted")
+    with connect(url) as c:
+        tables = []
+        for batches in (
+            [[row(1, "A", 1), row(2, "P", 1)], [row(1, "B", 2), row(1, None, 3, deleted=True)]],
+            [[row(1, "A", 1), row(2, "P", 1)], [row(1, "B", 2)], [row(1, None, 3, deleted=True)]],
+        ):
+            t = dim(type2=(), type1=("email",), type3={"city": "prev_city"}, **flag)
+            t = t.replace(table=TableRef(t.table.name, schema))
+            for batch in batches:
+                load(c, t, batch)
+            tables.append(read(c, t.table, ["id", "city", "prev_city", "is_deleted"]))
+        assert tables[0] == tables[1] == [(1, "B", "A", True), (2, "P", None, False)]
+        t = dim(type2=(), type1=("city",), **flag)
+        t = t.replace(table=TableRef(t.table.name, schema))
+        assert load(c, t, [row(1, "A", 1), row(1, None, 2, deleted=True)]).inserted == 1
+        assert read(c, t.table, ["id", "city", "updated_at", "is_deleted"]) == [
+            (1, "A", d(2), True)
+        ]
+
+
 def test_type3_keeps_the_value_before_the_last_change(con: Any) -> None:
     t = dim(type2=(), type1=("email",), type3={"city": "prev_city"})
     load(con, t, [row(1, "A", 1), row(1, "B", 2), row(1, "C", 3)])

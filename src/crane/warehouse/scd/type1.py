@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from crane.connectors.base import Connector, TableRef
 
 OLD = "_crane_has_old"
+LIVE = "_crane_live"  # the key has a live change in the batch (type1._latest_live)
 ORD = "_crane_ord"
 
 
@@ -162,33 +163,58 @@ def _tie_less(a: exp.Expr, b: exp.Expr) -> exp.Expr:
 
 
 def _final(dim: ScdTable, events: TableRef, old: TableRef, values: list[str]) -> exp.Select:
-    """One row per key to write: the winner's values (a delete keeps the stored values),
-    previous values for Type 3, and whether a stored row exists."""
+    """One row per key to write: the winner's values, previous values for Type 3, and
+    whether a stored row exists. A winning delete keeps the values of the key's latest
+    live change in the batch (else the stored ones), as loading that change first and
+    the delete after would: under ``close_and_flag`` a key new to the dimension whose
+    change and delete come in one batch is inserted flagged (it was left out, so
+    loading b1 then b2 differed from loading b1 ∪ b2)."""
     keys = list(dim.business_key)
     is_del = eq(col(DEL, "w"), num(1))
+    has_live = not_null(col(LIVE, "l"))
+    kept = {c: case(has_live, col(c, "l"), col(c, "o")) for c in values}
+    final = {c: case(is_del, kept[c], col(c, "w")) for c in values}
     items: list[exp.Expr] = [col(k, "w") for k in keys]
-    items += [as_(case(is_del, col(c, "o"), col(c, "w")), c) for c in values]
+    items += [as_(final[c].copy(), c) for c in values]
     for c, prev in dim.type3.items():
-        items.append(as_(case(is_del, col(prev, "o"), _previous(dim, events, old, c)), prev))
+        stored = exp.and_(is_del.copy(), neg(has_live.copy()))
+        previous = _previous(dim, events, old, c, final[c].copy())
+        items.append(as_(case(stored, col(prev, "o"), previous), prev))
     items += [col(TS, "w"), col(TIE, "w"), col(DEL, "w"), col(OLD, "w")]
     query = exp.select(*items).from_(subquery(_winners(dim, events), "w"))
     query = query.join(table(old, "o"), on=keys_same(dim, "w", "o"), join_type="LEFT")
+    query = query.join(
+        subquery(_latest_live(dim, events, values), "l"),
+        on=keys_same(dim, "w", "l"),
+        join_type="LEFT",
+    )
     stale = exp.and_(
         eq(col(OLD, "w"), num(1)),
         eq(col(TS, "w"), col(TS, "o")),
         _tie_less(col(TIE, "w"), col(TIE, "o")),
     )
-    keep = exp.and_(
-        neg(stale),
-        neg(exp.and_(is_del, eq(col(OLD, "w"), num(0)))),
-    )
-    return query.where(keep)
+    nothing = exp.and_(is_del, eq(col(OLD, "w"), num(0)))
+    if dim.hard_delete == "close_and_flag":
+        nothing = exp.and_(nothing, neg(has_live))
+    return query.where(exp.and_(neg(stale), neg(nothing)))
 
 
-def _previous(dim: ScdTable, events: TableRef, old: TableRef, column: str) -> exp.Expr:
+def _latest_live(dim: ScdTable, events: TableRef, values: list[str]) -> exp.Select:
+    """Per key, the values of its latest live change in the batch, marked by ``LIVE``."""
+    keys = list(dim.business_key)
+    rank = window(exp.RowNumber(), keys, [(TS, True), (TIE, True)])
+    inner = exp.select(*(col(c) for c in [*keys, *values]), as_(rank, "_crane_rn"))
+    inner = inner.from_(table(events)).where(eq(col(DEL), num(0)))
+    query = exp.select(*(col(c) for c in [*keys, *values]), as_(num(1), LIVE))
+    return query.from_(subquery(inner, "r")).where(eq(col("_crane_rn"), num(1)))
+
+
+def _previous(
+    dim: ScdTable, events: TableRef, old: TableRef, column: str, final: exp.Expr
+) -> exp.Expr:
     """The value before the last change of ``column``: the last value in the key's
-    sequence (stored row, then live changes in time order) that differs from the final
-    value; the stored previous value if there is none."""
+    sequence (stored row, then live changes in time order) that differs from the
+    ``final`` value; the stored previous value if there is none."""
     keys = list(dim.business_key)
     stored = exp.select(*(col(c) for c in [*keys, column, TS, TIE]), as_(num(0), NEW))
     stored = stored.from_(table(old))
@@ -199,7 +225,7 @@ def _previous(dim: ScdTable, events: TableRef, old: TableRef, column: str) -> ex
     ranked = exp.select(exp.Star(), as_(rank, ORD)).from_(subquery(seq, "q"))
     differing = exp.and_(
         keys_same(dim, "s", "w"),
-        neg(exp.NullSafeEQ(this=col(column, "s"), expression=col(column, "w"))),
+        neg(exp.NullSafeEQ(this=col(column, "s"), expression=final)),
     )
     position = exp.select(exp.Max(this=col(ORD, "s"))).from_(subquery(ranked, "s"))
     position = position.where(differing)
@@ -303,13 +329,9 @@ def _insert(dim: ScdTable, final: TableRef) -> exp.Insert:
     if dim.surrogate_key:
         items.insert(0, surrogate_key(dim, dim.table, "x", list(dim.business_key), None))
         names.insert(0, dim.surrogate_key)
-    if dim.deleted_column:
-        items.append(exp.false())
+    if dim.deleted_column:  # a key new to the dimension may arrive deleted (``_final``)
+        items.append(eq(col(DEL, "x"), num(1)))
         names.append(dim.deleted_column)
-    query = (
-        exp.select(*items)
-        .from_(table(final, "x"))
-        .where(exp.and_(eq(col(OLD, "x"), num(0)), eq(col(DEL, "x"), num(0))))
-    )
+    query = exp.select(*items).from_(table(final, "x")).where(eq(col(OLD, "x"), num(0)))
     schema = exp.Schema(this=table(dim.table), expressions=[ident(n) for n in names])
     return exp.Insert(this=schema, expression=query)
