@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -417,20 +418,7 @@ def load_python_pipelines(path: Path, root: Path) -> list[PipelineSpec]:
     whose names start with ``_`` are not pipelines: keep shared helpers there.
     """
     display = _display(path, root)
-    module_name = f"_crane_pipelines_{abs(hash(str(path)))}_{path.stem}"
-    loader_spec = importlib.util.spec_from_file_location(module_name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise ConfigError(f"cannot import {display}", file=display)
-    module = importlib.util.module_from_spec(loader_spec)
-    # helper modules beside the pipeline (``pipelines/_common.py``) are importable
-    sys.path.insert(0, str(path.parent))
-    try:
-        loader_spec.loader.exec_module(module)
-    except Exception as error:
-        raise _python_error(error, path, display) from None
-    finally:
-        sys.modules.pop(module_name, None)
-        sys.path.remove(str(path.parent))
+    module = run_python_file(path, display, "pipelines")
     found: list[Any] = []
     if hasattr(module, "pipeline"):
         found.append(module.pipeline)
@@ -445,6 +433,29 @@ def load_python_pipelines(path: Path, root: Path) -> list[PipelineSpec]:
         if not isinstance(item, PipelineSpec):
             raise ConfigError(f"expected a PipelineSpec, got {type(item).__name__}", file=display)
     return found
+
+
+def run_python_file(path: Path, display: str, kind: str) -> ModuleType:
+    """Execute a project's Python file (a pipeline or model file) as a module of its own.
+
+    Under a private name, so its ``if __name__ == "__main__":`` block does not run;
+    helper modules beside it (``pipelines/_common.py``) are importable while it runs.
+    An error becomes a :class:`SpecError` naming the file and the line in it.
+    """
+    module_name = f"_crane_{kind}_{abs(hash(str(path)))}_{path.stem}"
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise SpecError([(display, None, None, "cannot import this file")])
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as error:
+        raise _python_error(error, path, display) from None
+    finally:
+        sys.modules.pop(module_name, None)
+        sys.path.remove(str(path.parent))
+    return module
 
 
 def _python_error(error: Exception, path: Path, display: str) -> ConfigError:

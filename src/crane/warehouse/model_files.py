@@ -80,24 +80,10 @@ def _display(path: Path, root: Path) -> str:
 def load_python_model(path: Path, display: str) -> Model:
     """Run ``models/x.py`` and take its ``model`` (a `Model`) or its ``dimensions``,
     ``facts`` and ``bridges`` lists: Python models build the same objects as YAML."""
-    import importlib.util
-    import sys
-
     from crane.config.loader import SpecError
-    from crane.project import _python_error
+    from crane.project import run_python_file
 
-    name = f"_crane_models_{abs(hash(str(path)))}_{path.stem}"
-    loader_spec = importlib.util.spec_from_file_location(name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise SpecError([(display, None, None, "cannot import this file")])
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        loader_spec.loader.exec_module(module)
-    except Exception as error:
-        raise _python_error(error, path, display) from None
-    finally:
-        sys.path.remove(str(path.parent))
+    module = run_python_file(path, display, "models")
     found = getattr(module, "model", None)
     if isinstance(found, Model):
         return found
