@@ -325,6 +325,34 @@ def test_type4_current_table_and_history(con: Any) -> None:
     assert read(con, hist, cols) == [(1, "A", "e2", False), (1, "B", "e2", True)]
 
 
+@pytest.mark.parametrize("on", ["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
+@pytest.mark.parametrize("declared", [False, True])
+def test_type4_quarantines_each_row_once(
+    on: str, declared: bool, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """A late change (and one without a timestamp) was set aside by both parts, in two
+    tables; with a declared quarantine table the history part took it first and the
+    result said nothing was quarantined."""
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}" if on == "duckdb" else PG_URL
+    schema = request.getfixturevalue("pg_schema") if on == "postgres" else None
+    with connect(url) as c:
+        hist = TableRef(fresh_name("dim_hist"), schema)
+        quarantine = TableRef(fresh_name("rejects"), schema) if declared else None
+        t = dim(
+            kind="4", history_table=hist, late_arrival="quarantine", quarantine_table=quarantine
+        )
+        t = t.replace(table=TableRef(t.table.name, schema))
+        load(c, t, [row(1, "A", 1), row(1, "C", 5)])
+        late = [row(1, "B", 3), (2, "eu", "X", None, None, None, False)]
+        assert load(c, t, late).quarantined == 2
+        assert load(c, t, late).quarantined == 0
+        kept = read(c, t.quarantine, ["id", "city", "_crane_reason"])
+        assert kept == [(1, "B", "late_arrival"), (2, "X", "null_change_ts")]
+        from crane.warehouse.scd.steps import table_exists
+
+        assert not table_exists(c, TableRef(f"{hist.name}_quarantine", schema))
+
+
 def test_type6_current_columns_synced_on_every_version(con: Any) -> None:
     t = dim(type1=(), current_of={"current_city": "city"})
     assert t.kind == "6"

@@ -7,6 +7,7 @@ Queries about "now" read the small table; history and as-of queries read the oth
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,17 @@ if TYPE_CHECKING:
 
 
 def parts(dim: ScdTable) -> tuple[ScdTable, ScdTable]:
-    """(current, history) as the Type 1 and Type 2 dimensions they are loaded as."""
+    """(current, history) as the Type 1 and Type 2 dimensions they are loaded as.
+
+    Both set rows aside in the dimension's one quarantine table (the same event columns:
+    the current part's Type 1 columns are the tracked ones, then the Type 1 ones), so a
+    row both refuse is kept once; the history part had a table of its own, and each late
+    change was quarantined twice."""
     assert dim.history_table is not None
     current = dim.replace(type1=(*dim.type2, *dim.type1), type2=(), kind="1")
-    history = dim.replace(table=dim.history_table, kind="2", history_table=None)
+    history = dim.replace(
+        table=dim.history_table, kind="2", history_table=None, quarantine_table=dim.quarantine
+    )
     return current, history
 
 
@@ -30,7 +38,9 @@ def parts(dim: ScdTable) -> tuple[ScdTable, ScdTable]:
 def load_type4(
     con: Connector, dim: ScdTable, batch: TableRef, *, load_ts: datetime, run_id: str
 ) -> ScdResult:
-    """The result counts the current table; history rows are in ``history``."""
+    """The result counts the current table, and every row either part quarantined; the
+    history part's counts are not reported."""
     current, history = parts(dim)
-    load_type2(con, history, batch, load_ts=load_ts, run_id=run_id)
-    return load_rows(con, current, batch, load_ts=load_ts, run_id=run_id)
+    set_aside = load_type2(con, history, batch, load_ts=load_ts, run_id=run_id).quarantined
+    result = load_rows(con, current, batch, load_ts=load_ts, run_id=run_id)
+    return replace(result, quarantined=result.quarantined + set_aside)
