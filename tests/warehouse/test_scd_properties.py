@@ -630,6 +630,47 @@ def test_rerun_after_a_tie_merges_the_latest_version_keeps_late_changes_out_post
     check_rerun_after_a_tie_merges_the_latest_version(pg[0], pg[1])
 
 
+def check_rerun_after_an_on_time_load_of_a_key_with_last_change(
+    con: Any, schema: str | None
+) -> None:
+    """A tie-break correction at day 3 merges the day-3 version away (last_change = day 3
+    on the key's row); an on-time change at day 9 then takes the on-time path, whose new
+    version has no last_change. Rerunning that batch goes the general way, which writes
+    day 3 onto the new row: updated=1, not a no-op. (Found by CRANE_SCD_RANDOM=1.)"""
+    key, day = (2, "a"), [T0 + timedelta(days=d) for d in range(10)]
+    batches = [
+        [Change(key, ("y", "x"), day[0], 0)],
+        [Change(key, (None, None), day[2], 1)],
+        [Change(key, ("y", "x"), day[2], 2)],
+        [Change(key, (None, None), day[8], 4)],
+    ]
+    dim = _t2_dim(schema, Stream(batches, "ignore", "insert", False, tie_break=True))
+    for batch in batches:
+        _load(con, dim, batch)
+    before = _t2_table(con, dim)
+    again = _load(con, dim, batches[-1])
+    assert (again.inserted, again.updated, again.closed, again.removed) == (0, 0, 0, 0)
+    assert _t2_table(con, dim) == before, "rerun is a no-op"
+
+
+ON_TIME_LAST_CHANGE = pytest.mark.xfail(
+    strict=True,
+    reason="type2_fast_sql inserts the on-time version without the key's last_change, which"
+    " the key's older rows keep; the general path of a rerun then writes it (updated=1)",
+)
+
+
+@ON_TIME_LAST_CHANGE
+def test_rerun_after_an_on_time_load_of_a_key_with_last_change(duck: Any) -> None:
+    check_rerun_after_an_on_time_load_of_a_key_with_last_change(duck, None)
+
+
+@ON_TIME_LAST_CHANGE
+@pytest.mark.integration
+def test_rerun_after_an_on_time_load_of_a_key_with_last_change_postgres(pg: Any) -> None:
+    check_rerun_after_an_on_time_load_of_a_key_with_last_change(pg[0], pg[1])
+
+
 CONFLICTS = settings(SCD, max_examples=max(1, SCD.max_examples // 2))
 variants = st.tuples(st.booleans(), st.booleans(), st.booleans())  # pure, hashed, Type 6
 
