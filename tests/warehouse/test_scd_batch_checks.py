@@ -246,3 +246,23 @@ def test_a_missing_batch_table_is_named(engine: tuple[Any, str | None]) -> None:
     with pytest.raises(LoadError, match="does not exist") as info:
         load_dimension(con, dim, nowhere)
     assert info.value.table == str(dim.table)
+
+
+def test_a_quarantine_table_gains_the_columns_its_rows_gained(
+    engine: tuple[Any, str | None],
+) -> None:
+    """The first quarantine fixed the table's columns; once the dimension tracked one more
+    attribute, every later quarantine failed on it (and the rows had nowhere to go)."""
+    con, schema = engine
+    dim = make(schema, "2", late_arrival="quarantine")
+    load(con, dim, [(1, "A", "a@x", d(5), None, False)])
+    assert load(con, dim, [(1, "B", "a@x", d(2), None, False)]).quarantined == 1
+    wider = dim.replace(type2=("city", "phone"))
+    con.execute(f"ALTER TABLE {dim.table.sql(con.dialect)} ADD COLUMN phone TEXT")
+    cols = [*COLS, ("phone", "TEXT")]
+    late = [(1, "C", "a@x", d(3), None, False, "555")]
+    assert load(con, wider, late, cols).quarantined == 1
+    got = read(con, dim.quarantine, ["city", "phone", "_crane_reason"])
+    assert sorted(got, key=str) == sorted(
+        [("B", None, "late_arrival"), ("C", "555", "late_arrival")], key=str
+    )

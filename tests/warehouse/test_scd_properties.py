@@ -653,19 +653,13 @@ def check_rerun_after_an_on_time_load_of_a_key_with_last_change(
     assert _t2_table(con, dim) == before, "rerun is a no-op"
 
 
-ON_TIME_LAST_CHANGE = pytest.mark.xfail(
-    strict=True,
-    reason="type2_fast_sql inserts the on-time version without the key's last_change, which"
-    " the key's older rows keep; the general path of a rerun then writes it (updated=1)",
-)
-
-
-@ON_TIME_LAST_CHANGE
 def test_rerun_after_an_on_time_load_of_a_key_with_last_change(duck: Any) -> None:
+    """The on-time path inserted the key's new version without the last_change its older
+    rows keep; the general path of a rerun then wrote it (updated=1). Such keys now go
+    the general way."""
     check_rerun_after_an_on_time_load_of_a_key_with_last_change(duck, None)
 
 
-@ON_TIME_LAST_CHANGE
 @pytest.mark.integration
 def test_rerun_after_an_on_time_load_of_a_key_with_last_change_postgres(pg: Any) -> None:
     check_rerun_after_an_on_time_load_of_a_key_with_last_change(pg[0], pg[1])

@@ -495,6 +495,24 @@ def _create(con: Connector, dim: ScdTable, batch: TableRef) -> None:
     con.execute(exp.Create(this=table(dim.table), kind="TABLE", expression=query))
 
 
+def _widen_quarantine(con: Connector, target: TableRef, source: exp.Select) -> None:
+    """Add to a quarantine table the columns its rows have gained since it was made (an
+    attribute added to the dimension, a new fact column): the first quarantine fixed its
+    shape, and every later one failed on the missing column."""
+    from crane.warehouse.scd.checks import columns_of
+
+    have = columns_of(con, target) or {}
+    if set(source.named_selects) <= set(have):
+        return
+    with work(con) as w:
+        shape = columns_of(con, w.temp("qshape", source.where(exp.false()))) or {}
+    for name, sql_type in shape.items():
+        if name not in have:
+            kind = exp.DataType.build(sql_type, dialect=con.dialect, udt=True)
+            add = exp.ColumnDef(this=ident(name), kind=kind)
+            con.execute(exp.Alter(this=table(target), kind="TABLE", actions=[add]))
+
+
 def quarantine(
     con: Connector,
     dim: ScdTable,
@@ -520,6 +538,8 @@ def quarantine(
         con.execute(
             exp.Create(this=table(target), kind="TABLE", expression=source.where(exp.false()))
         )
+    else:
+        _widen_quarantine(con, target, source)
     seen = (
         exp.select(exp.Literal.number(1)).from_(table(target, "o")).where(same(columns, "o", "q"))
     )

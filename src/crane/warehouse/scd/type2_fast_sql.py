@@ -112,8 +112,8 @@ def _key_checks(dim: ScdTable, batch: TableRef) -> exp.Select:
     in place).
 
     Unsafe: keys with stored rows but no live current version older than the event, or
-    with any stored row starting or ending after it, or remembering a ``last_change`` at
-    or after it (a late event); with overwritten
+    with any stored row starting or ending after it (a late event), or remembering a
+    ``last_change``; with overwritten
     columns, also keys whose current row already has the batch's values there but an
     older row does not (such a key is changed in place with no current row to count)."""
     b, d = "b", "d"
@@ -126,8 +126,12 @@ def _key_checks(dim: ScdTable, batch: TableRef) -> exp.Select:
         exp.GTE(this=col(dim.effective_from, d), expression=ts.copy()),
         exp.GT(this=col(dim.effective_to, d), expression=ts.copy()),
     )
-    if dim.last_change:  # a remembered change time counts as a boundary (type2._last_change)
-        late = exp.or_(late, exp.GTE(this=col(dim.last_change, d), expression=ts.copy()))
+    if dim.last_change:
+        # a key that remembers a change time (type2._last_change) goes the general way:
+        # its new version must carry that time, which the two writes here do not copy
+        late = exp.or_(
+            late, exp.Not(this=exp.Is(this=col(dim.last_change, d), expression=exp.Null()))
+        )
     per_key = (
         exp.select(
             *(col(k, b) for k in dim.business_key),
