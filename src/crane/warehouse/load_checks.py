@@ -118,16 +118,7 @@ def one_row_per_grain(
                 column=degenerate[0] if len(degenerate) == 1 else None,
             )
     distinct = exp.select(*(col(c) for c in dict.fromkeys([*grain, *payload])))
-    distinct = distinct.distinct().from_(table(stage))
-    clash = (
-        exp.select(*(col(g, "d") for g in grain), exp.Count(this=exp.Star()))
-        .from_(exp.Subquery(this=distinct, alias=exp.TableAlias(this=ident("d"))))
-        .group_by(*(col(g, "d") for g in grain))
-        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
-        .order_by(*(col(g, "d") for g in grain))
-        .limit(1)
-    )
-    rows = con.fetch(clash)
+    rows = con.fetch(_first_clash(distinct.distinct().from_(table(stage)), grain))
     if rows:
         *key, count = rows[0]
         raise LoadError(
@@ -137,6 +128,20 @@ def one_row_per_grain(
             row=_where(grain, key),
             hint="deduplicate or aggregate the source to the grain, or widen the grain",
         )
+
+
+def _first_clash(distinct: exp.Select, grain: Sequence[str]) -> exp.Select:
+    """The first grain value that more than one of the ``distinct`` rows holds, with how
+    many (ordered, so the error names the same row on every run)."""
+    keys = [col(g, "d") for g in grain]
+    return (
+        exp.select(*keys, exp.Count(this=exp.Star()))
+        .from_(exp.Subquery(this=distinct, alias=exp.TableAlias(this=ident("d"))))
+        .group_by(*(k.copy() for k in keys))
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+        .order_by(*(k.copy() for k in keys))
+        .limit(1)
+    )
 
 
 def one_row_per_key(
@@ -157,15 +162,7 @@ def one_row_per_key(
     rows, _, _ = fact_rows(staged, spec.columns, spec.lookups, spec.date_keys)
     distinct = exp.select(exp.Star()).distinct()
     distinct = distinct.from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("r"))))
-    clash = (
-        exp.select(*(col(g, "d") for g in grain), exp.Count(this=exp.Star()))
-        .from_(exp.Subquery(this=distinct, alias=exp.TableAlias(this=ident("d"))))
-        .group_by(*(col(g, "d") for g in grain))
-        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
-        .order_by(*(col(g, "d") for g in grain))
-        .limit(1)
-    )
-    found = con.fetch(clash)
+    found = con.fetch(_first_clash(distinct, grain))
     if found:
         *key, count = found[0]
         kind = "bridge" if isinstance(owner, BridgeSpec) else "fact"
