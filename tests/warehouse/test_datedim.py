@@ -129,17 +129,6 @@ def test_renders_for_other_engines(dialect):
     assert all(m in text for m in marker[dialect])
 
 
-@pytest.mark.parametrize(
-    "module", ["crane.warehouse.datedim", "crane.warehouse.vault", "crane.warehouse.facts"]
-)
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 @pytest.mark.integration
 def test_redshift_iso_parts_are_derived_and_right(pg_schema):
     """Redshift has no ISODOW or ISOYEAR date part: the Redshift date dimension asked for

@@ -305,15 +305,6 @@ def test_cli_model_load(tmp_path) -> None:
     assert "1 quarantined in gold.fact_sales_quarantine, 1 unchanged" in text.output
 
 
-def test_doctests() -> None:
-    import doctest
-
-    import crane.warehouse.load
-
-    result = doctest.testmod(crane.warehouse.load)
-    assert result.attempted >= 1 and result.failed == 0
-
-
 def test_inferred_member_completed_when_its_row_arrives(wh: tuple[Connector, str, str]) -> None:
     """Customer 99 buys before the customer pipeline knows them: an inferred member
     (placeholders in NOT NULL columns) that the real row completes in place."""

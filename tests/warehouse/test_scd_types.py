@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 from datetime import datetime
 from typing import Any
 
@@ -406,13 +404,6 @@ def test_config_errors() -> None:
         ScdTable(TableRef("x"), business_key=())
     with pytest.raises(ConfigError, match="last_change"):
         ScdTable(TableRef("x"), business_key=("id",), type1=("email",), last_change="lc")
-
-
-@pytest.mark.parametrize("module", ["base", "patterns"])
-def test_doctests(module: str) -> None:
-    mod = importlib.import_module(f"crane.warehouse.scd.{module}")
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.integration
