@@ -4,20 +4,17 @@ on a DuckDB file and on PostgreSQL (crane.warehouse.scd.checks)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from scd_reference import fresh_name, read, stage
 
-from crane.connectors.base import TableRef, connect
+from crane.connectors.base import TableRef
 from crane.errors import LoadError
 from crane.warehouse.scd import ScdTable, load_dimension
 from crane.warehouse.scd.checks import family
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 COLS = [
     ("id", "INT"),
     ("city", "TEXT"),
@@ -30,17 +27,6 @@ COLS = [
 
 def d(day: int) -> datetime:
     return datetime(2024, 1, day)
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str | None]]:
-    if request.param == "duckdb":
-        with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
-            yield con, None
-        return
-    schema = request.getfixturevalue("pg_schema")
-    with connect(PG) as con:
-        yield con, schema
 
 
 KINDS: dict[str, dict[str, Any]] = {
@@ -78,10 +64,10 @@ ROW = (1, "A", "a@x", d(1), None, False)
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("missing", ["id", "city", "updated_at", "_del"])
 def test_a_missing_batch_column_names_the_dimension_and_the_column(
-    engine: tuple[Any, str | None], kind: str, missing: str
+    scd_engine: tuple[Any, str | None], kind: str, missing: str
 ) -> None:
     """First load: the engine's "column b.city does not exist" named neither."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     cols, rows = without(missing, [ROW])
     with pytest.raises(LoadError, match=f"no column '{missing}'") as info:
@@ -92,9 +78,9 @@ def test_a_missing_batch_column_names_the_dimension_and_the_column(
 @pytest.mark.parametrize("kind", ["0", "1", "3", "4"])
 @pytest.mark.parametrize("missing", ["id", "city", "updated_at", "_del"])
 def test_a_missing_batch_column_of_a_stored_dimension_is_named(
-    engine: tuple[Any, str | None], kind: str, missing: str
+    scd_engine: tuple[Any, str | None], kind: str, missing: str
 ) -> None:
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     load(con, dim, [ROW])
     cols, rows = without(missing, [(1, "B", "b@x", d(2), None, False)])
@@ -105,11 +91,11 @@ def test_a_missing_batch_column_of_a_stored_dimension_is_named(
 
 @pytest.mark.parametrize("kind", ["2", "6"])
 def test_a_missing_key_column_of_a_stored_type2_dimension_is_named(
-    engine: tuple[Any, str | None], kind: str
+    scd_engine: tuple[Any, str | None], kind: str
 ) -> None:
     """The on-time path probes the batch before any check: the engine's binder error named
     neither the dimension nor the column."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     load(con, dim, [ROW])
     cols, rows = without("id", [(1, "B", "b@x", d(2), None, False)])
@@ -119,10 +105,10 @@ def test_a_missing_key_column_of_a_stored_type2_dimension_is_named(
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_a_text_change_timestamp_is_refused(engine: tuple[Any, str | None], kind: str) -> None:
+def test_a_text_change_timestamp_is_refused(scd_engine: tuple[Any, str | None], kind: str) -> None:
     """It was stored as a text effective_from on a first load (and every later load failed;
     text orders '2024-1-10' before '2024-1-9')."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     cols = [(n, "TEXT" if n == "updated_at" else t) for n, t in COLS]
     with pytest.raises(LoadError, match="not a date or timestamp") as info:
@@ -130,8 +116,8 @@ def test_a_text_change_timestamp_is_refused(engine: tuple[Any, str | None], kind
     assert info.value.table == str(dim.table) and info.value.column == "updated_at"
 
 
-def test_a_text_delete_marker_is_refused(engine: tuple[Any, str | None]) -> None:
-    con, schema = engine
+def test_a_text_delete_marker_is_refused(scd_engine: tuple[Any, str | None]) -> None:
+    con, schema = scd_engine
     dim = make(schema, "1")
     cols = [(n, "TEXT" if n == "_del" else t) for n, t in COLS]
     with pytest.raises(LoadError, match="not a boolean") as info:
@@ -141,9 +127,9 @@ def test_a_text_delete_marker_is_refused(engine: tuple[Any, str | None]) -> None
 
 @pytest.mark.parametrize("kind", ["1", "3", "4"])
 def test_a_batch_column_of_another_type_than_the_dimension_is_named(
-    engine: tuple[Any, str | None], kind: str
+    scd_engine: tuple[Any, str | None], kind: str
 ) -> None:
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     load(con, dim, [ROW])
     cols = [(n, "INT" if n == "email" else t) for n, t in COLS]
@@ -153,9 +139,9 @@ def test_a_batch_column_of_another_type_than_the_dimension_is_named(
 
 
 def test_a_newly_declared_column_the_dimension_lacks_is_named(
-    engine: tuple[Any, str | None],
+    scd_engine: tuple[Any, str | None],
 ) -> None:
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, "1", type1=("city",))
     load(con, dim, [ROW])
     wider = dim.replace(type1=("city", "email"))
@@ -166,13 +152,13 @@ def test_a_newly_declared_column_the_dimension_lacks_is_named(
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_a_change_without_timestamp_is_quarantined(
-    engine: tuple[Any, str | None], kind: str
+    scd_engine: tuple[Any, str | None], kind: str
 ) -> None:
     """Type 2 stored a version with no start (NULL effective_from, or a closed one before
     every other), Type 1 a row no later change could be ordered after. Now the row goes
     to the quarantine table (once, however often the batch is rerun) and the rest load;
     an ignored delete without a timestamp is no change at all."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     untimed = [(2, "B", None, None, None, False), (1, "C", None, None, None, False)]
     first = load(con, dim, [ROW, untimed[0], (9, None, None, None, None, True)])
@@ -190,10 +176,10 @@ def test_a_change_without_timestamp_is_quarantined(
 
 @pytest.mark.parametrize("kind", ["2", "6"])
 def test_a_clean_first_batch_with_a_change_without_timestamp(
-    engine: tuple[Any, str | None], kind: str
+    scd_engine: tuple[Any, str | None], kind: str
 ) -> None:
     """One row per key and no deletes: the first load's single INSERT took it as is."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, kind)
     result = load(con, dim, [ROW, (2, "B", None, None, None, False)])
     assert (result.inserted, result.quarantined) == (1, 1)
@@ -201,11 +187,11 @@ def test_a_clean_first_batch_with_a_change_without_timestamp(
 
 
 def test_a_change_without_timestamp_into_an_empty_stored_type2_dimension(
-    engine: tuple[Any, str | None],
+    scd_engine: tuple[Any, str | None],
 ) -> None:
     """The on-time path inserted a clean batch into an empty stored dimension (one the
     model DDL created) without looking at the timestamps: a version with no start."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, "2")
     load(con, dim, [ROW])
     con.execute(f"DELETE FROM {dim.table.sql(con.dialect)}")
@@ -213,11 +199,11 @@ def test_a_change_without_timestamp_into_an_empty_stored_type2_dimension(
     assert read(con, dim.table, ["id"]) == []
 
 
-def test_a_text_tie_break_with_last_change(engine: tuple[Any, str | None]) -> None:
+def test_a_text_tie_break_with_last_change(scd_engine: tuple[Any, str | None]) -> None:
     """A text tie-break (a log position, say) beside a Type 1 column and ``last_change``:
     the Type 1 winner query put CAST(NULL AS INT) beside it, which PostgreSQL refused
     (UNION types text and integer cannot be matched)."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, "2", tie_break="seq", last_change="last_change")
     cols = [(n, "TEXT" if n == "seq" else t) for n, t in COLS]
     load(con, dim, [(1, "A", "new", d(8), "0/2", False)], cols)
@@ -239,8 +225,8 @@ def test_families() -> None:
     assert family("boolean") == "boolean"
 
 
-def test_a_missing_batch_table_is_named(engine: tuple[Any, str | None]) -> None:
-    con, schema = engine
+def test_a_missing_batch_table_is_named(scd_engine: tuple[Any, str | None]) -> None:
+    con, schema = scd_engine
     dim = make(schema, "2")
     nowhere = TableRef(f"stg_{uuid.uuid4().hex[:8]}", schema)
     with pytest.raises(LoadError, match="does not exist") as info:
@@ -249,11 +235,11 @@ def test_a_missing_batch_table_is_named(engine: tuple[Any, str | None]) -> None:
 
 
 def test_a_quarantine_table_gains_the_columns_its_rows_gained(
-    engine: tuple[Any, str | None],
+    scd_engine: tuple[Any, str | None],
 ) -> None:
     """The first quarantine fixed the table's columns; once the dimension tracked one more
     attribute, every later quarantine failed on it (and the rows had nowhere to go)."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = make(schema, "2", late_arrival="quarantine")
     load(con, dim, [(1, "A", "a@x", d(5), None, False)])
     assert load(con, dim, [(1, "B", "a@x", d(2), None, False)]).quarantined == 1

@@ -4,35 +4,21 @@ file and on PostgreSQL: a write the engine refuses names the dimension and the k
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from scd_reference import fresh_name, read, stage
 
-from crane.connectors.base import TableRef, connect
+from crane.connectors.base import TableRef
 from crane.errors import LoadError
 from crane.warehouse.scd import ScdTable, load_dimension
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 COLS = [("id", "INT"), ("city", "TEXT"), ("updated_at", "TIMESTAMP"), ("_del", "BOOLEAN")]
 
 
 def d(day: int) -> datetime:
     return datetime(2024, 1, day)
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.integration)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str | None]]:
-    if request.param == "duckdb":
-        with connect(f"duckdb:///{tmp_path / 'wh.duckdb'}") as con:
-            yield con, None
-        return
-    schema = request.getfixturevalue("pg_schema")
-    with connect(PG) as con:
-        yield con, schema
 
 
 def load(con: Any, dim: ScdTable, rows: list[tuple]) -> Any:
@@ -59,13 +45,13 @@ def referenced(con: Any, dim: ScdTable, history: bool) -> TableRef:
 
 
 def test_a_late_change_that_moves_a_referenced_version_start(
-    engine: tuple[Any, str | None],
+    scd_engine: tuple[Any, str | None],
 ) -> None:
     """A late change equal to the first version moves its start earlier. DuckDB rewrites
     the row (effective_from is indexed) and its foreign key check refused that with
     "Violates foreign key constraint because key "sk: 1" is still referenced", naming
     neither dimension nor key; PostgreSQL moves the start."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = ScdTable(TableRef(fresh_name("dim"), schema), ("id",), type2=("city",))
     fact = referenced(con, dim, history=True)
     load(con, dim, [(1, "A", d(3), False)])
@@ -86,11 +72,11 @@ def test_a_late_change_that_moves_a_referenced_version_start(
 
 @pytest.mark.parametrize("policy", ["close", "close_and_flag"])
 def test_type1_hard_delete_of_a_referenced_member(
-    engine: tuple[Any, str | None], policy: str
+    scd_engine: tuple[Any, str | None], policy: str
 ) -> None:
     """``close`` deletes the row; a fact referencing it made the engine refuse with its
     own words. ``close_and_flag`` keeps the row, flagged."""
-    con, schema = engine
+    con, schema = scd_engine
     flag = "is_deleted" if policy == "close_and_flag" else None
     dim = ScdTable(
         TableRef(fresh_name("dim"), schema),
@@ -115,11 +101,11 @@ def test_type1_hard_delete_of_a_referenced_member(
 
 
 def test_a_correction_that_merges_away_a_referenced_version(
-    engine: tuple[Any, str | None],
+    scd_engine: tuple[Any, str | None],
 ) -> None:
     """A higher tie-break at day 5 returns the key to its day-1 state: the day-5 version
     merges into the day-1 one and its row is removed, which the fact's key refuses."""
-    con, schema = engine
+    con, schema = scd_engine
     dim = ScdTable(TableRef(fresh_name("dim"), schema), ("id",), type2=("city",), tie_break="seq")
     fact = referenced(con, dim, history=True)
     con.execute(f"ALTER TABLE {dim.table.sql(con.dialect)} ADD COLUMN seq INT")
